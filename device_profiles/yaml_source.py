@@ -1,0 +1,107 @@
+"""Load YAML and explain validation errors with the file, line and key at fault.
+
+Layer: pure except for reading the file. Used for device profiles here and for
+``gateway.yaml`` by the edge agent, so a technician sees
+``gateway.yaml:14: buses[0].devices[1].slave: Input should be less than or equal to 247``
+instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class YamlSourceError(ValueError):
+    """A YAML file that cannot be read or does not validate; ``str()`` is for people."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Return the parsed document and its node tree (for line numbers)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlSourceError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise YamlSourceError(path, [f"{path}: not UTF-8 text"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise YamlSourceError(path, [f"{path.name}{line}: invalid YAML: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(path, [f"{path.name}: invalid YAML: {exc}"]) from None
+    return data, node
+
+
+def validate_yaml(path: Path, model: type[M], context: dict[str, Any] | None = None) -> M:
+    """Read ``path`` and validate it as ``model``; errors name line and key."""
+    data, node = read_yaml(path)
+    if data is None:
+        raise YamlSourceError(path, [f"{path.name}: file is empty"])
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise YamlSourceError(path, describe_errors(path, node, exc)) from None
+
+
+def describe_errors(path: Path, node: yaml.Node | None, exc: ValidationError) -> list[str]:
+    """One line per pydantic error: ``file:line: dotted.key: message``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not _is_pydantic_tag(part)]
+        line = line_of(node, loc)
+        where = f"{path.name}:{line}" if line else path.name
+        key = format_loc(loc) or "(top level)"
+        problems.append(f"{where}: {key}: {error['msg']}")
+    return problems
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """``('buses', 0, 'port')`` -> ``buses[0].port``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest node along ``loc`` that exists in the file."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                # an unknown key is reported at the key itself
+                return value if not isinstance(value, yaml.ScalarNode) or value.value else key
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        child: yaml.Node = node.value[part]
+        return child
+    return None
+
+
+def _is_pydantic_tag(part: str | int) -> bool:
+    # discriminated unions and function validators add tags such as "function-after[...]"
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))

@@ -1,0 +1,182 @@
+"""Telemetry batch v1: the readings one gateway sends in one message.
+
+Layer: sans-IO codec. ``encode_batch`` turns a :class:`Batch` into compact JSON
+bytes; ``decode_batch`` turns untrusted bytes back into a :class:`Batch` or
+raises :class:`wire.errors.MalformedError`. Neither function mutates its input.
+
+JSON shape (keys are short because NB-IoT and MQTT budgets are counted in bytes)::
+
+    {"v": 1, "gw": "gw-001", "seq": 42,
+     "r": [["th1", "air_temperature", 1700000000000, 21.5, "N"], ...]}
+
+Each reading is ``[device, quantity, time_ms (UTC epoch ms), value, quality]``.
+``seq`` is the gateway's monotonic batch number; together with ``gw`` it makes a
+batch idempotent at the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from wire.errors import MalformedError
+
+VERSION = 1
+MAX_READINGS = 5000
+MAX_BATCH_BYTES = 512 * 1024
+MAX_SEQ = 2**63 - 1
+# 2000-01-01 .. 2100-01-01: anything outside is a clock fault, not a reading.
+MIN_TIME_MS = 946_684_800_000
+MAX_TIME_MS = 4_102_444_800_000
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+class Quality(StrEnum):
+    """Data flag of one reading, one-to-one with HJ 212-2017 data flags."""
+
+    NORMAL = "N"
+    STOPPED = "F"
+    MAINTENANCE = "M"
+    MANUAL = "S"
+    FAULT = "D"
+    CALIBRATION = "C"
+    OVER_RANGE = "T"
+    COMMS_FAULT = "B"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one quantity from one device at one instant."""
+
+    device: str
+    quantity: str
+    time_ms: int
+    value: float
+    quality: Quality = Quality.NORMAL
+
+    def __post_init__(self) -> None:
+        _check_id("device", self.device)
+        _check_id("quantity", self.quantity)
+        _check_time(self.time_ms)
+        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+            raise MalformedError(f"value must be a number, got {type(self.value).__name__}")
+        if not math.isfinite(self.value):
+            raise MalformedError(f"value must be finite, got {self.value!r}")
+        if not isinstance(self.quality, Quality):
+            raise MalformedError(f"quality must be a Quality, got {self.quality!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Readings from one gateway under one sequence number."""
+
+    gateway_id: str
+    seq: int
+    readings: tuple[Reading, ...]
+
+    def __post_init__(self) -> None:
+        check_gateway_id(self.gateway_id)
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int):
+            raise MalformedError("seq must be an integer")
+        if not 0 <= self.seq <= MAX_SEQ:
+            raise MalformedError(f"seq {self.seq} outside 0..2^63-1")
+        if len(self.readings) > MAX_READINGS:
+            raise MalformedError(f"{len(self.readings)} readings, at most {MAX_READINGS}")
+
+
+def check_gateway_id(gateway_id: object) -> str:
+    """Return ``gateway_id`` if it is a legal gateway id, else raise MalformedError."""
+    return _check_id("gateway id", gateway_id)
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """Serialise ``batch`` as compact UTF-8 JSON."""
+    body = {
+        "v": VERSION,
+        "gw": batch.gateway_id,
+        "seq": batch.seq,
+        "r": [[r.device, r.quantity, r.time_ms, r.value, r.quality.value] for r in batch.readings],
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def decode_batch(data: bytes) -> Batch:
+    """Parse untrusted bytes into a :class:`Batch`.
+
+    Raises:
+        MalformedError: the bytes are not a valid v1 batch; the message says why.
+    """
+    obj = parse_json_object(data, "batch")
+    _expect_keys(obj, {"v", "gw", "seq", "r"}, "batch")
+    if obj["v"] != VERSION:
+        raise MalformedError(f"unsupported batch version {obj['v']!r}")
+    raw_readings = obj["r"]
+    if not isinstance(raw_readings, list):
+        raise MalformedError("'r' must be a list of readings")
+    if len(raw_readings) > MAX_READINGS:
+        raise MalformedError(f"{len(raw_readings)} readings, at most {MAX_READINGS}")
+    readings = tuple(_decode_reading(i, item) for i, item in enumerate(raw_readings))
+    return Batch(gateway_id=obj["gw"], seq=obj["seq"], readings=readings)
+
+
+def _decode_reading(index: int, item: Any) -> Reading:
+    if not isinstance(item, list) or len(item) != 5:
+        raise MalformedError(f"reading {index}: expected [device, quantity, time_ms, value, flag]")
+    device, quantity, time_ms, value, flag = item
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int):
+        raise MalformedError(f"reading {index}: time_ms must be an integer")
+    try:
+        quality = Quality(flag)
+    except ValueError:
+        raise MalformedError(f"reading {index}: unknown quality flag {flag!r}") from None
+    try:
+        return Reading(device, quantity, time_ms, value, quality)
+    except MalformedError as exc:
+        raise MalformedError(f"reading {index}: {exc.message}") from None
+
+
+def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedError(f"{what} must be bytes")
+    if len(data) > MAX_BATCH_BYTES:
+        raise MalformedError(f"{what} is {len(data)} bytes, at most {MAX_BATCH_BYTES}")
+    try:
+        obj = json.loads(bytes(data), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedError(f"{what} is nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise MalformedError(f"{what} must be a JSON object")
+    return obj
+
+
+def _reject_constant(name: str) -> None:
+    raise MalformedError(f"{name} is not a valid value")
+
+
+def _expect_keys(obj: dict[str, Any], keys: set[str], what: str) -> None:
+    missing = keys - obj.keys()
+    if missing:
+        raise MalformedError(f"{what} lacks {', '.join(sorted(missing))}")
+    extra = obj.keys() - keys
+    if extra:
+        raise MalformedError(f"{what} has unknown keys {', '.join(sorted(extra))}")
+
+
+def _check_id(what: str, value: object) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise MalformedError(
+            f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
+        )
+    return value
+
+
+def _check_time(time_ms: int) -> None:
+    if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
+        raise MalformedError(f"time_ms {time_ms} outside years 2000-2100")

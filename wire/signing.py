@@ -1,0 +1,103 @@
+"""HMAC-SHA256 envelope around an encoded batch.
+
+Layer: sans-IO. The signature covers the exact body bytes, so no canonical JSON
+is needed and a MicroPython node can sign what it sends. The envelope is JSON
+too, with the body carried as a string::
+
+    {"v": 1, "alg": "HS256", "gw": "gw-001", "sig": "<64 hex>", "body": "{...batch...}"}
+
+Verification order: open the envelope (untrusted; gives the gateway id to look
+the secret up by), then :func:`verify_envelope` checks the HMAC in constant time
+and only then decodes the batch and checks that the body names the same gateway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from wire.batch import Batch, check_gateway_id, decode_batch, encode_batch, parse_json_object
+from wire.errors import BadSignatureError, MalformedError, UnsignedError
+
+ENVELOPE_VERSION = 1
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBatch:
+    """An opened but not yet verified envelope."""
+
+    gateway_id: str
+    signature: bytes
+    body: bytes
+
+
+def sign_batch(batch: Batch, secret: bytes) -> bytes:
+    """Encode ``batch`` and wrap it in an envelope signed with ``secret``."""
+    _check_secret(secret)
+    body = encode_batch(batch)
+    envelope = {
+        "v": ENVELOPE_VERSION,
+        "alg": ALGORITHM,
+        "gw": batch.gateway_id,
+        "sig": _mac(secret, body).hex(),
+        "body": body.decode(),
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def open_envelope(data: bytes) -> SignedBatch:
+    """Parse the envelope without trusting it.
+
+    Raises:
+        UnsignedError: the message is a bare batch, or its signature is empty.
+        MalformedError: the envelope is not valid.
+    """
+    obj = parse_json_object(data, "message")
+    if "sig" not in obj or obj.get("sig") in ("", None):
+        raise UnsignedError("message carries no signature")
+    expected = {"v", "alg", "gw", "sig", "body"}
+    if obj.keys() != expected:
+        raise MalformedError(f"envelope keys must be {', '.join(sorted(expected))}")
+    if obj["v"] != ENVELOPE_VERSION or obj["alg"] != ALGORITHM:
+        raise MalformedError(f"unsupported envelope v={obj['v']!r} alg={obj['alg']!r}")
+    gateway_id = check_gateway_id(obj["gw"])
+    sig, body = obj["sig"], obj["body"]
+    if not isinstance(sig, str) or len(sig) != 64:
+        raise MalformedError("sig must be 64 hex digits")
+    try:
+        signature = bytes.fromhex(sig)
+    except ValueError:
+        raise MalformedError("sig must be 64 hex digits") from None
+    if not isinstance(body, str):
+        raise MalformedError("body must be a string")
+    return SignedBatch(gateway_id=gateway_id, signature=signature, body=body.encode())
+
+
+def verify_envelope(signed: SignedBatch, secret: bytes) -> Batch:
+    """Check the signature, then decode the body.
+
+    Raises:
+        BadSignatureError: the HMAC does not match (tampered, or the wrong key).
+        MalformedError: the signed body is not a valid batch, or names another gateway.
+    """
+    if not hmac.compare_digest(_mac(secret, signed.body), signed.signature):
+        raise BadSignatureError(f"signature does not verify for gateway {signed.gateway_id!r}")
+    batch = decode_batch(signed.body)
+    if batch.gateway_id != signed.gateway_id:
+        raise MalformedError(
+            f"body names gateway {batch.gateway_id!r}, envelope {signed.gateway_id!r}"
+        )
+    return batch
+
+
+def _mac(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, body, hashlib.sha256).digest()
+
+
+def _check_secret(secret: bytes) -> None:
+    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"gateway secret must be at least {MIN_SECRET_BYTES} bytes")
