@@ -1,0 +1,1 @@
+"""Reference sensor-node firmware (MicroPython) speaking the ``wire`` formats; see README.md."""
