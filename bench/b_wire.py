@@ -44,4 +44,4 @@ def run() -> None:
     point = builtin_profile("jxct-th-rs485").point("temperature")
     registers = encode_point(point, -10.1)
     t_decode = best_of(lambda: decode_point(point, registers), number=10_000)
-    print(f"  register decode (int16 ×0.1): {t_decode * 1e6:.2f} µs/point")
+    print(f"  register decode (int16, scale 0.1): {t_decode * 1e6:.2f} µs/point")
