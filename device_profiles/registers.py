@@ -46,6 +46,8 @@ def decode_point(point: Point, registers: Sequence[int]) -> float:
         raise InvalidRawError(point, int(raw))
     value = float(raw) * point.scale + point.offset
     if point.data_type.is_float:
+        if not math.isfinite(value):
+            raise RegisterError(f"point {point.name!r}: sensor sent {value}, not a measurement")
         return value
     # raw 0xFF9B * 0.1 is -10.100000000000001 in binary floating point; the sensor
     # meant -10.1, so keep exactly the decimals its scale and offset carry.
@@ -60,9 +62,12 @@ def encode_point(point: Point, value: float) -> tuple[int, ...]:
     Raises:
         RegisterError: the value is not finite or does not fit the data type.
     """
-    if not math.isfinite(value):
-        raise RegisterError(f"point {point.name!r}: value {value!r} is not finite")
-    scaled = (value - point.offset) / point.scale
+    try:
+        scaled = (float(value) - point.offset) / point.scale
+    except OverflowError:  # an int beyond 1.8e308
+        scaled = math.inf
+    if not math.isfinite(scaled):  # also catches a finite value that overflows (1e308 / 0.1)
+        raise RegisterError(f"point {point.name!r}: value {value!r} is not finite once scaled")
     if point.data_type.is_float:
         raw: float | int = scaled
     else:
@@ -144,7 +149,7 @@ def _block(points: list[Point]) -> Block:
 def _to_bytes(point: Point, registers: Sequence[int]) -> bytes:
     words = list(registers)
     for word in words:
-        if not 0 <= word <= 0xFFFF:
+        if not isinstance(word, int) or not 0 <= word <= 0xFFFF:
             raise RegisterError(f"point {point.name!r}: register value {word} outside 0..65535")
     if point.word_order == "little":
         words.reverse()

@@ -13,7 +13,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+# allow_inf_nan=False: a scale, offset or range of .nan or .inf would pass every other check.
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataType(StrEnum):
@@ -169,7 +170,16 @@ class Profile(BaseModel):
     source: str = Field(description="where the register map comes from")
     protocol: Literal["modbus"] = "modbus"
     modbus: ModbusSpec = ModbusSpec()
-    points: tuple[Point, ...] = Field(min_length=1)
+    # Not Field(min_length=1): when every point fails, pydantic would also report
+    # "at least 1 item ... not 0", which misleads whoever reads the error.
+    points: tuple[Point, ...]
+
+    @field_validator("points")
+    @classmethod
+    def _has_points(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
+        if not points:
+            raise ValueError("a profile needs at least one point")
+        return points
 
     @model_validator(mode="after")
     def _points_are_distinct(self) -> Self:

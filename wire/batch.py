@@ -65,7 +65,7 @@ class Reading:
         _check_time(self.time_ms)
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
             raise MalformedError(f"value must be a number, got {type(self.value).__name__}")
-        if not math.isfinite(self.value):
+        if not math.isfinite(_as_float(self.value)):
             raise MalformedError(f"value must be finite, got {self.value!r}")
         if not isinstance(self.quality, Quality):
             raise MalformedError(f"quality must be a Quality, got {self.quality!r}")
@@ -113,7 +113,7 @@ def decode_batch(data: bytes) -> Batch:
     """
     obj = parse_json_object(data, "batch")
     _expect_keys(obj, {"v", "gw", "seq", "r"}, "batch")
-    if obj["v"] != VERSION:
+    if type(obj["v"]) is not int or obj["v"] != VERSION:
         raise MalformedError(f"unsupported batch version {obj['v']!r}")
     raw_readings = obj["r"]
     if not isinstance(raw_readings, list):
@@ -147,7 +147,9 @@ def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedError(f"{what} is {len(data)} bytes, at most {MAX_BATCH_BYTES}")
     try:
         obj = json.loads(bytes(data), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except MalformedError:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, >4300-digit integers
         raise MalformedError(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise MalformedError(f"{what} is nested too deeply") from None
@@ -175,6 +177,13 @@ def _check_id(what: str, value: object) -> str:
             f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
         )
     return value
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond 1.8e308
+        raise MalformedError("value is too large for a float") from None
 
 
 def _check_time(time_ms: int) -> None:

@@ -62,7 +62,7 @@ def open_envelope(data: bytes) -> SignedBatch:
     expected = {"v", "alg", "gw", "sig", "body"}
     if obj.keys() != expected:
         raise MalformedError(f"envelope keys must be {', '.join(sorted(expected))}")
-    if obj["v"] != ENVELOPE_VERSION or obj["alg"] != ALGORITHM:
+    if type(obj["v"]) is not int or obj["v"] != ENVELOPE_VERSION or obj["alg"] != ALGORITHM:
         raise MalformedError(f"unsupported envelope v={obj['v']!r} alg={obj['alg']!r}")
     gateway_id = check_gateway_id(obj["gw"])
     sig, body = obj["sig"], obj["body"]
@@ -74,7 +74,11 @@ def open_envelope(data: bytes) -> SignedBatch:
         raise MalformedError("sig must be 64 hex digits") from None
     if not isinstance(body, str):
         raise MalformedError("body must be a string")
-    return SignedBatch(gateway_id=gateway_id, signature=signature, body=body.encode())
+    try:
+        body_bytes = body.encode()
+    except UnicodeEncodeError:
+        raise MalformedError("body is not valid Unicode (lone surrogate)") from None
+    return SignedBatch(gateway_id=gateway_id, signature=signature, body=body_bytes)
 
 
 def verify_envelope(signed: SignedBatch, secret: bytes) -> Batch:

@@ -1,0 +1,224 @@
+"""The gateway agent: configuration -> pollers -> outbox -> publisher -> uplink.
+
+Layer: wiring and lifecycle (asyncio). It starts and stops the parts and
+reports their health; it holds no protocol code, no SQL and no decoding.
+
+Use it in-process::
+
+    async with Agent(config) as agent:
+        await agent.wait_until(lambda h: h.last_acked_seq is not None, timeout_s=10)
+
+or ``await agent.run(stop_event)`` (what ``shanshui edge run`` does on
+SIGINT/SIGTERM). Stopping lets each poller finish its cycle, seals what is
+pending, waits up to ``shutdown_timeout_s`` for in-flight batches to be
+confirmed, then closes the uplink cleanly (retained status becomes offline).
+An Agent runs once: build a new one (same data_dir) to run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from device_profiles import Profile
+from edge.config import EdgeConfig
+from edge.outbox import OutboxRunner
+from edge.polling import DeviceHealth, ModbusTcpPoller
+from edge.publisher import Publisher
+from edge.uplink.base import Uplink
+from edge.uplink.mqtt import MqttUplink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """A snapshot of the agent's state."""
+
+    gateway_id: str
+    uplink_connected: bool
+    devices: Mapping[str, DeviceHealth]
+    pending_readings: int
+    unacked_batches: int
+    next_seq: int
+    last_sealed_seq: int | None
+    last_acked_seq: int | None
+    acked_batches: int
+
+    @property
+    def outbox_depth(self) -> int:
+        """Batches in the outbox awaiting confirmation."""
+        return self.unacked_batches
+
+
+class Agent:
+    """The edge agent, started and stopped in-process."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        uplink: Uplink | None = None,
+        profiles: Mapping[str, Profile] | None = None,
+        shutdown_timeout_s: float = 5.0,
+    ) -> None:
+        """Wire the parts; nothing runs until :meth:`start`.
+
+        Args:
+            config: the resolved gateway configuration.
+            uplink: the transport (default: MQTT per ``config.settings.mqtt``).
+            profiles: device id -> profile overrides (default: the built-in models).
+            shutdown_timeout_s: how long :meth:`stop` waits for in-flight batches.
+        """
+        self.config = config
+        self.uplink = uplink or MqttUplink(
+            config.gateway_id, config.settings.mqtt, config.mqtt_password
+        )
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self._outbox = OutboxRunner(config.data_dir)
+        self._publisher = Publisher(
+            self._outbox,
+            self.uplink,
+            gateway_id=config.gateway_id,
+            secret=config.secret,
+            publish=config.settings.publish,
+            on_change=self._notify,
+        )
+        self._pollers = [
+            ModbusTcpPoller(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
+            for bus in config.settings.buses
+        ]
+        self._changed = asyncio.Event()
+        self._poll_stop = asyncio.Event()
+        self._crashed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._publisher_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        """Open the outbox, connect the uplink, start publisher and pollers.
+
+        Raises:
+            OutboxError: the outbox cannot be opened.
+            UplinkError: the uplink cannot be set up.
+        """
+        await self._outbox.open()
+        try:
+            await self._publisher.load()
+            await self.uplink.open(self._publisher.on_ack, self._publisher.on_state)
+        except BaseException:
+            await self._outbox.close()
+            raise
+        self._started = True
+        self._publisher_task = self._spawn(self._publisher.run(), "publisher")
+        for poller in self._pollers:
+            self._tasks.append(self._spawn(poller.run(self._poll_stop), f"poller {poller.name}"))
+        log.info("agent %s started with %d bus(es)", self.config.gateway_id, len(self._pollers))
+
+    async def stop(self) -> None:
+        """Stop polling, flush what can be flushed, close the uplink and the outbox."""
+        if not self._started:
+            return
+        self._started = False
+        self._poll_stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._publisher_task is not None:
+            self._publisher.request_stop(self._shutdown_timeout_s)
+            await asyncio.gather(self._publisher_task, return_exceptions=True)
+        await self.uplink.close(self._shutdown_timeout_s)
+        await self._outbox.close()
+        self._notify()
+        log.info("agent %s stopped", self.config.gateway_id)
+
+    async def __aenter__(self) -> Agent:
+        """Start the agent."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the agent."""
+        await self.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (or an internal task dies), then stop cleanly.
+
+        Raises:
+            RuntimeError: an internal task died (a bug; the log has its traceback).
+        """
+        async with self:
+            stopped = asyncio.ensure_future(stop.wait())
+            crashed = asyncio.ensure_future(self._crashed.wait())
+            await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (stopped, crashed):
+                waiter.cancel()
+        if self._crashed.is_set():
+            raise RuntimeError("an agent task died; see the log")
+
+    def health(self) -> Health:
+        """Per-device state, outbox depth and uplink state, now."""
+        view = self._publisher.view
+        devices = {h.device_id: h for poller in self._pollers for h in poller.health()}
+        return Health(
+            gateway_id=self.config.gateway_id,
+            uplink_connected=self.uplink.connected,
+            devices=devices,
+            pending_readings=view.pending_readings,
+            unacked_batches=len(view.unacked),
+            next_seq=view.next_seq,
+            last_sealed_seq=view.last_sealed_seq,
+            last_acked_seq=view.last_acked_seq,
+            acked_batches=view.acked_batches,
+        )
+
+    def is_acked(self, seq: int) -> bool:
+        """Whether batch ``seq`` was sealed and has been confirmed (left the outbox)."""
+        view = self._publisher.view
+        return seq < view.next_seq and seq not in view.unacked
+
+    async def wait_until(self, predicate: Callable[[Health], bool], timeout_s: float) -> Health:
+        """Wait until ``predicate(health)`` holds; re-checked on every change.
+
+        Raises:
+            TimeoutError: not within ``timeout_s``; the message shows the last health.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            health = self.health()
+            if predicate(health):
+                return health
+            changed = self._changed
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout_s}s; last health: {health}")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def wait_acked(self, seq: int, timeout_s: float) -> Health:
+        """Wait until batch ``seq`` has been confirmed by the uplink."""
+        return await self.wait_until(lambda _h: self.is_acked(seq), timeout_s)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(self._check_task)
+        return task
+
+    def _check_task(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("%s died", task.get_name(), exc_info=task.exception())
+        self._crashed.set()

@@ -1,0 +1,274 @@
+"""``gateway.yaml``: the pydantic model of the file and the loader that resolves secrets.
+
+Layer: reads the YAML file and the secret and password files it names; nothing
+else (no network, no polling). Secrets never enter a repr, a log line or an
+error message: they live in :class:`EdgeConfig` as ``SecretBytes``/``SecretStr``.
+
+A broken file is refused with :class:`ConfigError`, one line per problem, in the
+form ``gateway.yaml:14: buses[0].devices[1].slave: Input should be ...``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from device_profiles import Profile, builtin_profile
+from device_profiles.yaml_source import YamlSourceError, read_yaml
+from edge.config_source import (
+    SECRET_ENV,
+    LocatedError,
+    Where,
+    describe_errors,
+    load_password,
+    load_secret,
+)
+from edge.errors import ConfigError
+from wire import MAX_BATCH_BYTES
+from wire.batch import check_gateway_id
+from wire.signing import MIN_SECRET_BYTES
+
+__all__ = [
+    "BUS_TYPES",
+    "SECRET_ENV",
+    "BusConfig",
+    "DeviceConfig",
+    "EdgeConfig",
+    "GatewayFile",
+    "GatewaySection",
+    "ModbusTcpBus",
+    "MqttSection",
+    "PublishSection",
+    "describe_config",
+    "load_config",
+]
+
+# The wire rule for a reading's device id (wire.batch._ID), so a bad id fails here, not in a poll.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# 2000 readings stay well below wire.MAX_BATCH_BYTES even with 64-character ids.
+MAX_BATCH_READINGS = 2000
+BUS_TYPES = ("modbus_tcp",)
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(BaseModel):
+    """``gateway:`` identity, secret and data directory."""
+
+    model_config = _STRICT
+
+    id: str
+    secret_file: Path | None = None
+    data_dir: Path = Path("var")
+
+    @field_validator("id")
+    @classmethod
+    def _legal_id(cls, value: str) -> str:
+        return check_gateway_id(value)
+
+
+class MqttSection(BaseModel):
+    """``mqtt:`` broker address and topic root; the password lives in a file."""
+
+    model_config = _STRICT
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_root: str = "shanshui/v1"
+    keepalive_s: int = Field(default=30, ge=5, le=65535)
+    username: str | None = None
+    password_file: Path | None = None
+
+    @field_validator("topic_root")
+    @classmethod
+    def _plain_topic(cls, value: str) -> str:
+        levels = value.split("/")
+        if any(not level for level in levels) or any(c in value for c in "+#\0"):
+            raise ValueError("must be topic levels separated by '/', without wildcards")
+        return value
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Self:
+        if self.password_file is not None and self.username is None:
+            raise LocatedError(("password_file",), "password_file needs a username")
+        return self
+
+
+class PublishSection(BaseModel):
+    """``publish:`` when the outbox seals a batch."""
+
+    model_config = _STRICT
+
+    max_batch_readings: int = Field(default=500, ge=1, le=MAX_BATCH_READINGS)
+    max_delay_s: float = Field(default=1.0, gt=0, le=3600)
+    # rumqttd (the embedded broker) drops the connection of a client that publishes
+    # more than 20 KiB by default, and paho would re-send that message forever.
+    max_payload_bytes: int = Field(default=16 * 1024, ge=1024, le=MAX_BATCH_BYTES)
+
+
+class DeviceConfig(BaseModel):
+    """One sensor on a bus."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    model: str
+    slave: int = Field(ge=1, le=247)
+    interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        builtin_profile(value)  # ProfileError is a ValueError: its message lists known models
+        return value
+
+    @property
+    def profile(self) -> Profile:
+        """The built-in device profile of this device's model."""
+        return builtin_profile(self.model)
+
+
+class ModbusTcpBus(BaseModel):
+    """A Modbus TCP endpoint (a sensor, or a TCP-to-RS-485 gateway) and its slaves."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    type: Literal["modbus_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_slaves(self) -> Self:
+        seen: dict[int, int] = {}
+        for index, device in enumerate(self.devices):
+            if device.slave in seen:
+                raise LocatedError(
+                    ("devices", index, "slave"),
+                    f"slave {device.slave} is already used by devices[{seen[device.slave]}]",
+                )
+            seen[device.slave] = index
+        return self
+
+
+# `type` discriminates; modbus_rtu and ascii buses join this union.
+BusConfig = Annotated[ModbusTcpBus, Field(discriminator="type")]
+
+
+class GatewayFile(BaseModel):
+    """The whole of ``gateway.yaml``."""
+
+    model_config = _STRICT
+
+    gateway: GatewaySection
+    mqtt: MqttSection = MqttSection()
+    publish: PublishSection = PublishSection()
+    buses: tuple[BusConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> Self:
+        buses: dict[str, int] = {}
+        devices: dict[str, str] = {}
+        for b, bus in enumerate(self.buses):
+            if bus.name in buses:
+                where = f"buses[{buses[bus.name]}]"
+                raise LocatedError(("buses", b, "name"), f"bus name {bus.name!r} used by {where}")
+            buses[bus.name] = b
+            for d, device in enumerate(bus.devices):
+                if device.id in devices:
+                    raise LocatedError(
+                        ("buses", b, "devices", d, "id"),
+                        f"device id {device.id!r} is already used by {devices[device.id]}",
+                    )
+                devices[device.id] = f"buses[{b}].devices[{d}]"
+        return self
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """A validated gateway configuration with its secrets resolved.
+
+    Build it with :func:`load_config`, or directly in tests and demos.
+    """
+
+    settings: GatewayFile
+    secret: SecretBytes
+    data_dir: Path
+    mqtt_password: SecretStr | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.secret.get_secret_value()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"gateway secret must be at least {MIN_SECRET_BYTES} bytes")
+
+    @property
+    def gateway_id(self) -> str:
+        """The gateway id (MQTT client id, batch ``gw``)."""
+        return self.settings.gateway.id
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:
+    """Read, validate and resolve ``gateway.yaml``.
+
+    Args:
+        path: the YAML file; ``secret_file``, ``password_file`` and ``data_dir``
+            are relative to its folder.
+        environ: where ``SHANSHUI_GATEWAY_SECRET`` is looked up (default ``os.environ``).
+
+    Raises:
+        ConfigError: the file, the secret or the password cannot be used; the
+            message names file, line and key, one problem per line.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        data, node = read_yaml(path)
+    except YamlSourceError as exc:
+        raise ConfigError(str(exc)) from None
+    if data is None:
+        raise ConfigError(f"{path.name}: file is empty")
+    try:
+        settings = GatewayFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(describe_errors(path, node, exc, BUS_TYPES))) from None
+    base = path.parent.resolve()
+    where = Where(path, node)
+    return EdgeConfig(
+        settings=settings,
+        secret=load_secret(settings.gateway.secret_file, base, env, where),
+        data_dir=base / settings.gateway.data_dir,
+        mqtt_password=load_password(settings.mqtt.password_file, base, where),
+        source=path,
+    )
+
+
+def describe_config(config: EdgeConfig) -> list[str]:
+    """A human summary of the buses and devices, one line each (no secrets)."""
+    settings = config.settings
+    mqtt = settings.mqtt
+    lines = [
+        f"gateway {config.gateway_id}: data in {config.data_dir}",
+        f"mqtt {mqtt.host}:{mqtt.port} topic root {mqtt.topic_root}"
+        + (f" as {mqtt.username}" if mqtt.username else ""),
+    ]
+    for bus in settings.buses:
+        lines.append(f"bus {bus.name}: {bus.type} {bus.host}:{bus.port}, timeout {bus.timeout_s}s")
+        lines.extend(
+            f"  device {d.id}: {d.model} slave {d.slave} every {d.interval_s}s" for d in bus.devices
+        )
+    return lines

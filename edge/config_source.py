@@ -1,0 +1,138 @@
+"""Reading what gateway.yaml points at, and explaining what is wrong with it.
+
+Layer: reads the secret and password files; formats validation errors as
+``gateway.yaml:14: buses[0].devices[1].slave: message`` with the helpers of
+``device_profiles.yaml_source``. No network. Secret values never enter a
+message: errors name the file, never its content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import SecretBytes, SecretStr, ValidationError
+
+from device_profiles.yaml_source import format_loc, line_of
+from edge.errors import ConfigError
+from wire.signing import MIN_SECRET_BYTES
+
+SECRET_ENV = "SHANSHUI_GATEWAY_SECRET"  # noqa: S105 - the variable's name, not a secret
+
+
+class LocatedError(ValueError):
+    """A cross-field error that knows which key it belongs to (for the line number).
+
+    ``loc`` is relative to the model whose validator raises it.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def describe_errors(
+    path: Path, node: yaml.Node | None, exc: ValidationError, union_tags: Sequence[str] = ()
+) -> list[str]:
+    """One line per pydantic error: ``file:line: dotted.key: message``.
+
+    Like :func:`device_profiles.yaml_source.describe_errors`, but it also drops the
+    tags of discriminated unions (``buses[0].modbus_tcp.port``) and honours the
+    key that a cross-field check names.
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = _clean_loc(error["loc"], union_tags)
+        message = error["msg"].removeprefix("Value error, ")
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedError):
+            loc = (*loc, *cause.loc)
+            message = str(cause)
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "type")
+            message = f"must be one of {', '.join(union_tags)}"
+        problems.append(Where(path, node).format(loc, message))
+    return problems
+
+
+@dataclass(frozen=True)
+class Where:
+    """A file and its node tree: formats ``file:line: key: message``."""
+
+    path: Path
+    node: yaml.Node | None
+
+    def format(self, loc: Sequence[str | int], message: str) -> str:
+        """One problem line for the key at ``loc``."""
+        line = line_of(self.node, loc)
+        where = f"{self.path.name}:{line}" if line else self.path.name
+        return f"{where}: {format_loc(loc) or '(top level)'}: {message}"
+
+
+def _clean_loc(loc: Sequence[str | int], union_tags: Sequence[str]) -> tuple[str | int, ...]:
+    kept: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        if part in union_tags and len(kept) == 2 and kept[0] == "buses":
+            continue  # the tag of the discriminated union, not a key in the file
+        kept.append(part)
+    return tuple(kept)
+
+
+def load_secret(
+    secret_file: Path | None, base: Path, env: Mapping[str, str], where: Where
+) -> SecretBytes:
+    """The gateway secret: hex from ``SHANSHUI_GATEWAY_SECRET``, else from ``secret_file``.
+
+    Raises:
+        ConfigError: missing, unreadable, not hex, or shorter than 16 bytes.
+    """
+    loc = ("gateway", "secret_file")
+    if env.get(SECRET_ENV):
+        return _parse_secret(env[SECRET_ENV], f"environment variable {SECRET_ENV}")
+    if secret_file is None:
+        raise ConfigError(where.format(loc, f"missing, and {SECRET_ENV} is not set"))
+    secret_path = base / secret_file
+    try:
+        text = secret_path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not hex text"
+        raise ConfigError(where.format(loc, f"cannot read {secret_path}: {reason}")) from None
+    try:
+        return _parse_secret(text, str(secret_path))
+    except ConfigError as exc:
+        raise ConfigError(where.format(loc, str(exc))) from None
+
+
+def _parse_secret(text: str, origin: str) -> SecretBytes:
+    try:
+        secret = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ConfigError(f"{origin} must hold the secret as hex digits") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{origin} holds {len(secret)} bytes; the secret needs at least "
+            f"{MIN_SECRET_BYTES} bytes ({2 * MIN_SECRET_BYTES} hex digits)"
+        )
+    return SecretBytes(secret)
+
+
+def load_password(password_file: Path | None, base: Path, where: Where) -> SecretStr | None:
+    """The broker password from ``password_file`` (trailing newline dropped), if any.
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    if password_file is None:
+        return None
+    password_path = base / password_file
+    try:
+        text = password_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        loc = ("mqtt", "password_file")
+        raise ConfigError(where.format(loc, f"cannot read {password_path}: {reason}")) from None
+    return SecretStr(text.rstrip("\r\n"))

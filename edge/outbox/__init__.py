@@ -1,0 +1,6 @@
+"""The durable outbox between pollers and uplinks (SQLite)."""
+
+from edge.outbox.runner import OutboxRunner
+from edge.outbox.store import OutboxCounts, OutboxStore, Sealed
+
+__all__ = ["OutboxCounts", "OutboxRunner", "OutboxStore", "Sealed"]

@@ -1,0 +1,92 @@
+"""Async facade over :class:`~edge.outbox.store.OutboxStore`, confined to one thread.
+
+Layer: asyncio glue only. Every store call runs on one dedicated worker thread
+(the store is thread-confined), so the event loop never waits on an SD-card
+fsync and the store never sees two threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from edge.outbox.store import OutboxCounts, OutboxStore, Sealed
+from wire import Reading
+
+T = TypeVar("T")
+
+
+class OutboxRunner:
+    """The outbox, opened and used on its own worker thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        """Nothing is opened until :meth:`open`."""
+        self._data_dir = data_dir
+        self._executor: ThreadPoolExecutor | None = None
+        self._store: OutboxStore | None = None
+
+    async def open(self) -> None:
+        """Start the worker thread and open the store on it.
+
+        Raises:
+            OutboxError: the store cannot be opened.
+        """
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        try:
+            self._store = await self._call(OutboxStore.open, self._data_dir)
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        """Close the store on its thread and stop the thread."""
+        if self._executor is None:
+            return
+        if self._store is not None:
+            await self._call(self._store.close)
+            self._store = None
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def enqueue(self, readings: Sequence[Reading]) -> int:
+        """See :meth:`OutboxStore.enqueue`."""
+        return await self._call(self._opened().enqueue, readings)
+
+    async def seal(
+        self, gateway_id: str, secret: bytes, max_readings: int, max_payload_bytes: int
+    ) -> Sealed | None:
+        """See :meth:`OutboxStore.seal`."""
+        store = self._opened()
+        return await self._call(store.seal, gateway_id, secret, max_readings, max_payload_bytes)
+
+    async def unacked(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """See :meth:`OutboxStore.unacked`."""
+        return await self._call(self._opened().unacked, limit)
+
+    async def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
+        """See :meth:`OutboxStore.payloads`."""
+        return await self._call(self._opened().payloads, seqs)
+
+    async def ack_many(self, seqs: Sequence[int]) -> int:
+        """See :meth:`OutboxStore.ack_many`."""
+        return await self._call(self._opened().ack_many, seqs)
+
+    async def counts(self) -> OutboxCounts:
+        """See :meth:`OutboxStore.counts`."""
+        return await self._call(self._opened().counts)
+
+    def _opened(self) -> OutboxStore:
+        if self._store is None:
+            raise RuntimeError("outbox is not open")
+        return self._store
+
+    async def _call(self, function: Callable[..., T], *args: object) -> T:
+        if self._executor is None:
+            raise RuntimeError("outbox is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))

@@ -1,0 +1,240 @@
+"""The durable outbox: readings wait here until the uplink confirms their batch.
+
+Layer: SQLite storage. It signs batches (``wire.sign_batch``, pure) but does no
+network I/O and knows nothing about MQTT: the uplink hands back acknowledged
+sequence numbers and :meth:`OutboxStore.ack` deletes those batches.
+
+Flow::
+
+    enqueue(readings)  -> pending          (one transaction per poll cycle)
+    seal(...)          -> batches(seq)     (one transaction: take N pending, sign, delete them)
+    unacked()          -> [(seq, payload)] (what the uplink must (re)send)
+    ack(seq)           -> gone
+
+The next ``seq`` lives in a ``meta`` row, so it is monotonic across restarts and
+never reused, even after every batch has been acknowledged and deleted.
+
+Threading: an :class:`OutboxStore` is confined to the thread that opened it
+(sqlite3's default ``check_same_thread``). The agent opens it and calls it from
+one dedicated worker thread, so a slow SD-card fsync never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.errors import OutboxError
+from wire import MAX_BATCH_BYTES, Batch, Quality, Reading, sign_batch
+
+FILE_NAME = "outbox.sqlite3"
+FIRST_SEQ = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    device   TEXT    NOT NULL,
+    quantity TEXT    NOT NULL,
+    time_ms  INTEGER NOT NULL,
+    value    REAL    NOT NULL,
+    quality  TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    seq        INTEGER PRIMARY KEY,
+    payload    BLOB    NOT NULL,
+    readings   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A batch that :meth:`OutboxStore.seal` has signed and stored."""
+
+    seq: int
+    payload: bytes
+    readings: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """Depth of the outbox, for health reports."""
+
+    pending_readings: int
+    unacked_batches: int
+    next_seq: int
+
+
+class OutboxStore:
+    """SQLite outbox in ``data_dir/outbox.sqlite3`` (WAL mode)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        """Wrap an open connection; use :meth:`open` instead."""
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, data_dir: Path) -> OutboxStore:
+        """Open (creating if needed) the outbox in ``data_dir``.
+
+        Raises:
+            OutboxError: the directory or the database cannot be used.
+        """
+        path = data_dir / FILE_NAME
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise OutboxError(f"cannot open outbox {path}: {exc}") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL by default: in WAL mode a commit is then safe against a crash of
+            # the process, and only the last commits can be lost on power failure.
+            # That is acceptable for enqueue (sensor readings nobody has acknowledged
+            # yet) and for ack (a lost ack means a re-send, which seq dedupes).
+            # seal() switches to FULL: a seq must be on disk before its payload
+            # leaves, or a power cut could reuse the seq for other readings and the
+            # cloud would drop them as duplicates. The FULL fsync also flushes every
+            # earlier WAL frame, so the SD card sees one fsync per seal, not one
+            # per poll cycle.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', ?)", (FIRST_SEQ,)
+            )
+        except sqlite3.Error as exc:
+            db.close()
+            raise OutboxError(f"cannot initialise outbox {path}: {exc}") from exc
+        return cls(db, path)
+
+    def close(self) -> None:
+        """Close the database (checkpointing the WAL)."""
+        self._db.close()
+
+    def enqueue(self, readings: Iterable[Reading]) -> int:
+        """Store ``readings`` in one transaction; return how many were stored."""
+        rows = [(r.device, r.quantity, r.time_ms, r.value, r.quality.value) for r in readings]
+        if not rows:
+            return 0
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO pending(device, quantity, time_ms, value, quality) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def seal(
+        self,
+        gateway_id: str,
+        secret: bytes,
+        max_readings: int,
+        max_payload_bytes: int = MAX_BATCH_BYTES,
+    ) -> Sealed | None:
+        """Turn up to ``max_readings`` pending readings into one signed batch.
+
+        One transaction: take the oldest pending readings, assign the next seq,
+        store the signed payload and delete those readings. Fewer readings are
+        taken when the payload would exceed ``max_payload_bytes`` (brokers cap
+        message sizes). Returns ``None`` when nothing is pending.
+        """
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self._transaction():
+                return self._seal(gateway_id, secret, max_readings, max_payload_bytes)
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def unacked(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """Sealed batches not yet acknowledged, as ``(seq, payload)`` in seq order."""
+        sql = "SELECT seq, payload FROM batches ORDER BY seq"
+        rows = self._query(sql + " LIMIT ?", (limit,)) if limit is not None else self._query(sql)
+        return [(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
+        """The stored payloads of the batches ``seqs`` that are still unacked, in seq order."""
+        sql = "SELECT seq, payload FROM batches WHERE seq = ?"
+        rows = [row for seq in sorted(seqs) for row in self._query(sql, (seq,))]
+        return [(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def ack(self, seq: int) -> bool:
+        """Delete the batch ``seq``; ``False`` if it was already gone."""
+        return self.ack_many([seq]) == 1
+
+    def ack_many(self, seqs: Sequence[int]) -> int:
+        """Delete several acknowledged batches in one transaction; return how many existed."""
+        if not seqs:
+            return 0
+        with self._transaction():
+            cursor = self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in seqs])
+        return cursor.rowcount
+
+    def counts(self) -> OutboxCounts:
+        """How many readings are pending and how many batches await an ack."""
+        pending, batches, next_seq = self._query(
+            "SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM batches), "
+            "(SELECT value FROM meta WHERE key = 'next_seq')"
+        )[0]
+        return OutboxCounts(int(pending), int(batches), int(next_seq))
+
+    def _seal(
+        self, gateway_id: str, secret: bytes, max_readings: int, max_payload_bytes: int
+    ) -> Sealed | None:
+        rows = self._db.execute(
+            "SELECT id, device, quantity, time_ms, value, quality FROM pending ORDER BY id LIMIT ?",
+            (max_readings,),
+        ).fetchall()
+        if not rows:
+            return None
+        (seq,) = self._db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+        readings = tuple(Reading(d, q, t, v, Quality(f)) for _, d, q, t, v, f in rows)
+        payload = sign_batch(Batch(gateway_id, seq, readings), secret)
+        while len(payload) > max_payload_bytes and len(readings) > 1:
+            # shrink in proportion; floor(n * max / size) < n, so this always progresses
+            keep = max(1, len(readings) * max_payload_bytes // len(payload))
+            readings = readings[:keep]
+            payload = sign_batch(Batch(gateway_id, seq, readings), secret)
+        rows = rows[: len(readings)]
+        self._db.execute(
+            "INSERT INTO batches(seq, payload, readings, created_ms) VALUES (?, ?, ?, ?)",
+            (seq, payload, len(readings), int(time.time() * 1000)),
+        )
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
+        # rows are the lowest ids in order, so every id up to the last one was taken
+        self._db.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
+        return Sealed(seq=seq, payload=payload, readings=len(readings))
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: {exc}") from exc
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise OutboxError(f"outbox {self.path}: {exc}") from exc
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: commit failed: {exc}") from exc

@@ -1,0 +1,144 @@
+"""Read one Modbus device with its profile, and turn the values into readings.
+
+Layer: the pymodbus boundary of the poller. :func:`read_points` moves registers
+with pymodbus and decodes them with ``device_profiles``; every pymodbus error
+becomes :class:`edge.errors.DeviceReadError` here. :func:`to_readings` is pure.
+Nothing here schedules, retries, logs or stores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from device_profiles import (
+    Block,
+    InvalidRawError,
+    Profile,
+    Quantity,
+    RegisterError,
+    decode_block,
+    load_quantities,
+    plan_reads,
+)
+from edge.errors import DeviceReadError
+from wire import Quality, Reading
+
+# Modbus exception codes, for messages a technician can act on.
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+
+PointValues = dict[str, float | RegisterError]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """Readings made from one device read, and the problems that kept points out."""
+
+    readings: tuple[Reading, ...]
+    problems: tuple[str, ...]
+
+
+async def read_points(
+    client: AsyncModbusTcpClient, profile: Profile, slave: int, device_id: str
+) -> PointValues:
+    """Read every point of ``profile`` from ``slave``, in as few requests as allowed.
+
+    A point whose registers cannot be decoded maps to its ``RegisterError``
+    (``InvalidRawError`` for a probe-missing value); the others to their value.
+
+    Raises:
+        DeviceReadError: no connection, a timeout, or a Modbus exception response.
+    """
+    values: PointValues = {}
+    blocks = plan_reads(profile.points, profile.modbus.max_registers_per_read)
+    for block in blocks:
+        response = await _read_block(client, profile, slave, block, device_id)
+        try:
+            values.update(decode_block(block, list(response.registers)))
+        except RegisterError as exc:
+            raise DeviceReadError(device_id, f"short answer: {exc}") from exc
+    return values
+
+
+def to_readings(
+    device_id: str,
+    profile: Profile,
+    values: Mapping[str, float | RegisterError],
+    time_ms: int,
+    quantities: Mapping[str, Quantity] | None = None,
+) -> Conversion:
+    """Make one reading per decodable point, flagged ``OVER_RANGE`` outside its quantity's range.
+
+    A point that did not decode (``InvalidRawError`` and other register errors)
+    or decoded to NaN/infinity yields no reading, only a problem line.
+    """
+    vocabulary = load_quantities() if quantities is None else quantities
+    readings: list[Reading] = []
+    problems: list[str] = []
+    for point in profile.points:
+        value = values.get(point.name)
+        if value is None:
+            continue
+        if isinstance(value, InvalidRawError):
+            problems.append(f"{point.name}: probe reports no valid measurement ({value.raw:#x})")
+            continue
+        if isinstance(value, RegisterError):
+            problems.append(f"{point.name}: {value}")
+            continue
+        if not math.isfinite(value):
+            problems.append(f"{point.name}: value {value} is not a finite number")
+            continue
+        quantity = vocabulary[point.quantity]
+        in_range = quantity.min <= value <= quantity.max
+        quality = Quality.NORMAL if in_range else Quality.OVER_RANGE
+        readings.append(Reading(device_id, point.quantity, time_ms, value, quality))
+    return Conversion(tuple(readings), tuple(problems))
+
+
+async def _read_block(
+    client: AsyncModbusTcpClient, profile: Profile, slave: int, block: Block, device_id: str
+) -> ModbusPDU:
+    start, count = block.start, block.count
+    table = profile.modbus.register_table
+    read = client.read_input_registers if table == "input" else client.read_holding_registers
+    try:
+        response = await read(start, count=count, device_id=slave)
+    except ModbusException as exc:
+        raise DeviceReadError(device_id, _describe_failure(exc)) from exc
+    if response.isError():
+        code = response.exception_code
+        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        raise DeviceReadError(
+            device_id,
+            f"{table} registers {start}..{start + count - 1}: "
+            f"Modbus exception {code:#04x} ({name})",
+            exception_code=code,
+        )
+    if len(response.registers) != count:
+        raise DeviceReadError(
+            device_id, f"asked for {count} registers at {start}, got {len(response.registers)}"
+        )
+    return response
+
+
+def _describe_failure(exc: ModbusException) -> str:
+    text = str(exc)
+    if "No response received" in text:
+        return "no response (timeout)"
+    if "Not connected" in text or "connect" in text.lower():
+        return "not connected"
+    return text

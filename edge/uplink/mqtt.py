@@ -1,0 +1,266 @@
+"""MQTT uplink: stored batch payloads to ``{root}/{gateway}/up/telemetry`` at QoS 1.
+
+Layer: the paho-mqtt boundary. paho's network thread does the I/O and the
+reconnecting (exponential backoff); every paho callback is handed to the event
+loop with ``call_soon_threadsafe``, so all state here is touched by the loop
+thread only. paho errors become :class:`~edge.errors.UplinkError` subclasses
+here. It never reads the outbox: the agent decides what to send.
+
+Session: MQTT 3.1.1, ``client_id`` = gateway id, ``clean_session=False``.
+A batch counts as delivered on its PUBACK (``on_publish`` with its mid). paho
+keeps unacknowledged QoS 1 messages and re-sends them (DUP) after a reconnect;
+the agent re-sends whatever else the outbox holds, and ``seq`` lets the cloud
+drop duplicates.
+
+Presence: retained ``{root}/{gateway}/up/status`` is ``{"state": "online", ...}``
+after every connect and ``{"state": "offline", ...}`` on a clean close; the
+same retained offline message is the last will for an unclean end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr
+
+from edge.config import MqttSection
+from edge.errors import NotConnectedError, PublishError, UplinkError
+from edge.uplink.base import AckCallback, StateCallback, Uplink
+
+log = logging.getLogger(__name__)
+
+QOS = 1
+MAX_IN_FLIGHT = 20  # paho's default inflight window; more would only queue in paho's memory
+
+
+def telemetry_topic(topic_root: str, gateway_id: str) -> str:
+    """``{root}/{gateway}/up/telemetry``."""
+    return f"{topic_root}/{gateway_id}/up/telemetry"
+
+
+def status_topic(topic_root: str, gateway_id: str) -> str:
+    """``{root}/{gateway}/up/status`` (retained)."""
+    return f"{topic_root}/{gateway_id}/up/status"
+
+
+def status_payload(state: str, gateway_id: str) -> bytes:
+    """The retained presence message."""
+    body = {"state": state, "gw": gateway_id, "time_ms": int(time.time() * 1000)}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class MqttUplink(Uplink):
+    """paho-mqtt client publishing batches with QoS 1 and a persistent session."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        settings: MqttSection,
+        password: SecretStr | None = None,
+        *,
+        reconnect_min_s: int = 1,
+        reconnect_max_s: int = 60,
+    ) -> None:
+        """Configure the client; nothing connects until :meth:`open`.
+
+        Args:
+            gateway_id: MQTT client id and topic level.
+            settings: the ``mqtt`` section of gateway.yaml.
+            password: the broker password (from ``password_file``).
+            reconnect_min_s: first reconnect delay; doubles up to ``reconnect_max_s``.
+            reconnect_max_s: longest reconnect delay.
+        """
+        self._gateway_id = gateway_id
+        self._settings = settings
+        self._telemetry = telemetry_topic(settings.topic_root, gateway_id)
+        self._status = status_topic(settings.topic_root, gateway_id)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=gateway_id,
+            clean_session=False,
+            protocol=paho.MQTTv311,
+        )
+        client.will_set(self._status, status_payload("offline", gateway_id), qos=QOS, retain=True)
+        client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
+        client.max_inflight_messages_set(MAX_IN_FLIGHT)
+        if settings.username is not None:
+            secret = password.get_secret_value() if password is not None else None
+            client.username_pw_set(settings.username, secret)
+        client.on_connect = self._paho_connected
+        client.on_connect_fail = self._paho_connect_failed
+        client.on_disconnect = self._paho_disconnected
+        client.on_publish = self._paho_published
+        self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_ack: AckCallback = lambda _seq: None
+        self._on_state: StateCallback = lambda _up: None
+        self._connected = False
+        self._reachable: bool | None = None
+        self._in_flight: dict[int, int] = {}  # mid -> seq
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._open = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has accepted the connection (CONNACK) and it is up."""
+        return self._connected
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        """Seqs published and not yet PUBACKed (paho re-sends them after a reconnect)."""
+        return frozenset(self._in_flight.values())
+
+    @property
+    def max_in_flight(self) -> int:
+        """paho's in-flight window."""
+        return MAX_IN_FLIGHT
+
+    async def open(self, on_ack: AckCallback, on_state: StateCallback) -> None:
+        """Start paho's network thread; it connects and reconnects on its own.
+
+        Raises:
+            UplinkError: the broker address is unusable.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._on_ack, self._on_state = on_ack, on_state
+        settings = self._settings
+        try:
+            self._client.connect_async(settings.host, settings.port, settings.keepalive_s)
+        except (ValueError, OSError) as exc:
+            raise UplinkError(f"cannot use broker {settings.host}:{settings.port}: {exc}") from exc
+        self._client.loop_start()
+        self._open = True
+
+    def send(self, seq: int, payload: bytes) -> None:
+        """Publish batch ``seq``; ``on_ack(seq)`` follows its PUBACK.
+
+        Raises:
+            NotConnectedError: no broker connection right now.
+            PublishError: paho refused the message.
+        """
+        if not self._connected:
+            raise NotConnectedError(f"not connected to {self._settings.host}:{self._settings.port}")
+        mid = self._publish(self._telemetry, payload, retain=False)
+        # on_publish reaches us through call_soon_threadsafe, so even a PUBACK that
+        # beats this line is handled after the mid is recorded
+        self._in_flight[mid] = seq
+
+    async def close(self, timeout_s: float) -> None:
+        """Publish retained offline status, wait for its PUBACK, disconnect cleanly."""
+        if not self._open:
+            return
+        self._open = False
+        if self._connected:
+            try:
+                mid = self._publish(self._status, status_payload("offline", self._gateway_id), True)
+                waiter = self._waiters.setdefault(mid, asyncio.get_running_loop().create_future())
+                await asyncio.wait_for(waiter, timeout_s)
+            except (UplinkError, TimeoutError) as exc:
+                log.warning("mqtt: offline status not confirmed before closing: %s", exc)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+        self._set_connected(False)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> int:
+        try:
+            info = self._client.publish(topic, payload, qos=QOS, retain=retain)
+        except (ValueError, TypeError) as exc:
+            raise PublishError(f"mqtt refused a message for {topic}: {exc}") from exc
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise PublishError(f"mqtt refused a message for {topic}: {paho.error_string(info.rc)}")
+        return info.mid
+
+    # --- paho network thread: hand everything to the event loop -------------
+
+    def _to_loop(self, callback: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop closed between the check and the call
+            return
+
+    def _paho_connected(
+        self,
+        client: paho.Client,
+        _userdata: object,
+        _flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: object,
+    ) -> None:
+        if reason_code.is_failure:
+            self._to_loop(self._refused, str(reason_code))
+            return
+        # published from paho's thread so it precedes anything the agent sends
+        client.publish(self._status, status_payload("online", self._gateway_id), QOS, retain=True)
+        self._to_loop(self._set_connected, True)
+
+    def _paho_connect_failed(self, _client: paho.Client, _userdata: object) -> None:
+        self._to_loop(self._unreachable)
+
+    def _paho_disconnected(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        _properties: object,
+    ) -> None:
+        self._to_loop(self._lost, str(reason_code))
+
+    def _paho_published(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        _reason_code: ReasonCode,
+        _properties: object,
+    ) -> None:
+        self._to_loop(self._acked, mid)
+
+    # --- event loop thread ----------------------------------------------------
+
+    def _acked(self, mid: int) -> None:
+        waiter = self._waiters.pop(mid, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        seq = self._in_flight.pop(mid, None)
+        if seq is not None:
+            self._on_ack(seq)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected and self._reachable is False:
+            log.info("mqtt: connected to %s:%d", self._settings.host, self._settings.port)
+        if connected:
+            self._reachable = True
+        if connected != self._connected:
+            self._connected = connected
+            self._on_state(connected)
+
+    def _lost(self, reason: str) -> None:
+        if self._connected and self._open:
+            log.warning("mqtt: connection to broker lost (%s); reconnecting", reason)
+            self._reachable = False
+        self._set_connected(False)
+
+    def _unreachable(self) -> None:
+        if self._reachable is not False:
+            log.warning(
+                "mqtt: cannot reach broker %s:%d; retrying with backoff",
+                self._settings.host,
+                self._settings.port,
+            )
+        self._reachable = False
+
+    def _refused(self, reason: str) -> None:
+        if self._reachable is not False:
+            log.error("mqtt: broker refused the connection: %s", reason)
+        self._reachable = False

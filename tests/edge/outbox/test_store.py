@@ -1,0 +1,163 @@
+"""The SQLite outbox: seal, ack, unacked, and seq that survives restarts (real SQLite)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.errors import OutboxError
+from edge.outbox import OutboxStore
+from wire import Quality, Reading, open_envelope, verify_envelope
+
+SECRET = bytes(range(32))
+GW = "gw-test-01"
+T0 = 1_700_000_000_000
+
+
+def readings(count: int, start: int = 0) -> list[Reading]:
+    return [
+        Reading("th1", "air_temperature", T0 + 1000 * i, 20.0 + i / 10)
+        for i in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[OutboxStore]:
+    opened = OutboxStore.open(tmp_path)
+    yield opened
+    opened.close()
+
+
+def test_seal_takes_the_oldest_readings_into_a_signed_batch(store: OutboxStore) -> None:
+    store.enqueue(readings(5))
+    sealed = store.seal(GW, SECRET, max_readings=3)
+    assert sealed is not None
+    assert (sealed.seq, sealed.readings) == (1, 3)
+    batch = verify_envelope(open_envelope(sealed.payload), SECRET)
+    assert (batch.gateway_id, batch.seq) == (GW, 1)
+    assert list(batch.readings) == readings(3)
+    counts = store.counts()
+    assert (counts.pending_readings, counts.unacked_batches, counts.next_seq) == (2, 1, 2)
+
+
+def test_quality_and_values_survive_the_round_trip(store: OutboxStore) -> None:
+    over = Reading("th1", "air_temperature", T0, 85.5, Quality.OVER_RANGE)
+    store.enqueue([over])
+    sealed = store.seal(GW, SECRET, 10)
+    assert sealed is not None
+    assert verify_envelope(open_envelope(sealed.payload), SECRET).readings == (over,)
+
+
+def test_nothing_pending_seals_nothing(store: OutboxStore) -> None:
+    assert store.seal(GW, SECRET, 10) is None
+    assert store.counts().next_seq == 1
+
+
+def test_unacked_in_seq_order_and_ack_deletes(store: OutboxStore) -> None:
+    store.enqueue(readings(6))
+    seqs = [store.seal(GW, SECRET, 2) for _ in range(3)]
+    assert [s.seq for s in seqs if s] == [1, 2, 3]
+    assert [seq for seq, _ in store.unacked()] == [1, 2, 3]
+    assert store.unacked(limit=2)[1][0] == 2
+    assert store.ack(2) is True
+    assert store.ack(2) is False  # idempotent: a duplicate PUBACK changes nothing
+    assert [seq for seq, _ in store.unacked()] == [1, 3]
+    assert store.ack_many([1, 3, 99]) == 2
+    assert store.unacked() == []
+
+
+def test_unacked_batches_keep_their_payload(store: OutboxStore) -> None:
+    store.enqueue(readings(2))
+    sealed = store.seal(GW, SECRET, 10)
+    assert sealed is not None
+    assert store.unacked() == [(sealed.seq, sealed.payload)]
+
+
+def test_seq_survives_reopen_and_is_never_reused(tmp_path: Path) -> None:
+    first = OutboxStore.open(tmp_path)
+    first.enqueue(readings(2))
+    assert first.seal(GW, SECRET, 1) is not None
+    assert first.seal(GW, SECRET, 1) is not None
+    first.ack_many([1, 2])  # the batches table is empty now
+    first.close()
+
+    second = OutboxStore.open(tmp_path)
+    try:
+        assert second.unacked() == []
+        second.enqueue(readings(1, start=10))
+        sealed = second.seal(GW, SECRET, 10)
+        assert sealed is not None
+        assert sealed.seq == 3
+    finally:
+        second.close()
+
+
+def test_nothing_is_lost_without_acks_across_reopen(tmp_path: Path) -> None:
+    first = OutboxStore.open(tmp_path)
+    first.enqueue(readings(3))
+    first.enqueue(readings(2, start=3))
+    sealed = first.seal(GW, SECRET, 4)
+    first.close()
+    assert sealed is not None
+
+    second = OutboxStore.open(tmp_path)
+    try:
+        assert second.unacked() == [(sealed.seq, sealed.payload)]
+        rest = second.seal(GW, SECRET, 10)
+        assert rest is not None
+        assert verify_envelope(open_envelope(rest.payload), SECRET).readings == tuple(
+            readings(1, start=4)
+        )
+    finally:
+        second.close()
+
+
+def test_uses_wal_journal(store: OutboxStore, tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        db.close()
+
+
+def test_a_failed_seal_rolls_back(store: OutboxStore) -> None:
+    store.enqueue(readings(2))
+    with pytest.raises(ValueError, match="secret must be at least 16 bytes"):
+        store.seal(GW, b"short", 10)
+    counts = store.counts()
+    assert (counts.pending_readings, counts.unacked_batches, counts.next_seq) == (2, 0, 1)
+
+
+def test_unusable_directory_is_an_outbox_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OutboxError, match="cannot open outbox"):
+        OutboxStore.open(blocker / "var")
+
+
+def test_batches_are_cut_to_the_payload_limit(store: OutboxStore) -> None:
+    store.enqueue(readings(400))
+    sizes = []
+    while (sealed := store.seal(GW, SECRET, max_readings=500, max_payload_bytes=4096)) is not None:
+        assert len(sealed.payload) <= 4096
+        sizes.append(sealed.readings)
+    assert sum(sizes) == 400
+    assert len(sizes) > 1
+    taken = [
+        reading
+        for _, payload in store.unacked()
+        for reading in verify_envelope(open_envelope(payload), SECRET).readings
+    ]
+    assert taken == readings(400)  # in order, none lost, none twice
+
+
+def test_payloads_of_chosen_batches(store: OutboxStore) -> None:
+    store.enqueue(readings(3))
+    sealed = [store.seal(GW, SECRET, 1) for _ in range(3)]
+    store.ack(2)
+    assert [seq for seq, _ in store.payloads([3, 2, 1])] == [1, 3]
+    assert store.payloads([]) == []
+    assert store.payloads([3]) == [(3, sealed[2].payload if sealed[2] else b"")]

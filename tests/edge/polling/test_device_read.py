@@ -1,0 +1,44 @@
+"""to_readings: value -> reading, range flags, and points that yield no reading (pure)."""
+
+from __future__ import annotations
+
+from device_profiles import InvalidRawError, RegisterError, builtin_profile
+from edge.polling.device_read import to_readings
+from wire import Quality, Reading
+
+JXCT = builtin_profile("jxct-th-rs485")
+T0 = 1_700_000_000_000
+
+
+def test_values_become_readings_of_their_quantities() -> None:
+    conversion = to_readings("th1", JXCT, {"humidity": 55.5, "temperature": -10.1}, T0)
+    assert conversion.readings == (
+        Reading("th1", "relative_humidity", T0, 55.5),
+        Reading("th1", "air_temperature", T0, -10.1),
+    )
+    assert conversion.problems == ()
+
+
+def test_values_outside_the_vocabulary_range_are_flagged_over_range() -> None:
+    conversion = to_readings("th1", JXCT, {"humidity": 100.1, "temperature": 80.0}, T0)
+    assert [r.quality for r in conversion.readings] == [Quality.OVER_RANGE, Quality.NORMAL]
+
+
+def test_invalid_raw_and_undecodable_points_give_problems_not_readings() -> None:
+    temperature = JXCT.point("temperature")
+    values: dict[str, float | RegisterError] = {
+        "humidity": InvalidRawError(JXCT.point("humidity"), 0xFFFF),
+        "temperature": RegisterError(f"point {temperature.name!r}: register value 70000"),
+    }
+    conversion = to_readings("th1", JXCT, values, T0)
+    assert conversion.readings == ()
+    assert conversion.problems == (
+        "humidity: probe reports no valid measurement (0xffff)",
+        "temperature: point 'temperature': register value 70000",
+    )
+
+
+def test_non_finite_values_are_problems() -> None:
+    conversion = to_readings("th1", JXCT, {"humidity": float("nan"), "temperature": 20.0}, T0)
+    assert [r.quantity for r in conversion.readings] == ["air_temperature"]
+    assert conversion.problems == ("humidity: value nan is not a finite number",)

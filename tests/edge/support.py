@@ -1,0 +1,169 @@
+"""Helpers for edge tests: a subscriber that waits on messages, a TCP proxy that can go down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+SECRET = bytes(range(100, 132))
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class MqttProbe:
+    """A real paho subscriber; messages arrive in an asyncio queue (no sleeping)."""
+
+    def __init__(self, host: str, port: int, topic: str) -> None:
+        self._host, self._port, self._topic = host, port, topic
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+        self.messages: asyncio.Queue[Message] = asyncio.Queue()
+        self._subscribed = asyncio.Event()
+
+    async def __aenter__(self) -> MqttProbe:
+        loop = asyncio.get_running_loop()
+
+        def on_connect(client: paho.Client, *_args: Any) -> None:
+            client.subscribe(self._topic, qos=1)
+
+        def on_subscribe(*_args: Any) -> None:
+            loop.call_soon_threadsafe(self._subscribed.set)
+
+        def on_message(_client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+            message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
+            loop.call_soon_threadsafe(self.messages.put_nowait, message)
+
+        self._client.on_connect = on_connect
+        self._client.on_subscribe = on_subscribe
+        self._client.on_message = on_message
+        self._client.connect(self._host, self._port)
+        self._client.loop_start()
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    async def next(self, timeout_s: float = 10.0) -> Message:
+        return await asyncio.wait_for(self.messages.get(), timeout_s)
+
+    async def next_on(self, topic: str, timeout_s: float = 10.0) -> Message:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            message = await self.next(max(0.0, deadline - loop.time()))
+            if message.topic == topic:
+                return message
+
+
+class TcpProxy:
+    """Forwards a loopback port to a target; ``down`` refuses and drops connections.
+
+    While down the port stays bound but not listening, so connects are refused
+    at once and nothing else can take the port.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._sock = self._bound_socket(0)
+        self.port: int = self._sock.getsockname()[1]
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._handle, sock=self._sock)
+
+    async def down(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+        self._server = None
+        self._sock = self._bound_socket(self.port)
+
+    async def close(self) -> None:
+        await self.down()
+        self._sock.close()
+
+    def _bound_socket(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return sock
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            self._writers.difference_update((writer, up_writer))
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+
+
+def write_gateway(
+    folder: Path,
+    *,
+    gateway_id: str,
+    mqtt_port: int,
+    topic_root: str,
+    modbus_port: int,
+    slaves: dict[str, int],
+    interval_s: float = 0.1,
+    max_delay_s: float = 0.2,
+    max_batch_readings: int = 500,
+) -> Path:
+    """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
+    (folder / "gateway.secret").write_text(SECRET.hex() + "\n")
+    document = {
+        "gateway": {"id": gateway_id, "secret_file": "gateway.secret", "data_dir": "var"},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_root": topic_root},
+        "publish": {"max_batch_readings": max_batch_readings, "max_delay_s": max_delay_s},
+        "buses": [
+            {
+                "name": "station-1",
+                "type": "modbus_tcp",
+                "host": "127.0.0.1",
+                "port": modbus_port,
+                "timeout_s": 0.2,
+                "devices": [
+                    {
+                        "id": device,
+                        "model": "jxct-th-rs485",
+                        "slave": slave,
+                        "interval_s": interval_s,
+                    }
+                    for device, slave in slaves.items()
+                ],
+            }
+        ],
+    }
+    path = folder / "gateway.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

@@ -1,0 +1,170 @@
+"""The Agent end to end: simulated station -> poller -> outbox -> MQTT (real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from edge.app import Agent
+from edge.config import load_config
+from edge.outbox import OutboxStore
+from edge.uplink.mqtt import status_topic, telemetry_topic
+from simulators.modbus_tcp import SimulatedStation
+from tests.edge.support import SECRET, MqttProbe, TcpProxy, write_gateway
+from tests.fix_broker import BrokerAddress
+from wire import Batch, open_envelope, verify_envelope
+
+MODEL = "jxct-th-rs485"
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), timeout=90))
+
+
+def verified(payload: bytes) -> Batch:
+    return verify_envelope(open_envelope(payload), SECRET)
+
+
+def test_agent_publishes_signed_batches_and_empties_the_outbox(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
+            station.set_value(2, "temperature", 85.0)  # over range: flagged, still sent
+            config = load_config(
+                write_gateway(
+                    tmp_path,
+                    gateway_id=gw,
+                    mqtt_port=mqtt_broker.port,
+                    topic_root=topic_root,
+                    modbus_port=station.port,
+                    slaves={"th1": 1, "th2": 2},
+                ),
+                environ={},
+            )
+            topic = f"{topic_root}/{gw}/up/#"
+            async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe:
+                async with Agent(config) as agent:
+                    message = await probe.next_on(telemetry_topic(topic_root, gw))
+                    batch = verified(message.payload)
+                    assert batch.gateway_id == gw
+                    values = {(r.device, r.quantity): (r.value, r.quality) for r in batch.readings}
+                    assert values[("th1", "air_temperature")][0] == station.served(1)["temperature"]
+                    assert values[("th2", "air_temperature")] == (85.0, "T")
+                    health = await agent.wait_acked(batch.seq, timeout_s=10)
+                    assert health.uplink_connected
+                    assert {d.state for d in health.devices.values()} == {"ok"}
+                    assert health.last_acked_seq is not None
+                status = await probe.next_on(status_topic(topic_root, gw))
+                assert json.loads(status.payload)["state"] == "offline"
+        store = OutboxStore.open(config.data_dir)
+        try:
+            counts = store.counts()
+        finally:
+            store.close()
+        assert (counts.pending_readings, counts.unacked_batches) == (0, 0)  # flushed and acked
+        assert counts.next_seq > batch.seq
+
+    run(scenario)
+
+
+def test_batches_wait_for_an_unreachable_broker(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)  # down: connects are refused
+        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=proxy.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1},
+            )
+            async with Agent(load_config(path, environ={})) as agent:
+                health = await agent.wait_until(lambda h: h.unacked_batches >= 2, timeout_s=10)
+                assert not health.uplink_connected
+                assert health.last_acked_seq is None
+                topic = telemetry_topic(topic_root, gw)
+                async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe:
+                    await proxy.up()
+                    await agent.wait_acked(2, timeout_s=15)
+                    seqs = [verified((await probe.next()).payload).seq for _ in range(2)]
+                    assert seqs == [1, 2]  # the oldest first, nothing lost
+            await proxy.close()
+
+    run(scenario)
+
+
+def test_unacked_batches_are_resent_after_a_reconnect(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)
+        await proxy.up()
+        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=proxy.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1},
+            )
+            topic = telemetry_topic(topic_root, gw)
+            async with (
+                MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
+                Agent(load_config(path, environ={})) as agent,
+            ):
+                first = await agent.wait_until(lambda h: h.last_acked_seq is not None, 10)
+                await proxy.down()
+                down = await agent.wait_until(
+                    lambda h: not h.uplink_connected and h.unacked_batches >= 2, timeout_s=10
+                )
+                waiting = down.last_sealed_seq
+                assert waiting is not None
+                await proxy.up()
+                await agent.wait_until(lambda h: agent.is_acked(waiting), timeout_s=15)
+                received: set[int] = set()
+                while not set(range(1, waiting + 1)) <= received:
+                    received.add(verified((await probe.next()).payload).seq)
+                assert first.last_acked_seq in received
+        await proxy.close()
+
+    run(scenario)
+
+
+def test_seq_continues_after_a_restart(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=mqtt_broker.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1},
+            )
+            async with Agent(load_config(path, environ={})) as agent:
+                before = await agent.wait_until(lambda h: h.last_acked_seq is not None, 10)
+            async with Agent(load_config(path, environ={})) as agent:
+                after = await agent.wait_until(lambda h: h.last_acked_seq is not None, 10)
+            assert before.last_acked_seq is not None
+            assert after.last_acked_seq is not None
+            assert after.last_acked_seq > before.last_acked_seq
+
+    run(scenario)

@@ -1,0 +1,134 @@
+"""``shanshui edge``: check-config, read and run, as a technician uses them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edge.cli import app
+from edge.uplink.mqtt import status_topic
+from simulators.modbus_tcp import SimulatedStation
+from tests.edge.support import MqttProbe, write_gateway
+from tests.fix_broker import BrokerAddress
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def station() -> Iterator[SimulatedStation]:
+    """A simulated station served from its own thread (the CLI runs its own event loop)."""
+    simulated = SimulatedStation.for_model("jxct-th-rs485", [1, 2], update_interval_s=None)
+    listening = threading.Event()
+    thread = threading.Thread(target=simulated.run_forever, args=(lambda _s: listening.set(),))
+    thread.start()
+    assert listening.wait(timeout=10)
+    try:
+        yield simulated
+    finally:
+        simulated.request_stop()
+        thread.join(timeout=10)
+
+
+def gateway_yaml(folder: Path, modbus_port: int = 5020, mqtt_port: int = 1883) -> Path:
+    return write_gateway(
+        folder,
+        gateway_id="gw-cli-01",
+        mqtt_port=mqtt_port,
+        topic_root="shanshui/v1",
+        modbus_port=modbus_port,
+        slaves={"th1": 1, "th2": 2},
+    )
+
+
+def test_check_config_summarises_a_good_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check-config", str(gateway_yaml(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "bus station-1: modbus_tcp 127.0.0.1:5020" in result.output
+    assert "device th2: jxct-th-rs485 slave 2" in result.output
+    assert result.output.rstrip().endswith("gateway.yaml: OK")
+
+
+def test_broken_config_gives_line_and_key_without_traceback(tmp_path: Path) -> None:
+    path = gateway_yaml(tmp_path)
+    path.write_text(path.read_text().replace("slave: 2", "slave: 300"))
+    for command in (["check-config", str(path)], ["run", "--config", str(path)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2
+        assert "gateway.yaml:" in result.output
+        assert "buses[0].devices[1].slave: Input should be less than or equal to 247" in (
+            result.output
+        )
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_read_prints_each_point(station: SimulatedStation) -> None:
+    station.set_value(2, "temperature", -10.1)
+    args = ["read", "--model", "jxct-th-rs485", "--port", str(station.port), "--slave", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    humidity = station.served(2)["humidity"]
+    assert result.output.splitlines() == [
+        f"{'humidity':<20} {humidity:g} %RH",
+        f"{'temperature':<20} -10.1 °C",
+    ]
+
+
+def test_read_a_silent_slave_fails_with_a_message(station: SimulatedStation) -> None:
+    station.set_offline(1, True)
+    args = ["read", "--model", "jxct-th-rs485", "--port", str(station.port), "--timeout-s", "0.2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "slave 1 at 127.0.0.1" in result.output
+    assert "no response (timeout)" in result.output
+
+
+def test_read_unknown_model() -> None:
+    result = runner.invoke(app, ["read", "--model", "acme-9000"])
+    assert result.exit_code == 2
+    assert "no device profile 'acme-9000'" in result.output
+
+
+def test_run_goes_online_and_offline_on_sigterm(
+    station: SimulatedStation, mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+    path = write_gateway(
+        tmp_path,
+        gateway_id=gw,
+        mqtt_port=mqtt_broker.port,
+        topic_root=topic_root,
+        modbus_port=station.port,
+        slaves={"th1": 1},
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SHANSHUI_GATEWAY_SECRET"}
+
+    async def scenario() -> int:
+        topic = status_topic(topic_root, gw)
+        async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe:
+            agent = await asyncio.create_subprocess_exec(
+                *[sys.executable, "-m", "edge", "run", "--config", str(path)],
+                env=env,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                assert json.loads((await probe.next(timeout_s=20)).payload)["state"] == "online"
+                agent.send_signal(signal.SIGTERM)
+                assert json.loads((await probe.next()).payload)["state"] == "offline"
+                return await asyncio.wait_for(agent.wait(), 20)
+            finally:
+                if agent.returncode is None:
+                    agent.kill()
+                    await agent.wait()
+
+    assert asyncio.run(scenario()) == 0
