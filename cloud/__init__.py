@@ -1,0 +1,1 @@
+"""Shanshui cloud: ingest, storage, query API and the operator CLI (see DESIGN.md)."""

@@ -17,6 +17,11 @@ from iotcore import Broker
 
 log = logging.getLogger(__name__)
 
+# rumqttd's default is 20 KiB and it drops a client that publishes more; a gateway
+# catching up after an outage sends batches up to wire.MAX_BATCH_BYTES (512 KiB),
+# which the JSON envelope's escaping can grow further.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
 
 class EmbeddedBroker:
     """A broker listening on ``host:port`` (port 0 picks a free port)."""
@@ -37,7 +42,7 @@ class EmbeddedBroker:
         Raises:
             OSError: the port is taken.
         """
-        broker = Broker(port=self.port, listen=self.host)
+        broker = Broker(port=self.port, listen=self.host, max_payload_size=MAX_PAYLOAD_BYTES)
         broker.start()
         self._broker = broker
         log.info("embedded MQTT broker on %s", self.url)

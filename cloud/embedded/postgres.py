@@ -7,6 +7,12 @@ We drive ``initdb`` and ``pg_ctl`` ourselves instead of the wheel's
 list of client pids is empty, and a killed process leaves its pid there: the
 next run would then leave an orphan server behind.
 
+Ownership: the process that starts the server holds an exclusive ``flock`` on
+``data_dir/owner.lock`` until it stops it. The kernel drops that lock when the
+process dies, so the next run can tell a live owner (another ``shanshui``
+command that is using the server: attach, and leave it running) from an owner
+that was killed (an orphan server: take it over, stop it, start it afresh).
+
 The server listens on a Unix socket only (no TCP port), in a directory of mode
 0700, and trusts local connections: access is the operating system's, as with
 ``peer`` authentication. When running as root, PostgreSQL refuses to run as
@@ -16,6 +22,7 @@ missing, as the wheel does).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -23,6 +30,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -57,36 +65,90 @@ class EmbeddedPostgres:
         self.socket_dir = self._choose_socket_dir()
         self._run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._started = False
+        self._lock_fd: int | None = None
+
+    @property
+    def owned(self) -> bool:
+        """True when this object started the server and will stop it."""
+        return self._lock_fd is not None
 
     def start(self) -> Self:
-        """Initialise the cluster if new, then start it and wait until it accepts connections."""
+        """Start the server (initialising it if new), or attach to one a live process owns.
+
+        Returns once the server accepts connections.
+
+        Raises:
+            EmbeddedPostgresError: initdb or pg_ctl failed, or another owner's server
+                did not come up in time.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self._take_ownership():
+            self._wait_for_other_owner()
+            log.info("using the embedded PostgreSQL another process runs in %s", self.pgdata)
+            self._started = True
+            return self
+        try:
+            self._start_owned()
+        except BaseException:
+            self._release_ownership()
+            raise
+        self._started = True
+        return self
+
+    def _start_owned(self) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self._run_as:
             self._prepare_system_user()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
         if self._is_running():
-            # A previous run was killed before it could stop its server: take it over
-            # cleanly rather than leaving it behind or failing on the lock file.
+            # We hold the owner lock, so whoever started this server is dead: an
+            # orphan. Take it over cleanly rather than leave it or trip on its pid file.
             log.warning("stopping a PostgreSQL left running in %s", self.pgdata)
             self._pg_ctl("stop", "-m", "fast", "-w")
         options = f"-h '' -k {self.socket_dir} -c unix_socket_permissions=0700"
         self._pg_ctl(
             "start", "-w", "-t", str(_START_TIMEOUT_S), "-l", str(self.log_path), "-o", options
         )
-        self._started = True
         log.info("embedded PostgreSQL running in %s", self.pgdata)
-        return self
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended). Safe to call twice."""
+        """Stop the server if this object owns it (fast shutdown). Safe to call twice."""
         if not self._started:
             return
         self._started = False
-        if self._is_running():
-            self._pg_ctl("stop", "-m", "fast", "-w")
+        if not self.owned:
+            return
+        try:
+            if self._is_running():
+                self._pg_ctl("stop", "-m", "fast", "-w")
+        finally:
+            self._release_ownership()
         log.info("embedded PostgreSQL stopped")
+
+    def _take_ownership(self) -> bool:
+        fd = os.open(self.data_dir / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release_ownership(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _wait_for_other_owner(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not (self._is_running() and (self.socket_dir / ".s.PGSQL.5432").exists()):
+            if time.monotonic() > deadline:
+                raise EmbeddedPostgresError(
+                    f"another process owns {self.data_dir} but its server did not come up"
+                )
+            time.sleep(0.1)  # another process is starting it; pg_ctl offers nothing to wait on
 
     def url(self, dbname: str = "postgres") -> str:
         """A libpq connection URI for ``dbname`` on this server."""

@@ -32,7 +32,8 @@ def test_postgres_survives_a_run_that_never_stopped_it(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE kept (x int)")
         conn.execute("INSERT INTO kept VALUES (42)")
     orphan_pid = _postmaster_pid(first)
-    # The first owner "dies" without stop(): a second run must take the server over.
+    # The first owner dies without stop(): the kernel drops its owner lock, nothing else.
+    first._release_ownership()
     second = EmbeddedPostgres(tmp_path / "db").start()
     try:
         assert not _alive(orphan_pid)
@@ -41,6 +42,22 @@ def test_postgres_survives_a_run_that_never_stopped_it(tmp_path: Path) -> None:
     finally:
         second.stop()
     assert not (second.pgdata / "postmaster.pid").exists()
+
+
+def test_a_second_user_attaches_and_leaves_the_owners_server_running(tmp_path: Path) -> None:
+    owner = EmbeddedPostgres(tmp_path / "db").start()
+    try:
+        guest = EmbeddedPostgres(tmp_path / "db").start()
+        assert owner.owned
+        assert not guest.owned
+        pid = _postmaster_pid(owner)
+        guest.stop()
+        assert _alive(pid)
+        with psycopg.connect(owner.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        owner.stop()
+    assert not _alive(pid)
 
 
 def test_postgres_listens_on_no_tcp_port(tmp_path: Path) -> None:
@@ -71,5 +88,20 @@ def test_broker_refuses_a_taken_port() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match=r"in use|Address"):
             EmbeddedBroker(port=sock.getsockname()[1]).start()
+
+
+def test_broker_accepts_a_catch_up_sized_batch() -> None:
+    """rumqttd's 20 KiB default would drop a gateway sending a 500-reading backlog batch."""
+    with EmbeddedBroker(port=0) as broker:
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        pub.connect(broker.host, broker.port)
+        pub.loop_start()
+        try:
+            info = pub.publish("big", b"x" * 300_000, qos=1)
+            info.wait_for_publish(timeout=5)
+            assert info.is_published()
+        finally:
+            pub.loop_stop()
+            pub.disconnect()

@@ -1,0 +1,212 @@
+"""``shanshui cloud …``: the platform operator's commands.
+
+Layer: command line. Parses options, picks configured or embedded servers
+(:mod:`cloud.services`), calls migrate / storage / the API, and turns
+:class:`cloud.errors.CloudError` into one line on stderr and an exit code:
+2 for mistakes the operator can fix (settings, identifiers, migrations),
+1 when a server cannot be reached. No SQL here; no tracebacks for known errors.
+Secrets are printed only where asked for (``gateway add``), never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from cloud import services
+from cloud.errors import CloudError, IngestError, StorageUnavailableError
+from cloud.migrate import migrate as apply_migrations
+from cloud.settings import MqttEndpoint, Settings, load_settings
+from cloud.storage import DeadLetter, Storage
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 1
+_DETAIL_COLUMN = 60
+
+app = typer.Typer(
+    help="Migrations, API, ingest workers, gateway registry.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+gateway_app = typer.Typer(help="The gateway registry.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+
+
+def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn CloudError into a message on stderr and an exit code, without a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CloudError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            unavailable = isinstance(exc, StorageUnavailableError | IngestError)
+            raise typer.Exit(EXIT_UNAVAILABLE if unavailable else EXIT_USAGE) from None
+
+    return run
+
+
+@app.command()
+@_reports_errors
+def migrate() -> None:
+    """Apply pending database migrations (an embedded database when none is configured)."""
+    settings = load_settings()
+    with services.database(settings) as conninfo:
+        applied = apply_migrations(conninfo)
+    typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+
+
+@app.command()
+@_reports_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [SHANSHUI_HTTP_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port [SHANSHUI_HTTP_PORT].")] = None,
+    ingest: Annotated[bool, typer.Option(help="Run an ingest worker in-process.")] = True,
+    migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
+) -> None:
+    """Serve the HTTP API with an in-process ingest worker.
+
+    Without SHANSHUI_DATABASE_URL / SHANSHUI_MQTT_URL, an embedded PostgreSQL and
+    MQTT broker are started, and stopped again on exit.
+    """
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from cloud.api import create_app  # noqa: PLC0415 - keeps `shanshui --help` fast
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["http_host"] = host
+    if port is not None:
+        overrides["http_port"] = port
+    settings = load_settings(**overrides)
+    with ExitStack() as stack:
+        conninfo = stack.enter_context(services.database(settings))
+        if migrate:
+            apply_migrations(conninfo)
+        endpoint = stack.enter_context(services.broker(settings)) if ingest else None
+        api = create_app(settings, storage=Storage(conninfo), ingest=ingest, mqtt=endpoint)
+        where = f"http://{settings.http_host}:{settings.http_port}"
+        typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
+        uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")
+
+
+@app.command("ingest")
+@_reports_errors
+def ingest_command() -> None:
+    """Run an ingest worker only (several may share one subscription group)."""
+    settings = load_settings()
+    with services.database(settings) as conninfo, services.broker(settings) as endpoint:
+        asyncio.run(_run_worker(settings, conninfo, endpoint))
+
+
+async def _run_worker(settings: Settings, conninfo: str, endpoint: MqttEndpoint) -> None:
+    from cloud.ingest import IngestWorker  # noqa: PLC0415 - paho only for this command
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with (
+        Storage(conninfo) as storage,
+        IngestWorker.from_settings(storage, settings, endpoint) as worker,
+    ):
+        typer.echo(f"ingest worker subscribed at {endpoint.address} (Ctrl-C stops)", err=True)
+        await stop.wait()
+        stats = worker.stats
+    typer.echo(
+        f"stopped: {stats.accepted} accepted, {stats.duplicate} duplicate, "
+        f"{stats.dead_lettered} dead-lettered",
+        err=True,
+    )
+
+
+@gateway_app.command("add")
+@_reports_errors
+def gateway_add(
+    gateway_id: Annotated[str, typer.Argument(help="Gateway id, as in gateway.yaml.")],
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="Write the hex secret to this new file (mode 0600) instead of stdout."),
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant (created if new).")] = "default",
+    site: Annotated[str | None, typer.Option(help="Site name (created if new).")] = None,
+) -> None:
+    """Register a gateway and hand out its signing secret, once."""
+    settings = load_settings()
+    # Claim the file before registering, so a secret is never issued that cannot be kept.
+    handle = _claim_secret_file(secret_file) if secret_file is not None else None
+    try:
+        with services.database(settings) as conninfo:
+            secret = asyncio.run(_register(conninfo, gateway_id, tenant, site))
+    except BaseException:
+        if handle is not None and secret_file is not None:
+            os.close(handle)
+            secret_file.unlink(missing_ok=True)
+        raise
+    if handle is None:
+        typer.echo(secret.hex())
+        typer.echo(f"registered {gateway_id}; the secret above is shown only once", err=True)
+        return
+    with os.fdopen(handle, "w") as out:
+        out.write(secret.hex() + "\n")
+    typer.echo(f"registered {gateway_id}; secret written to {secret_file}", err=True)
+
+
+def _claim_secret_file(path: Path) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        typer.echo(f"error: {path} exists; refusing to overwrite a secret", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot create {path}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+async def _register(conninfo: str, gateway_id: str, tenant: str, site: str | None) -> bytes:
+    async with Storage(conninfo, max_size=1) as storage:
+        return await storage.register_gateway(gateway_id, tenant=tenant, site=site)
+
+
+@app.command("dead-letters")
+@_reports_errors
+def dead_letters(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 20,
+) -> None:
+    """List the newest messages that ingest refused, with the reason."""
+    settings = load_settings()
+    with services.database(settings) as conninfo:
+        letters = asyncio.run(_dead_letters(conninfo, limit))
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    for letter in letters:
+        typer.echo(_dead_letter_line(letter))
+
+
+async def _dead_letters(conninfo: str, limit: int) -> list[DeadLetter]:
+    async with Storage(conninfo, max_size=1) as storage:
+        return await storage.list_dead_letters(limit)
+
+
+def _dead_letter_line(letter: DeadLetter) -> str:
+    detail = letter.detail.replace("\n", " ")
+    if len(detail) > _DETAIL_COLUMN:
+        detail = detail[: _DETAIL_COLUMN - 1] + "…"
+    when = letter.received_at.isoformat(timespec="seconds")
+    return (
+        f"{letter.id:>6}  {when}  {letter.reason:<16} {letter.gateway_id or '-':<20} "
+        f"{letter.payload_size:>7} B  {letter.source}  {detail}"
+    )

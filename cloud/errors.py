@@ -1,0 +1,101 @@
+"""The one error family of the cloud.
+
+Layer: plain exception classes, imported by every cloud layer; no I/O here.
+Storage catches psycopg's exceptions and re-raises these, so no bare database
+error crosses the storage boundary; the API maps them to HTTP codes and the CLI
+to exit codes::
+
+    CloudError (Exception)              anything the cloud reports to its caller
+    ├── ConfigError                     settings that cannot be used (names the variable)
+    ├── MigrationError                  migration files or history that cannot be applied
+    │   └── ChecksumMismatchError       an applied migration file was edited afterwards
+    ├── IngestError                     the ingest worker cannot reach or use its broker
+    └── StorageError                    the database refused or failed an operation
+        ├── StorageUnavailableError     cannot reach the database, or a transient failure
+        │                               (deadlock, serialization): retry later
+        ├── InvalidIdentifierError      a gateway id, tenant or site name outside the rules
+        ├── GatewayExistsError          register_gateway for an id that is taken
+        ├── UnknownGatewayError         a gateway id that is not registered
+        ├── UnknownQuantityError        a batch names a quantity outside the vocabulary
+        └── SeriesNotFoundError         no series for (gateway, device, quantity)
+
+Facts ride along as attributes (``gateway_id``, ``quantity``, ``name``) so
+callers never parse messages. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error the cloud raises on purpose."""
+
+
+class ConfigError(CloudError):
+    """Settings that cannot be used; the message names the environment variable."""
+
+
+class MigrationError(CloudError):
+    """Migration files or the recorded history are inconsistent."""
+
+
+class ChecksumMismatchError(MigrationError):
+    """A migration file changed after it was applied to this database."""
+
+    def __init__(self, name: str, recorded: str, current: str) -> None:
+        super().__init__(
+            f"{name} was changed after it was applied (recorded checksum {recorded[:12]}…, "
+            f"file now {current[:12]}…); add a new migration instead of editing an applied one"
+        )
+        self.name = name
+        self.recorded = recorded
+        self.current = current
+
+
+class IngestError(CloudError):
+    """The ingest worker cannot reach or use its MQTT broker."""
+
+
+class StorageError(CloudError):
+    """The database refused or failed an operation."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached, or failed transiently; the operation may be retried."""
+
+
+class InvalidIdentifierError(StorageError):
+    """An identifier that breaks the wire rules (1-64 of letters, digits, ``_.:-``)."""
+
+
+class GatewayExistsError(StorageError):
+    """A gateway with this id is already registered."""
+
+    def __init__(self, gateway_id: str) -> None:
+        super().__init__(f"gateway {gateway_id!r} is already registered")
+        self.gateway_id = gateway_id
+
+
+class UnknownGatewayError(StorageError):
+    """No gateway with this id is registered."""
+
+    def __init__(self, gateway_id: str) -> None:
+        super().__init__(f"no gateway {gateway_id!r} is registered")
+        self.gateway_id = gateway_id
+
+
+class UnknownQuantityError(StorageError):
+    """A batch names a quantity code that is not in ``quantities.yaml``."""
+
+    def __init__(self, quantity: str) -> None:
+        super().__init__(f"quantity {quantity!r} is not in the vocabulary")
+        self.quantity = quantity
+
+
+class SeriesNotFoundError(StorageError):
+    """No series exists for this gateway, device and quantity."""
+
+    def __init__(self, gateway_id: str, device: str, quantity: str) -> None:
+        super().__init__(f"no series {quantity!r} for device {device!r} of gateway {gateway_id!r}")
+        self.gateway_id = gateway_id
+        self.device = device
+        self.quantity = quantity

@@ -1,0 +1,500 @@
+"""``IngestWorker``: MQTT telemetry in, database rows or dead letters out, PUBACK last.
+
+Layer: I/O glue. Moves messages from paho-mqtt to :mod:`cloud.ingest.decode`
+and :class:`cloud.storage.Storage`; holds no SQL and no wire parsing itself.
+
+Concurrency model, and why. The worker runs on an asyncio event loop, not on a
+thread with its own synchronous connection: the API's :class:`Storage` is async
+(one pool, one query layer), so ``shanshui cloud serve`` runs the worker on the
+uvicorn loop next to the routes, sharing the pool, and ``shanshui cloud ingest``
+runs the same worker under ``asyncio.run``. paho's network thread does no work:
+its callbacks hand each message to the loop with ``call_soon_threadsafe`` onto
+an ``asyncio.Queue``. One consumer task handles messages in arrival order, which
+is also the order MQTT 3.1.1 requires for PUBACKs. More throughput means more
+workers in the shared-subscription group, not more tasks here. The queue needs
+no bound of its own: with ``manual_ack`` the broker stops sending once its
+in-flight window of un-acknowledged QoS 1 messages is full.
+
+Delivery. The client uses ``manual_ack=True`` and acknowledges a message only
+after its batch was committed or its dead letter was inserted. If the worker
+dies in between, the broker still holds the message and delivers it again
+(persistent session: give a stable ``client_id``); the replay is harmless
+because storage is idempotent on (gateway, seq). While the database is down a
+message is retried with backoff and not acknowledged. An acknowledgement is
+dropped if the connection it belongs to has gone (packet ids are per
+connection): the broker redelivers and the duplicate is recognised. ``stop()``
+drains: it unsubscribes, finishes what was already received, then disconnects,
+so a clean-session worker loses nothing on a graceful stop either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from cloud.errors import (
+    IngestError,
+    StorageUnavailableError,
+    UnknownGatewayError,
+    UnknownQuantityError,
+)
+from cloud.ingest.decode import (
+    UNKNOWN_GATEWAY,
+    Rejected,
+    flag_implausible,
+    open_message,
+    telemetry_subscription,
+    verify_message,
+)
+from cloud.settings import MqttEndpoint, Settings
+from cloud.storage import Storage
+from device_profiles import Quantity, load_quantities
+from wire import Batch
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UNKNOWN_QUANTITY = "unknown_quantity"
+INTERNAL_ERROR = "internal_error"
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    """Counters since the worker started.
+
+    Attributes:
+        accepted: batches stored.
+        duplicate: batches recognised as replays and not stored again.
+        dead_lettered: messages kept in ``dead_letters``.
+        readings_stored: readings written by the accepted batches.
+        connected: whether the broker connection is up right now.
+        subscriptions: subscriptions the broker granted: 1 after start, one more
+            after each reconnection.
+    """
+
+    accepted: int = 0
+    duplicate: int = 0
+    dead_lettered: int = 0
+    readings_stored: int = 0
+    connected: bool = False
+    subscriptions: int = 0
+
+    @property
+    def processed(self) -> int:
+        """Messages finished (and acknowledged) so far."""
+        return self.accepted + self.duplicate + self.dead_lettered
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int
+
+
+class _StoppingError(Exception):
+    """The worker is stopping while waiting to retry: leave the message un-acknowledged."""
+
+
+class IngestWorker:
+    """Subscribe to telemetry and store it; see the module docstring for the guarantees.
+
+    Use as an async context manager, or call :meth:`start` and :meth:`stop`, on
+    the event loop that also uses ``storage``::
+
+        async with Storage(url) as storage, IngestWorker(storage, endpoint) as worker:
+            await worker.wait_processed(10)
+
+    Args:
+        storage: an open (or soon opened) :class:`Storage`; the worker does not close it.
+        mqtt: the broker to subscribe at.
+        topic_root: prefix of telemetry topics, ``shanshui/v1`` in production.
+        group: shared-subscription group; workers of one group split the messages.
+        client_id: a stable id gives a persistent session (messages wait for the
+            worker while it is down); None picks a random id and a clean session.
+        quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
+        keepalive_s: MQTT keepalive.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        mqtt: MqttEndpoint,
+        *,
+        topic_root: str = "shanshui/v1",
+        group: str = "ingest",
+        client_id: str | None = None,
+        quantities: Mapping[str, Quantity] | None = None,
+        keepalive_s: int = 30,
+    ) -> None:
+        self._storage = storage
+        self._endpoint = mqtt
+        self._topic_root = topic_root
+        self._subscription = telemetry_subscription(topic_root, group)
+        self._quantities = dict(load_quantities() if quantities is None else quantities)
+        self._keepalive_s = keepalive_s
+        self._client = self._make_client(client_id)
+        self._lock = threading.Lock()  # guards _connection and the counters across threads
+        self._connection = 0
+        self._stats = IngestStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Message] = asyncio.Queue()
+        self._progress = asyncio.Event()
+        self._subscribed = asyncio.Event()
+        self._unsubscribed = asyncio.Event()
+        self._draining = False
+        self._stopping = asyncio.Event()
+        self._consumer: asyncio.Task[None] | None = None
+        self._refused: str | None = None
+        self._was_connected = False
+
+    @classmethod
+    def from_settings(
+        cls, storage: Storage, settings: Settings, mqtt: MqttEndpoint | None = None
+    ) -> IngestWorker:
+        """A worker configured from ``settings``; ``mqtt`` overrides ``settings.mqtt()``.
+
+        Raises:
+            IngestError: no broker given and ``SHANSHUI_MQTT_URL`` is unset.
+        """
+        endpoint = mqtt or settings.mqtt()
+        if endpoint is None:
+            raise IngestError("no MQTT broker: set SHANSHUI_MQTT_URL or start an embedded one")
+        return cls(
+            storage,
+            endpoint,
+            topic_root=settings.topic_root,
+            group=settings.ingest_group,
+            client_id=settings.ingest_client_id,
+        )
+
+    @property
+    def stats(self) -> IngestStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return self._stats
+
+    async def start(self, timeout_s: float = 10.0) -> None:
+        """Connect, subscribe, and return once the broker has granted the subscription.
+
+        Messages published after this returns reach this worker (or its group).
+        Later connection losses are repaired in the background.
+
+        Raises:
+            IngestError: no subscription within ``timeout_s`` (broker down, login refused).
+        """
+        if self._consumer is not None:
+            return
+        if self._stopping.is_set():
+            raise IngestError("a stopped IngestWorker cannot start again; create a new one")
+        self._loop = asyncio.get_running_loop()
+        self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
+        self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
+        self._client.loop_start()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._subscribed.wait()
+        except TimeoutError:
+            await self.stop(drain_timeout_s=0)
+            why = f": {self._refused}" if self._refused else " (is it running?)"
+            raise IngestError(
+                f"could not subscribe at {self._endpoint.address} within {timeout_s:g} s{why}"
+            ) from None
+        log.info("ingest subscribed to %s at %s", self._subscription, self._endpoint.address)
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Unsubscribe, finish the messages already received, disconnect.
+
+        Messages still unfinished after ``drain_timeout_s`` (say, the database is
+        down) are left un-acknowledged, for the broker to deliver again. Safe to
+        call twice; a stopped worker cannot be started again.
+        """
+        if self._consumer is not None and drain_timeout_s > 0:
+            await self._drain(drain_timeout_s)
+        self._stopping.set()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+        with self._lock:
+            self._stats = dataclasses.replace(self._stats, connected=False)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def wait_processed(self, count: int, timeout_s: float = 10.0) -> IngestStats:
+        """Wait until at least ``count`` messages are processed in total; return the counters.
+
+        Raises:
+            TimeoutError: fewer were processed within ``timeout_s``.
+        """
+        return await self.wait_until(lambda stats: stats.processed >= count, timeout_s)
+
+    async def wait_until(
+        self, condition: Callable[[IngestStats], bool], timeout_s: float = 10.0
+    ) -> IngestStats:
+        """Wait until ``condition(stats)`` holds; return the counters that satisfied it.
+
+        Woken by every change of the counters, so no polling: e.g.
+        ``await worker.wait_until(lambda s: s.subscriptions >= 2)`` after a broker restart.
+
+        Raises:
+            TimeoutError: the condition did not hold within ``timeout_s``.
+        """
+        async with asyncio.timeout(timeout_s):
+            while True:
+                stats = self.stats
+                if condition(stats):
+                    return stats
+                self._progress.clear()
+                await self._progress.wait()
+
+    # --- event loop side -------------------------------------------------------------
+
+    async def _drain(self, timeout_s: float) -> None:
+        self._draining = True
+        self._unsubscribed.clear()
+        result, _ = self._client.unsubscribe(self._subscription)
+        try:
+            async with asyncio.timeout(timeout_s):
+                if result == mqtt.MQTT_ERR_SUCCESS:
+                    await self._unsubscribed.wait()  # no message arrives after the UNSUBACK
+                await self._queue.join()
+        except TimeoutError:
+            log.warning("ingest stopping with messages unfinished; the broker keeps them")
+
+    async def _consume(self) -> None:
+        while True:
+            message = await self._queue.get()
+            try:
+                await self._handle(message)
+            except _StoppingError:
+                return
+            except Exception:  # the dead letter itself failed: leave the message to the broker
+                log.exception("could not keep a dead letter for %s; not acked", message.topic)
+            else:
+                self._ack(message)
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, message: _Message) -> None:
+        try:
+            outcome = await self._decide(message)
+        except _StoppingError:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: keep the message for later
+            log.exception("unexpected error handling a message on %s", message.topic)
+            outcome = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", None)
+        if isinstance(outcome, Rejected):
+            await self._dead_letter(message, outcome)
+
+    async def _decide(self, message: _Message) -> Rejected | None:
+        opened = open_message(self._topic_root, message.topic, message.payload)
+        if isinstance(opened, Rejected):
+            return opened
+        gateway_id = opened.gateway_id
+        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
+        verified = verify_message(opened, secret)
+        if isinstance(verified, Rejected):
+            return verified
+        return await self._store(message, flag_implausible(verified, self._quantities))
+
+    async def _store(self, message: _Message, batch: Batch) -> Rejected | None:
+        try:
+            result = await self._retrying(lambda: self._storage.store_batch(batch, message.topic))
+        except UnknownQuantityError as exc:
+            return Rejected(UNKNOWN_QUANTITY, str(exc), batch.gateway_id)
+        except UnknownGatewayError as exc:
+            return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
+        if result.duplicate:
+            self._count(duplicate=1)
+        else:
+            self._count(accepted=1, readings_stored=result.stored)
+        return None
+
+    async def _dead_letter(self, message: _Message, rejected: Rejected) -> None:
+        log.info(
+            "dead-lettered a message on %s: %s (%s)",
+            message.topic,
+            rejected.reason,
+            rejected.detail,
+        )
+        await self._retrying(
+            lambda: self._storage.dead_letter(
+                source=message.topic,
+                reason=rejected.reason,
+                detail=rejected.detail,
+                payload=message.payload,
+                gateway_id=rejected.gateway_id,
+            )
+        )
+        self._count(dead_lettered=1)
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation`` until the database answers; back off while it is unavailable."""
+        delay_s = _RETRY_FIRST_S
+        failing = False
+        while True:
+            try:
+                result = await operation()
+            except StorageUnavailableError as exc:
+                if not failing:
+                    log.warning("database unavailable, holding the message: %s", exc)
+                    failing = True
+            else:
+                if failing:
+                    log.info("database reachable again")
+                return result
+            try:
+                # Backoff, cut short by stop(): waiting on the event is the retry delay.
+                async with asyncio.timeout(delay_s):
+                    await self._stopping.wait()
+            except TimeoutError:
+                delay_s = min(delay_s * 2, _RETRY_MAX_S)
+                continue
+            raise _StoppingError
+
+    def _ack(self, message: _Message) -> None:
+        with self._lock:
+            if message.connection == self._connection:
+                self._client.ack(message.mid, message.qos)
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            changes = {k: getattr(self._stats, k) + v for k, v in increments.items()}
+            self._stats = dataclasses.replace(self._stats, **changes)
+        self._progress.set()
+
+    # --- paho network thread side ----------------------------------------------------
+
+    def _make_client(self, client_id: str | None) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"shanshui-ingest-{secrets.token_hex(6)}",
+            clean_session=client_id is None,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if self._endpoint.username is not None:
+            password = self._endpoint.password
+            client.username_pw_set(
+                self._endpoint.username, None if password is None else password.get_secret_value()
+            )
+        if self._endpoint.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_unsubscribe = self._on_unsubscribe
+        return client
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._refused = f"broker refused the connection ({reason_code})"
+            log.error("%s at %s", self._refused, self._endpoint.address)
+            return
+        with self._lock:
+            self._connection += 1
+            self._stats = dataclasses.replace(self._stats, connected=True)
+        self._call_in_loop(self._progress.set)
+        if self._was_connected:
+            log.info("ingest reconnected to %s", self._endpoint.address)
+        self._was_connected = True
+        if not self._draining:
+            client.subscribe(self._subscription, qos=1)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            # Acks of messages from the connection that just ended must not be sent later.
+            self._connection += 1
+            self._stats = dataclasses.replace(self._stats, connected=False)
+        self._call_in_loop(self._progress.set)
+        if not self._stopping.is_set():
+            log.warning(
+                "ingest lost the broker at %s (%s); reconnecting",
+                self._endpoint.address,
+                reason_code,
+            )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(code.is_failure for code in reason_codes):
+            self._refused = f"broker refused the subscription {self._subscription}"
+            log.error("%s at %s", self._refused, self._endpoint.address)
+            return
+        self._call_in_loop(self._granted)
+
+    def _granted(self) -> None:
+        self._count(subscriptions=1)
+        self._subscribed.set()
+
+    def _on_unsubscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self._call_in_loop(self._unsubscribed.set)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            connection = self._connection
+        message = _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection)
+        self._call_in_loop(self._queue.put_nowait, message)
+
+    def _call_in_loop(self, callback: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback, *args)

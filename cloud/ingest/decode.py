@@ -1,0 +1,119 @@
+"""Decide whether one MQTT telemetry message is accepted, and if not, why.
+
+Layer: pure functions. No I/O, no database, no MQTT client: the consumer looks
+the gateway's secret up between :func:`open_message` and :func:`verify_message`
+and hands the result in. Each rejection carries a short stable ``reason`` that
+becomes the ``dead_letters.reason``:
+
+* ``topic_mismatch``: the topic is not ``{root}/{gw}/up/telemetry``, or names a
+  different gateway than the envelope;
+* ``unknown_gateway``: no secret for the gateway (not registered, or disabled);
+* ``malformed`` / ``unsigned`` / ``bad_signature``: :class:`wire.WireError` reasons.
+
+Accepted batches get their plausibility check here too: a reading flagged
+normal (``N``) whose value lies outside its quantity's range in the vocabulary
+is re-flagged over range (``T``), as ``quantities.yaml`` prescribes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from device_profiles import Quantity
+from wire import Batch, Quality, Reading, SignedBatch, WireError, open_envelope, verify_envelope
+
+TELEMETRY_SUFFIX = ("up", "telemetry")
+TOPIC_MISMATCH = "topic_mismatch"
+UNKNOWN_GATEWAY = "unknown_gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message to dead-letter.
+
+    Attributes:
+        reason: stable code for ``dead_letters.reason``.
+        detail: human explanation (never contains secrets).
+        gateway_id: the gateway the message claims to come from, if any (unverified).
+    """
+
+    reason: str
+    detail: str
+    gateway_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """An envelope whose topic and gateway agree; its signature is not checked yet."""
+
+    signed: SignedBatch
+
+    @property
+    def gateway_id(self) -> str:
+        """Gateway named by both the topic and the envelope."""
+        return self.signed.gateway_id
+
+
+def telemetry_subscription(topic_root: str, group: str) -> str:
+    """The shared subscription ingest workers of ``group`` use."""
+    return f"$share/{group}/{topic_root}/+/{'/'.join(TELEMETRY_SUFFIX)}"
+
+
+def topic_gateway(topic_root: str, topic: str) -> str | None:
+    """The gateway id in ``{topic_root}/{gw}/up/telemetry``, or None for any other topic."""
+    prefix = topic_root + "/"
+    if not topic.startswith(prefix):
+        return None
+    levels = topic[len(prefix) :].split("/")
+    if len(levels) != 3 or tuple(levels[1:]) != TELEMETRY_SUFFIX or not levels[0]:
+        return None
+    return levels[0]
+
+
+def open_message(topic_root: str, topic: str, payload: bytes) -> Opened | Rejected:
+    """Check the topic and parse the envelope, without trusting it yet."""
+    topic_gw = topic_gateway(topic_root, topic)
+    if topic_gw is None:
+        detail = f"topic {topic!r} is not {topic_root}/<gateway>/up/telemetry"
+        return Rejected(TOPIC_MISMATCH, detail, None)
+    try:
+        signed = open_envelope(payload)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.message, topic_gw)
+    if signed.gateway_id != topic_gw:
+        detail = f"topic names gateway {topic_gw!r}, envelope {signed.gateway_id!r}"
+        return Rejected(TOPIC_MISMATCH, detail, topic_gw)
+    return Opened(signed)
+
+
+def verify_message(opened: Opened, secret: bytes | None) -> Batch | Rejected:
+    """Verify the signature with the gateway's secret (None: unknown or disabled)."""
+    if secret is None:
+        detail = f"gateway {opened.gateway_id!r} is not registered or is disabled"
+        return Rejected(UNKNOWN_GATEWAY, detail, opened.gateway_id)
+    try:
+        return verify_envelope(opened.signed, secret)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.message, opened.gateway_id)
+
+
+def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
+    """Re-flag normal readings outside their quantity's plausible range as over range.
+
+    Readings of quantities missing from the vocabulary are left alone: storage
+    refuses those batches. Returns ``batch`` itself when nothing changes.
+    """
+    readings = tuple(_flag(reading, quantities.get(reading.quantity)) for reading in batch.readings)
+    if all(new is old for new, old in zip(readings, batch.readings, strict=True)):
+        return batch
+    return dataclasses.replace(batch, readings=readings)
+
+
+def _flag(reading: Reading, spec: Quantity | None) -> Reading:
+    if spec is None or reading.quality is not Quality.NORMAL:
+        return reading
+    if spec.min <= reading.value <= spec.max:
+        return reading
+    return dataclasses.replace(reading, quality=Quality.OVER_RANGE)

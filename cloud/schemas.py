@@ -1,0 +1,174 @@
+"""Request and response models of the HTTP API.
+
+Layer: API data shapes (pydantic). Validation of query parameters lives here so
+routes stay thin; no I/O and no SQL. Times leave the API as ISO 8601 UTC with
+millisecond precision and a ``Z`` (``2026-05-01T08:00:00.000Z``) plus
+``time_ms``, the same epoch milliseconds the wire format uses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cloud.ingest.consumer import IngestStats
+from cloud.storage import LatestReading, SeriesReadings, StoredReading
+from device_profiles import load_quantities
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+DEFAULT_WINDOW = timedelta(hours=24)
+MAX_LIMIT = 10_000
+
+
+def iso_utc(time: datetime) -> str:
+    """``2026-05-01T08:00:00.000Z`` for an aware datetime."""
+    return time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ReadingsQuery(BaseModel):
+    """Query parameters of ``GET /api/v1/readings``.
+
+    ``start`` and ``end`` are ISO 8601; without a UTC offset they are taken as
+    UTC. The window is ``start <= time < end``; it defaults to the 24 hours
+    before ``end``, and ``end`` to now.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    gateway: str = Field(pattern=ID_PATTERN, description="gateway id")
+    device: str = Field(pattern=ID_PATTERN, description="device name on that gateway")
+    quantity: str = Field(pattern=ID_PATTERN, description="quantity code, e.g. air_temperature")
+    start: datetime | None = Field(default=None, description="inclusive; default end - 24 h")
+    end: datetime | None = Field(default=None, description="exclusive; default now")
+    limit: int = Field(default=1000, ge=1, le=MAX_LIMIT, description="most readings returned")
+
+    @field_validator("quantity")
+    @classmethod
+    def _known_quantity(cls, quantity: str) -> str:
+        if quantity not in load_quantities():
+            raise ValueError(f"{quantity!r} is not a quantity code of the vocabulary")
+        return quantity
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, time: datetime | None) -> datetime | None:
+        if time is not None and time.tzinfo is None:
+            return time.replace(tzinfo=UTC)
+        return time
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.end is None:
+            self.end = datetime.now(UTC)
+        if self.start is None:
+            self.start = self.end - DEFAULT_WINDOW
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        """``(start, end)`` after defaults."""
+        if self.start is None or self.end is None:  # pragma: no cover - set by _window
+            raise RuntimeError("window read before validation")
+        return self.start, self.end
+
+
+class ReadingOut(BaseModel):
+    """One reading in a series."""
+
+    time: str = Field(description="ISO 8601 UTC, millisecond precision")
+    time_ms: int = Field(description="milliseconds since the Unix epoch")
+    value: float
+    quality: str = Field(description="HJ 212 data flag: N F M S D C T B")
+
+    @classmethod
+    def of(cls, reading: StoredReading) -> ReadingOut:
+        """From a storage record."""
+        return cls(
+            time=iso_utc(reading.time),
+            time_ms=reading.time_ms,
+            value=reading.value,
+            quality=reading.quality,
+        )
+
+
+class SeriesReadingsOut(BaseModel):
+    """Response of ``GET /api/v1/readings``."""
+
+    gateway: str
+    device: str
+    quantity: str
+    unit: str
+    readings: list[ReadingOut]
+
+    @classmethod
+    def of(cls, series: SeriesReadings) -> SeriesReadingsOut:
+        """From a storage record."""
+        return cls(
+            gateway=series.gateway_id,
+            device=series.device,
+            quantity=series.quantity,
+            unit=series.unit,
+            readings=[ReadingOut.of(r) for r in series.readings],
+        )
+
+
+class LatestOut(BaseModel):
+    """The newest reading of one series."""
+
+    device: str
+    quantity: str
+    unit: str
+    time: str = Field(description="ISO 8601 UTC, millisecond precision")
+    time_ms: int = Field(description="milliseconds since the Unix epoch")
+    value: float
+    quality: str = Field(description="HJ 212 data flag: N F M S D C T B")
+
+    @classmethod
+    def of_latest(cls, latest: LatestReading) -> LatestOut:
+        """From a storage record."""
+        return cls(
+            device=latest.device,
+            quantity=latest.quantity,
+            unit=latest.unit,
+            **ReadingOut.of(latest.reading).model_dump(),
+        )
+
+
+class GatewayLatestOut(BaseModel):
+    """Response of ``GET /api/v1/gateways/{gateway_id}/latest``."""
+
+    gateway: str
+    series: list[LatestOut]
+
+
+class IngestHealth(BaseModel):
+    """Counters of the in-process ingest worker."""
+
+    connected: bool
+    accepted: int
+    duplicate: int
+    dead_lettered: int
+    readings_stored: int
+
+    @classmethod
+    def of(cls, stats: IngestStats) -> IngestHealth:
+        """From the worker's counters."""
+        return cls(
+            connected=stats.connected,
+            accepted=stats.accepted,
+            duplicate=stats.duplicate,
+            dead_lettered=stats.dead_lettered,
+            readings_stored=stats.readings_stored,
+        )
+
+
+class HealthOut(BaseModel):
+    """Response of ``GET /healthz``; HTTP 503 when the database is unreachable."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    ingest: IngestHealth | None = Field(description="null when this process runs no worker")

@@ -1,0 +1,83 @@
+"""The database and broker a cloud command uses: the configured ones, or embedded ones.
+
+Layer: process orchestration for the CLI. When ``SHANSHUI_DATABASE_URL`` or
+``SHANSHUI_MQTT_URL`` is unset, start the embedded server from
+:mod:`cloud.embedded` for the duration of the ``with`` block and stop it after.
+No SQL here (databases are created through :mod:`cloud.storage.admin`).
+
+An embedded PostgreSQL that another live process runs (``shanshui cloud serve``
+in another terminal) is attached to and left running; see the ownership note in
+:mod:`cloud.embedded.postgres`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cloud.embedded.broker import EmbeddedBroker
+from cloud.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError
+from cloud.errors import ConfigError, StorageUnavailableError
+from cloud.settings import MqttEndpoint, Settings, parse_mqtt_url
+from cloud.storage.admin import ensure_database
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "shanshui"
+EMBEDDED_BROKER_HOST = "127.0.0.1"
+EMBEDDED_BROKER_PORT = 1883
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """Conninfo of the configured database, or of an embedded one in ``DATA_DIR/postgres``.
+
+    Raises:
+        StorageUnavailableError: the embedded server could not be started.
+    """
+    configured = settings.database_conninfo()
+    if configured is not None:
+        yield configured
+        return
+    server = EmbeddedPostgres(settings.data_dir / "postgres")
+    try:
+        server.start()
+    except (EmbeddedPostgresError, OSError) as exc:
+        raise StorageUnavailableError(f"cannot start the embedded PostgreSQL: {exc}") from exc
+    try:
+        yield ensure_database(server.url(), EMBEDDED_DATABASE)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def broker(settings: Settings) -> Iterator[MqttEndpoint]:
+    """The configured broker, or an embedded one on 127.0.0.1:1883.
+
+    Raises:
+        ConfigError: the embedded broker's port is taken, or ``INGEST_CLIENT_ID`` asks
+            for a persistent session, which the embedded rumqttd cannot combine with
+            a shared subscription (its router panics when such a session ends).
+    """
+    configured = settings.mqtt()
+    if configured is not None:
+        yield configured
+        return
+    if settings.ingest_client_id is not None:
+        raise ConfigError(
+            "SHANSHUI_INGEST_CLIENT_ID needs SHANSHUI_MQTT_URL: the embedded broker does not "
+            "support persistent sessions with shared subscriptions"
+        )
+    embedded = EmbeddedBroker(host=EMBEDDED_BROKER_HOST, port=EMBEDDED_BROKER_PORT)
+    try:
+        embedded.start()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(
+            f"cannot start the embedded MQTT broker on {embedded.host}:{embedded.port} ({exc}); "
+            "set SHANSHUI_MQTT_URL to use a running broker"
+        ) from exc
+    try:
+        yield parse_mqtt_url(embedded.url)
+    finally:
+        embedded.stop()

@@ -1,0 +1,181 @@
+"""Settings of the cloud, read from ``SHANSHUI_*`` environment variables.
+
+Layer: configuration. Parses and checks values; opens no connection and starts
+nothing. ``DATABASE_URL`` and ``MQTT_URL`` may carry passwords, so both are held
+as :class:`pydantic.SecretStr`: they never appear in ``repr``, logs or error
+messages. Use :meth:`Settings.mqtt` for the parsed broker address and
+:meth:`Settings.database_conninfo` for the libpq string.
+
+When ``DATABASE_URL`` or ``MQTT_URL`` is absent the caller (``shanshui cloud
+serve``) starts an embedded PostgreSQL or broker instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloud.errors import ConfigError
+
+ENV_PREFIX = "SHANSHUI_"
+DEFAULT_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.-]+")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """Where the broker is and how to log in; the password is hidden from ``repr``."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    tls: bool = False
+
+    @property
+    def address(self) -> str:
+        """``host:port``, safe to log."""
+        return f"{self.host}:{self.port}"
+
+
+def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """Parse ``mqtt://[user:password@]host[:port]`` (or ``mqtts://`` for TLS).
+
+    Raises:
+        ValueError: the URL is not of that form; the message never repeats the URL.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("must look like mqtt://[user:password@]host:port") from None
+    if parts.scheme not in DEFAULT_MQTT_PORTS:
+        raise ValueError(f"scheme must be mqtt or mqtts, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("has no host; expected mqtt://[user:password@]host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must not have a path, query or fragment")
+    password = SecretStr(unquote(parts.password)) if parts.password is not None else None
+    return MqttEndpoint(
+        host=parts.hostname,
+        port=port or DEFAULT_MQTT_PORTS[parts.scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=password,
+        tls=parts.scheme == "mqtts",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the cloud reads from its environment (prefix ``SHANSHUI_``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = Field(
+        default=None, description="libpq conninfo or URI; absent: start an embedded PostgreSQL"
+    )
+    mqtt_url: SecretStr | None = Field(
+        default=None, description="mqtt://[user:password@]host:port; absent: embedded broker"
+    )
+    data_dir: Path = Field(default=Path("~/.local/share/shanshui"))
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    topic_root: str = "shanshui/v1"
+    ingest_group: str = "ingest"
+    ingest_client_id: str | None = Field(
+        default=None,
+        description="stable MQTT client id, one per worker: gives it a persistent session, so "
+        "messages that arrive while it is down are delivered when it returns (Mosquitto, EMQX; "
+        "not the embedded rumqttd, which crashes when such a session ends)",
+    )
+
+    @field_validator("database_url", "mqtt_url", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                conninfo_to_dict(value.get_secret_value())
+            except psycopg.ProgrammingError:
+                # libpq's message quotes the offending fragment, which may be the password
+                raise ValueError("is not a valid libpq connection string or URI") from None
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_mqtt_url(value.get_secret_value())
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("http_host")
+    @classmethod
+    def _host_is_address_or_name(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOSTNAME.fullmatch(value):
+                raise ValueError("must be an IP address or a host name") from None
+        return value
+
+    @field_validator("topic_root")
+    @classmethod
+    def _topic_root_is_plain(cls, value: str) -> str:
+        levels = value.split("/")
+        if not all(_TOPIC_LEVEL.fullmatch(level) for level in levels):
+            raise ValueError("must be '/'-separated levels of letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("ingest_group", "ingest_client_id")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and not _TOPIC_LEVEL.fullmatch(value):
+            raise ValueError("must be letters, digits, '_', '.', '-'")
+        return value
+
+    def mqtt(self) -> MqttEndpoint | None:
+        """The configured broker, or None when an embedded one should be started."""
+        if self.mqtt_url is None:
+            return None
+        return parse_mqtt_url(self.mqtt_url.get_secret_value())
+
+    def database_conninfo(self) -> str | None:
+        """The configured database conninfo, or None for an embedded PostgreSQL."""
+        return None if self.database_url is None else self.database_url.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with ``overrides`` taking precedence.
+
+    Raises:
+        ConfigError: naming each bad variable and why, without echoing its value
+            (it may hold a password).
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in error['loc']).upper()}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

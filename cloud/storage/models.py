@@ -1,0 +1,90 @@
+"""What storage hands back: small frozen records, free of database types.
+
+Layer: plain data. No SQL and no I/O here; the API turns these into response
+models (``cloud.schemas``) and the CLI into text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def to_time_ms(time: datetime) -> int:
+    """Milliseconds since the Unix epoch of an aware datetime (exact, no float)."""
+    return (time - EPOCH) // _ONE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """Outcome of :meth:`cloud.storage.Storage.store_batch`.
+
+    Attributes:
+        stored: readings written now; readings already present are not counted.
+        duplicate: the batch (gateway, seq) had been stored before; nothing was written.
+    """
+
+    stored: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """One reading as read back from the database; ``time`` is aware, in UTC."""
+
+    time: datetime
+    value: float
+    quality: str
+
+    @property
+    def time_ms(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        return to_time_ms(self.time)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesReadings:
+    """Readings of one series in a time range, oldest first."""
+
+    gateway_id: str
+    device: str
+    quantity: str
+    unit: str
+    readings: list[StoredReading] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestReading:
+    """The newest reading of one series of a gateway."""
+
+    device: str
+    quantity: str
+    unit: str
+    reading: StoredReading
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that was not accepted, with the reason."""
+
+    id: int
+    received_at: datetime
+    source: str
+    gateway_id: str | None
+    reason: str
+    detail: str
+    payload: bytes = field(repr=False)
+    payload_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedMigration:
+    """One row of ``schema_migrations``."""
+
+    version: int
+    name: str
+    checksum: str
+    applied_at: datetime

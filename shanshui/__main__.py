@@ -1,0 +1,5 @@
+"""``python -m shanshui`` is the ``shanshui`` command."""
+
+from shanshui.cli import app
+
+app()

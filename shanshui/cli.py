@@ -1,0 +1,53 @@
+"""The ``shanshui`` command.
+
+shanshui edge ...    the gateway agent and the technician's tools
+shanshui cloud ...   migrations, API, ingest workers, gateway registry
+shanshui sim ...     simulated sensors and stations
+shanshui demo        everything at once, on loopback
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud.cli import app as cloud_app
+from edge.cli import app as edge_app
+from shanshui.demo import DemoError, run_demo
+from simulators.cli import app as sim_app
+
+app = typer.Typer(
+    help="Shanshui: edge gateway and cloud for environmental and agricultural sensing.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(edge_app, name="edge", help="The gateway agent and the technician's tools.")
+app.add_typer(cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry.")
+app.add_typer(sim_app, name="sim", help="Simulated sensors and stations.")
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    level = logging.DEBUG if verbose else os.environ.get("SHANSHUI_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its database, outbox and logs.")
+    ] = Path(".shanshui/demo"),
+) -> None:
+    """Start broker, database, cloud, a simulated station and the edge agent; Ctrl-C stops all."""
+    logging.getLogger().setLevel(logging.WARNING)  # the demo talks in its own words
+    try:
+        run_demo(data_dir.resolve())
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from None

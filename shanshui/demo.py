@@ -1,0 +1,210 @@
+"""``shanshui demo``: the whole path of a reading on one machine, from nothing.
+
+Layer: composition. Starts an embedded PostgreSQL and MQTT broker (in this
+process's care), registers a demo gateway with a fresh secret, then runs the
+cloud, a simulated Modbus station and the edge agent as child processes, each
+through the same ``shanshui`` commands an operator would type. Prints the URL
+of the latest readings once the first reading has made the whole trip, and
+stops everything on Ctrl-C (or SIGTERM): edge agent first, database last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cloud.embedded.broker import EmbeddedBroker, free_port
+from cloud.embedded.postgres import EmbeddedPostgres
+from shanshui.children import Children
+
+log = logging.getLogger(__name__)
+
+GATEWAY_ID = "demo-gw"
+MODEL = "jxct-th-rs485"
+FIRST_READING_TIMEOUT_S = 60.0
+
+
+class DemoError(RuntimeError):
+    """The demo could not reach a running state; the message says which part failed."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of the demo's servers (the usual ones when free)."""
+
+    mqtt: int
+    http: int
+    modbus: int
+
+    @classmethod
+    def choose(cls) -> Ports:
+        """1883, 8000 and 5020 when free, else any free port."""
+        return cls(mqtt=_port_or_free(1883), http=_port_or_free(8000), modbus=_port_or_free(5020))
+
+
+def _port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, preferred))
+        except OSError:
+            return free_port(host)
+    return preferred
+
+
+def run_demo(data_dir: Path, ready: threading.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM; ``ready`` is set once readings reach the API."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        with _stack(data_dir) as (children, url):
+            print(
+                f"\nShanshui demo is running. Latest readings of the simulated station:\n\n"
+                f"    curl {url}\n\nLogs: {data_dir / 'logs'}    Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+            if ready is not None:
+                ready.set()
+            while not stop.wait(1.0):
+                if dead := children.exited():
+                    raise DemoError(f"{dead[0][0]} exited with code {dead[0][1]}; see its log")
+            print("\nStopping ...", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("Stopped: every process the demo started has exited.", flush=True)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
+    ports = Ports.choose()
+    with ExitStack() as stack:
+        _say("starting PostgreSQL (embedded)")
+        database = stack.enter_context(EmbeddedPostgres(data_dir / "postgres"))
+        _say(f"starting MQTT broker (embedded rumqttd) on 127.0.0.1:{ports.mqtt}")
+        broker = stack.enter_context(EmbeddedBroker(port=ports.mqtt))
+        env = {
+            "SHANSHUI_DATABASE_URL": database.url(),
+            "SHANSHUI_MQTT_URL": broker.url,
+            "SHANSHUI_HTTP_HOST": "127.0.0.1",
+            "SHANSHUI_HTTP_PORT": str(ports.http),
+            "SHANSHUI_DATA_DIR": str(data_dir),
+        }
+        children = Children(data_dir / "logs")
+        stack.callback(children.stop_all)
+        _say("migrating the database")
+        _shanshui(["cloud", "migrate"], env)
+        gateway_yaml = _provision_gateway(data_dir, env, ports)
+        _say(f"starting the cloud (API on http://127.0.0.1:{ports.http}, ingest worker)")
+        children.spawn("cloud", ["cloud", "serve"], env)
+        _say(f"starting a simulated {MODEL} station on Modbus TCP 127.0.0.1:{ports.modbus}")
+        children.spawn("simulator", _simulator_args(ports), env)
+        _say(f"starting the edge agent for gateway {GATEWAY_ID}")
+        children.spawn("edge", ["edge", "run", "--config", str(gateway_yaml)], env)
+        url = f"http://127.0.0.1:{ports.http}/api/v1/gateways/{GATEWAY_ID}/latest"
+        _wait_for_readings(url, children)
+        yield children, url
+
+
+def _simulator_args(ports: Ports) -> list[str]:
+    return [
+        "sim",
+        "modbus-tcp",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(ports.modbus),
+        "--model",
+        MODEL,
+        "--slave",
+        "1",
+        "--update-interval-s",
+        "1",
+    ]
+
+
+def _provision_gateway(data_dir: Path, env: dict[str, str], ports: Ports) -> Path:
+    """Register the demo gateway with a new secret and write its gateway.yaml."""
+    edge_dir = data_dir / "edge"
+    edge_dir.mkdir(parents=True, exist_ok=True)
+    secret_file = edge_dir / "gateway.secret"
+    secret_file.unlink(missing_ok=True)
+    _say(f"registering gateway {GATEWAY_ID} with a fresh secret")
+    _shanshui(
+        ["cloud", "gateway", "add", GATEWAY_ID, "--secret-file", str(secret_file), "--replace"], env
+    )
+    config = {
+        "gateway": {"id": GATEWAY_ID, "secret_file": "gateway.secret", "data_dir": "var"},
+        "mqtt": {"host": "127.0.0.1", "port": ports.mqtt},
+        "publish": {"max_batch_readings": 200, "max_delay_s": 1.0},
+        "buses": [
+            {
+                "name": "station-1",
+                "type": "modbus_tcp",
+                "host": "127.0.0.1",
+                "port": ports.modbus,
+                "timeout_s": 1.0,
+                "devices": [{"id": "th1", "model": MODEL, "slave": 1, "interval_s": 2}],
+            }
+        ],
+    }
+    path = edge_dir / "gateway.yaml"
+    path.write_text("# written by shanshui demo\n" + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _wait_for_readings(url: str, children: Children) -> None:
+    deadline = time.monotonic() + FIRST_READING_TIMEOUT_S
+    _say("waiting for the first reading to reach the API", end="")
+    while time.monotonic() < deadline:
+        if dead := children.exited():
+            raise DemoError(f"{dead[0][0]} exited with code {dead[0][1]}; see its log")
+        if _has_readings(url):
+            print(" done", flush=True)
+            return
+        print(".", end="", flush=True)
+        time.sleep(0.5)  # polling an HTTP API from outside: there is no event to wait on
+    raise DemoError(f"no reading reached {url} within {FIRST_READING_TIMEOUT_S:.0f} s")
+
+
+def _has_readings(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our loopback URL
+            body = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    readings = body.get("readings", body) if isinstance(body, dict) else body
+    return bool(readings)
+
+
+def _shanshui(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "shanshui", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DemoError(f"shanshui {' '.join(args[:3])} failed:\n{result.stderr or result.stdout}")
+
+
+def _say(message: str, end: str = "\n") -> None:
+    print(f"• {message}", end=end, flush=True)

@@ -1,0 +1,214 @@
+"""The HTTP API through FastAPI's TestClient, against a real, migrated PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from cloud.api import create_app
+from cloud.errors import ConfigError
+from cloud.ingest import IngestWorker
+from cloud.settings import Settings
+from cloud.storage import Storage
+from tests.cloud.helpers import make_batch, now_ms, publisher, telemetry_topic
+from tests.fix_broker import BrokerAddress
+from wire import sign_batch
+
+HOUR_MS = 3_600_000
+
+
+def _settings(database_url: str, **extra: object) -> Settings:
+    return Settings(database_url=SecretStr(database_url), **extra)  # type: ignore[arg-type]
+
+
+async def _seed(database_url: str, start_ms: int) -> bytes:
+    async with Storage(database_url) as storage:
+        secret = await storage.register_gateway("gw-1")
+        await storage.store_batch(
+            make_batch("gw-1", 1, [10.0], start_ms=start_ms - 30 * HOUR_MS), ""
+        )
+        await storage.store_batch(make_batch("gw-1", 2, [20.0, 20.5], start_ms=start_ms), "")
+        await storage.store_batch(
+            make_batch("gw-1", 3, [48.0], quantity="relative_humidity", start_ms=start_ms), ""
+        )
+        await storage.register_gateway("gw-empty")
+        return secret
+
+
+@pytest.fixture
+def recent_ms() -> int:
+    return now_ms() - HOUR_MS
+
+
+@pytest.fixture
+def client(migrated_database_url: str, recent_ms: int) -> Iterator[TestClient]:
+    asyncio.run(_seed(migrated_database_url, recent_ms))
+    with TestClient(create_app(_settings(migrated_database_url))) as test_client:
+        yield test_client
+
+
+def test_readings_of_the_last_day_by_default(client: TestClient, recent_ms: int) -> None:
+    response = client.get(
+        "/api/v1/readings",
+        params={"gateway": "gw-1", "device": "th1", "quantity": "air_temperature"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {k: body[k] for k in ("gateway", "device", "quantity", "unit")} == {
+        "gateway": "gw-1",
+        "device": "th1",
+        "quantity": "air_temperature",
+        "unit": "°C",
+    }
+    first = datetime.fromtimestamp(recent_ms / 1000, UTC)
+    assert body["readings"] == [
+        {
+            "time": first.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "time_ms": recent_ms,
+            "value": 20.0,
+            "quality": "N",
+        },
+        {
+            "time": (first + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "time_ms": recent_ms + 1000,
+            "value": 20.5,
+            "quality": "N",
+        },
+    ]
+
+
+def test_readings_in_an_explicit_window_with_a_limit(client: TestClient, recent_ms: int) -> None:
+    start = datetime.fromtimestamp((recent_ms - 31 * HOUR_MS) / 1000, UTC)
+    params = {
+        "gateway": "gw-1",
+        "device": "th1",
+        "quantity": "air_temperature",
+        "start": start.isoformat(),
+        "limit": 2,
+    }
+    response = client.get("/api/v1/readings", params=params)
+    assert response.status_code == 200, response.text
+    assert [r["value"] for r in response.json()["readings"]] == [10.0, 20.0]
+
+
+def test_times_without_an_offset_are_utc(client: TestClient, recent_ms: int) -> None:
+    naive_end = datetime.fromtimestamp(recent_ms / 1000, UTC).replace(tzinfo=None)
+    params = {
+        "gateway": "gw-1",
+        "device": "th1",
+        "quantity": "air_temperature",
+        "end": (naive_end + timedelta(milliseconds=500)).isoformat(),
+    }
+    response = client.get("/api/v1/readings", params=params)
+    assert [r["value"] for r in response.json()["readings"]] == [20.0]
+
+
+def test_unknown_series_is_404(client: TestClient) -> None:
+    params = {"gateway": "gw-1", "device": "th9", "quantity": "air_temperature"}
+    response = client.get("/api/v1/readings", params=params)
+    assert response.status_code == 404
+    assert "th9" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"gateway": None}, "gateway"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "10001"}, "limit"),
+        ({"quantity": "flux"}, "not a quantity code"),
+        ({"start": "yesterday"}, "start"),
+        ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start must be before"),
+        ({"device": "th 1"}, "device"),
+        ({"gw": "gw-1"}, "gw"),
+    ],
+)
+def test_bad_parameters_are_422_with_a_reason(
+    client: TestClient, change: dict[str, str | None], complaint: str
+) -> None:
+    params = {"gateway": "gw-1", "device": "th1", "quantity": "air_temperature"}
+    params.update(change)  # type: ignore[arg-type]
+    response = client.get(
+        "/api/v1/readings", params={k: v for k, v in params.items() if v is not None}
+    )
+    assert response.status_code == 422
+    assert complaint in response.text
+
+
+def test_latest_reading_of_each_series(client: TestClient, recent_ms: int) -> None:
+    response = client.get("/api/v1/gateways/gw-1/latest")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["gateway"] == "gw-1"
+    assert [(s["device"], s["quantity"], s["unit"], s["value"]) for s in body["series"]] == [
+        ("th1", "air_temperature", "°C", 20.5),
+        ("th1", "relative_humidity", "%RH", 48.0),
+    ]
+    assert body["series"][0]["time_ms"] == recent_ms + 1000
+    assert body["series"][0]["time"].endswith("Z")
+
+
+def test_latest_of_unknown_gateway_is_404_and_bad_id_422(client: TestClient) -> None:
+    assert client.get("/api/v1/gateways/gw-empty/latest").json()["series"] == []
+    assert client.get("/api/v1/gateways/gw-ghost/latest").status_code == 404
+    assert client.get("/api/v1/gateways/gw%20x/latest").status_code == 422
+
+
+def test_health_without_ingest(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "ingest": None}
+
+
+def test_health_is_503_when_the_database_is_gone(client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    assert client.portal is not None
+    client.portal.call(app.state.storage.close)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+    assert client.get("/api/v1/gateways/gw-1/latest").status_code == 503
+
+
+def test_app_needs_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHANSHUI_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="SHANSHUI_DATABASE_URL"):
+        create_app(Settings())
+
+
+def test_app_with_in_process_ingest(
+    migrated_database_url: str, mqtt_broker: BrokerAddress, topic_root: str, recent_ms: int
+) -> None:
+    secret = asyncio.run(_seed(migrated_database_url, recent_ms))
+    settings = _settings(
+        migrated_database_url, mqtt_url=SecretStr(mqtt_broker.url), topic_root=topic_root
+    )
+    app = create_app(settings, ingest=True)
+    with TestClient(app) as client:
+        worker = app.state.ingest
+        assert isinstance(worker, IngestWorker)
+        assert client.portal is not None
+        with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
+            batch = make_batch("gw-1", 10, [23.25], start_ms=now_ms())
+            pub.publish(telemetry_topic(topic_root, "gw-1"), sign_batch(batch, secret))
+        client.portal.call(worker.wait_processed, 1, 15.0)
+
+        latest = client.get("/api/v1/gateways/gw-1/latest").json()
+        health = client.get("/healthz").json()
+
+    assert latest["series"][0]["value"] == 23.25
+    assert health["status"] == "ok"
+    assert health["ingest"] == {
+        "connected": True,
+        "accepted": 1,
+        "duplicate": 0,
+        "dead_lettered": 0,
+        "readings_stored": 1,
+    }

@@ -1,0 +1,119 @@
+"""The pure accept / dead-letter decision for one telemetry message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloud.ingest.decode import (
+    Opened,
+    Rejected,
+    flag_implausible,
+    open_message,
+    telemetry_subscription,
+    topic_gateway,
+    verify_message,
+)
+from device_profiles import load_quantities
+from tests.cloud.helpers import make_batch
+from wire import Batch, Quality, encode_batch, sign_batch
+
+ROOT = "shanshui/v1"
+SECRET = b"k" * 32
+TOPIC = f"{ROOT}/gw-1/up/telemetry"
+
+
+def _opened(payload: bytes, topic: str = TOPIC) -> Opened:
+    opened = open_message(ROOT, topic, payload)
+    assert isinstance(opened, Opened)
+    return opened
+
+
+def test_subscription_is_shared_and_covers_every_gateway() -> None:
+    assert telemetry_subscription(ROOT, "ingest") == "$share/ingest/shanshui/v1/+/up/telemetry"
+
+
+@pytest.mark.parametrize(
+    ("topic", "gateway"),
+    [
+        (TOPIC, "gw-1"),
+        ("shanshui/v1/gw-1/up/status", None),
+        ("shanshui/v1/gw-1/up/telemetry/extra", None),
+        ("shanshui/v1//up/telemetry", None),
+        ("other/v1/gw-1/up/telemetry", None),
+        ("shanshui/v10/gw-1/up/telemetry", None),
+    ],
+)
+def test_topic_gateway(topic: str, gateway: str | None) -> None:
+    assert topic_gateway(ROOT, topic) == gateway
+
+
+def test_a_good_message_is_accepted() -> None:
+    batch = make_batch("gw-1", 3, [20.0, 21.0])
+    verified = verify_message(_opened(sign_batch(batch, SECRET)), SECRET)
+    assert verified == batch
+
+
+def test_tampered_body_is_a_bad_signature() -> None:
+    envelope = json.loads(sign_batch(make_batch("gw-1", 3, [20.0]), SECRET))
+    envelope["body"] = envelope["body"].replace("20.0", "99.0")
+    outcome = verify_message(_opened(json.dumps(envelope).encode()), SECRET)
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.gateway_id) == ("bad_signature", "gw-1")
+
+
+def test_wrong_secret_is_a_bad_signature() -> None:
+    outcome = verify_message(_opened(sign_batch(make_batch("gw-1", 1), SECRET)), b"x" * 32)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "bad_signature"
+
+
+def test_bare_batch_is_unsigned() -> None:
+    outcome = open_message(ROOT, TOPIC, encode_batch(make_batch("gw-1", 1)))
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.gateway_id) == ("unsigned", "gw-1")
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff\xfe", b"[1,2]", b'{"v":1,"sig":"ab"}'])
+def test_garbage_is_malformed(payload: bytes) -> None:
+    outcome = open_message(ROOT, TOPIC, payload)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "malformed"
+
+
+def test_envelope_for_another_gateway_is_a_topic_mismatch() -> None:
+    payload = sign_batch(make_batch("gw-2", 1), SECRET)
+    outcome = open_message(ROOT, TOPIC, payload)
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.gateway_id) == ("topic_mismatch", "gw-1")
+
+
+def test_topic_outside_the_root_is_a_topic_mismatch() -> None:
+    outcome = open_message(ROOT, "elsewhere/gw-1/up/telemetry", b"{}")
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.gateway_id) == ("topic_mismatch", None)
+
+
+def test_no_secret_means_unknown_gateway() -> None:
+    outcome = verify_message(_opened(sign_batch(make_batch("gw-1", 1), SECRET)), None)
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.gateway_id) == ("unknown_gateway", "gw-1")
+
+
+def test_implausible_normal_readings_are_flagged_over_range() -> None:
+    quantities = load_quantities()
+    batch = make_batch("gw-1", 1, [21.0, 500.0, -80.0])
+    flagged = flag_implausible(batch, quantities)
+    assert [r.quality for r in flagged.readings] == [
+        Quality.NORMAL,
+        Quality.OVER_RANGE,
+        Quality.OVER_RANGE,
+    ]
+    faulty = make_batch("gw-1", 2, [500.0], quality=Quality.FAULT)
+    assert flag_implausible(faulty, quantities) is faulty
+    plausible = make_batch("gw-1", 3, [21.0])
+    assert flag_implausible(plausible, quantities) is plausible
+    unknown = make_batch("gw-1", 4, [1e9], quantity="flux_capacitance")
+    assert flag_implausible(unknown, quantities) is unknown
+    assert isinstance(flagged, Batch)
