@@ -14,7 +14,7 @@ import asyncio
 import functools
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -144,12 +144,42 @@ def gateway_add(
     site: Annotated[str | None, typer.Option(help="Site name (created if new).")] = None,
 ) -> None:
     """Register a gateway and hand out its signing secret, once."""
+    _issue_secret(
+        secret_file,
+        lambda storage: storage.register_gateway(gateway_id, tenant=tenant, site=site),
+        f"registered {gateway_id}",
+    )
+
+
+@gateway_app.command("rotate-secret")
+@_reports_errors
+def gateway_rotate_secret(
+    gateway_id: Annotated[str, typer.Argument(help="A registered gateway id.")],
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="Write the hex secret to this new file (mode 0600) instead of stdout."),
+    ] = None,
+) -> None:
+    """Replace a gateway's secret (leaked, or the gateway was re-provisioned)."""
+    _issue_secret(
+        secret_file,
+        lambda storage: storage.rotate_secret(gateway_id),
+        f"new secret for {gateway_id}",
+    )
+
+
+def _issue_secret(
+    secret_file: Path | None,
+    make: Callable[[Storage], Awaitable[bytes]],
+    done: str,
+) -> None:
+    """Run ``make`` and hand its secret out once: to a new 0600 file, or to stdout."""
     settings = load_settings()
-    # Claim the file before registering, so a secret is never issued that cannot be kept.
+    # Claim the file before asking for a secret, so none is issued that cannot be kept.
     handle = _claim_secret_file(secret_file) if secret_file is not None else None
     try:
         with services.database(settings) as conninfo:
-            secret = asyncio.run(_register(conninfo, gateway_id, tenant, site))
+            secret = asyncio.run(_with_storage(conninfo, make))
     except BaseException:
         if handle is not None and secret_file is not None:
             os.close(handle)
@@ -157,11 +187,16 @@ def gateway_add(
         raise
     if handle is None:
         typer.echo(secret.hex())
-        typer.echo(f"registered {gateway_id}; the secret above is shown only once", err=True)
+        typer.echo(f"{done}; the secret above is shown only once", err=True)
         return
     with os.fdopen(handle, "w") as out:
         out.write(secret.hex() + "\n")
-    typer.echo(f"registered {gateway_id}; secret written to {secret_file}", err=True)
+    typer.echo(f"{done}; secret written to {secret_file}", err=True)
+
+
+async def _with_storage(conninfo: str, make: Callable[[Storage], Awaitable[bytes]]) -> bytes:
+    async with Storage(conninfo, max_size=1) as storage:
+        return await make(storage)
 
 
 def _claim_secret_file(path: Path) -> int:
@@ -173,11 +208,6 @@ def _claim_secret_file(path: Path) -> int:
     except OSError as exc:
         typer.echo(f"error: cannot create {path}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-
-
-async def _register(conninfo: str, gateway_id: str, tenant: str, site: str | None) -> bytes:
-    async with Storage(conninfo, max_size=1) as storage:
-        return await storage.register_gateway(gateway_id, tenant=tenant, site=site)
 
 
 @app.command("dead-letters")

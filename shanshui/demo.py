@@ -59,6 +59,8 @@ class Ports:
 
 def _port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
+        # as the servers themselves do, so a port in TIME_WAIT after the last demo counts as free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, preferred))
         except OSError:
@@ -71,10 +73,15 @@ def run_demo(data_dir: Path, ready: threading.Event | None = None) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        with _stack(data_dir) as (children, url):
+        with _stack(data_dir) as (children, base):
+            latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
             print(
-                f"\nShanshui demo is running. Latest readings of the simulated station:\n\n"
-                f"    curl {url}\n\nLogs: {data_dir / 'logs'}    Press Ctrl-C to stop.\n",
+                "\nShanshui demo is running.\n\n"
+                f"  Latest readings of the simulated station (JSON):\n      curl {latest}\n"
+                f"  Dashboard:  {base}/?gateway={GATEWAY_ID}\n"
+                f"  API docs:   {base}/docs\n"
+                f"  Logs:       {data_dir / 'logs'}\n\n"
+                "Press Ctrl-C to stop.\n",
                 flush=True,
             )
             if ready is not None:
@@ -118,9 +125,9 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
         children.spawn("simulator", _simulator_args(ports), env)
         _say(f"starting the edge agent for gateway {GATEWAY_ID}")
         children.spawn("edge", ["edge", "run", "--config", str(gateway_yaml)], env)
-        url = f"http://127.0.0.1:{ports.http}/api/v1/gateways/{GATEWAY_ID}/latest"
-        _wait_for_readings(url, children)
-        yield children, url
+        base = f"http://127.0.0.1:{ports.http}"
+        _wait_for_readings(f"{base}/api/v1/gateways/{GATEWAY_ID}/latest", children)
+        yield children, base
 
 
 def _simulator_args(ports: Ports) -> list[str]:
@@ -147,9 +154,21 @@ def _provision_gateway(data_dir: Path, env: dict[str, str], ports: Ports) -> Pat
     secret_file = edge_dir / "gateway.secret"
     secret_file.unlink(missing_ok=True)
     _say(f"registering gateway {GATEWAY_ID} with a fresh secret")
-    _shanshui(
-        ["cloud", "gateway", "add", GATEWAY_ID, "--secret-file", str(secret_file), "--replace"], env
-    )
+    add = ["cloud", "gateway", "add", GATEWAY_ID, "--secret-file", str(secret_file)]
+    added = _shanshui(add, env, check=False)
+    if added.returncode != 0:
+        if "already registered" not in added.stderr:
+            raise DemoError(f"registering {GATEWAY_ID} failed:\n{added.stderr}")
+        # A previous demo registered it: rotate, as an operator re-provisioning would.
+        rotate = [
+            "cloud",
+            "gateway",
+            "rotate-secret",
+            GATEWAY_ID,
+            "--secret-file",
+            str(secret_file),
+        ]
+        _shanshui(rotate, env)
     config = {
         "gateway": {"id": GATEWAY_ID, "secret_file": "gateway.secret", "data_dir": "var"},
         "mqtt": {"host": "127.0.0.1", "port": ports.mqtt},
@@ -190,11 +209,12 @@ def _has_readings(url: str) -> bool:
             body = json.load(response)
     except (urllib.error.URLError, OSError, ValueError):
         return False
-    readings = body.get("readings", body) if isinstance(body, dict) else body
-    return bool(readings)
+    return isinstance(body, dict) and bool(body.get("series"))
 
 
-def _shanshui(args: list[str], env: dict[str, str]) -> None:
+def _shanshui(
+    args: list[str], env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "shanshui", *args],
         env={**os.environ, **env},
@@ -202,8 +222,9 @@ def _shanshui(args: list[str], env: dict[str, str]) -> None:
         text=True,
         check=False,
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         raise DemoError(f"shanshui {' '.join(args[:3])} failed:\n{result.stderr or result.stdout}")
+    return result
 
 
 def _say(message: str, end: str = "\n") -> None:

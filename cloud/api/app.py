@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from cloud.api.routes import gateways, health, readings
+from cloud.api.routes import dashboard, gateways, health, readings
 from cloud.errors import (
     ConfigError,
     InvalidIdentifierError,
@@ -97,6 +97,7 @@ def create_app(
     app.include_router(readings.router)
     app.include_router(gateways.router)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     return app
 
 

@@ -123,6 +123,8 @@ _SELECT_HMAC_KEY = "SELECT secret FROM gateways WHERE id = %(id)s AND NOT disabl
 
 _SET_DISABLED = "UPDATE gateways SET disabled = %(disabled)s WHERE id = %(id)s RETURNING id"
 
+_SET_SECRET = "UPDATE gateways SET secret = %(secret)s WHERE id = %(id)s RETURNING id"  # noqa: S105
+
 _GATEWAY_EXISTS = "SELECT EXISTS (SELECT 1 FROM gateways WHERE id = %(id)s)"
 
 _FIND_SERIES = """
@@ -303,6 +305,23 @@ class Storage:
             cursor = await conn.execute(_SELECT_HMAC_KEY, {"id": gateway_id})
             row = await cursor.fetchone()
         return None if row is None else bytes(row[0])
+
+    async def rotate_secret(self, gateway_id: str) -> bytes:
+        """Give a gateway a fresh secret and return it; the old one stops verifying at once.
+
+        For a gateway whose secret leaked, or that was re-provisioned. Batches it
+        signed with the old secret and has not yet delivered will be dead-lettered
+        as ``bad_signature`` (kept, with their payload, for an operator to replay).
+
+        Raises:
+            UnknownGatewayError: no such gateway.
+        """
+        secret = secrets.token_bytes(SECRET_BYTES)
+        async with self._connection("rotating a gateway secret") as conn:
+            cursor = await conn.execute(_SET_SECRET, {"id": gateway_id, "secret": secret})
+            if await cursor.fetchone() is None:
+                raise UnknownGatewayError(gateway_id)
+        return secret
 
     async def set_gateway_disabled(self, gateway_id: str, disabled: bool = True) -> None:
         """Disable (or re-enable) a gateway: its batches are refused while disabled.

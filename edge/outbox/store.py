@@ -12,7 +12,12 @@ Flow::
     ack(seq)           -> gone
 
 The next ``seq`` lives in a ``meta`` row, so it is monotonic across restarts and
-never reused, even after every batch has been acknowledged and deleted.
+never reused, even after every batch has been acknowledged and deleted. A new
+outbox starts at its creation time in UTC milliseconds, not at 1: a gateway
+whose SD card was replaced (outbox lost, same gateway id) then still sends
+sequence numbers above every one it sent before, and the cloud does not drop
+its batches as replays. One batch per millisecond, for ever, would be needed to
+catch up with the clock.
 
 Threading: an :class:`OutboxStore` is confined to the thread that opened it
 (sqlite3's default ``check_same_thread``). The agent opens it and calls it from
@@ -33,7 +38,6 @@ from edge.errors import OutboxError
 from wire import MAX_BATCH_BYTES, Batch, Quality, Reading, sign_batch
 
 FILE_NAME = "outbox.sqlite3"
-FIRST_SEQ = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -84,8 +88,13 @@ class OutboxStore:
         self.path = path
 
     @classmethod
-    def open(cls, data_dir: Path) -> OutboxStore:
+    def open(cls, data_dir: Path, first_seq: int | None = None) -> OutboxStore:
         """Open (creating if needed) the outbox in ``data_dir``.
+
+        Args:
+            data_dir: directory of the outbox file.
+            first_seq: seq of a new outbox's first batch (default: now, in UTC ms).
+                Ignored when the outbox exists.
 
         Raises:
             OutboxError: the directory or the database cannot be used.
@@ -109,9 +118,8 @@ class OutboxStore:
             # per poll cycle.
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', ?)", (FIRST_SEQ,)
-            )
+            first = time.time_ns() // 1_000_000 if first_seq is None else first_seq
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', ?)", (first,))
         except sqlite3.Error as exc:
             db.close()
             raise OutboxError(f"cannot initialise outbox {path}: {exc}") from exc

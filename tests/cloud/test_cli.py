@@ -76,6 +76,34 @@ def test_gateway_add_mistakes_exit_2_without_traceback(runner: CliRunner, tmp_pa
     assert "Traceback" not in taken.output + invalid.output
 
 
+def test_rotate_secret_replaces_the_old_one(
+    runner: CliRunner, migrated_database_url: str, tmp_path: Path
+) -> None:
+    first = runner.invoke(app, ["gateway", "add", "gw-1"]).stdout.strip()
+    secret_file = tmp_path / "gw-1.secret"
+
+    result = runner.invoke(
+        app, ["gateway", "rotate-secret", "gw-1", "--secret-file", str(secret_file)]
+    )
+
+    assert result.exit_code == 0, result.output
+    rotated = secret_file.read_text().strip()
+    assert HEX_SECRET.fullmatch(rotated)
+    assert rotated != first
+    assert asyncio.run(_secret_of(migrated_database_url, "gw-1")) == bytes.fromhex(rotated)
+
+
+def test_rotate_secret_of_an_unknown_gateway_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    secret_file = tmp_path / "nobody.secret"
+    result = runner.invoke(
+        app, ["gateway", "rotate-secret", "nobody", "--secret-file", str(secret_file)]
+    )
+    assert result.exit_code == 2
+    assert "nobody" in result.output
+    assert "Traceback" not in result.output
+    assert not secret_file.exists()
+
+
 def test_migrate_then_up_to_date(
     database_url: str, monkeypatch: pytest.MonkeyPatch, runner: CliRunner
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def readings(count: int, start: int = 0) -> list[Reading]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[OutboxStore]:
-    opened = OutboxStore.open(tmp_path)
+    opened = OutboxStore.open(tmp_path, first_seq=1)
     yield opened
     opened.close()
 
@@ -77,14 +78,14 @@ def test_unacked_batches_keep_their_payload(store: OutboxStore) -> None:
 
 
 def test_seq_survives_reopen_and_is_never_reused(tmp_path: Path) -> None:
-    first = OutboxStore.open(tmp_path)
+    first = OutboxStore.open(tmp_path, first_seq=1)
     first.enqueue(readings(2))
     assert first.seal(GW, SECRET, 1) is not None
     assert first.seal(GW, SECRET, 1) is not None
     first.ack_many([1, 2])  # the batches table is empty now
     first.close()
 
-    second = OutboxStore.open(tmp_path)
+    second = OutboxStore.open(tmp_path, first_seq=1)
     try:
         assert second.unacked() == []
         second.enqueue(readings(1, start=10))
@@ -96,14 +97,14 @@ def test_seq_survives_reopen_and_is_never_reused(tmp_path: Path) -> None:
 
 
 def test_nothing_is_lost_without_acks_across_reopen(tmp_path: Path) -> None:
-    first = OutboxStore.open(tmp_path)
+    first = OutboxStore.open(tmp_path, first_seq=1)
     first.enqueue(readings(3))
     first.enqueue(readings(2, start=3))
     sealed = first.seal(GW, SECRET, 4)
     first.close()
     assert sealed is not None
 
-    second = OutboxStore.open(tmp_path)
+    second = OutboxStore.open(tmp_path, first_seq=1)
     try:
         assert second.unacked() == [(sealed.seq, sealed.payload)]
         rest = second.seal(GW, SECRET, 10)
@@ -161,3 +162,19 @@ def test_payloads_of_chosen_batches(store: OutboxStore) -> None:
     assert [seq for seq, _ in store.payloads([3, 2, 1])] == [1, 3]
     assert store.payloads([]) == []
     assert store.payloads([3]) == [(3, sealed[2].payload if sealed[2] else b"")]
+
+
+def test_a_new_outbox_starts_at_its_creation_time_in_ms(tmp_path: Path) -> None:
+    """A replaced SD card loses the outbox: the new one must start above the old seqs.
+
+    Starting at the creation time in ms guarantees that unless the old outbox
+    sealed more than one batch per millisecond of its life.
+    """
+    before_ms = time.time_ns() // 1_000_000
+    store = OutboxStore.open(tmp_path)
+    after_ms = time.time_ns() // 1_000_000
+    store.enqueue(readings(1))
+    sealed = store.seal(GW, SECRET, 10)
+    store.close()
+    assert sealed is not None
+    assert before_ms <= sealed.seq <= after_ms
