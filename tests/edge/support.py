@@ -138,9 +138,10 @@ def write_gateway(
     interval_s: float = 0.1,
     max_delay_s: float = 0.2,
     max_batch_readings: int = 500,
+    secret: bytes = SECRET,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
-    (folder / "gateway.secret").write_text(SECRET.hex() + "\n")
+    (folder / "gateway.secret").write_text(secret.hex() + "\n")
     document = {
         "gateway": {"id": gateway_id, "secret_file": "gateway.secret", "data_dir": "var"},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_root": topic_root},
