@@ -9,6 +9,7 @@ instead of a stack trace.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,16 +59,64 @@ def validate_yaml(path: Path, model: type[M], context: dict[str, Any] | None = N
         raise YamlSourceError(path, describe_errors(path, node, exc)) from None
 
 
-def describe_errors(path: Path, node: yaml.Node | None, exc: ValidationError) -> list[str]:
-    """One line per pydantic error: ``file:line: dotted.key: message``."""
+class LocatedError(ValueError):
+    """A cross-field check's error that names the key it is about (for the line number).
+
+    Raise it from a model validator; ``loc`` is relative to that model.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+@dataclass(frozen=True)
+class Where:
+    """A file and its node tree: formats ``file:line: key: message``."""
+
+    path: Path
+    node: yaml.Node | None
+
+    def format(self, loc: Sequence[str | int], message: str) -> str:
+        """One problem line for the key at ``loc``."""
+        line = line_of(self.node, loc)
+        where = f"{self.path.name}:{line}" if line else self.path.name
+        return f"{where}: {format_loc(loc) or '(top level)'}: {message}"
+
+
+def describe_errors(
+    path: Path, node: yaml.Node | None, exc: ValidationError, union_tags: Sequence[str] = ()
+) -> list[str]:
+    """One line per pydantic error: ``file:line: dotted.key: message``.
+
+    ``union_tags`` are the tag values of discriminated unions in the model (such
+    as bus types): pydantic puts them in error locations
+    (``buses[0].modbus_tcp.port``) although they are not keys in the file.
+    """
     problems = []
     for error in exc.errors(include_url=False):
-        loc = [part for part in error["loc"] if not _is_pydantic_tag(part)]
-        line = line_of(node, loc)
-        where = f"{path.name}:{line}" if line else path.name
-        key = format_loc(loc) or "(top level)"
-        problems.append(f"{where}: {key}: {error['msg']}")
+        loc = _clean_loc(error["loc"], union_tags)
+        message = error["msg"].removeprefix("Value error, ")
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedError):
+            loc = (*loc, *cause.loc)
+            message = str(cause)
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "type")
+            message = f"must be one of {', '.join(union_tags)}"
+        problems.append(Where(path, node).format(loc, message))
     return problems
+
+
+def _clean_loc(loc: Sequence[str | int], union_tags: Sequence[str]) -> tuple[str | int, ...]:
+    kept: list[str | int] = []
+    for part in loc:
+        if _is_pydantic_tag(part):
+            continue
+        if part in union_tags and kept and isinstance(kept[-1], int):
+            continue  # the tag of a discriminated union in a list, not a key in the file
+        kept.append(part)
+    return tuple(kept)
 
 
 def format_loc(loc: Sequence[str | int]) -> str:

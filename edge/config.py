@@ -28,15 +28,14 @@ from pydantic import (
 )
 
 from device_profiles import Profile, builtin_profile
-from device_profiles.yaml_source import YamlSourceError, read_yaml
-from edge.config_source import (
-    SECRET_ENV,
+from device_profiles.yaml_source import (
     LocatedError,
     Where,
+    YamlSourceError,
     describe_errors,
-    load_password,
-    load_secret,
+    read_yaml,
 )
+from edge.config_source import SECRET_ENV, load_password, load_secret
 from edge.errors import ConfigError
 from wire import MAX_BATCH_BYTES
 from wire.batch import check_gateway_id

@@ -8,78 +8,16 @@ message: errors name the file, never its content.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-from pydantic import SecretBytes, SecretStr, ValidationError
+from pydantic import SecretBytes, SecretStr
 
-from device_profiles.yaml_source import format_loc, line_of
+from device_profiles.yaml_source import Where
 from edge.errors import ConfigError
 from wire.signing import MIN_SECRET_BYTES
 
 SECRET_ENV = "SHANSHUI_GATEWAY_SECRET"  # noqa: S105 - the variable's name, not a secret
-
-
-class LocatedError(ValueError):
-    """A cross-field error that knows which key it belongs to (for the line number).
-
-    ``loc`` is relative to the model whose validator raises it.
-    """
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
-def describe_errors(
-    path: Path, node: yaml.Node | None, exc: ValidationError, union_tags: Sequence[str] = ()
-) -> list[str]:
-    """One line per pydantic error: ``file:line: dotted.key: message``.
-
-    Like :func:`device_profiles.yaml_source.describe_errors`, but it also drops the
-    tags of discriminated unions (``buses[0].modbus_tcp.port``) and honours the
-    key that a cross-field check names.
-    """
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc = _clean_loc(error["loc"], union_tags)
-        message = error["msg"].removeprefix("Value error, ")
-        cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, LocatedError):
-            loc = (*loc, *cause.loc)
-            message = str(cause)
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc = (*loc, "type")
-            message = f"must be one of {', '.join(union_tags)}"
-        problems.append(Where(path, node).format(loc, message))
-    return problems
-
-
-@dataclass(frozen=True)
-class Where:
-    """A file and its node tree: formats ``file:line: key: message``."""
-
-    path: Path
-    node: yaml.Node | None
-
-    def format(self, loc: Sequence[str | int], message: str) -> str:
-        """One problem line for the key at ``loc``."""
-        line = line_of(self.node, loc)
-        where = f"{self.path.name}:{line}" if line else self.path.name
-        return f"{where}: {format_loc(loc) or '(top level)'}: {message}"
-
-
-def _clean_loc(loc: Sequence[str | int], union_tags: Sequence[str]) -> tuple[str | int, ...]:
-    kept: list[str | int] = []
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
-            continue
-        if part in union_tags and len(kept) == 2 and kept[0] == "buses":
-            continue  # the tag of the discriminated union, not a key in the file
-        kept.append(part)
-    return tuple(kept)
 
 
 def load_secret(

@@ -106,7 +106,7 @@ def test_explicit_vocabulary_is_used(tmp_path: Path) -> None:
         (
             "    data_type: uint16\n    scale: 0.1\n",
             "    data_type: uint16\n    scale: 0\n",
-            "test_th.yaml:10: points[0].scale: Value error, scale must not be 0",
+            "test_th.yaml:10: points[0].scale: scale must not be 0",
         ),
         (
             "    data_type: int16\n",
@@ -159,7 +159,7 @@ def test_second_point_scale_error_is_on_its_own_line(tmp_path: Path) -> None:
         "    data_type: int16\n    scale: 0.1\n", "    data_type: int16\n    scale: 0\n"
     )
     assert _error(_write(tmp_path, text)) == (
-        "test_th.yaml:15: points[1].scale: Value error, scale must not be 0"
+        "test_th.yaml:15: points[1].scale: scale must not be 0"
     )
 
 
@@ -279,7 +279,7 @@ def test_broken_vocabulary_names_line_and_key(tmp_path: Path) -> None:
     message = str(info.value)
     assert (
         "quantities.yaml:3: quantities.air_temperature: "
-        "Value error, min 80.0 must be below max -50.0" in message
+        "min 80.0 must be below max -50.0" in message
     )
     assert "quantities.wind_speed.unit: Field required" in message
     assert (
