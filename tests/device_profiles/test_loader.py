@@ -278,8 +278,7 @@ def test_broken_vocabulary_names_line_and_key(tmp_path: Path) -> None:
         load_quantities(path)
     message = str(info.value)
     assert (
-        "quantities.yaml:3: quantities.air_temperature: "
-        "min 80.0 must be below max -50.0" in message
+        "quantities.yaml:3: quantities.air_temperature: min 80.0 must be below max -50.0" in message
     )
     assert "quantities.wind_speed.unit: Field required" in message
     assert (
