@@ -15,10 +15,17 @@ from typing import Annotated
 
 import typer
 
-from cloud.cli import app as cloud_app
 from edge.cli import app as edge_app
-from shanshui.demo import DemoError, run_demo
 from simulators.cli import app as sim_app
+
+_CLOUD_MISSING: str | None
+cloud_app: typer.Typer | None
+try:
+    from cloud.cli import app as cloud_app
+except ModuleNotFoundError as missing:  # a gateway install: pip install shanshui
+    _CLOUD_MISSING, cloud_app = missing.name, None
+else:
+    _CLOUD_MISSING = None
 
 app = typer.Typer(
     help="Shanshui: edge gateway and cloud for environmental and agricultural sensing.",
@@ -26,8 +33,31 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(edge_app, name="edge", help="The gateway agent and the technician's tools.")
-app.add_typer(cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry.")
+if cloud_app is not None:
+    app.add_typer(
+        cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry."
+    )
 app.add_typer(sim_app, name="sim", help="Simulated sensors and stations.")
+
+
+if cloud_app is None:
+
+    @app.command(
+        "cloud",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        help="Not installed here: pip install 'shanshui\\[cloud]'.",
+    )
+    def _cloud_missing() -> None:
+        _needs_cloud()
+
+
+def _needs_cloud() -> None:
+    typer.echo(
+        f"the cloud part of Shanshui is not installed ({_CLOUD_MISSING} is missing): "
+        "pip install 'shanshui[cloud]'",
+        err=True,
+    )
+    raise typer.Exit(2)
 
 
 @app.callback()
@@ -45,6 +75,10 @@ def demo(
     ] = Path(".shanshui/demo"),
 ) -> None:
     """Start broker, database, cloud, a simulated station and the edge agent; Ctrl-C stops all."""
+    if _CLOUD_MISSING is not None:
+        _needs_cloud()
+    from shanshui.demo import DemoError, run_demo  # noqa: PLC0415 - needs the cloud extra
+
     logging.getLogger().setLevel(logging.WARNING)  # the demo talks in its own words
     try:
         run_demo(data_dir.resolve())
