@@ -63,7 +63,12 @@ class ReadingsQuery(BaseModel):
         if self.end is None:
             self.end = datetime.now(UTC)
         if self.start is None:
-            self.start = self.end - DEFAULT_WINDOW
+            try:
+                self.start = self.end - DEFAULT_WINDOW
+            except OverflowError:
+                # end within a day of year 1: pydantic turns only ValueError into a 422;
+                # anything else escapes as a 500
+                raise ValueError("end is too early for the default 24 h window") from None
         if self.start >= self.end:
             raise ValueError("start must be before end")
         return self

@@ -25,7 +25,11 @@ _PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_S = 15.0
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (Linux; no-op elsewhere).
+
+    Meant as a ``preexec_fn``: it runs in the child between fork and exec.
+    """
     libc_name = ctypes.util.find_library("c")
     if libc_name and sys.platform.startswith("linux"):
         ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -51,7 +55,7 @@ class Children:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **env},
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks here yet
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads hold locks here yet
             )
         self._procs.append((name, proc))
         log.info("started %s (pid %d)", name, proc.pid)

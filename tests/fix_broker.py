@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cloud.embedded.broker import EmbeddedBroker, free_port
+from shanshui.children import die_with_parent
 from tests.naming import unique_name
 
 _MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -83,7 +84,8 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAddr
         f"listener {port} {host}\nallow_anonymous true\npersistence false\n"
         "max_queued_messages 10000\nlog_type error\nlog_type warning\n"
     )
-    process = subprocess.Popen([mosquitto, "-c", str(conf)])
+    # die_with_parent: a run killed mid-way (timeout, Ctrl-C twice) leaves no broker behind
+    process = subprocess.Popen([mosquitto, "-c", str(conf)], preexec_fn=die_with_parent)  # noqa: PLW1509
     try:
         wait_until_listening(host, port, process)
         yield BrokerAddress(host, port, "mosquitto")

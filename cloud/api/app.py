@@ -7,6 +7,7 @@ no servers are started: embedded PostgreSQL and broker belong to the CLI.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,9 @@ from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 
+log = logging.getLogger(__name__)
+
+_UNAVAILABLE = "the database is unavailable; try again later"
 _STATUS = {
     SeriesNotFoundError: status.HTTP_404_NOT_FOUND,
     UnknownGatewayError: status.HTTP_404_NOT_FOUND,
@@ -103,6 +107,11 @@ def create_app(
 
 def _responder(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def respond(request: Request, exc: Exception) -> JSONResponse:
+        if code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
+            # A server-side failure's message carries the driver's words, e.g. the
+            # database's host and port: log it for the operator, not for the client.
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(status_code=code, content={"detail": _UNAVAILABLE})
         return JSONResponse(status_code=code, content={"detail": str(exc)})
 
     return respond

@@ -7,7 +7,8 @@
 --
 -- The extension must be preloaded (shared_preload_libraries = 'timescaledb') for
 -- CREATE EXTENSION to work, so an installed-but-not-preloaded TimescaleDB counts
--- as absent. Uses the generalised create_hypertable API (TimescaleDB >= 2.13):
+-- as absent; an extension already created in the database (by a DBA, for an
+-- application role that is not superuser) is used without that check. Uses the generalised create_hypertable API (TimescaleDB >= 2.13):
 -- by_range() for the time dimension, if_not_exists so a DBA's earlier conversion
 -- is kept, migrate_data so rows already in readings move into chunks.
 --
@@ -24,19 +25,31 @@
 DO $migration$
 DECLARE
     version int[];
+    preload text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
-        RAISE NOTICE 'timescaledb is not installed: readings stays a plain table';
-        RETURN;
+    -- An extension a DBA already created is used as it is. Only otherwise do we look
+    -- at shared_preload_libraries: reading it needs superuser or pg_read_all_settings,
+    -- which the usual application role (extension made for it by a DBA) does not have.
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+            RAISE NOTICE 'timescaledb is not installed: readings stays a plain table';
+            RETURN;
+        END IF;
+        BEGIN
+            preload := current_setting('shared_preload_libraries', true);
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- such a role could not CREATE EXTENSION timescaledb either
+            RAISE NOTICE 'timescaledb is not created in this database and this role may not '
+                         'read shared_preload_libraries: readings stays a plain table';
+            RETURN;
+        END;
+        IF coalesce(preload, '') NOT LIKE '%timescaledb%' THEN
+            RAISE NOTICE 'timescaledb is installed but not in shared_preload_libraries: '
+                         'readings stays a plain table';
+            RETURN;
+        END IF;
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
     END IF;
-    IF coalesce(current_setting('shared_preload_libraries', true), '') NOT LIKE '%timescaledb%'
-    THEN
-        RAISE NOTICE 'timescaledb is installed but not in shared_preload_libraries: '
-                     'readings stays a plain table';
-        RETURN;
-    END IF;
-
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
 
     SELECT string_to_array(split_part(extversion, '-', 1), '.')::int[]
       INTO version

@@ -88,28 +88,21 @@ ORDER BY s.id, r.time_ms
 ON CONFLICT (series_id, time) DO NOTHING
 """
 
+# Get-or-create in one statement that always returns the id. Not "DO NOTHING, then
+# SELECT": when a concurrent registration inserts the same tenant or site, our
+# INSERT waits for it to commit and then skips, but the SELECT still runs on the
+# statement's snapshot, taken before that commit, and finds no row. DO UPDATE (a
+# no-op assignment) instead locks and returns the committed row (READ COMMITTED).
 _UPSERT_TENANT = """
-WITH created AS (
-    INSERT INTO tenants (name) VALUES (%(name)s)
-    ON CONFLICT (name) DO NOTHING
-    RETURNING id
-)
-SELECT id FROM created
-UNION ALL
-SELECT id FROM tenants WHERE name = %(name)s
-LIMIT 1
+INSERT INTO tenants (name) VALUES (%(name)s)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+RETURNING id
 """
 
 _UPSERT_SITE = """
-WITH created AS (
-    INSERT INTO sites (tenant_id, name) VALUES (%(tenant_id)s, %(name)s)
-    ON CONFLICT (tenant_id, name) DO NOTHING
-    RETURNING id
-)
-SELECT id FROM created
-UNION ALL
-SELECT id FROM sites WHERE tenant_id = %(tenant_id)s AND name = %(name)s
-LIMIT 1
+INSERT INTO sites (tenant_id, name) VALUES (%(tenant_id)s, %(name)s)
+ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name
+RETURNING id
 """
 
 _INSERT_GATEWAY = """

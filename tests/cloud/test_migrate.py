@@ -8,7 +8,10 @@ import shutil
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from cloud.errors import ChecksumMismatchError, MigrationError
 from cloud.migrate import MIGRATIONS_DIR, migrate, migration_files
@@ -103,6 +106,42 @@ def test_concurrent_migrators_apply_each_file_once(database_url: str) -> None:
 
     assert errors == []
     assert sorted(results, key=len) == [[], [], [], ALL]
+
+
+def test_timescale_check_works_for_a_role_that_cannot_read_server_settings(
+    database_url: str,
+) -> None:
+    """An application role (not superuser) may not read shared_preload_libraries.
+
+    TimescaleDB is not installed here, so a view named like the catalog's, first on
+    the search_path, makes 0002 believe it is available and reach that check.
+    """
+    role, password = f"app_{secrets.token_hex(4)}", secrets.token_hex(16)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+        admin.execute("CREATE SCHEMA fake")
+        admin.execute("GRANT USAGE ON SCHEMA fake TO PUBLIC")
+        admin.execute(
+            "CREATE VIEW fake.pg_available_extensions AS SELECT 'timescaledb'::name AS name"
+        )
+        admin.execute("GRANT SELECT ON fake.pg_available_extensions TO PUBLIC")
+    script = next(f.script for f in migration_files() if f.name == "0002_timescale.sql")
+    as_app = make_conninfo(
+        database_url, user=role, password=password, options="-c search_path=fake,pg_catalog"
+    )
+    notices: list[str] = []
+    try:
+        with psycopg.connect(as_app) as conn:
+            conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+            conn.execute(script)  # raised InsufficientPrivilege before the fix
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    assert any("readings stays a plain table" in notice for notice in notices)
 
 
 @pytest.mark.timescale

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from cloud.api import create_app
-from cloud.errors import ConfigError
+from cloud.errors import ConfigError, StorageUnavailableError
 from cloud.ingest import IngestWorker
 from cloud.settings import Settings
-from cloud.storage import Storage
+from cloud.storage import LatestReading, Storage
 from tests.cloud.helpers import make_batch, now_ms, publisher, telemetry_topic
 from tests.fix_broker import BrokerAddress
 from wire import sign_batch
@@ -125,6 +125,7 @@ def test_unknown_series_is_404(client: TestClient) -> None:
         ({"quantity": "flux"}, "not a quantity code"),
         ({"start": "yesterday"}, "start"),
         ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start must be before"),
+        ({"end": "0001-01-01T00:00:00Z"}, "end is too early"),
         ({"device": "th 1"}, "device"),
         ({"gw": "gw-1"}, "gw"),
     ],
@@ -175,6 +176,23 @@ def test_health_is_503_when_the_database_is_gone(client: TestClient) -> None:
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
     assert client.get("/api/v1/gateways/gw-1/latest").status_code == 503
+
+
+class _UnreachableStorage(Storage):
+    async def latest(self, gateway_id: str) -> list[LatestReading]:
+        raise StorageUnavailableError(
+            'reading the latest values: connection to server at "10.9.8.7", port 5432 failed'
+        )
+
+
+def test_503_does_not_tell_clients_where_the_database_is(migrated_database_url: str) -> None:
+    storage = _UnreachableStorage(migrated_database_url)
+    app = create_app(_settings(migrated_database_url), storage=storage)
+    with TestClient(app) as client:
+        response = client.get("/api/v1/gateways/gw-1/latest")
+    assert response.status_code == 503
+    assert "10.9.8.7" not in response.text
+    assert response.json()["detail"] == "the database is unavailable; try again later"
 
 
 def test_app_needs_a_database(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from cloud.errors import (
@@ -40,6 +42,33 @@ async def test_register_gateway_returns_a_32_byte_secret_once(storage: Storage) 
     assert await storage.gateway_secret("gw-1") == secret
 
 
+async def _wait_until_a_session_waits_for_a_lock(conninfo: str) -> None:
+    """Return once some session of this database is blocked on a lock."""
+    query = (
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+    )
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        async with asyncio.timeout(10):
+            # PostgreSQL signals no event when a session starts waiting: poll its view
+            while not (await (await conn.execute(query)).fetchone() or (False,))[0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+
+async def test_registrations_racing_for_a_new_tenant_both_succeed(
+    storage: Storage, migrated_database_url: str
+) -> None:
+    # Another registration has inserted tenant "t-new" and not committed yet.
+    async with await psycopg.AsyncConnection.connect(migrated_database_url) as other:
+        await other.execute("INSERT INTO tenants (name) VALUES ('t-new')")
+        ours = asyncio.create_task(storage.register_gateway("gw-2", tenant="t-new"))
+        await _wait_until_a_session_waits_for_a_lock(migrated_database_url)
+        await other.commit()
+    # Ours waited for that commit; it must use the tenant, not fail to find it.
+    assert len(await ours) == 32
+    assert await storage.gateway_secret("gw-2") is not None
+
+
 async def test_register_refuses_ids_outside_the_wire_rules(storage: Storage) -> None:
     with pytest.raises(InvalidIdentifierError):
         await storage.register_gateway("gw 1")
@@ -67,6 +96,30 @@ async def test_a_replayed_batch_is_stored_once(storage: Storage) -> None:
     assert (replay.stored, replay.duplicate) == (0, True)
     series = await all_readings(storage, "gw-1")
     assert [r.value for r in series.readings] == [20.0, 20.5, 21.0]
+
+
+async def test_workers_racing_on_a_new_series_store_each_reading_once(
+    storage: Storage, migrated_database_url: str
+) -> None:
+    """Shared-subscription workers (one pool each) get batches of one new series at once."""
+    await storage.register_gateway("gw-1")
+    # seqs 1-6 overlap pairwise in time; seq 6 also arrives twice (a redelivery)
+    batches = [make_batch("gw-1", seq, [1.0, 2.0], start_ms=T0 + seq * 1000) for seq in range(1, 7)]
+    batches.append(batches[-1])
+    workers = [Storage(migrated_database_url, max_size=1) for _ in batches]
+    for worker in workers:
+        await worker.open()
+    try:
+        results = await asyncio.gather(
+            *(worker.store_batch(b, "t") for worker, b in zip(workers, batches, strict=True))
+        )
+    finally:
+        for worker in workers:
+            await worker.close()
+    assert sum(r.duplicate for r in results) == 1
+    assert sum(r.stored for r in results) == 7
+    series = await all_readings(storage, "gw-1")
+    assert [r.time_ms for r in series.readings] == [T0 + i * 1000 for i in range(1, 8)]
 
 
 async def test_readings_already_stored_are_not_duplicated_by_a_new_batch(
