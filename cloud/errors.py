@@ -17,6 +17,7 @@ to exit codes::
         ├── GatewayExistsError          register_gateway for an id that is taken
         ├── UnknownGatewayError         a gateway id that is not registered
         ├── UnknownQuantityError        a batch names a quantity outside the vocabulary
+        ├── SeqReusedError              a gateway sent other readings under a seq it used
         └── SeriesNotFoundError         no series for (gateway, device, quantity)
 
 Facts ride along as attributes (``gateway_id``, ``quantity``, ``name``) so
@@ -89,6 +90,21 @@ class UnknownQuantityError(StorageError):
     def __init__(self, quantity: str) -> None:
         super().__init__(f"quantity {quantity!r} is not in the vocabulary")
         self.quantity = quantity
+
+
+class SeqReusedError(StorageError):
+    """A batch reuses a (gateway, seq) already stored with different content.
+
+    Not a replay (that would be skipped): the gateway counted again from an old
+    seq, e.g. after losing its outbox. Nothing of the batch is stored.
+    """
+
+    def __init__(self, gateway_id: str, seq: int) -> None:
+        super().__init__(
+            f"gateway {gateway_id!r} sent other readings under seq {seq}, already used"
+        )
+        self.gateway_id = gateway_id
+        self.seq = seq
 
 
 class SeriesNotFoundError(StorageError):

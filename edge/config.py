@@ -151,7 +151,16 @@ class ModbusTcpBus(BaseModel):
     host: str = Field(min_length=1)
     port: int = Field(default=502, ge=1, le=65535)
     timeout_s: float = Field(default=1.0, gt=0, le=60)
-    devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+    # not Field(min_length=1): on a tuple whose items all failed, pydantic adds "Tuple
+    # should have at least 1 item after validation, not 0" to the real error
+    devices: tuple[DeviceConfig, ...]
+
+    @field_validator("devices")
+    @classmethod
+    def _some_devices(cls, value: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
+        if not value:
+            raise ValueError("a bus needs at least one device")
+        return value
 
     @model_validator(mode="after")
     def _distinct_slaves(self) -> Self:

@@ -76,7 +76,8 @@ class Publisher:
         counts = await self._outbox.counts()
         self.view.pending_readings = counts.pending_readings
         self.view.next_seq = counts.next_seq
-        self.view.unacked = {seq for seq, _ in await self._outbox.unacked()}
+        # seqs only: the payloads of a deep outbox may not fit in memory (see unacked_seqs)
+        self.view.unacked = set(await self._outbox.unacked_seqs())
         if counts.pending_readings:
             self._arrivals.append([time.monotonic(), counts.pending_readings])
 
@@ -168,7 +169,9 @@ class Publisher:
         room = uplink.max_in_flight - len(uplink.in_flight)
         if not uplink.connected or room <= 0:
             return
-        waiting = sorted(self.view.unacked - uplink.in_flight)[:room]
+        # a seq in self._acks was confirmed while this step awaited the outbox: it has
+        # left in_flight but not yet view.unacked, and must not be published again
+        waiting = sorted(self.view.unacked - uplink.in_flight - set(self._acks))[:room]
         for seq, payload in await self._outbox.payloads(waiting):
             try:
                 uplink.send(seq, payload)

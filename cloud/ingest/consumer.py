@@ -46,6 +46,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.errors import (
     IngestError,
+    SeqReusedError,
     StorageUnavailableError,
     UnknownGatewayError,
     UnknownQuantityError,
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 UNKNOWN_QUANTITY = "unknown_quantity"
+SEQ_REUSED = "seq_reused"
 INTERNAL_ERROR = "internal_error"
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
@@ -332,6 +334,8 @@ class IngestWorker:
             result = await self._retrying(lambda: self._storage.store_batch(batch, message.topic))
         except UnknownQuantityError as exc:
             return Rejected(UNKNOWN_QUANTITY, str(exc), batch.gateway_id)
+        except SeqReusedError as exc:
+            return Rejected(SEQ_REUSED, str(exc), batch.gateway_id)
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
         if result.duplicate:

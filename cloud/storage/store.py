@@ -14,6 +14,7 @@ workers take row locks in the same order and do not deadlock each other.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from cloud.errors import (
     CloudError,
     GatewayExistsError,
     InvalidIdentifierError,
+    SeqReusedError,
     SeriesNotFoundError,
     StorageError,
     StorageUnavailableError,
@@ -44,7 +46,7 @@ from cloud.storage.models import (
     StoreResult,
 )
 from device_profiles import Quantity, load_quantities
-from wire import Batch, MalformedError
+from wire import Batch, MalformedError, encode_batch
 from wire.batch import check_gateway_id
 
 SECRET_BYTES = 32
@@ -54,9 +56,13 @@ MAX_CLAIMED_ID_CHARS = 256
 MAX_SITE_NAME_CHARS = 200
 
 _INSERT_BATCH = """
-INSERT INTO ingested_batches (gateway_id, seq, reading_count, source)
-VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s)
+INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest)
+VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s, %(digest)s)
 ON CONFLICT (gateway_id, seq) DO NOTHING
+"""
+
+_BATCH_DIGEST = """
+SELECT digest FROM ingested_batches WHERE gateway_id = %(gw)s AND seq = %(seq)s
 """
 
 _UPSERT_DEVICES = """
@@ -342,18 +348,28 @@ class Storage:
             UnknownQuantityError: a reading names a quantity outside the vocabulary;
                 nothing is stored.
             UnknownGatewayError: the gateway is not registered.
+            SeqReusedError: this (gateway, seq) was stored with other content.
             StorageUnavailableError: the database failed transiently; retry.
         """
         readings = sorted(batch.readings, key=lambda r: (r.device, r.quantity, r.time_ms))
         units = self._units(batch)
         pairs = sorted({(r.device, r.quantity) for r in readings})
-        head = {"gw": batch.gateway_id, "seq": batch.seq, "count": len(readings), "source": source}
+        head = {
+            "gw": batch.gateway_id,
+            "seq": batch.seq,
+            "count": len(readings),
+            "source": source,
+            "digest": hashlib.sha256(encode_batch(batch)).digest(),
+        }
         async with self._connection("storing a batch") as conn:
             try:
                 cursor = await conn.execute(_INSERT_BATCH, head)
             except psycopg.errors.ForeignKeyViolation:
                 raise UnknownGatewayError(batch.gateway_id) from None
             if cursor.rowcount == 0:
+                stored = await _scalar(conn, _BATCH_DIGEST, head)
+                if stored is not None and bytes(stored) != head["digest"]:
+                    raise SeqReusedError(batch.gateway_id, batch.seq)
                 return StoreResult(stored=0, duplicate=True)
             if not readings:
                 return StoreResult(stored=0, duplicate=False)

@@ -68,6 +68,10 @@ class OutboxRunner:
         """See :meth:`OutboxStore.unacked`."""
         return await self._call(self._opened().unacked, limit)
 
+    async def unacked_seqs(self) -> list[int]:
+        """See :meth:`OutboxStore.unacked_seqs`."""
+        return await self._call(self._opened().unacked_seqs)
+
     async def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
         """See :meth:`OutboxStore.payloads`."""
         return await self._call(self._opened().payloads, seqs)

@@ -9,6 +9,7 @@ Flow::
     enqueue(readings)  -> pending          (one transaction per poll cycle)
     seal(...)          -> batches(seq)     (one transaction: take N pending, sign, delete them)
     unacked()          -> [(seq, payload)] (what the uplink must (re)send)
+    unacked_seqs()     -> [seq]            (the same, without loading the payloads)
     ack(seq)           -> gone
 
 The next ``seq`` lives in a ``meta`` row, so it is monotonic across restarts and
@@ -17,7 +18,8 @@ outbox starts at its creation time in UTC milliseconds, not at 1: a gateway
 whose SD card was replaced (outbox lost, same gateway id) then still sends
 sequence numbers above every one it sent before, and the cloud does not drop
 its batches as replays. One batch per millisecond, for ever, would be needed to
-catch up with the clock.
+catch up with the clock. So a new outbox is refused while the clock reads a
+time before 2000 (a gateway without RTC, before NTP).
 
 Threading: an :class:`OutboxStore` is confined to the thread that opened it
 (sqlite3's default ``check_same_thread``). The agent opens it and calls it from
@@ -29,13 +31,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.errors import OutboxError
 from wire import MAX_BATCH_BYTES, Batch, Quality, Reading, sign_batch
+from wire.batch import MIN_TIME_MS
 
 FILE_NAME = "outbox.sqlite3"
 
@@ -59,6 +62,27 @@ CREATE TABLE IF NOT EXISTS batches (
     created_ms INTEGER NOT NULL
 );
 """
+
+
+_NEXT_SEQ = "SELECT value FROM meta WHERE key = 'next_seq'"
+
+
+def _first_seq_from_clock(path: Path) -> int:
+    """The first seq of a new outbox: now in UTC ms, if the clock has been set.
+
+    A gateway without RTC boots in 1970 and keeps that until NTP sets the clock.
+    Two outboxes begun that way (a re-imaged SD card, a wiped data_dir) would
+    both number from about 0, and the cloud would drop the second one's batches
+    as replays of the first's; so a new outbox waits for a plausible clock.
+    """
+    now_ms = time.time_ns() // 1_000_000
+    if now_ms < MIN_TIME_MS:
+        shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now_ms / 1000))
+        raise OutboxError(
+            f"cannot create outbox {path}: the system clock reads {shown}; a new outbox "
+            "numbers its batches from the current time, so set the clock (or wait for NTP)"
+        )
+    return now_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +121,8 @@ class OutboxStore:
                 Ignored when the outbox exists.
 
         Raises:
-            OutboxError: the directory or the database cannot be used.
+            OutboxError: the directory or the database cannot be used, or a new
+                outbox would take its first seq from a clock that is not set.
         """
         path = data_dir / FILE_NAME
         try:
@@ -118,11 +143,19 @@ class OutboxStore:
             # per poll cycle.
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
-            first = time.time_ns() // 1_000_000 if first_seq is None else first_seq
-            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', ?)", (first,))
+            first = first_seq
+            if first is None and db.execute(_NEXT_SEQ).fetchone() is None:
+                first = _first_seq_from_clock(path)
+            if first is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', ?)", (first,)
+                )
         except sqlite3.Error as exc:
             db.close()
             raise OutboxError(f"cannot initialise outbox {path}: {exc}") from exc
+        except OutboxError:
+            db.close()
+            raise
         return cls(db, path)
 
     def close(self) -> None:
@@ -169,6 +202,14 @@ class OutboxStore:
         rows = self._query(sql + " LIMIT ?", (limit,)) if limit is not None else self._query(sql)
         return [(int(seq), bytes(payload)) for seq, payload in rows]
 
+    def unacked_seqs(self) -> list[int]:
+        """The seqs of the sealed batches not yet acknowledged, in order, without payloads.
+
+        After a long outage the outbox may hold far more payload bytes than the
+        gateway has memory; only the seqs are needed to know what is owed.
+        """
+        return [int(seq) for (seq,) in self._query("SELECT seq FROM batches ORDER BY seq")]
+
     def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
         """The stored payloads of the batches ``seqs`` that are still unacked, in seq order."""
         sql = "SELECT seq, payload FROM batches WHERE seq = ?"
@@ -204,7 +245,7 @@ class OutboxStore:
         ).fetchall()
         if not rows:
             return None
-        (seq,) = self._db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+        (seq,) = self._db.execute(_NEXT_SEQ).fetchone()
         readings = tuple(Reading(d, q, t, v, Quality(f)) for _, d, q, t, v, f in rows)
         payload = sign_batch(Batch(gateway_id, seq, readings), secret)
         while len(payload) > max_payload_bytes and len(readings) > 1:
@@ -237,12 +278,24 @@ class OutboxStore:
         try:
             yield
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise OutboxError(f"outbox {self.path}: {exc}") from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            # a failed COMMIT (SQLITE_BUSY, or FULL/IOERR on a full SD card) can leave
+            # the transaction open, and then every later BEGIN fails until a restart
+            self._rollback()
             raise OutboxError(f"outbox {self.path}: commit failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR,
+        # SQLITE_BUSY, SQLITE_NOMEM); a ROLLBACK then raises "no transaction is
+        # active", which would replace the OutboxError with a raw sqlite3 error that
+        # neither the pollers nor the publisher catch.
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")

@@ -27,7 +27,7 @@ from device_profiles import (
     plan_reads,
 )
 from edge.errors import DeviceReadError
-from wire import Quality, Reading
+from wire import MalformedError, Quality, Reading
 
 # Modbus exception codes, for messages a technician can act on.
 EXCEPTION_NAMES = {
@@ -105,7 +105,15 @@ def to_readings(
         quantity = vocabulary[point.quantity]
         in_range = quantity.min <= value <= quantity.max
         quality = Quality.NORMAL if in_range else Quality.OVER_RANGE
-        readings.append(Reading(device_id, point.quantity, time_ms, value, quality))
+        try:
+            reading = Reading(device_id, point.quantity, time_ms, value, quality)
+        except MalformedError as exc:
+            # wire refuses what it cannot carry, above all a time before 2000: what the
+            # clock of a gateway without RTC says until NTP sets it. Skip the point (the
+            # device shows degraded) instead of letting the error kill the bus's task.
+            problems.append(f"{point.name}: not sent: {exc}")
+            continue
+        readings.append(reading)
     return Conversion(tuple(readings), tuple(problems))
 
 

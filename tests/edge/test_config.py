@@ -92,6 +92,31 @@ def test_slave_out_of_range_names_line_and_key(tmp_path: Path) -> None:
     )
 
 
+def test_the_only_device_of_a_bus_is_not_also_called_missing(tmp_path: Path) -> None:
+    """One bad device on a one-device bus (the usual install) gives one line, not two.
+
+    pydantic adds "Tuple should have at least 1 item after validation, not 0" to a
+    tuple with min_length whose items all failed; the technician has a device.
+    """
+    text = GOOD.replace(
+        "      - id: th2\n        model: jxct-th-rs485\n        slave: 2\n        interval_s: 5\n",
+        "",
+    ).replace("slave: 1", "slave: 300")
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'slave: 300')}: buses[0].devices[0].slave: "
+        "Input should be less than or equal to 247"
+    )
+
+
+def test_a_bus_without_devices_is_refused(tmp_path: Path) -> None:
+    start = GOOD.index("    devices:")
+    text = GOOD[:start] + "    devices: []\n"
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'devices: []')}: buses[0].devices: "
+        "a bus needs at least one device"
+    )
+
+
 def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
     text = GOOD.replace("model: jxct-th-rs485", "model: acme-9000", 1)
     message = problems(tmp_path, text)

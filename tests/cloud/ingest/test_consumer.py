@@ -62,13 +62,17 @@ async def test_bad_messages_are_dead_lettered_and_ingest_goes_on(
             sign_batch(make_batch("gw-1", 1, quantity="flux_capacitance"), secret),
             "unknown_quantity",
         ),
+        # the good batch's seq, with other readings: sent after it below
+        (topic, sign_batch(make_batch("gw-1", 2, [99.0]), secret), "seq_reused"),
     ]
 
     async with IngestWorker(storage, _endpoint(mqtt_broker), topic_root=topic_root) as worker:
         with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
-            for message_topic, payload, _ in bad_messages:
+            for message_topic, payload, _ in bad_messages[:-1]:
                 pub.publish(message_topic, payload)
             pub.publish(topic, sign_batch(good, secret))
+            reused_topic, reused_payload, _ = bad_messages[-1]
+            pub.publish(reused_topic, reused_payload)
         stats = await worker.wait_processed(len(bad_messages) + 1, WAIT_S)
 
     assert (stats.accepted, stats.duplicate, stats.dead_lettered) == (1, 0, len(bad_messages))

@@ -12,6 +12,7 @@ import pytest
 from cloud.errors import (
     GatewayExistsError,
     InvalidIdentifierError,
+    SeqReusedError,
     SeriesNotFoundError,
     StorageUnavailableError,
     UnknownGatewayError,
@@ -96,6 +97,19 @@ async def test_a_replayed_batch_is_stored_once(storage: Storage) -> None:
     assert (replay.stored, replay.duplicate) == (0, True)
     series = await all_readings(storage, "gw-1")
     assert [r.value for r in series.readings] == [20.0, 20.5, 21.0]
+
+
+async def test_a_reused_seq_with_other_readings_is_refused_not_dropped(storage: Storage) -> None:
+    """A gateway that lost its outbox and counts again must not be taken for a replay."""
+    await storage.register_gateway("gw-1")
+    await storage.store_batch(make_batch("gw-1", 7, [20.0], start_ms=T0), "test")
+
+    with pytest.raises(SeqReusedError) as info:
+        await storage.store_batch(make_batch("gw-1", 7, [30.0], start_ms=T0 + 60_000), "test")
+
+    assert (info.value.gateway_id, info.value.seq) == ("gw-1", 7)
+    series = await all_readings(storage, "gw-1")
+    assert [r.value for r in series.readings] == [20.0]
 
 
 async def test_workers_racing_on_a_new_series_store_each_reading_once(

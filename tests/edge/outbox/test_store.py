@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -66,8 +67,10 @@ def test_unacked_in_seq_order_and_ack_deletes(store: OutboxStore) -> None:
     assert store.ack(2) is True
     assert store.ack(2) is False  # idempotent: a duplicate PUBACK changes nothing
     assert [seq for seq, _ in store.unacked()] == [1, 3]
+    assert store.unacked_seqs() == [1, 3]
     assert store.ack_many([1, 3, 99]) == 2
     assert store.unacked() == []
+    assert store.unacked_seqs() == []
 
 
 def test_unacked_batches_keep_their_payload(store: OutboxStore) -> None:
@@ -178,3 +181,92 @@ def test_a_new_outbox_starts_at_its_creation_time_in_ms(tmp_path: Path) -> None:
     store.close()
     assert sealed is not None
     assert before_ms <= sealed.seq <= after_ms
+
+
+class FailingDb:
+    """A real sqlite3 connection that fails one statement once, as a full SD card does.
+
+    ``rolled_back``: SQLite has already rolled the transaction back when it reports
+    the error (it may, for SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY and SQLITE_NOMEM).
+    """
+
+    def __init__(self, db: sqlite3.Connection, statement: str, *, rolled_back: bool) -> None:
+        self._db, self._statement, self._rolled_back = db, statement, rolled_back
+
+    def _check(self, sql: str) -> None:
+        if self._statement and sql.startswith(self._statement):
+            self._statement = ""
+            if self._rolled_back:
+                self._db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        self._check(sql)
+        return self._db.execute(sql, params)
+
+    def executemany(self, sql: str, params: Any) -> sqlite3.Cursor:
+        self._check(sql)
+        return self._db.executemany(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def failing_store(tmp_path: Path, statement: str, *, rolled_back: bool) -> OutboxStore:
+    opened = OutboxStore.open(tmp_path, first_seq=1)
+    db = cast(sqlite3.Connection, FailingDb(opened._db, statement, rolled_back=rolled_back))
+    return OutboxStore(db, opened.path)
+
+
+@pytest.mark.parametrize("rolled_back", [False, True])
+def test_a_failed_commit_does_not_wedge_the_outbox(tmp_path: Path, rolled_back: bool) -> None:
+    store = failing_store(tmp_path, "COMMIT", rolled_back=rolled_back)
+    try:
+        with pytest.raises(OutboxError, match="commit failed"):
+            store.enqueue(readings(2))
+        assert store.enqueue(readings(1, start=5)) == 1  # the next transaction can begin
+        sealed = store.seal(GW, SECRET, 10)
+        assert sealed is not None
+        batch = verify_envelope(open_envelope(sealed.payload), SECRET)
+        assert list(batch.readings) == readings(1, start=5)  # the failed ones were not stored
+    finally:
+        store.close()
+
+
+def test_an_error_that_already_rolled_back_is_still_an_outbox_error(tmp_path: Path) -> None:
+    store = failing_store(tmp_path, "INSERT INTO pending", rolled_back=True)
+    try:
+        with pytest.raises(OutboxError, match="disk is full"):
+            store.enqueue(readings(2))
+        assert store.enqueue(readings(1)) == 1
+        assert store.counts().pending_readings == 1
+    finally:
+        store.close()
+
+
+def test_a_new_outbox_refuses_a_clock_that_is_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway without RTC boots in 1970: a new outbox would number from ~0 again.
+
+    Two outboxes created that way (an SD card re-imaged, a wiped data_dir) reuse
+    each other's seqs, and the cloud drops the second one's batches as replays.
+    """
+    monkeypatch.setattr(time, "time_ns", lambda: 12_000_000_000)  # 12 s after 1970
+    with pytest.raises(OutboxError, match="clock"):
+        OutboxStore.open(tmp_path / "new")
+    monkeypatch.undo()
+    later = OutboxStore.open(tmp_path / "new")  # once the clock is set, it starts at now
+    try:
+        assert later.counts().next_seq > 946_684_800_000
+    finally:
+        later.close()
+
+    existing = OutboxStore.open(tmp_path / "old", first_seq=7)
+    existing.close()
+    monkeypatch.setattr(time, "time_ns", lambda: 12_000_000_000)
+    reopened = OutboxStore.open(tmp_path / "old")  # an existing outbox keeps its seq
+    try:
+        assert reopened.counts().next_seq == 7
+    finally:
+        reopened.close()

@@ -42,3 +42,16 @@ def test_non_finite_values_are_problems() -> None:
     conversion = to_readings("th1", JXCT, {"humidity": float("nan"), "temperature": 20.0}, T0)
     assert [r.quantity for r in conversion.readings] == ["air_temperature"]
     assert conversion.problems == ("humidity: value nan is not a finite number",)
+
+
+def test_a_clock_before_2000_gives_problems_not_an_exception() -> None:
+    """A gateway without a real-time clock boots in 1970 until NTP sets it.
+
+    wire refuses such times; the device must show degraded, not kill its bus task.
+    """
+    conversion = to_readings("th1", JXCT, {"humidity": 55.5, "temperature": 20.0}, 12_000)
+    assert conversion.readings == ()
+    assert conversion.problems == (
+        "humidity: not sent: time_ms 12000 outside years 2000-2100",
+        "temperature: not sent: time_ms 12000 outside years 2000-2100",
+    )
