@@ -8,7 +8,7 @@ instead of a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,7 +45,32 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise YamlSourceError(path, [f"{path.name}{line}: invalid YAML: {exc.problem}"]) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(path, [f"{path.name}: invalid YAML: {exc}"]) from None
+    duplicates = list(_duplicate_keys(node))
+    if duplicates:
+        # PyYAML keeps the last of two equal keys without a word: a second `buses:`
+        # would silently drop the first bus's sensors. Refuse instead.
+        raise YamlSourceError(path, [f"{path.name}:{line}: {msg}" for line, msg in duplicates])
     return data, node
+
+
+def _duplicate_keys(node: yaml.Node | None) -> Iterator[tuple[int, str]]:
+    """(line, message) for every key that appears twice in one mapping."""
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in first_line:
+                    yield (
+                        line,
+                        f"key {key.value!r} appears twice (first on line {first_line[key.value]})",
+                    )
+                else:
+                    first_line[key.value] = line
+            yield from _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
 
 
 def validate_yaml(path: Path, model: type[M], context: dict[str, Any] | None = None) -> M:

@@ -213,6 +213,19 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     assert "invalid YAML" in problems(tmp_path, text)
 
 
+def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys; a second `devices:` would drop sensors."""
+    text = GOOD.replace(
+        "        interval_s: 5\n      - id: th2",
+        "        interval_s: 5\n        slave: 3\n      - id: th2",
+    )
+    first = text.index("        slave: 1")
+    first_line = text[:first].count("\n") + 1
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{first_line + 2}: key 'slave' appears twice (first on line {first_line})"
+    )
+
+
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     assert problems(tmp_path, "") == "gateway.yaml: file is empty"
     with pytest.raises(ConfigError, match="cannot read: No such file"):
