@@ -230,3 +230,12 @@ def test_app_with_in_process_ingest(
         "dead_lettered": 0,
         "readings_stored": 1,
     }
+
+
+def test_dashboard_page_draws_from_the_json_api(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "/api/v1/gateways/" in page
+    assert "/api/v1/readings?" in page
