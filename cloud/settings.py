@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.errors import ConfigError
@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("~/.local/share/shanshui"))
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_public: bool = Field(
+        default=False,
+        description="allow HTTP_HOST beyond loopback although the API has no authentication yet",
+    )
     topic_root: str = "shanshui/v1"
     ingest_group: str = "ingest"
     ingest_client_id: str | None = Field(
@@ -152,6 +156,16 @@ class Settings(BaseSettings):
             raise ValueError("must be letters, digits, '_', '.', '-'")
         return value
 
+    @model_validator(mode="after")
+    def _api_stays_private(self) -> Settings:
+        if not self.http_public and not _is_loopback(self.http_host):
+            raise ValueError(
+                f"{ENV_PREFIX}HTTP_HOST={self.http_host} would expose every reading: the API "
+                "has no authentication yet. Keep 127.0.0.1 behind an authenticating reverse proxy, "
+                f"or set {ENV_PREFIX}HTTP_PUBLIC=1 to accept that"
+            )
+        return self
+
     def mqtt(self) -> MqttEndpoint | None:
         """The configured broker, or None when an embedded one should be started."""
         if self.mqtt_url is None:
@@ -161,6 +175,15 @@ class Settings(BaseSettings):
     def database_conninfo(self) -> str | None:
         """The configured database conninfo, or None for an embedded PostgreSQL."""
         return None if self.database_url is None else self.database_url.get_secret_value()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -174,8 +197,13 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = [
-            f"{ENV_PREFIX}{'.'.join(str(p) for p in error['loc']).upper()}: "
-            f"{error['msg'].removeprefix('Value error, ')}"
+            # a cross-field check has no location: its message names the variables
+            (
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in error['loc']).upper()}: "
+                if error["loc"]
+                else ""
+            )
+            + error["msg"].removeprefix("Value error, ")
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -18,6 +18,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "DATA_DIR",
         "HTTP_HOST",
         "HTTP_PORT",
+        "HTTP_PUBLIC",
         "TOPIC_ROOT",
         "INGEST_GROUP",
         "INGEST_CLIENT_ID",
@@ -96,3 +97,20 @@ def test_bad_values_name_the_variable_and_hide_the_value(
     assert f"SHANSHUI_{variable}" in message
     assert complaint in message
     assert "topsecret" not in message
+
+
+def test_an_api_beyond_loopback_must_be_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API has no authentication yet: exposing it is a decision, not a default."""
+    monkeypatch.setenv("SHANSHUI_HTTP_HOST", "0.0.0.0")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "SHANSHUI_HTTP_HOST=0.0.0.0 would expose every reading" in str(refused.value)
+    assert "SHANSHUI_HTTP_PUBLIC=1" in str(refused.value)
+
+    monkeypatch.setenv("SHANSHUI_HTTP_PUBLIC", "1")
+    assert load_settings().http_host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
+def test_loopback_hosts_need_no_permission(host: str) -> None:
+    assert load_settings(http_host=host).http_host == host
