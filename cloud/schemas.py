@@ -14,7 +14,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cloud.ingest.consumer import IngestStats
-from cloud.storage import LatestReading, SeriesReadings, StoredReading
+from cloud.storage import GatewaySummary, LatestReading, SeriesReadings, StoredReading
 from device_profiles import load_quantities
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -148,6 +148,31 @@ class GatewayLatestOut(BaseModel):
 
     gateway: str
     series: list[LatestOut]
+
+
+class GatewayOut(BaseModel):
+    """One gateway in ``GET /api/v1/gateways`` (never its secret)."""
+
+    id: str
+    tenant: str
+    site: str | None
+    disabled: bool
+    presence: str | None = Field(description="online/offline as last reported, or null")
+    presence_at: str | None = Field(description="when that was received (ISO 8601 UTC)")
+    last_batch_at: str | None = Field(description="when its newest batch was received")
+
+    @classmethod
+    def of(cls, gateway: GatewaySummary) -> GatewayOut:
+        """From a storage record."""
+        return cls(
+            id=gateway.id,
+            tenant=gateway.tenant,
+            site=gateway.site,
+            disabled=gateway.disabled,
+            presence=gateway.presence,
+            presence_at=None if gateway.presence_at is None else iso_utc(gateway.presence_at),
+            last_batch_at=None if gateway.last_batch_at is None else iso_utc(gateway.last_batch_at),
+        )
 
 
 class IngestHealth(BaseModel):

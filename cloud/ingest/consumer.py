@@ -1,4 +1,8 @@
-"""``IngestWorker``: MQTT telemetry in, database rows or dead letters out, PUBACK last.
+"""``IngestWorker``: MQTT ``up/`` messages in, database rows or dead letters out, PUBACK last.
+
+Telemetry batches are verified and stored; ``up/status`` presence is recorded
+for registered gateways; other ``up/`` channels are dead-lettered as
+``unsupported_topic`` until the cloud handles them.
 
 Layer: I/O glue. Moves messages from paho-mqtt to :mod:`cloud.ingest.decode`
 and :class:`cloud.storage.Storage`; holds no SQL and no wire parsing itself.
@@ -52,11 +56,17 @@ from cloud.errors import (
     UnknownQuantityError,
 )
 from cloud.ingest.decode import (
+    STATUS,
+    TELEMETRY,
     UNKNOWN_GATEWAY,
+    UNSUPPORTED_TOPIC,
+    Channel,
     Rejected,
+    channel_of,
     flag_implausible,
+    ingest_subscription,
     open_message,
-    telemetry_subscription,
+    parse_status,
     verify_message,
 )
 from cloud.settings import MqttEndpoint, Settings
@@ -84,6 +94,7 @@ class IngestStats:
         duplicate: batches recognised as replays and not stored again.
         dead_lettered: messages kept in ``dead_letters``.
         readings_stored: readings written by the accepted batches.
+        presence_updates: ``up/status`` messages recorded for registered gateways.
         connected: whether the broker connection is up right now.
         subscriptions: subscriptions the broker granted: 1 after start, one more
             after each reconnection.
@@ -93,13 +104,14 @@ class IngestStats:
     duplicate: int = 0
     dead_lettered: int = 0
     readings_stored: int = 0
+    presence_updates: int = 0
     connected: bool = False
     subscriptions: int = 0
 
     @property
     def processed(self) -> int:
         """Messages finished (and acknowledged) so far."""
-        return self.accepted + self.duplicate + self.dead_lettered
+        return self.accepted + self.duplicate + self.dead_lettered + self.presence_updates
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +128,7 @@ class _StoppingError(Exception):
 
 
 class IngestWorker:
-    """Subscribe to telemetry and store it; see the module docstring for the guarantees.
+    """Subscribe to gateways' ``up/`` channels and store what they send; see the module docstring.
 
     Use as an async context manager, or call :meth:`start` and :meth:`stop`, on
     the event loop that also uses ``storage``::
@@ -149,7 +161,7 @@ class IngestWorker:
         self._storage = storage
         self._endpoint = mqtt
         self._topic_root = topic_root
-        self._subscription = telemetry_subscription(topic_root, group)
+        self._subscription = ingest_subscription(topic_root, group)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._keepalive_s = keepalive_s
         self._client = self._make_client(client_id)
@@ -319,6 +331,12 @@ class IngestWorker:
             await self._dead_letter(message, outcome)
 
     async def _decide(self, message: _Message) -> Rejected | None:
+        channel = channel_of(self._topic_root, message.topic)
+        if channel is not None and channel.name == STATUS:
+            return await self._presence(channel, message.payload)
+        if channel is not None and channel.name != TELEMETRY:
+            detail = f"up/{channel.name} is not handled by this cloud (yet)"
+            return Rejected(UNSUPPORTED_TOPIC, detail, channel.gateway_id)
         opened = open_message(self._topic_root, message.topic, message.payload)
         if isinstance(opened, Rejected):
             return opened
@@ -328,6 +346,18 @@ class IngestWorker:
         if isinstance(verified, Rejected):
             return verified
         return await self._store(message, flag_implausible(verified, self._quantities))
+
+    async def _presence(self, channel: Channel, payload: bytes) -> Rejected | None:
+        state = parse_status(channel, payload)
+        if isinstance(state, Rejected):
+            return state
+        gateway_id = channel.gateway_id
+        try:
+            await self._retrying(lambda: self._storage.set_presence(gateway_id, state))
+        except UnknownGatewayError as exc:
+            return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
+        self._count(presence_updates=1)
+        return None
 
     async def _store(self, message: _Message, batch: Batch) -> Rejected | None:
         try:

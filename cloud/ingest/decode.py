@@ -8,7 +8,14 @@ becomes the ``dead_letters.reason``:
 * ``topic_mismatch``: the topic is not ``{root}/{gw}/up/telemetry``, or names a
   different gateway than the envelope;
 * ``unknown_gateway``: no secret for the gateway (not registered, or disabled);
-* ``malformed`` / ``unsigned`` / ``bad_signature``: :class:`wire.WireError` reasons.
+* ``malformed`` / ``unsigned`` / ``bad_signature``: :class:`wire.WireError` reasons;
+* ``unsupported_topic``: an ``up/`` channel this cloud does not handle yet.
+
+Workers subscribe to every ``up/`` channel, as the design's contract says.
+Besides telemetry they read ``up/status``: the gateway's presence, ``{"state":
+"online"}`` on connect and the broker-published last will ``{"state":
+"offline"}``. Presence is unsigned (a last will cannot be signed per session),
+so it is advisory: kept only for registered gateways, never used to accept data.
 
 Accepted batches get their plausibility check here too: a reading flagged
 normal (``N``) whose value lies outside its quantity's range in the vocabulary
@@ -18,6 +25,7 @@ is re-flagged over range (``T``), as ``quantities.yaml`` prescribes.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,8 +33,14 @@ from device_profiles import Quantity
 from wire import Batch, Quality, Reading, SignedBatch, WireError, open_envelope, verify_envelope
 
 TELEMETRY_SUFFIX = ("up", "telemetry")
+TELEMETRY = "telemetry"
+STATUS = "status"
+PRESENCE_STATES = frozenset({"online", "offline"})
+MAX_STATUS_BYTES = 1024
 TOPIC_MISMATCH = "topic_mismatch"
 UNKNOWN_GATEWAY = "unknown_gateway"
+UNSUPPORTED_TOPIC = "unsupported_topic"
+MALFORMED = "malformed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +70,42 @@ class Opened:
         return self.signed.gateway_id
 
 
-def telemetry_subscription(topic_root: str, group: str) -> str:
-    """The shared subscription ingest workers of ``group`` use."""
-    return f"$share/{group}/{topic_root}/+/{'/'.join(TELEMETRY_SUFFIX)}"
+def ingest_subscription(topic_root: str, group: str) -> str:
+    """The shared subscription ingest workers of ``group`` use: every ``up/`` channel."""
+    return f"$share/{group}/{topic_root}/+/up/#"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """Which gateway an ``up/`` message claims to come from, and on which channel."""
+
+    gateway_id: str
+    name: str
+
+
+def channel_of(topic_root: str, topic: str) -> Channel | None:
+    """``{topic_root}/{gw}/up/{name}`` as a :class:`Channel`, or None for any other topic."""
+    prefix = topic_root + "/"
+    if not topic.startswith(prefix):
+        return None
+    levels = topic[len(prefix) :].split("/")
+    if len(levels) != 3 or levels[1] != "up" or not levels[0] or not levels[2]:
+        return None
+    return Channel(levels[0], levels[2])
+
+
+def parse_status(channel: Channel, payload: bytes) -> str | Rejected:
+    """The presence state (``online``/``offline``) of an ``up/status`` message."""
+    try:
+        if len(payload) > MAX_STATUS_BYTES:
+            raise ValueError(f"{len(payload)} bytes, at most {MAX_STATUS_BYTES}")
+        body = json.loads(payload)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state not in PRESENCE_STATES:
+            raise ValueError(f"'state' must be one of {', '.join(sorted(PRESENCE_STATES))}")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        return Rejected(MALFORMED, f"status message: {exc}", channel.gateway_id)
+    return str(state)
 
 
 def topic_gateway(topic_root: str, topic: str) -> str | None:

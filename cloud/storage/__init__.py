@@ -8,6 +8,7 @@ and operators' tools. Nothing above this package sees SQL or a psycopg error.
 from cloud.storage.models import (
     AppliedMigration,
     DeadLetter,
+    GatewaySummary,
     LatestReading,
     SeriesReadings,
     StoredReading,
@@ -19,6 +20,7 @@ from cloud.storage.store import Storage
 __all__ = [
     "AppliedMigration",
     "DeadLetter",
+    "GatewaySummary",
     "LatestReading",
     "SeriesReadings",
     "Storage",

@@ -67,6 +67,26 @@ class LatestReading:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewaySummary:
+    """A registered gateway as an operator sees it (never its secret).
+
+    Attributes:
+        presence: ``online``/``offline`` as last reported on ``up/status``, or None.
+        presence_at: when that report was received.
+        last_batch_at: when its newest accepted batch was received, or None.
+    """
+
+    id: str
+    tenant: str
+    site: str | None
+    disabled: bool
+    created_at: datetime
+    presence: str | None
+    presence_at: datetime | None
+    last_batch_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message that was not accepted, with the reason."""
 

@@ -40,6 +40,7 @@ from cloud.errors import (
 from cloud.storage.errors import translate
 from cloud.storage.models import (
     DeadLetter,
+    GatewaySummary,
     LatestReading,
     SeriesReadings,
     StoredReading,
@@ -123,6 +124,21 @@ _SELECT_HMAC_KEY = "SELECT secret FROM gateways WHERE id = %(id)s AND NOT disabl
 _SET_DISABLED = "UPDATE gateways SET disabled = %(disabled)s WHERE id = %(id)s RETURNING id"
 
 _SET_SECRET = "UPDATE gateways SET secret = %(secret)s WHERE id = %(id)s RETURNING id"  # noqa: S105
+
+_SET_PRESENCE = """
+UPDATE gateways SET presence = %(state)s, presence_at = now()
+WHERE id = %(id)s AND NOT disabled
+RETURNING id
+"""
+
+_LIST_GATEWAYS = """
+SELECT g.id, t.name, s.name, g.disabled, g.created_at, g.presence, g.presence_at,
+       (SELECT max(b.received_at) FROM ingested_batches b WHERE b.gateway_id = g.id)
+FROM gateways g
+JOIN tenants t ON t.id = g.tenant_id
+LEFT JOIN sites s ON s.id = g.site_id
+ORDER BY g.id
+"""
 
 _GATEWAY_EXISTS = "SELECT EXISTS (SELECT 1 FROM gateways WHERE id = %(id)s)"
 
@@ -321,6 +337,36 @@ class Storage:
             if await cursor.fetchone() is None:
                 raise UnknownGatewayError(gateway_id)
         return secret
+
+    async def set_presence(self, gateway_id: str, state: str) -> None:
+        """Record what the gateway said on ``up/status`` (``online`` or ``offline``), now.
+
+        Raises:
+            UnknownGatewayError: no such gateway, or it is disabled.
+        """
+        async with self._connection("recording a gateway's presence") as conn:
+            cursor = await conn.execute(_SET_PRESENCE, {"id": gateway_id, "state": state})
+            if await cursor.fetchone() is None:
+                raise UnknownGatewayError(gateway_id)
+
+    async def list_gateways(self) -> list[GatewaySummary]:
+        """Every registered gateway with its presence and newest batch, by id."""
+        async with self._connection("listing gateways") as conn:
+            cursor = await conn.execute(_LIST_GATEWAYS)
+            rows = await cursor.fetchall()
+        return [
+            GatewaySummary(
+                id=gw,
+                tenant=tenant,
+                site=site,
+                disabled=disabled,
+                created_at=_utc(created),
+                presence=presence,
+                presence_at=None if presence_at is None else _utc(presence_at),
+                last_batch_at=None if last_batch is None else _utc(last_batch),
+            )
+            for gw, tenant, site, disabled, created, presence, presence_at, last_batch in rows
+        ]
 
     async def set_gateway_disabled(self, gateway_id: str, disabled: bool = True) -> None:
         """Disable (or re-enable) a gateway: its batches are refused while disabled.

@@ -88,6 +88,9 @@ def test_served_values_reach_the_api_exactly(
                     secret=secret,
                 )
                 async with Agent(load_config(config_path, environ={})):
+                    await worker.wait_until(lambda s: s.presence_updates >= 1, TIMEOUT_S)
+                    (listed,) = (await asyncio.to_thread(client.get, "/api/v1/gateways")).json()
+                    assert (listed["id"], listed["presence"]) == (gateway, "online")
 
                     def temperatures() -> list[dict[str, Any]]:
                         return _series(client, gateway, "th1", "air_temperature")
@@ -109,6 +112,11 @@ def test_served_values_reach_the_api_exactly(
                     assert values[switch:] == [23.4] * (len(values) - switch)
                     times = [r["time_ms"] for r in rows]
                     assert times == sorted(times)
+                # the agent said goodbye: its retained status went offline
+                await worker.wait_until(lambda s: s.presence_updates >= 2, TIMEOUT_S)
+                (listed,) = (await asyncio.to_thread(client.get, "/api/v1/gateways")).json()
+                assert listed["presence"] == "offline"
+                assert listed["last_batch_at"] is not None
                 stats: IngestStats = worker.stats
                 assert stats.dead_lettered == 0
                 assert stats.accepted >= 2

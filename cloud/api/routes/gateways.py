@@ -1,4 +1,4 @@
-"""``GET /api/v1/gateways/{gateway_id}/latest``: the newest reading of each series.
+"""``GET /api/v1/gateways``: the registry with presence; ``…/{gateway_id}/latest``: newest readings.
 
 Layer: HTTP router; one storage call, no SQL.
 """
@@ -10,11 +10,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cloud.api.deps import StorageDep
-from cloud.schemas import ID_PATTERN, GatewayLatestOut, LatestOut
+from cloud.schemas import ID_PATTERN, GatewayLatestOut, GatewayOut, LatestOut
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
 
 GatewayId = Annotated[str, Path(pattern=ID_PATTERN, description="gateway id")]
+
+
+@router.get("")
+async def list_gateways(storage: StorageDep) -> list[GatewayOut]:
+    """Every registered gateway: presence (online/offline) and when its last batch came."""
+    return [GatewayOut.of(gateway) for gateway in await storage.list_gateways()]
 
 
 @router.get("/{gateway_id}/latest")

@@ -120,6 +120,37 @@ async def test_a_disabled_gateway_is_refused(
     assert (letter.reason, letter.gateway_id) == ("unknown_gateway", "gw-1")
 
 
+async def test_presence_is_recorded_and_other_channels_dead_lettered(
+    storage: Storage, mqtt_broker: BrokerAddress, topic_root: str
+) -> None:
+    await storage.register_gateway("gw-1")
+    status = f"{topic_root}/gw-1/up/status"
+    messages = [
+        (status, b'{"state":"online","gw":"gw-1","time_ms":1790000000000}'),
+        (status, b'{"state":"offline"}'),
+        (f"{topic_root}/gw-ghost/up/status", b'{"state":"online"}'),
+        (status, b"not json"),
+        (f"{topic_root}/gw-1/up/event", b'{"kind":"door_open"}'),
+    ]
+
+    async with IngestWorker(storage, _endpoint(mqtt_broker), topic_root=topic_root) as worker:
+        with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
+            for topic, payload in messages:
+                pub.publish(topic, payload)
+        stats = await worker.wait_processed(len(messages), WAIT_S)
+
+    assert (stats.presence_updates, stats.dead_lettered) == (2, 3)
+    (gateway,) = await storage.list_gateways()
+    assert (gateway.id, gateway.presence) == ("gw-1", "offline")  # the last word counts
+    assert gateway.presence_at is not None
+    letters = await storage.list_dead_letters()
+    assert [(d.reason, d.gateway_id) for d in reversed(letters)] == [
+        ("unknown_gateway", "gw-ghost"),
+        ("malformed", "gw-1"),
+        ("unsupported_topic", "gw-1"),
+    ]
+
+
 class _StallingStorage(Storage):
     """Hangs inside store_batch, as a worker does that dies before its commit."""
 

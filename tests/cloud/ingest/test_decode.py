@@ -7,11 +7,14 @@ import json
 import pytest
 
 from cloud.ingest.decode import (
+    Channel,
     Opened,
     Rejected,
+    channel_of,
     flag_implausible,
+    ingest_subscription,
     open_message,
-    telemetry_subscription,
+    parse_status,
     topic_gateway,
     verify_message,
 )
@@ -31,7 +34,52 @@ def _opened(payload: bytes, topic: str = TOPIC) -> Opened:
 
 
 def test_subscription_is_shared_and_covers_every_gateway() -> None:
-    assert telemetry_subscription(ROOT, "ingest") == "$share/ingest/shanshui/v1/+/up/telemetry"
+    assert ingest_subscription(ROOT, "ingest") == "$share/ingest/shanshui/v1/+/up/#"
+
+
+@pytest.mark.parametrize(
+    ("topic", "channel"),
+    [
+        (TOPIC, Channel("gw-1", "telemetry")),
+        ("shanshui/v1/gw-1/up/status", Channel("gw-1", "status")),
+        ("shanshui/v1/gw-1/up/event", Channel("gw-1", "event")),
+        ("shanshui/v1/gw-1/up/telemetry/extra", None),
+        ("shanshui/v1/gw-1/down/cmd", None),
+        ("shanshui/v1//up/status", None),
+        ("shanshui/v1/gw-1/up/", None),
+        ("other/v1/gw-1/up/status", None),
+    ],
+)
+def test_channel_of(topic: str, channel: Channel | None) -> None:
+    assert channel_of(ROOT, topic) == channel
+
+
+@pytest.mark.parametrize(
+    ("payload", "state"),
+    [
+        (b'{"state":"online","gw":"gw-1","time_ms":1790000000000}', "online"),
+        (b'{"state":"offline"}', "offline"),
+    ],
+)
+def test_status_states(payload: bytes, state: str) -> None:
+    assert parse_status(Channel("gw-1", "status"), payload) == state
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"online",
+        b'{"state":"sleeping"}',
+        b"[1]",
+        b"\xff\xfe",
+        b'{"state":"online"' + b" " * 2000 + b"}",
+    ],
+)
+def test_bad_status_is_malformed(payload: bytes) -> None:
+    rejected = parse_status(Channel("gw-1", "status"), payload)
+    assert isinstance(rejected, Rejected)
+    assert (rejected.reason, rejected.gateway_id) == ("malformed", "gw-1")
 
 
 @pytest.mark.parametrize(
