@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +121,15 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
         gateway_yaml = _provision_gateway(data_dir, env, ports)
         _say(f"starting the cloud (API on http://127.0.0.1:{ports.http}, ingest worker)")
         children.spawn("cloud", ["cloud", "serve"], env)
+        base = f"http://127.0.0.1:{ports.http}"
+        # The edge agent announces itself once, on connect: let ingest subscribe first.
+        _wait_for(f"{base}/healthz", _ingest_connected, children, "the cloud to start")
         _say(f"starting a simulated {MODEL} station on Modbus TCP 127.0.0.1:{ports.modbus}")
         children.spawn("simulator", _simulator_args(ports), env)
         _say(f"starting the edge agent for gateway {GATEWAY_ID}")
         children.spawn("edge", ["edge", "run", "--config", str(gateway_yaml)], env)
-        base = f"http://127.0.0.1:{ports.http}"
-        _wait_for_readings(f"{base}/api/v1/gateways/{GATEWAY_ID}/latest", children)
+        latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
+        _wait_for(latest, _has_series, children, "the first reading to reach the API")
         yield children, base
 
 
@@ -189,26 +192,34 @@ def _provision_gateway(data_dir: Path, env: dict[str, str], ports: Ports) -> Pat
     return path
 
 
-def _wait_for_readings(url: str, children: Children) -> None:
+def _wait_for(url: str, ready: Callable[[object], bool], children: Children, what: str) -> None:
+    """Poll ``url`` until ``ready(json)``; fail early if a child dies."""
     deadline = time.monotonic() + FIRST_READING_TIMEOUT_S
-    _say("waiting for the first reading to reach the API", end="")
+    _say(f"waiting for {what}", end="")
     while time.monotonic() < deadline:
         if dead := children.exited():
             raise DemoError(f"{dead[0][0]} exited with code {dead[0][1]}; see its log")
-        if _has_readings(url):
+        if ready(_get_json(url)):
             print(" done", flush=True)
             return
         print(".", end="", flush=True)
         time.sleep(0.5)  # polling an HTTP API from outside: there is no event to wait on
-    raise DemoError(f"no reading reached {url} within {FIRST_READING_TIMEOUT_S:.0f} s")
+    raise DemoError(f"{url} not ready within {FIRST_READING_TIMEOUT_S:.0f} s")
 
 
-def _has_readings(url: str) -> bool:
+def _get_json(url: str) -> object:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our loopback URL
-            body = json.load(response)
+            return json.load(response)
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+
+
+def _ingest_connected(body: object) -> bool:
+    return isinstance(body, dict) and bool((body.get("ingest") or {}).get("connected"))
+
+
+def _has_series(body: object) -> bool:
     return isinstance(body, dict) and bool(body.get("series"))
 
 
