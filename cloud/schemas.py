@@ -14,7 +14,13 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cloud.ingest.consumer import IngestStats
-from cloud.storage import GatewaySummary, LatestReading, SeriesReadings, StoredReading
+from cloud.storage import (
+    DeviceSummary,
+    GatewaySummary,
+    LatestReading,
+    SeriesReadings,
+    StoredReading,
+)
 from device_profiles import load_quantities
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -172,6 +178,29 @@ class GatewayOut(BaseModel):
             presence=gateway.presence,
             presence_at=None if gateway.presence_at is None else iso_utc(gateway.presence_at),
             last_batch_at=None if gateway.last_batch_at is None else iso_utc(gateway.last_batch_at),
+        )
+
+
+class DeviceOut(BaseModel):
+    """One device in ``GET /api/v1/gateways/{gateway_id}/devices``."""
+
+    name: str
+    model: str | None
+    health: str | None = Field(description="ok / degraded / unknown as the gateway reports it")
+    health_error: str | None = Field(description="why it is degraded")
+    health_at: str | None = Field(description="when that was received (ISO 8601 UTC)")
+    quantities: list[str]
+
+    @classmethod
+    def of(cls, device: DeviceSummary) -> DeviceOut:
+        """From a storage record."""
+        return cls(
+            name=device.name,
+            model=device.model,
+            health=device.health,
+            health_error=device.health_error,
+            health_at=None if device.health_at is None else iso_utc(device.health_at),
+            quantities=device.quantities,
         )
 
 

@@ -11,6 +11,7 @@ from wire.batch import (
     Batch,
     Quality,
     Reading,
+    check_gateway_id,
     decode_batch,
     encode_batch,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SignedBatch",
     "UnsignedError",
     "WireError",
+    "check_gateway_id",
     "decode_batch",
     "encode_batch",
     "open_envelope",

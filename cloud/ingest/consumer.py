@@ -348,12 +348,15 @@ class IngestWorker:
         return await self._store(message, flag_implausible(verified, self._quantities))
 
     async def _presence(self, channel: Channel, payload: bytes) -> Rejected | None:
-        state = parse_status(channel, payload)
-        if isinstance(state, Rejected):
-            return state
+        status = parse_status(channel, payload)
+        if isinstance(status, Rejected):
+            return status
         gateway_id = channel.gateway_id
+        devices = {name: (d.state, d.error) for name, d in status.devices.items()}
         try:
-            await self._retrying(lambda: self._storage.set_presence(gateway_id, state))
+            await self._retrying(
+                lambda: self._storage.set_presence(gateway_id, status.state, devices)
+            )
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
         self._count(presence_updates=1)

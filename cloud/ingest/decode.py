@@ -30,13 +30,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from device_profiles import Quantity
-from wire import Batch, Quality, Reading, SignedBatch, WireError, open_envelope, verify_envelope
+from wire import (
+    Batch,
+    MalformedError,
+    Quality,
+    Reading,
+    SignedBatch,
+    WireError,
+    check_gateway_id,
+    open_envelope,
+    verify_envelope,
+)
 
 TELEMETRY_SUFFIX = ("up", "telemetry")
 TELEMETRY = "telemetry"
 STATUS = "status"
 PRESENCE_STATES = frozenset({"online", "offline"})
-MAX_STATUS_BYTES = 1024
+DEVICE_STATES = frozenset({"ok", "degraded", "unknown"})
+MAX_STATUS_BYTES = 16 * 1024
+MAX_DEVICE_ERROR_CHARS = 200
 TOPIC_MISMATCH = "topic_mismatch"
 UNKNOWN_GATEWAY = "unknown_gateway"
 UNSUPPORTED_TOPIC = "unsupported_topic"
@@ -94,8 +106,29 @@ def channel_of(topic_root: str, topic: str) -> Channel | None:
     return Channel(levels[0], levels[2])
 
 
-def parse_status(channel: Channel, payload: bytes) -> str | Rejected:
-    """The presence state (``online``/``offline``) of an ``up/status`` message."""
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """What a gateway reports about one of its devices."""
+
+    state: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """An ``up/status`` message: presence, and (when online) each device's health."""
+
+    state: str
+    devices: Mapping[str, DeviceStatus] = dataclasses.field(default_factory=dict)
+
+
+def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
+    """Parse an ``up/status`` message.
+
+    ``{"state": "online"|"offline", "devices": {"th1": {"state": "ok"|"degraded"|
+    "unknown", "error": "..."}}, ...}``; ``devices`` is optional and other keys
+    (``gw``, ``time_ms``, ``outbox``) are informative and ignored here.
+    """
     try:
         if len(payload) > MAX_STATUS_BYTES:
             raise ValueError(f"{len(payload)} bytes, at most {MAX_STATUS_BYTES}")
@@ -103,9 +136,29 @@ def parse_status(channel: Channel, payload: bytes) -> str | Rejected:
         state = body.get("state") if isinstance(body, dict) else None
         if state not in PRESENCE_STATES:
             raise ValueError(f"'state' must be one of {', '.join(sorted(PRESENCE_STATES))}")
+        devices = _device_statuses(body.get("devices", {}))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         return Rejected(MALFORMED, f"status message: {exc}", channel.gateway_id)
-    return str(state)
+    return Status(str(state), devices)
+
+
+def _device_statuses(raw: object) -> dict[str, DeviceStatus]:
+    if not isinstance(raw, dict):
+        raise ValueError("'devices' must be an object")
+    devices = {}
+    for name, entry in raw.items():
+        try:
+            check_gateway_id(name)  # device ids follow the same rules
+        except MalformedError:
+            raise ValueError(f"device id {name!r} is not valid") from None
+        state = entry.get("state") if isinstance(entry, dict) else None
+        if state not in DEVICE_STATES:
+            raise ValueError(f"device {name!r}: 'state' must be one of ok, degraded, unknown")
+        error = entry.get("error")
+        if error is not None and not isinstance(error, str):
+            raise ValueError(f"device {name!r}: 'error' must be text")
+        devices[name] = DeviceStatus(state, error[:MAX_DEVICE_ERROR_CHARS] if error else None)
+    return devices
 
 
 def topic_gateway(topic_root: str, topic: str) -> str | None:

@@ -8,6 +8,7 @@ and operators' tools. Nothing above this package sees SQL or a psycopg error.
 from cloud.storage.models import (
     AppliedMigration,
     DeadLetter,
+    DeviceSummary,
     GatewaySummary,
     LatestReading,
     SeriesReadings,
@@ -20,6 +21,7 @@ from cloud.storage.store import Storage
 __all__ = [
     "AppliedMigration",
     "DeadLetter",
+    "DeviceSummary",
     "GatewaySummary",
     "LatestReading",
     "SeriesReadings",

@@ -87,6 +87,24 @@ class GatewaySummary:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    """A device of a gateway: its health as last reported, and what it measures.
+
+    Attributes:
+        health: ``ok``/``degraded``/``unknown`` from the gateway's ``up/status``, or None.
+        health_error: why it is degraded, as the gateway put it.
+        quantities: quantity codes it has readings of.
+    """
+
+    name: str
+    model: str | None
+    health: str | None
+    health_error: str | None
+    health_at: datetime | None
+    quantities: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message that was not accepted, with the reason."""
 

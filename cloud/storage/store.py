@@ -40,6 +40,7 @@ from cloud.errors import (
 from cloud.storage.errors import translate
 from cloud.storage.models import (
     DeadLetter,
+    DeviceSummary,
     GatewaySummary,
     LatestReading,
     SeriesReadings,
@@ -47,8 +48,7 @@ from cloud.storage.models import (
     StoreResult,
 )
 from device_profiles import Quantity, load_quantities
-from wire import Batch, MalformedError, encode_batch
-from wire.batch import check_gateway_id
+from wire import Batch, MalformedError, check_gateway_id, encode_batch
 
 SECRET_BYTES = 32
 MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
@@ -129,6 +129,24 @@ _SET_PRESENCE = """
 UPDATE gateways SET presence = %(state)s, presence_at = now()
 WHERE id = %(id)s AND NOT disabled
 RETURNING id
+"""
+
+_SET_DEVICE_HEALTH = """
+INSERT INTO devices (gateway_id, name, health, health_error, health_at)
+SELECT %(gw)s, h.name, h.health, h.error, now()
+FROM unnest(%(names)s::text[], %(healths)s::text[], %(errors)s::text[]) AS h(name, health, error)
+ORDER BY h.name
+ON CONFLICT (gateway_id, name) DO UPDATE
+SET health = EXCLUDED.health, health_error = EXCLUDED.health_error, health_at = EXCLUDED.health_at
+"""
+
+_GATEWAY_DEVICES = """
+SELECT d.name, d.model, d.health, d.health_error, d.health_at,
+       coalesce(array_agg(s.quantity ORDER BY s.quantity) FILTER (WHERE s.id IS NOT NULL), '{}')
+FROM devices d LEFT JOIN series s ON s.device_id = d.id
+WHERE d.gateway_id = %(gw)s
+GROUP BY d.id
+ORDER BY d.name
 """
 
 _LIST_GATEWAYS = """
@@ -338,16 +356,60 @@ class Storage:
                 raise UnknownGatewayError(gateway_id)
         return secret
 
-    async def set_presence(self, gateway_id: str, state: str) -> None:
-        """Record what the gateway said on ``up/status`` (``online`` or ``offline``), now.
+    async def set_presence(
+        self,
+        gateway_id: str,
+        state: str,
+        devices: Mapping[str, tuple[str, str | None]] | None = None,
+    ) -> None:
+        """Record what the gateway said on ``up/status``, now, in one transaction.
+
+        Args:
+            gateway_id: the gateway the status topic names.
+            state: ``online`` or ``offline``.
+            devices: device name -> (``ok``/``degraded``/``unknown``, error or None);
+                devices not seen before are created, so a sensor that never
+                answered still shows up as degraded.
 
         Raises:
             UnknownGatewayError: no such gateway, or it is disabled.
         """
+        health = sorted((devices or {}).items())
         async with self._connection("recording a gateway's presence") as conn:
             cursor = await conn.execute(_SET_PRESENCE, {"id": gateway_id, "state": state})
             if await cursor.fetchone() is None:
                 raise UnknownGatewayError(gateway_id)
+            if health:
+                params = {
+                    "gw": gateway_id,
+                    "names": [name for name, _ in health],
+                    "healths": [device_state for _, (device_state, _) in health],
+                    "errors": [error for _, (_, error) in health],
+                }
+                await conn.execute(_SET_DEVICE_HEALTH, params)
+
+    async def gateway_devices(self, gateway_id: str) -> list[DeviceSummary]:
+        """The devices of a gateway with their reported health and quantities, by name.
+
+        Raises:
+            UnknownGatewayError: no such gateway.
+        """
+        async with self._connection("listing a gateway's devices") as conn:
+            if not await _scalar(conn, _GATEWAY_EXISTS, {"id": gateway_id}):
+                raise UnknownGatewayError(gateway_id)
+            cursor = await conn.execute(_GATEWAY_DEVICES, {"gw": gateway_id})
+            rows = await cursor.fetchall()
+        return [
+            DeviceSummary(
+                name=name,
+                model=model,
+                health=health,
+                health_error=error,
+                health_at=None if at is None else _utc(at),
+                quantities=list(quantities),
+            )
+            for name, model, health, error, at, quantities in rows
+        ]
 
     async def list_gateways(self) -> list[GatewaySummary]:
         """Every registered gateway with its presence and newest batch, by id."""

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cloud.api.deps import StorageDep
-from cloud.schemas import ID_PATTERN, GatewayLatestOut, GatewayOut, LatestOut
+from cloud.schemas import ID_PATTERN, DeviceOut, GatewayLatestOut, GatewayOut, LatestOut
 
 router = APIRouter(prefix="/api/v1/gateways", tags=["gateways"])
 
@@ -21,6 +21,12 @@ GatewayId = Annotated[str, Path(pattern=ID_PATTERN, description="gateway id")]
 async def list_gateways(storage: StorageDep) -> list[GatewayOut]:
     """Every registered gateway: presence (online/offline) and when its last batch came."""
     return [GatewayOut.of(gateway) for gateway in await storage.list_gateways()]
+
+
+@router.get("/{gateway_id}/devices")
+async def get_devices(gateway_id: GatewayId, storage: StorageDep) -> list[DeviceOut]:
+    """The gateway's devices with their health (ok/degraded) and quantities; 404 if unknown."""
+    return [DeviceOut.of(device) for device in await storage.gateway_devices(gateway_id)]
 
 
 @router.get("/{gateway_id}/latest")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -159,6 +160,29 @@ def test_latest_of_unknown_gateway_is_404_and_bad_id_422(client: TestClient) -> 
     assert client.get("/api/v1/gateways/gw-empty/latest").json()["series"] == []
     assert client.get("/api/v1/gateways/gw-ghost/latest").status_code == 404
     assert client.get("/api/v1/gateways/gw%20x/latest").status_code == 422
+
+
+def test_gateways_and_their_devices(client: TestClient, migrated_database_url: str) -> None:
+    async def report() -> None:
+        async with Storage(migrated_database_url) as storage:
+            await storage.set_presence("gw-1", "online", {"th1": ("degraded", "timeout")})
+
+    asyncio.run(report())
+    listed = {g["id"]: g for g in client.get("/api/v1/gateways").json()}
+    assert set(listed) == {"gw-1", "gw-empty"}
+    assert (listed["gw-1"]["presence"], listed["gw-empty"]["presence"]) == ("online", None)
+    assert listed["gw-1"]["last_batch_at"] is not None
+    assert listed["gw-empty"]["last_batch_at"] is None
+    assert "secret" not in json.dumps(listed)
+
+    (device,) = client.get("/api/v1/gateways/gw-1/devices").json()
+    assert (device["name"], device["health"], device["health_error"]) == (
+        "th1",
+        "degraded",
+        "timeout",
+    )
+    assert device["quantities"] == ["air_temperature", "relative_humidity"]
+    assert client.get("/api/v1/gateways/gw-ghost/devices").status_code == 404
 
 
 def test_health_without_ingest(client: TestClient) -> None:

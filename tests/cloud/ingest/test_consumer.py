@@ -126,7 +126,11 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
     await storage.register_gateway("gw-1")
     status = f"{topic_root}/gw-1/up/status"
     messages = [
-        (status, b'{"state":"online","gw":"gw-1","time_ms":1790000000000}'),
+        (
+            status,
+            b'{"state":"online","gw":"gw-1","time_ms":1790000000000,"devices":'
+            b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer from slave 2"}}}',
+        ),
         (status, b'{"state":"offline"}'),
         (f"{topic_root}/gw-ghost/up/status", b'{"state":"online"}'),
         (status, b"not json"),
@@ -140,6 +144,11 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
         stats = await worker.wait_processed(len(messages), WAIT_S)
 
     assert (stats.presence_updates, stats.dead_lettered) == (2, 3)
+    devices = await storage.gateway_devices("gw-1")
+    assert [(d.name, d.health, d.health_error) for d in devices] == [
+        ("th1", "ok", None),
+        ("th2", "degraded", "no answer from slave 2"),  # known before it sent a reading
+    ]
     (gateway,) = await storage.list_gateways()
     assert (gateway.id, gateway.presence) == ("gw-1", "offline")  # the last word counts
     assert gateway.presence_at is not None

@@ -8,8 +8,10 @@ import pytest
 
 from cloud.ingest.decode import (
     Channel,
+    DeviceStatus,
     Opened,
     Rejected,
+    Status,
     channel_of,
     flag_implausible,
     ingest_subscription,
@@ -62,7 +64,27 @@ def test_channel_of(topic: str, channel: Channel | None) -> None:
     ],
 )
 def test_status_states(payload: bytes, state: str) -> None:
-    assert parse_status(Channel("gw-1", "status"), payload) == state
+    assert parse_status(Channel("gw-1", "status"), payload) == Status(state, {})
+
+
+def test_status_carries_device_health() -> None:
+    payload = json.dumps(
+        {
+            "state": "online",
+            "gw": "gw-1",
+            "time_ms": 1790000000000,
+            "devices": {
+                "th1": {"state": "ok"},
+                "th2": {"state": "degraded", "error": "timeout " * 40},
+            },
+            "outbox": {"pending_readings": 3, "unacked_batches": 0},
+        }
+    ).encode()
+    status = parse_status(Channel("gw-1", "status"), payload)
+    assert isinstance(status, Status)
+    assert status.devices["th1"] == DeviceStatus("ok")
+    assert status.devices["th2"].state == "degraded"
+    assert len(status.devices["th2"].error or "") == 200  # bounded, as the column is
 
 
 @pytest.mark.parametrize(
@@ -73,7 +95,11 @@ def test_status_states(payload: bytes, state: str) -> None:
         b'{"state":"sleeping"}',
         b"[1]",
         b"\xff\xfe",
-        b'{"state":"online"' + b" " * 2000 + b"}",
+        b'{"state":"online"' + b" " * 17_000 + b"}",  # over the 16 KiB bound
+        b'{"state":"online","devices":[]}',
+        b'{"state":"online","devices":{"th 1":{"state":"ok"}}}',
+        b'{"state":"online","devices":{"th1":{"state":"broken"}}}',
+        b'{"state":"online","devices":{"th1":{"state":"degraded","error":7}}}',
     ],
 )
 def test_bad_status_is_malformed(payload: bytes) -> None:
