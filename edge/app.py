@@ -12,6 +12,12 @@ or ``await agent.run(stop_event)`` (what ``shanshui edge run`` does on
 SIGINT/SIGTERM). Stopping lets each poller finish its cycle, seals what is
 pending, waits up to ``shutdown_timeout_s`` for in-flight batches to be
 confirmed, then closes the uplink cleanly (retained status becomes offline).
+
+Status: the retained online message carries :func:`edge.status.status_body` of
+the health. The uplink publishes it on every connect; the agent republishes it
+every ``publish.status_interval_s`` while connected, and when a device changes
+state (ok/degraded/unknown), at most once per :data:`STATUS_MIN_GAP_S`. While
+disconnected nothing is published: the next connect brings a fresh one.
 An Agent runs once: build a new one (same data_dir) to run again.
 """
 
@@ -19,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,13 +35,17 @@ from typing import Any
 
 from device_profiles import Profile
 from edge.config import EdgeConfig
+from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
 from edge.polling import DeviceHealth, ModbusTcpPoller
 from edge.publisher import Publisher
+from edge.status import status_body
 from edge.uplink.base import Uplink
 from edge.uplink.mqtt import MqttUplink
 
 log = logging.getLogger(__name__)
+
+STATUS_MIN_GAP_S = 1.0  # a device state change waits this long after the last status
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,11 @@ class Agent:
         self._crashed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher_task: asyncio.Task[None] | None = None
+        self._status_task: asyncio.Task[None] | None = None
+        self._status_states: dict[str, str] | None = None  # device states last published
+        self._status_at = -math.inf  # loop time of the last status built for publishing
+        self._status_ok = True
+        self._status_stop = False
         self._started = False
 
     async def start(self) -> None:
@@ -110,12 +127,15 @@ class Agent:
         await self._outbox.open()
         try:
             await self._publisher.load()
-            await self.uplink.open(self._publisher.on_ack, self._publisher.on_state)
+            await self.uplink.open(
+                self._publisher.on_ack, self._publisher.on_state, self._status_payload
+            )
         except BaseException:
             await self._outbox.close()
             raise
         self._started = True
         self._publisher_task = self._spawn(self._publisher.run(), "publisher")
+        self._status_task = self._spawn(self._report_status(), "status")
         for poller in self._pollers:
             self._tasks.append(self._spawn(poller.run(self._poll_stop), f"poller {poller.name}"))
         log.info("agent %s started with %d bus(es)", self.config.gateway_id, len(self._pollers))
@@ -125,6 +145,12 @@ class Agent:
         if not self._started:
             return
         self._started = False
+        if self._status_task is not None:
+            # no more republishing while stopping; a flag, not cancel(): on 3.11
+            # wait_for() may swallow a cancel that coincides with a change (bpo-42130)
+            self._status_stop = True
+            self._notify()
+            await asyncio.gather(self._status_task, return_exceptions=True)
         self._poll_stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._publisher_task is not None:
@@ -211,6 +237,45 @@ class Agent:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _device_states(self) -> dict[str, str]:
+        return {h.device_id: h.state for poller in self._pollers for h in poller.health()}
+
+    def _status_payload(self) -> bytes:
+        """The online status now; also what the uplink publishes on every connect."""
+        self._status_states = self._device_states()
+        self._status_at = asyncio.get_running_loop().time()
+        return status_body(self.health(), int(time.time() * 1000))
+
+    async def _report_status(self) -> None:
+        """Republish the status periodically and on device state changes, while connected."""
+        loop = asyncio.get_running_loop()
+        interval_s = self.config.settings.publish.status_interval_s
+        while not self._status_stop:
+            changed = self._changed  # taken before looking, so no change is missed
+            timeout_s: float | None = None  # disconnected: the next connect publishes
+            if self.uplink.connected:
+                if self._device_states() != self._status_states:
+                    due = self._status_at + STATUS_MIN_GAP_S
+                else:
+                    due = self._status_at + interval_s
+                timeout_s = due - loop.time()
+                if timeout_s <= 0:
+                    self._publish_status()
+                    continue
+            with suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await changed.wait()
+
+    def _publish_status(self) -> None:
+        try:
+            self.uplink.publish_status(self._status_payload())
+        except UplinkError as exc:
+            if self._status_ok:
+                log.warning("status not published: %s", exc)
+            self._status_ok = False
+            return
+        self._status_ok = True
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine, name=name)

@@ -108,7 +108,7 @@ class MqttSection(BaseModel):
 
 
 class PublishSection(BaseModel):
-    """``publish:`` when the outbox seals a batch."""
+    """``publish:`` when the outbox seals a batch, and how often the status is repeated."""
 
     model_config = _STRICT
 
@@ -117,6 +117,9 @@ class PublishSection(BaseModel):
     # rumqttd (the embedded broker) drops the connection of a client that publishes
     # more than 20 KiB by default, and paho would re-send that message forever.
     max_payload_bytes: int = Field(default=16 * 1024, ge=1024, le=MAX_BATCH_BYTES)
+    # the retained online status (device health, outbox depth) is republished this often
+    # while connected, besides on every connect and on a device state change
+    status_interval_s: float = Field(default=60.0, gt=0, le=3600)
 
 
 class DeviceConfig(BaseModel):

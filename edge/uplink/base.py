@@ -12,6 +12,9 @@ Contract, shaped for pipelined protocols such as MQTT QoS 1:
   far side confirms it, ``on_ack(seq)`` is called. A seq may be acknowledged
   twice (after a re-send), so acks must be idempotent.
 - :meth:`Uplink.close` says goodbye within ``timeout_s`` and disconnects.
+- Presence, where the transport has it: on every connect the uplink publishes
+  what the ``status`` callable given to :meth:`Uplink.open` returns, before
+  ``on_state(True)``; :meth:`Uplink.publish_status` replaces it while connected.
 
 Callbacks run in the event loop that called :meth:`Uplink.open`.
 """
@@ -25,12 +28,14 @@ from edge.errors import NotConnectedError, PublishError, UplinkError
 
 AckCallback = Callable[[int], None]
 StateCallback = Callable[[bool], None]
+StatusSource = Callable[[], bytes]
 
 __all__ = [
     "AckCallback",
     "NotConnectedError",
     "PublishError",
     "StateCallback",
+    "StatusSource",
     "Uplink",
     "UplinkError",
 ]
@@ -55,8 +60,13 @@ class Uplink(abc.ABC):
         return 1
 
     @abc.abstractmethod
-    async def open(self, on_ack: AckCallback, on_state: StateCallback) -> None:
+    async def open(
+        self, on_ack: AckCallback, on_state: StateCallback, status: StatusSource | None = None
+    ) -> None:
         """Start connecting (in the background) and report through the callbacks.
+
+        ``status`` builds the online presence message published on every connect
+        (called in the event loop); without it the transport publishes a bare one.
 
         Raises:
             UplinkError: the transport cannot even be set up (bad address, ...).
@@ -70,6 +80,18 @@ class Uplink(abc.ABC):
             NotConnectedError: not connected; the outbox keeps the batch.
             PublishError: the transport refused the message.
         """
+
+    def publish_status(self, payload: bytes) -> bool:
+        """Replace the presence message with ``payload`` now, if connected.
+
+        Fire and forget: nothing is queued while disconnected (the next connect
+        publishes a fresh one). Returns whether it was handed over; a transport
+        without presence (this default) returns False.
+
+        Raises:
+            PublishError: the transport refused the message.
+        """
+        return False
 
     @abc.abstractmethod
     async def close(self, timeout_s: float) -> None:

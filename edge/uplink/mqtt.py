@@ -13,7 +13,10 @@ the agent re-sends whatever else the outbox holds, and ``seq`` lets the cloud
 drop duplicates.
 
 Presence: retained ``{root}/{gateway}/up/status`` is ``{"state": "online", ...}``
-after every connect and ``{"state": "offline", ...}`` on a clean close; the
+after every connect (the body the agent's ``status`` callable builds, see
+:mod:`edge.status`; published from the event loop before ``on_state(True)``, so
+before any batch the agent sends), whatever :meth:`MqttUplink.publish_status`
+gives while connected, and ``{"state": "offline", ...}`` on a clean close; the
 same retained offline message is the last will for an unclean end.
 """
 
@@ -32,7 +35,7 @@ from pydantic import SecretStr
 
 from edge.config import MqttSection
 from edge.errors import NotConnectedError, PublishError, UplinkError
-from edge.uplink.base import AckCallback, StateCallback, Uplink
+from edge.uplink.base import AckCallback, StateCallback, StatusSource, Uplink
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def status_topic(topic_root: str, gateway_id: str) -> str:
 
 
 def status_payload(state: str, gateway_id: str) -> bytes:
-    """The retained presence message."""
+    """The bare presence message: the last will, the clean-close offline message."""
     body = {"state": state, "gw": gateway_id, "time_ms": int(time.time() * 1000)}
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -101,6 +104,7 @@ class MqttUplink(Uplink):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_ack: AckCallback = lambda _seq: None
         self._on_state: StateCallback = lambda _up: None
+        self._status_source: StatusSource = lambda: status_payload("online", gateway_id)
         self._connected = False
         self._reachable: bool | None = None
         self._in_flight: dict[int, int] = {}  # mid -> seq
@@ -122,14 +126,24 @@ class MqttUplink(Uplink):
         """paho's in-flight window."""
         return MAX_IN_FLIGHT
 
-    async def open(self, on_ack: AckCallback, on_state: StateCallback) -> None:
+    async def open(
+        self, on_ack: AckCallback, on_state: StateCallback, status: StatusSource | None = None
+    ) -> None:
         """Start paho's network thread; it connects and reconnects on its own.
+
+        Args:
+            on_ack: called with a batch's seq after its PUBACK.
+            on_state: called when the connection comes up or goes down.
+            status: builds the retained online message published on every connect
+                (default: ``{"state": "online", "gw": ..., "time_ms": ...}``).
 
         Raises:
             UplinkError: the broker address is unusable.
         """
         self._loop = asyncio.get_running_loop()
         self._on_ack, self._on_state = on_ack, on_state
+        if status is not None:
+            self._status_source = status
         settings = self._settings
         try:
             self._client.connect_async(settings.host, settings.port, settings.keepalive_s)
@@ -151,6 +165,17 @@ class MqttUplink(Uplink):
         # on_publish reaches us through call_soon_threadsafe, so even a PUBACK that
         # beats this line is handled after the mid is recorded
         self._in_flight[mid] = seq
+
+    def publish_status(self, payload: bytes) -> bool:
+        """Publish ``payload`` as the retained status (QoS 1) if connected; else skip it.
+
+        Raises:
+            PublishError: paho refused the message.
+        """
+        if not self._connected or not self._open:
+            return False
+        self._publish(self._status, payload, retain=True)
+        return True
 
     async def close(self, timeout_s: float) -> None:
         """Publish retained offline status, wait for its PUBACK, disconnect cleanly."""
@@ -190,7 +215,7 @@ class MqttUplink(Uplink):
 
     def _paho_connected(
         self,
-        client: paho.Client,
+        _client: paho.Client,
         _userdata: object,
         _flags: paho.ConnectFlags,
         reason_code: ReasonCode,
@@ -199,9 +224,7 @@ class MqttUplink(Uplink):
         if reason_code.is_failure:
             self._to_loop(self._refused, str(reason_code))
             return
-        # published from paho's thread so it precedes anything the agent sends
-        client.publish(self._status, status_payload("online", self._gateway_id), QOS, retain=True)
-        self._to_loop(self._set_connected, True)
+        self._to_loop(self._came_up)
 
     def _paho_connect_failed(self, _client: paho.Client, _userdata: object) -> None:
         self._to_loop(self._unreachable)
@@ -235,6 +258,16 @@ class MqttUplink(Uplink):
         seq = self._in_flight.pop(mid, None)
         if seq is not None:
             self._on_ack(seq)
+
+    def _came_up(self) -> None:
+        if not self._open:
+            return  # close() has begun: no online message after the offline one
+        try:
+            # before on_state(True), so it precedes every batch the agent sends
+            self._publish(self._status, self._status_source(), retain=True)
+        except UplinkError as exc:
+            log.warning("mqtt: online status not published: %s", exc)
+        self._set_connected(True)
 
     def _set_connected(self, connected: bool) -> None:
         if connected and self._reachable is False:

@@ -138,14 +138,21 @@ def write_gateway(
     interval_s: float = 0.1,
     max_delay_s: float = 0.2,
     max_batch_readings: int = 500,
+    status_interval_s: float | None = None,
     secret: bytes = SECRET,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
     (folder / "gateway.secret").write_text(secret.hex() + "\n")
+    publish: dict[str, float] = {
+        "max_batch_readings": max_batch_readings,
+        "max_delay_s": max_delay_s,
+    }
+    if status_interval_s is not None:
+        publish["status_interval_s"] = status_interval_s
     document = {
         "gateway": {"id": gateway_id, "secret_file": "gateway.secret", "data_dir": "var"},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_root": topic_root},
-        "publish": {"max_batch_readings": max_batch_readings, "max_delay_s": max_delay_s},
+        "publish": publish,
         "buses": [
             {
                 "name": "station-1",

@@ -7,13 +7,14 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from edge.app import Agent
 from edge.config import load_config
 from edge.outbox import OutboxStore
 from edge.uplink.mqtt import status_topic, telemetry_topic
 from simulators.modbus_tcp import SimulatedStation
-from tests.edge.support import SECRET, MqttProbe, TcpProxy, write_gateway
+from tests.edge.support import SECRET, Message, MqttProbe, TcpProxy, write_gateway
 from tests.fix_broker import BrokerAddress
 from wire import Batch, open_envelope, verify_envelope
 
@@ -26,6 +27,30 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 def verified(payload: bytes) -> Batch:
     return verify_envelope(open_envelope(payload), SECRET)
+
+
+async def status_until(
+    probe: MqttProbe, topic: str, condition: Callable[[dict[str, Any]], bool]
+) -> tuple[Message, dict[str, Any]]:
+    """The next status message on ``topic`` whose body satisfies ``condition``."""
+    while True:
+        message = await probe.next_on(topic)
+        body: dict[str, Any] = json.loads(message.payload)
+        if condition(body):
+            return message, body
+
+
+def states(body: dict[str, Any]) -> dict[str, str]:
+    return {device: entry["state"] for device, entry in body.get("devices", {}).items()}
+
+
+async def retained_status(broker: BrokerAddress, topic: str) -> dict[str, Any]:
+    """What a subscriber arriving now gets: the retained status."""
+    async with MqttProbe(broker.host, broker.port, topic) as late:
+        message = await late.next()
+    assert message.retain
+    body: dict[str, Any] = json.loads(message.payload)
+    return body
 
 
 def test_agent_publishes_signed_batches_and_empties_the_outbox(
@@ -50,6 +75,17 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
             topic = f"{topic_root}/{gw}/up/#"
             async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe:
                 async with Agent(config) as agent:
+                    online = json.loads((await probe.next_on(status_topic(topic_root, gw))).payload)
+                    assert online == {
+                        "state": "online",
+                        "gw": gw,
+                        "time_ms": online["time_ms"],
+                        "devices": online["devices"],
+                        "outbox": online["outbox"],
+                    }
+                    assert set(online["devices"]) == {"th1", "th2"}
+                    assert set(states(online).values()) <= {"unknown", "ok"}
+                    assert set(online["outbox"]) == {"pending_readings", "unacked_batches"}
                     message = await probe.next_on(telemetry_topic(topic_root, gw))
                     batch = verified(message.payload)
                     assert batch.gateway_id == gw
@@ -60,8 +96,10 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                     assert health.uplink_connected
                     assert {d.state for d in health.devices.values()} == {"ok"}
                     assert health.last_acked_seq is not None
-                status = await probe.next_on(status_topic(topic_root, gw))
-                assert json.loads(status.payload)["state"] == "offline"
+                _, offline = await status_until(
+                    probe, status_topic(topic_root, gw), lambda b: b["state"] == "offline"
+                )
+                assert offline == {"state": "offline", "gw": gw, "time_ms": offline["time_ms"]}
         store = OutboxStore.open(config.data_dir)
         try:
             counts = store.counts()
@@ -169,5 +207,117 @@ def test_seq_continues_after_a_restart(
             assert before.last_acked_seq is not None
             assert after.last_acked_seq is not None
             assert after.last_acked_seq > before.last_acked_seq
+
+    run(scenario)
+
+
+def test_status_shows_a_dead_sensor_and_its_recovery(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=mqtt_broker.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1, "th2": 2},
+            )
+            topic = status_topic(topic_root, gw)
+            async with (
+                MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
+                Agent(load_config(path, environ={})),
+            ):
+                _, healthy = await status_until(
+                    probe, topic, lambda b: states(b) == {"th1": "ok", "th2": "ok"}
+                )
+                station.set_offline(2, True)
+                _, dead = await status_until(probe, topic, lambda b: states(b).get("th2") != "ok")
+                assert dead["devices"]["th1"] == {"state": "ok"}
+                assert dead["devices"]["th2"] == {
+                    "state": "degraded",
+                    "error": "no response (timeout)",  # the poller's words, as in its log
+                }
+                assert await retained_status(mqtt_broker, topic) == dead
+                station.set_offline(2, False)
+                _, back = await status_until(probe, topic, lambda b: states(b).get("th2") == "ok")
+                assert back["devices"] == {"th1": {"state": "ok"}, "th2": {"state": "ok"}}
+                assert (await retained_status(mqtt_broker, topic))["devices"] == back["devices"]
+                # dead and back came from changes: at most one status a second
+                times = [b["time_ms"] for b in (healthy, dead, back)]
+                assert times[1] - times[0] >= 990
+                assert times[2] - times[1] >= 990
+
+    run(scenario)
+
+
+def test_status_is_republished_every_interval(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=mqtt_broker.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1},
+                status_interval_s=0.2,
+            )
+            topic = status_topic(topic_root, gw)
+            async with (
+                MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
+                Agent(load_config(path, environ={})),
+            ):
+                await status_until(probe, topic, lambda b: states(b) == {"th1": "ok"})
+                # nothing changes any more: what follows is the periodic republishing
+                repeats = [json.loads((await probe.next()).payload) for _ in range(2)]
+                assert [states(b) for b in repeats] == [{"th1": "ok"}] * 2
+                assert repeats[0]["time_ms"] < repeats[1]["time_ms"]
+
+    run(scenario)
+
+
+def test_status_is_skipped_while_disconnected_and_fresh_on_reconnect(
+    mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    gw = f"gw-{secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)
+        await proxy.up()
+        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gw,
+                mqtt_port=proxy.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1, "th2": 2},
+            )
+            topic = status_topic(topic_root, gw)
+            async with (
+                MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
+                Agent(load_config(path, environ={})) as agent,
+            ):
+                await status_until(probe, topic, lambda b: states(b) == {"th1": "ok", "th2": "ok"})
+                await proxy.down()
+                await agent.wait_until(lambda h: not h.uplink_connected, timeout_s=10)
+                _, will = await status_until(probe, topic, lambda b: b["state"] == "offline")
+                assert will == {"state": "offline", "gw": gw, "time_ms": will["time_ms"]}
+                station.set_offline(2, True)  # a change while nothing can be published
+                await agent.wait_until(lambda h: h.devices["th2"].state == "degraded", 10)
+                await proxy.up()
+                online = json.loads((await probe.next()).payload)  # the first after the will
+                assert online["state"] == "online"
+                assert states(online) == {"th1": "ok", "th2": "degraded"}
+                assert online["time_ms"] > will["time_ms"]
+        await proxy.close()
 
     run(scenario)

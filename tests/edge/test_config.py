@@ -92,6 +92,15 @@ def test_slave_out_of_range_names_line_and_key(tmp_path: Path) -> None:
     )
 
 
+def test_status_interval_defaults_to_a_minute_and_must_be_positive(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), environ={}).settings.publish.status_interval_s == 60
+    text = GOOD.replace("  max_delay_s: 1.0\n", "  max_delay_s: 1.0\n  status_interval_s: 0\n")
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'status_interval_s')}: publish.status_interval_s: "
+        "Input should be greater than 0"
+    )
+
+
 def test_the_only_device_of_a_bus_is_not_also_called_missing(tmp_path: Path) -> None:
     """One bad device on a one-device bus (the usual install) gives one line, not two.
 

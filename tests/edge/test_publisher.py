@@ -12,7 +12,7 @@ from pydantic import SecretBytes
 from edge.config import PublishSection
 from edge.outbox import OutboxRunner, OutboxStore
 from edge.publisher import Publisher
-from edge.uplink.base import AckCallback, StateCallback, Uplink
+from edge.uplink.base import AckCallback, StateCallback, StatusSource, Uplink
 from tests.edge.support import SECRET
 from wire import Reading
 
@@ -78,7 +78,9 @@ class FakeUplink(Uplink):
     def max_in_flight(self) -> int:
         return 20
 
-    async def open(self, on_ack: AckCallback, on_state: StateCallback) -> None:
+    async def open(
+        self, on_ack: AckCallback, on_state: StateCallback, status: StatusSource | None = None
+    ) -> None:
         self._on_ack = on_ack
 
     def send(self, seq: int, _payload: bytes) -> None:

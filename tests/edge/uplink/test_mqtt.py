@@ -47,12 +47,17 @@ def test_publish_is_acked_and_status_is_retained(
         recorder = Recorder()
         with pytest.raises(NotConnectedError):
             uplink.send(1, b"too early")
+        assert uplink.publish_status(b'{"state":"online"}') is False  # skipped, not queued
         async with MqttProbe(mqtt_broker.host, mqtt_broker.port, f"{topic_root}/#") as probe:
             await uplink.open(recorder.acks.put_nowait, recorder.states.put_nowait)
             try:
                 assert await recorder.state() is True
                 online = await probe.next_on(status_topic(topic_root, gw))
-                assert json.loads(online.payload)["state"] == "online"
+                assert json.loads(online.payload) == {  # the bare one: no status source given
+                    "state": "online",
+                    "gw": gw,
+                    "time_ms": json.loads(online.payload)["time_ms"],
+                }
                 uplink.send(41, b'{"first":1}')
                 uplink.send(42, b'{"second":2}')
                 assert [await recorder.ack(), await recorder.ack()] == [41, 42]
@@ -105,5 +110,43 @@ def test_last_will_says_offline_when_the_link_dies(
             finally:
                 await uplink.close(timeout_s=5)
                 await proxy.close()
+
+    run(scenario)
+
+
+def test_status_source_is_published_on_connect_and_publish_status_replaces_it(
+    mqtt_broker: BrokerAddress, topic_root: str
+) -> None:
+    gw = gateway_id()
+    settings = MqttSection(host=mqtt_broker.host, port=mqtt_broker.port, topic_root=topic_root)
+    topic = status_topic(topic_root, gw)
+
+    async def scenario() -> None:
+        uplink = MqttUplink(gw, settings)
+        recorder = Recorder()
+        built: list[bytes] = []
+
+        def source() -> bytes:
+            built.append(b'{"state":"online","n":%d}' % len(built))
+            return built[-1]
+
+        async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe:
+            await uplink.open(recorder.acks.put_nowait, recorder.states.put_nowait, source)
+            try:
+                assert await recorder.state() is True
+                assert (await probe.next()).payload == b'{"state":"online","n":0}'
+                assert uplink.publish_status(b'{"state":"online","n":99}') is True
+                assert (await probe.next()).payload == b'{"state":"online","n":99}'
+                async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as late:
+                    retained = await late.next()
+                    assert (retained.retain, retained.payload) == (
+                        True,
+                        b'{"state":"online","n":99}',
+                    )
+            finally:
+                await uplink.close(timeout_s=5)
+            assert json.loads((await probe.next()).payload)["state"] == "offline"
+        assert uplink.publish_status(b'{"state":"online"}') is False  # closed: skipped
+        assert built == [b'{"state":"online","n":0}']  # built once, for the one connect
 
     run(scenario)
