@@ -394,11 +394,7 @@ class Storage:
         Raises:
             UnknownGatewayError: no such gateway.
         """
-        async with self._connection("listing a gateway's devices") as conn:
-            if not await _scalar(conn, _GATEWAY_EXISTS, {"id": gateway_id}):
-                raise UnknownGatewayError(gateway_id)
-            cursor = await conn.execute(_GATEWAY_DEVICES, {"gw": gateway_id})
-            rows = await cursor.fetchall()
+        rows = await self._gateway_rows("listing a gateway's devices", _GATEWAY_DEVICES, gateway_id)
         return [
             DeviceSummary(
                 name=name,
@@ -590,15 +586,19 @@ class Storage:
         Raises:
             UnknownGatewayError: no such gateway.
         """
-        async with self._connection("reading the latest values") as conn:
-            if not await _scalar(conn, _GATEWAY_EXISTS, {"id": gateway_id}):
-                raise UnknownGatewayError(gateway_id)
-            cursor = await conn.execute(_LATEST, {"gw": gateway_id})
-            rows = await cursor.fetchall()
+        rows = await self._gateway_rows("reading the latest values", _LATEST, gateway_id)
         return [
             LatestReading(device, quantity, unit, StoredReading(_utc(t), v, q))
             for device, quantity, unit, t, v, q in rows
         ]
+
+    async def _gateway_rows(self, doing: str, query: str, gateway_id: str) -> list[tuple[Any, ...]]:
+        """Rows of ``query`` (parameter ``gw``) for a gateway that must exist."""
+        async with self._connection(doing) as conn:
+            if not await _scalar(conn, _GATEWAY_EXISTS, {"id": gateway_id}):
+                raise UnknownGatewayError(gateway_id)
+            cursor = await conn.execute(query, {"gw": gateway_id})
+            return await cursor.fetchall()
 
     def _units(self, batch: Batch) -> dict[str, str]:
         units: dict[str, str] = {}
