@@ -28,6 +28,11 @@ DEFAULT_WINDOW = timedelta(hours=24)
 MAX_LIMIT = 10_000
 
 
+def iso_utc_or_none(time: datetime | None) -> str | None:
+    """:func:`iso_utc`, passing None through (times that may never have happened)."""
+    return None if time is None else iso_utc(time)
+
+
 def iso_utc(time: datetime) -> str:
     """``2026-05-01T08:00:00.000Z`` for an aware datetime."""
     return time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -176,8 +181,8 @@ class GatewayOut(BaseModel):
             site=gateway.site,
             disabled=gateway.disabled,
             presence=gateway.presence,
-            presence_at=None if gateway.presence_at is None else iso_utc(gateway.presence_at),
-            last_batch_at=None if gateway.last_batch_at is None else iso_utc(gateway.last_batch_at),
+            presence_at=iso_utc_or_none(gateway.presence_at),
+            last_batch_at=iso_utc_or_none(gateway.last_batch_at),
         )
 
 
@@ -199,7 +204,7 @@ class DeviceOut(BaseModel):
             model=device.model,
             health=device.health,
             health_error=device.health_error,
-            health_at=None if device.health_at is None else iso_utc(device.health_at),
+            health_at=iso_utc_or_none(device.health_at),
             quantities=device.quantities,
         )
 
