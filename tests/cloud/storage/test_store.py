@@ -281,11 +281,14 @@ async def test_ping_and_unreachable_database(migrated_database_url: str) -> None
 
 
 async def test_open_fails_cleanly_when_the_server_is_absent(tmp_path: object) -> None:
-    storage = Storage(f"host={tmp_path} dbname=nothing connect_timeout=1", timeout_s=1)
-    with pytest.raises(StorageUnavailableError):
+    conninfo = f"host={tmp_path} dbname=nothing password=hunter2-secret connect_timeout=1"
+    storage = Storage(conninfo, timeout_s=1)
+    with pytest.raises(StorageUnavailableError) as failed:
         await storage.open()
     assert not storage.is_open
-    assert "host=" not in repr(storage)
+    # neither the object nor its error may carry the password to a log
+    assert "hunter2-secret" not in repr(storage)
+    assert "hunter2-secret" not in str(failed.value)
 
 
 def test_window_helpers_are_consistent() -> None:
