@@ -50,8 +50,7 @@ ORDER BY d.id, p.quantity
 ON CONFLICT (device_id, quantity) DO NOTHING
 """
 
-_INSERT_READINGS = """
-INSERT INTO readings (time, series_id, value, quality)
+_READING_ROWS = """
 SELECT 'epoch'::timestamptz + r.time_ms * interval '1 millisecond', s.id, r.value, r.quality
 FROM unnest(%(devices)s::text[], %(quantities)s::text[], %(times)s::bigint[],
             %(values)s::float8[], %(qualities)s::text[])
@@ -59,7 +58,52 @@ FROM unnest(%(devices)s::text[], %(quantities)s::text[], %(times)s::bigint[],
 JOIN devices d ON d.gateway_id = %(gw)s AND d.name = r.device
 JOIN series s ON s.device_id = d.id AND s.quantity = r.quantity
 ORDER BY s.id, r.time_ms
+"""
+
+_INSERT_READINGS = f"""
+INSERT INTO readings (time, series_id, value, quality)
+{_READING_ROWS}
 ON CONFLICT (series_id, time) DO NOTHING
+"""
+
+# Plain PostgreSQL keeps the rollup tables of migration 0006 current here, in the
+# batch's transaction: the readings actually inserted (a replayed reading is not
+# RETURNed) are added to their hour and day. Adding deltas under the row lock of
+# ON CONFLICT DO UPDATE stays right when workers touch one bucket concurrently,
+# where recomputing a bucket from a snapshot would lose the other's rows.
+_ADD_TO_ROLLUP = """
+{name} AS (
+    INSERT INTO {table} AS t
+        (series_id, bucket, reading_count, valid_count, value_sum, value_min, value_max)
+    SELECT series_id, date_bin(INTERVAL '{width}', time, TIMESTAMPTZ '1970-01-01 00:00+00'),
+           count(*), count(*) FILTER (WHERE quality = 'N'),
+           sum(value) FILTER (WHERE quality = 'N'),
+           min(value) FILTER (WHERE quality = 'N'),
+           max(value) FILTER (WHERE quality = 'N')
+    FROM new
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+        reading_count = t.reading_count + EXCLUDED.reading_count,
+        valid_count = t.valid_count + EXCLUDED.valid_count,
+        value_sum = coalesce(t.value_sum + EXCLUDED.value_sum, t.value_sum, EXCLUDED.value_sum),
+        value_min = least(t.value_min, EXCLUDED.value_min),
+        value_max = greatest(t.value_max, EXCLUDED.value_max)
+)"""
+
+_INSERT_READINGS_AND_ROLLUPS = f"""
+WITH new AS (
+    {_INSERT_READINGS}
+    RETURNING series_id, time, value, quality
+),
+{_ADD_TO_ROLLUP.format(name="hourly", table="readings_1h", width="1 hour")},
+{_ADD_TO_ROLLUP.format(name="daily", table="readings_1d", width="1 day")}
+SELECT count(*) FROM new
+"""  # noqa: S608 - composed of this module's constants only
+
+# 'r': a table kept by us (plain PostgreSQL); 'v': a continuous aggregate's view
+_ROLLUPS_ARE_TABLES = """
+SELECT coalesce((SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass('readings_1h')), false)
 """
 
 
@@ -70,6 +114,7 @@ class BatchIngest(PooledStorage):
     """
 
     _quantities: dict[str, Quantity]
+    _rollup_tables: bool | None = None  # learnt from the database on first use
 
     async def store_batch(self, batch: Batch, source: str) -> StoreResult:
         """Store a verified batch exactly once, in one transaction.
@@ -110,6 +155,9 @@ class BatchIngest(PooledStorage):
                 return StoreResult(stored=0, duplicate=True)
             if not readings:
                 return StoreResult(stored=0, duplicate=False)
+            if self._rollup_tables is None:
+                self._rollup_tables = bool(await scalar(conn, _ROLLUPS_ARE_TABLES, {}))
+            insert = _INSERT_READINGS_AND_ROLLUPS if self._rollup_tables else _INSERT_READINGS
             async with conn.pipeline():
                 await conn.execute(
                     _UPSERT_DEVICES,
@@ -125,7 +173,7 @@ class BatchIngest(PooledStorage):
                     },
                 )
                 cursor = await conn.execute(
-                    _INSERT_READINGS,
+                    insert,
                     {
                         "gw": batch.gateway_id,
                         "devices": [r.device for r in readings],
@@ -135,7 +183,9 @@ class BatchIngest(PooledStorage):
                         "qualities": [r.quality.value for r in readings],
                     },
                 )
-            return StoreResult(stored=max(cursor.rowcount, 0), duplicate=False)
+            row = await cursor.fetchone() if self._rollup_tables else None
+            stored = int(row[0]) if row is not None else max(cursor.rowcount, 0)
+            return StoreResult(stored=stored, duplicate=False)
 
     def _units(self, batch: Batch) -> dict[str, str]:
         units: dict[str, str] = {}
