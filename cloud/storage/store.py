@@ -62,3 +62,4 @@ class Storage(
     ) -> None:
         super().__init__(conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
+        self._series_cache = {}
