@@ -26,6 +26,7 @@ from cloud.errors import CloudError, IngestError, StorageUnavailableError
 from cloud.migrate import migrate as apply_migrations
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import DeadLetter, Storage
+from cloud.storage.policies import configure_policies
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,11 +62,26 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 @app.command()
 @_reports_errors
 def migrate() -> None:
-    """Apply pending database migrations (an embedded database when none is configured)."""
+    """Apply pending database migrations (an embedded database when none is configured).
+
+    On TimescaleDB, then (re)apply the deployment's policies: columnstore age
+    (SHANSHUI_COMPRESS_AFTER_DAYS) and retention (SHANSHUI_RETENTION_DAYS).
+    """
     settings = load_settings()
     with services.database(settings) as conninfo:
         applied = apply_migrations(conninfo)
+        timescale = configure_policies(
+            conninfo,
+            compress_after_days=settings.compress_after_days,
+            retention_days=settings.retention_days,
+        )
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    if timescale:
+        retention = f"{settings.retention_days} days" if settings.retention_days else "none"
+        typer.echo(
+            f"TimescaleDB: columnstore after {settings.compress_after_days} days, "
+            f"retention {retention}"
+        )
 
 
 @app.command()

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         "not the embedded rumqttd, which crashes when such a session ends)",
     )
 
+    compress_after_days: int = Field(
+        default=7,
+        ge=1,
+        description="TimescaleDB: move readings to the columnstore (compressed) at this age",
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="TimescaleDB: drop readings older than this (their rollups are kept); "
+        "absent: keep everything",
+    )
+
     @field_validator("database_url", "mqtt_url", mode="before")
     @classmethod
     def _blank_is_absent(cls, value: object) -> object:
