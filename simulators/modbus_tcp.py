@@ -361,7 +361,8 @@ class SimulatedStation:
             return None
 
         simdata = (tables[0], tables[1], tables[2], tables[3])
-        return SimDevice(slave_id, simdata=simdata, action=action)
+        # bit addressing: coil n is bit n % 16 of packed register n // 16, as pymodbus builds it
+        return SimDevice(slave_id, simdata=simdata, action=action, use_bit_addressing=True)
 
     async def _follow(self, interval_s: float) -> None:
         while True:
@@ -420,7 +421,7 @@ def _beyond_range(point: Point, quantity: Quantity) -> list[float]:
 
 def _fill_bits(registers: list[int], start: int, address: int, bits: list[int]) -> None:
     """Put ``bits`` at bit ``address`` of pymodbus's packed coil/discrete-input block."""
-    offset = address - start
+    offset = address // 16 - start
     first_bit = address % 16
     count = (first_bit + len(bits) + 15) // 16
     flags = SimUtils.registersToBits(registers[offset : offset + count])

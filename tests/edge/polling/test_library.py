@@ -173,3 +173,68 @@ def test_device_calibration_is_applied_in_the_decode_path() -> None:
         assert values["air_temperature"] == pytest.approx(20.25)
 
     run(scenario)
+
+
+def test_every_function_code_is_read_from_its_own_table() -> None:
+    """Coils, discrete inputs, holding and input registers, some at the same address."""
+    profile = Profile.model_validate(
+        {
+            "model": "four-tables",
+            "manufacturer": "test",
+            "description": "test",
+            "source": "test",
+            "points": [
+                {
+                    "name": "t",
+                    "quantity": "air_temperature",
+                    "address": 0,
+                    "data_type": "int16",
+                    "scale": 0.1,
+                },
+                {
+                    "name": "rh",
+                    "quantity": "relative_humidity",
+                    "address": 0,
+                    "data_type": "uint16",
+                    "function_code": 4,
+                    "scale": 0.1,
+                },
+                {
+                    "name": "wet",
+                    "quantity": "rain_tips",
+                    "address": 3,
+                    "data_type": "bool",
+                    "function_code": 2,
+                },
+                {
+                    "name": "sector",
+                    "quantity": "wind_direction_sector",
+                    "address": 9,
+                    "data_type": "bool",
+                    "function_code": 1,
+                },
+            ],
+        }
+    )
+
+    async def scenario() -> None:
+        async with SimulatedStation({SLAVE: profile}, update_interval_s=None) as station:
+            station.set_value(SLAVE, "t", 21.5)
+            station.set_value(SLAVE, "rh", 63.2)
+            station.set_value(SLAVE, "wet", 1)
+            station.set_value(SLAVE, "sector", 0)
+            poller = ModbusTcpPoller(
+                bus_for(station.port, "jxct-th-rs485"), _nothing, profiles={"dev": profile}
+            )
+            try:
+                readings = await poller.poll()
+            finally:
+                poller.close()
+        assert {r.quantity: r.value for r in readings} == {
+            "air_temperature": 21.5,
+            "relative_humidity": 63.2,
+            "rain_tips": 1.0,
+            "wind_direction_sector": 0.0,
+        }
+
+    run(scenario)
