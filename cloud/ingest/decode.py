@@ -1,6 +1,6 @@
 """Decide whether one MQTT telemetry message is accepted, and if not, why.
 
-Layer: pure functions. No I/O, no database, no MQTT client: the consumer looks
+Layer: pure functions. No I/O, no database, no MQTT client: the pipeline looks
 the gateway's secret up between :func:`open_message` and :func:`verify_message`
 and hands the result in. Each rejection carries a short stable ``reason`` that
 becomes the ``dead_letters.reason``:
