@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from device_profiles import Profile, builtin_profile
+from device_profiles import Calibration, Profile, builtin_profile
 from device_profiles.yaml_source import (
     LocatedError,
     Where,
@@ -131,6 +131,9 @@ class DeviceConfig(BaseModel):
     model: str
     slave: int = Field(ge=1, le=247)
     interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+    # the device's own correction (value * factor + offset, in the canonical unit),
+    # from a technician's check against a reference instrument
+    calibration: Calibration | None = None
 
     @field_validator("model")
     @classmethod
