@@ -1,0 +1,163 @@
+"""Per rule kind: does a sample put its subject in alarm, and at which level?
+
+Layer: pure functions of a rule, the subject's state and one sample; no I/O, no
+clock. Each returns a :class:`Verdict` (level 0 = fine) or ``None`` when the
+sample says nothing for this rule (a day reading for a night rule, a rate with
+no earlier point, a site without a target class). Debouncing (minimum durations)
+and transitions are the evaluator's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cloud.alarms.events import Sample
+from cloud.alarms.rules import (
+    GEO_LEVELS,
+    AqiRule,
+    GeohazardRule,
+    NoiseRule,
+    RateRule,
+    ThresholdRule,
+    WaterClassRule,
+)
+from cloud.alarms.state import RuleState
+from cloud.standards.aqi import POLLUTANTS, iaqi, level_of
+from cloud.standards.aqi_tables import HOURLY
+from cloud.standards.codes import code_book
+from cloud.standards.errors import StandardsError
+from cloud.standards.noise import DAY_START, NIGHT_START, ZONE_LIMITS, time_zone
+from cloud.standards.water import ITEMS, WaterClass, item_class
+
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 24 * MS_PER_HOUR
+_AIR = code_book(POLLUTANTS)
+_WATER = code_book(ITEMS)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The level a sample shows (0: fine), its name and a line for people."""
+
+    level: int
+    label: str = ""
+    detail: str = ""
+
+
+FINE = Verdict(0)
+
+
+def threshold(rule: ThresholdRule, state: RuleState, sample: Sample) -> Verdict:
+    """Beyond ``above``/``below``; once open, in alarm until back past ``clear``."""
+    value = sample.value
+    if rule.above is not None:
+        limit = rule.clear if state.level and rule.clear is not None else rule.above
+        bad = value > limit
+        detail = f"{sample.series.quantity} {value:g} above {rule.above:g}"
+    else:
+        assert rule.below is not None  # noqa: S101 - the model guarantees one direction
+        limit = rule.clear if state.level and rule.clear is not None else rule.below
+        bad = value < limit
+        detail = f"{sample.series.quantity} {value:g} below {rule.below:g}"
+    return Verdict(1, rule.severity, detail) if bad else FINE
+
+
+def rate(rule: RateRule, state: RuleState, sample: Sample) -> Verdict | None:
+    """The change per hour from the oldest point of the window to this sample."""
+    points = state.push("values", (sample.time_ms, sample.value), rule.window_s * 1000)
+    first_ms, first = points[0]
+    if first_ms >= sample.time_ms:
+        return None
+    per_hour = (sample.value - first) / ((sample.time_ms - first_ms) / MS_PER_HOUR)
+    bad = {
+        "rise": per_hour > rule.per_hour,
+        "fall": per_hour < -rule.per_hour,
+        "either": abs(per_hour) > rule.per_hour,
+    }[rule.direction]
+    detail = f"{sample.series.quantity} changes {per_hour:+.3g}/h (limit {rule.per_hour:g}/h)"
+    return Verdict(1, rule.severity, detail) if bad else FINE
+
+
+def aqi(rule: AqiRule, _state: RuleState, sample: Sample) -> Verdict | None:
+    """The pollutant's 1-h IAQI level (HJ 633 real-time rows), from ``rule.level`` up."""
+    try:
+        pollutant = _AIR.resolve(sample.series.quantity)
+        index, _ = iaqi(sample.value, HOURLY[pollutant])
+    except (StandardsError, KeyError):
+        return None
+    level = level_of(index)
+    if level.number < rule.level:
+        return FINE
+    detail = f"{pollutant} {sample.value:g}: IAQI {index}, {level.name} {level.category}"
+    return Verdict(level.number, level.name, detail)
+
+
+def water_class(rule: WaterClassRule, _state: RuleState, sample: Sample) -> Verdict | None:
+    """The item's class (GB 3838) against the rule's or the site's target class."""
+    series = sample.series
+    target_text = series.water_target if rule.worse_than == "site" else rule.worse_than
+    body = series.water_body if rule.water_body == "site" else rule.water_body
+    if target_text is None:
+        return None
+    try:
+        item = _WATER.resolve(series.quantity)
+        if item == "total_nitrogen" and body != "lake":
+            return None
+        found = item_class(item, sample.value, body or "river")
+        target = WaterClass.parse(target_text)
+    except StandardsError:
+        return None
+    if found <= target:
+        return FINE
+    detail = f"{item} {sample.value:g}: class {found.label}, target {target.label}"
+    return Verdict(int(found), found.label, detail)
+
+
+def noise(rule: NoiseRule, _state: RuleState, sample: Sample) -> Verdict | None:
+    """A level over the zone's limit for the period the sample falls in."""
+    series = sample.series
+    zone = series.noise_zone if rule.zone == "site" else rule.zone
+    if zone not in ZONE_LIMITS:
+        return None
+    try:
+        tz = time_zone(series.tz)
+    except StandardsError:
+        return None
+    local = datetime.fromtimestamp(sample.time_ms / 1000, UTC).astimezone(tz).time()
+    period = "day" if DAY_START <= local < NIGHT_START else "night"
+    if rule.period not in (period, "both"):
+        return None
+    limit = ZONE_LIMITS[zone][0 if period == "day" else 1]
+    if sample.value <= limit:
+        return FINE
+    detail = f"{period} level {sample.value:.1f} dB(A) over zone {zone} limit {limit:g}"
+    return Verdict(1, rule.severity, detail)
+
+
+def geohazard(rule: GeohazardRule, state: RuleState, sample: Sample) -> Verdict | None:
+    """Rainfall over its window AND displacement rate over its window, per level."""
+    quantity = sample.series.quantity
+    point = (sample.time_ms, sample.value)
+    if quantity == rule.rain_quantity:
+        state.push("rain", point, rule.rain_window_s * 1000)
+    elif quantity == rule.displacement_quantity:
+        state.push("displacement", point, rule.rate_window_s * 1000)
+    else:
+        return None
+    rain = state.windows.get("rain", [])
+    moves = state.windows.get("displacement", [])
+    if not rain or len(moves) < 2 or moves[-1][0] <= moves[0][0]:
+        return None
+    rain_mm = sum(mm for t, mm in rain if t > sample.time_ms - rule.rain_window_s * 1000)
+    per_day = (moves[-1][1] - moves[0][1]) / ((moves[-1][0] - moves[0][0]) / MS_PER_DAY)
+    reached = [
+        limits
+        for limits in rule.levels
+        if rain_mm > limits.rain_mm and per_day > limits.displacement_mm_per_day
+    ]
+    if not reached:
+        return FINE
+    top = reached[-1]
+    detail = f"rain {rain_mm:.1f} mm and displacement {per_day:.2f} mm/d: {top.level}"
+    return Verdict(GEO_LEVELS.index(top.level) + 1, top.level, detail)

@@ -1,0 +1,88 @@
+"""Properties of the evaluator over random reading sequences."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.alarms import Evaluator, Transition
+from tests.cloud.alarms.helpers import MINUTE, T0, rule, samples, series
+
+NOW = T0 + 10 * 24 * 3_600_000
+values = st.lists(st.floats(0, 10), min_size=1, max_size=60)
+durations = st.sampled_from([0, 60, 300])
+
+
+def _threshold(for_s: int, clear_for_s: int = 0, clear: float | None = 4.0) -> Evaluator:
+    return Evaluator(
+        [rule(kind="threshold", above=5.0, clear=clear, for_s=for_s, clear_for_s=clear_for_s)]
+    )
+
+
+@given(values, durations, durations)
+def test_transitions_alternate_open_and_resolve(
+    readings: list[float], for_s: int, clear_for_s: int
+) -> None:
+    out = _threshold(for_s, clear_for_s).feed(samples(series("x"), readings), NOW)
+    kinds = [t.kind for t in out]
+    assert kinds == ["open", "resolve"] * (len(kinds) // 2) + ["open"] * (len(kinds) % 2)
+    times = [t.time_ms for t in out]
+    assert times == sorted(times)
+
+
+@given(values)
+def test_without_duration_or_hysteresis_the_alarm_follows_the_condition(
+    readings: list[float],
+) -> None:
+    ev = _threshold(0, clear=None)
+    for index, value in enumerate(readings):
+        ev.feed(samples(series("x"), [value], start=T0 + index * MINUTE), NOW)
+        assert bool(ev.open_alarms()) == (value > 5.0)
+
+
+@given(values, durations)
+def test_a_minimum_duration_never_opens_before_the_condition_held_that_long(
+    readings: list[float], for_s: int
+) -> None:
+    out = _threshold(for_s).feed(samples(series("x"), readings), NOW)
+    for transition in (t for t in out if t.kind == "open"):
+        index = (transition.time_ms - T0) // MINUTE
+        held = readings[max(0, index - for_s // 60) : index + 1]
+        assert all(v > 5.0 for v in held)
+
+
+@given(values, durations, st.integers(0, 60))
+def test_a_restart_anywhere_gives_the_same_transitions(
+    readings: list[float], for_s: int, split: int
+) -> None:
+    batch = samples(series("x"), readings)
+    whole = _threshold(for_s).feed(batch, NOW)
+    first = _threshold(for_s)
+    before = first.feed(batch[:split], NOW)
+    restarted = Evaluator(first._rules.values(), snapshot=first.snapshot())
+    after = restarted.feed(batch[split:], NOW)
+    assert _plain(before + after) == _plain(whole)
+
+
+@given(values, durations)
+def test_replaying_every_batch_changes_nothing(readings: list[float], for_s: int) -> None:
+    batch = samples(series("x"), readings)
+    ev = _threshold(for_s)
+    first = ev.feed(batch, NOW)
+    assert ev.feed(batch, NOW) == []
+    assert _plain(first) == _plain(_threshold(for_s).feed(batch, NOW))
+
+
+@given(st.lists(st.floats(0, 500), min_size=1, max_size=40))
+def test_aqi_alarm_level_is_the_iaqi_level_of_the_last_reading(readings: list[float]) -> None:
+    from cloud.standards import iaqi, level_of  # noqa: PLC0415
+    from cloud.standards.aqi_tables import HOURLY  # noqa: PLC0415
+
+    ev = Evaluator([rule(kind="aqi", level=2)])
+    ev.feed(samples(series("pm10"), readings), NOW)
+    expected = level_of(iaqi(readings[-1], HOURLY["pm10"])[0]).number
+    assert ev.open_alarms() == ({} if expected < 2 else {"r1|gw-1/d1/pm10": expected})
+
+
+def _plain(transitions: list[Transition]) -> list[tuple[str, int, str]]:
+    return [(t.kind, t.time_ms, t.level) for t in transitions]
