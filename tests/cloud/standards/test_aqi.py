@@ -219,3 +219,19 @@ def test_aqi_is_the_largest_iaqi_and_primaries_hold_it(values: dict[str, float])
         )
     else:
         assert result.primary == ()
+
+
+def test_table_1_as_transcribed_with_its_notes() -> None:
+    # HJ 633-2012 Table 1 as transcribed in the page "空气质量浓度和指数换算表"
+    # (AirQualityDenAndIndexTable.aspx; see cloud/standards/aqi_tables.py), whose
+    # SO2 24-h value at IAQI 50 reads "52", a typo for GB 3095's 50.
+    assert DAILY["so2"] == (0, 50, 150, 475, 800, 1600, 2100, 2620)
+    assert HOURLY["so2"] == (0, 150, 500, 650, 800)  # (2) above 800: the 24-h IAQI
+    assert DAILY["no2"] == (0, 40, 80, 180, 280, 565, 750, 940)
+    assert HOURLY["no2"] == (0, 100, 200, 700, 1200, 2340, 3090, 3840)
+    assert DAILY["pm10"] == (0, 50, 150, 250, 350, 420, 500, 600)
+    assert DAILY["co"] == (0, 2, 4, 14, 24, 36, 48, 60)
+    assert HOURLY["co"] == (0, 5, 10, 35, 60, 90, 120, 150)
+    assert HOURLY["o3"] == (0, 160, 200, 300, 400, 800, 1000, 1200)
+    assert DAILY["o3_8h"] == (0, 100, 160, 215, 265, 800)  # (3) above 800: the 1-h IAQI
+    assert DAILY["pm2_5"] == (0, 35, 75, 115, 150, 250, 350, 500)
