@@ -9,6 +9,9 @@ The two reports of the standard:
   1-h O3 (``o3``) and the daily maximum 8-h moving mean of O3 (``o3_8h``).
 * ``hourly`` (实时报): 1-h means of SO2, NO2, CO and O3, the 8-h moving mean of O3,
   and PM10/PM2.5 means rated on their 24-h rows (the standard has no 1-h row).
+  The real-time report's nine indicators (six 1-h means, the O3 8-h moving mean,
+  the PM 24-h moving means) are listed by the Shenzhen bureau at
+  https://meeb.sz.gov.cn/hdjl/ywzsk/ggfwl/content/post_12340768.html.
 
 IAQI_P = (IAQI_Hi - IAQI_Lo) / (BP_Hi - BP_Lo) x (C_P - BP_Lo) + IAQI_Lo, computed
 in exact decimal arithmetic and rounded up to an integer (进位取整), so a

@@ -235,3 +235,14 @@ def test_table_1_as_transcribed_with_its_notes() -> None:
     assert HOURLY["o3"] == (0, 160, 200, 300, 400, 800, 1000, 1200)
     assert DAILY["o3_8h"] == (0, 100, 160, 215, 265, 800)  # (3) above 800: the 1-h IAQI
     assert DAILY["pm2_5"] == (0, 35, 75, 115, 150, 250, 350, 500)
+
+
+def test_a_bureau_publication_with_tied_primary_pollutants() -> None:
+    # 达州市生态环境局, 2023-02-18 daily report (http://sthjj.dazhou.gov.cn/news-show-15534.html):
+    # station 凤凰小区 AQI 70, 良, primary pollutants "PM10、NO2" (a tie). Concentrations
+    # whose IAQI is exactly 70 reproduce it: PM10 90 µg/m³ (50 + 2 x 20), NO2 56 µg/m³
+    # (40 + 20 x 40/50); and 达县机关宾馆 AQI 83, 良, NO2 alone.
+    tie = air_quality_index({"pm10": 90, "no2": 56, "pm2_5": 30})
+    assert (tie.aqi, tie.level.category, tie.primary) == (70, "良", ("pm10", "no2"))
+    alone = air_quality_index({"no2": 66.4, "pm10": 90})  # NO2 IAQI 40 + 33 x 40/50 -> 83
+    assert (alone.aqi, alone.level.category, alone.primary) == (83, "良", ("no2",))
