@@ -117,8 +117,13 @@ def water_command(
         note = f"  ({item.note})" if item.note else ""
         unit = water.UNITS[item.item]
         typer.echo(f"  {item.item:<20} {item.value:>9g} {unit:<4} class {label}{note}")
-    typer.echo(f"class {result.overall.label} ({result.overall.label_en})")
+    status, status_en = water.STATUS[result.overall]
+    typer.echo(f"class {result.overall.label} ({result.overall.label_en}): {status} {status_en}")
     typer.echo(f"deciding: {', '.join(result.deciding)}")
+    main = water.main_pollutants(result)
+    if main:
+        named = [f"{p.item}/{p.multiple:.2g}" if p.multiple else p.item for p in main]
+        typer.echo(f"main pollutants (multiple over class III): {', '.join(named)}")
     if goal is not None:
         worse = water.worse_than(result, goal)
         verdict = "meets" if not worse else "misses"
