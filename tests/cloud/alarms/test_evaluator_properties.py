@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.alarms import Evaluator, Transition
+from cloud.alarms import Evaluator, Sample, Transition
 from tests.cloud.alarms.helpers import MINUTE, T0, rule, samples, series
 
 NOW = T0 + 10 * 24 * 3_600_000
@@ -86,3 +86,41 @@ def test_aqi_alarm_level_is_the_iaqi_level_of_the_last_reading(readings: list[fl
 
 def _plain(transitions: list[Transition]) -> list[tuple[str, int, str]]:
     return [(t.kind, t.time_ms, t.level) for t in transitions]
+
+
+LEVELS = [
+    {"level": "blue", "rain_mm": 20, "displacement_mm_per_day": 1},
+    {"level": "yellow", "rain_mm": 50, "displacement_mm_per_day": 5},
+    {"level": "orange", "rain_mm": 80, "displacement_mm_per_day": 10},
+    {"level": "red", "rain_mm": 120, "displacement_mm_per_day": 20},
+]
+
+
+def _geo_level(rain_mm: float, moved_mm: float) -> int:
+
+    ev = Evaluator(
+        [rule(kind="geohazard", rain_window_s=86400, rate_window_s=86400, levels=LEVELS)]
+    )
+    hour = 3_600_000
+    ev.feed(
+        [
+            Sample(series("displacement", device="cm"), T0, 0.0),
+            Sample(series("rainfall", device="rg"), T0 + hour, rain_mm),
+            Sample(series("displacement", device="cm"), T0 + 24 * hour, moved_mm),
+        ],
+        NOW,
+    )
+    return ev.open_alarms().get("r1|s1", 0)
+
+
+@given(st.floats(0, 200), st.floats(0, 200), st.floats(0, 40), st.floats(0, 40))
+def test_geohazard_level_grows_with_rain_and_displacement(
+    rain_a: float, rain_b: float, move_a: float, move_b: float
+) -> None:
+    low_rain, high_rain = sorted((rain_a, rain_b))
+    low_move, high_move = sorted((move_a, move_b))
+    assert _geo_level(low_rain, low_move) <= _geo_level(high_rain, high_move)
+    expected = sum(
+        1 for lv in LEVELS if low_rain > lv["rain_mm"] and low_move > lv["displacement_mm_per_day"]
+    )
+    assert _geo_level(low_rain, low_move) == expected
