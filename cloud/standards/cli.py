@@ -143,7 +143,10 @@ def noise_command(
     ] = None,
     readings: Annotated[
         Path | None,
-        typer.Option(help="CSV of 'ISO-8601 time with offset,level' lines at equal intervals."),
+        typer.Option(
+            help="CSV of 'ISO-8601 time with offset,level' lines at equal intervals "
+            "(the highest night reading is taken as Lmax unless --lmax-night is given)."
+        ),
     ] = None,
     tz: Annotated[str, typer.Option(help="Local time zone of day and night.")] = (noise.DEFAULT_TZ),
     as_json: JsonOpt = False,
@@ -158,6 +161,7 @@ def noise_command(
             raise InvalidValueError("--readings", str(readings), "excludes --ld and --ln")
         levels = noise.day_night(_read_levels(readings), tz)
         ld, ln = levels.ld, levels.ln
+        lmax_night = levels.night_max if lmax_night is None else lmax_night
     elif ld is None and ln is None and lmax_night is None:
         raise InvalidValueError("noise", "", "needs --ld, --ln, --lmax-night or --readings")
     result = noise.assess(zone, ld, ln, lmax_night)

@@ -54,6 +54,7 @@ class DayNight:
     ldn: float | None
     day_count: int
     night_count: int
+    night_max: float | None = None  # the highest night reading, for the Lmax rule
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def day_night(
     ld = leq(day) if day else None
     ln = leq(night) if night else None
     both = ldn(ld, ln) if ld is not None and ln is not None else None
-    return DayNight(ld, ln, both, len(day), len(night))
+    return DayNight(ld, ln, both, len(day), len(night), max(night) if night else None)
 
 
 def assess(

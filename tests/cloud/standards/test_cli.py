@@ -114,6 +114,7 @@ def test_noise_from_readings(tmp_path: Path) -> None:
         2,
     )
     assert data["ldn_db"] == 60.0  # 10·lg((16·10^6 + 8·10^6)/24)
+    assert (data["lmax_night_db"], data["night_max_exceedance_db"]) == (50.0, 0.0)
 
 
 def test_noise_readings_errors_name_file_and_line(tmp_path: Path) -> None:

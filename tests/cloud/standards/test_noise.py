@@ -60,6 +60,7 @@ def test_day_and_night_follow_local_time() -> None:
     ]
     levels = day_night(readings)
     assert (levels.ld, levels.ln, levels.day_count, levels.night_count) == (60, 50, 2, 2)
+    assert levels.night_max == 50
     assert levels.ldn == pytest.approx(ldn(60, 50))
     in_utc = day_night(readings, tz="UTC")
     assert (in_utc.day_count, in_utc.night_count) == (3, 1)
