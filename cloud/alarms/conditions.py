@@ -128,7 +128,7 @@ def noise(rule: NoiseRule, _state: RuleState, sample: Sample) -> Verdict | None:
     period = "day" if DAY_START <= local < NIGHT_START else "night"
     if rule.period not in (period, "both"):
         return None
-    limit = ZONE_LIMITS[zone][0 if period == "day" else 1]
+    limit = ZONE_LIMITS[zone][0 if period == "day" else 1] + rule.margin_db
     if sample.value <= limit:
         return FINE
     detail = f"{period} level {sample.value:.1f} dB(A) over zone {zone} limit {limit:g}"

@@ -67,6 +67,10 @@ def test_night_noise_in_the_station_time_zone() -> None:
     out = ev.feed([Sample(mic, night, 48), Sample(mic, night + MINUTE, 44)], NOW)
     assert _kinds(out) == [("open", "warning"), ("resolve", "")]
     assert "over zone 1 limit 45" in out[0].detail
+    # the night maximum rule: the limit + 15 dB(A)
+    peaks = Evaluator([rule(kind="noise", period="night", margin_db=15)])
+    out = peaks.feed([Sample(mic, night, 59.9), Sample(mic, night + MINUTE, 60.1)], NOW)
+    assert [(t.kind, t.time_ms) for t in out] == [("open", night + MINUTE)]
 
 
 def test_rainfall_and_displacement_combination() -> None:
