@@ -124,3 +124,13 @@ def test_geohazard_level_grows_with_rain_and_displacement(
         1 for lv in LEVELS if low_rain > lv["rain_mm"] and low_move > lv["displacement_mm_per_day"]
     )
     assert _geo_level(low_rain, low_move) == expected
+
+
+@given(values, st.integers(0, 120))
+def test_late_marks_exactly_the_transitions_of_old_readings(
+    readings: list[float], now_minute: int
+) -> None:
+    now = T0 + now_minute * MINUTE
+    ev = Evaluator([rule(kind="threshold", above=5.0)], late_after_s=600)
+    for transition in ev.feed(samples(series("x"), readings), now):
+        assert transition.late == (now - transition.time_ms > 600_000)
