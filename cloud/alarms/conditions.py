@@ -117,6 +117,8 @@ def water_class(rule: WaterClassRule, _state: RuleState, sample: Sample) -> Verd
 def noise(rule: NoiseRule, _state: RuleState, sample: Sample) -> Verdict | None:
     """A level over the zone's limit for the period the sample falls in."""
     series = sample.series
+    if series.quantity != rule.quantity:
+        return None
     zone = series.noise_zone if rule.zone == "site" else rule.zone
     if zone not in ZONE_LIMITS:
         return None
@@ -140,7 +142,9 @@ def geohazard(rule: GeohazardRule, state: RuleState, sample: Sample) -> Verdict 
     quantity = sample.series.quantity
     point = (sample.time_ms, sample.value)
     if quantity == rule.rain_quantity:
-        state.push("rain", point, rule.rain_window_s * 1000)
+        rain_mm = _rain_since_last(rule, state, point)
+        if rain_mm is not None:
+            state.push("rain", (sample.time_ms, rain_mm), rule.rain_window_s * 1000)
     elif quantity == rule.displacement_quantity:
         state.push("displacement", point, rule.rate_window_s * 1000)
     else:
@@ -161,3 +165,17 @@ def geohazard(rule: GeohazardRule, state: RuleState, sample: Sample) -> Verdict 
     top = reached[-1]
     detail = f"rain {rain_mm:.1f} mm and displacement {per_day:.2f} mm/d: {top.level}"
     return Verdict(GEO_LEVELS.index(top.level) + 1, top.level, detail)
+
+
+def _rain_since_last(
+    rule: GeohazardRule, state: RuleState, point: tuple[int, float]
+) -> float | None:
+    """The rain a reading adds: itself, or the counter's rise (a drop is a reset to zero)."""
+    if rule.rain_reading == "increment":
+        return point[1]
+    previous = state.windows.get("rain_counter")
+    state.windows["rain_counter"] = [point]
+    if not previous:
+        return None  # the first counter reading only sets the baseline
+    last = previous[-1][1]
+    return point[1] - last if point[1] >= last else point[1]

@@ -120,6 +120,7 @@ class NoiseRule(_Rule):
     """A noise level over the limit of the functional zone in a period of the day."""
 
     kind: Literal["noise"]
+    quantity: str = "noise_level"  # the sound level series (quantities.yaml)
     zone: str = "site"
     period: Literal["night", "day", "both"] = "night"
     # above the limit by more than this: 15 checks GB 3096's night maximum (Lmax) rule
@@ -147,6 +148,9 @@ class GeohazardRule(_Rule):
 
     kind: Literal["geohazard"]
     rain_quantity: str = "rainfall"
+    # "counter": the gauge reports its total since it was cleared (a drop is a reset to
+    # zero); "increment": each reading is the rain since the previous one
+    rain_reading: Literal["counter", "increment"] = "counter"
     displacement_quantity: str = "displacement"
     rain_window_s: Seconds = Field(default=24 * 3600, gt=0)
     rate_window_s: Seconds = Field(default=24 * 3600, gt=0)

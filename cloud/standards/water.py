@@ -64,7 +64,7 @@ class WaterClass(IntEnum):
 
 
 ITEMS: Mapping[str, ItemCodes] = {
-    "ph": ItemCodes(("ph_value",), "w01001"),
+    "ph": ItemCodes(("ph_value", "water_ph"), "w01001"),
     "dissolved_oxygen": ItemCodes(("do",), "w01009"),
     **{item: ItemCodes(aliases, hj212) for item, (_, hj212, aliases, _) in UPPER_LIMITS.items()},
 }

@@ -58,12 +58,14 @@ def test_water_class_against_the_site_target() -> None:
 
 
 def test_night_noise_in_the_station_time_zone() -> None:
-    mic = series("noise_laeq", noise_zone="1")
+    mic = series("noise_level", noise_zone="1")
+    thermometer = series("air_temperature", noise_zone="1")
     ev = Evaluator([rule(kind="noise", period="night")])
     # 13:00Z is 21:00 in Shanghai (day: no opinion); 14:30Z is 22:30 (night, limit 45)
     day = T0 + 12 * 3_600_000
     night = T0 + 13 * 3_600_000 + 30 * MINUTE
     assert ev.feed([Sample(mic, day, 70)], NOW) == []
+    assert ev.feed([Sample(thermometer, T0 + 14 * 3_600_000, 50)], NOW) == []
     out = ev.feed([Sample(mic, night, 48), Sample(mic, night + MINUTE, 44)], NOW)
     assert _kinds(out) == [("open", "warning"), ("resolve", "")]
     assert "over zone 1 limit 45" in out[0].detail
@@ -80,6 +82,7 @@ def test_rainfall_and_displacement_combination() -> None:
         [
             rule(
                 kind="geohazard",
+                rain_reading="increment",
                 rain_window_s=6 * 3600,
                 rate_window_s=6 * 3600,
                 levels=[
@@ -106,6 +109,21 @@ def test_rainfall_and_displacement_combination() -> None:
     flat = [Sample(crack, T0 + h * hour, 10.0) for h in range(4)]
     flat += [Sample(rain, T0 + h * hour, 60.0) for h in range(1, 4)]
     assert quiet.feed(flat, NOW) == []
+
+
+def test_a_rain_gauge_counter_with_a_reset() -> None:
+    # quantities.yaml's rainfall is the gauge's total since it was cleared
+    gauge = series("rainfall", device="rg")
+    crack = series("displacement", device="cm")
+    limits = [{"level": "orange", "rain_mm": 50, "displacement_mm_per_day": 1}]
+    ev = Evaluator([rule(kind="geohazard", rain_window_s=86400, levels=limits)])
+    hour = 3_600_000
+    moves = [Sample(crack, T0, 0.0), Sample(crack, T0 + 12 * hour, 5.0)]
+    # 1200 -> 1230 (30 mm), cleared, then 0 -> 25 (25 mm): 55 mm in the window
+    rain = [Sample(gauge, T0 + h * hour, mm) for h, mm in ((1, 1200), (2, 1230), (3, 0), (4, 25))]
+    out = ev.feed(moves[:1] + rain + moves[1:], NOW + 24 * hour)
+    assert _kinds(out) == [("open", "orange")]
+    assert "rain 55.0 mm" in out[0].detail
 
 
 def test_silence_of_a_series_and_of_a_gateway() -> None:

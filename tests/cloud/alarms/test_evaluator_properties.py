@@ -98,9 +98,8 @@ LEVELS = [
 
 def _geo_level(rain_mm: float, moved_mm: float) -> int:
 
-    ev = Evaluator(
-        [rule(kind="geohazard", rain_window_s=86400, rate_window_s=86400, levels=LEVELS)]
-    )
+    geo = {"kind": "geohazard", "rain_reading": "increment", "levels": LEVELS}
+    ev = Evaluator([rule(rain_window_s=86400, rate_window_s=86400, **geo)])
     hour = 3_600_000
     ev.feed(
         [
