@@ -65,6 +65,10 @@ def aqi_command(
 ) -> None:
     """IAQI of each pollutant, AQI, level, category, colour and primary pollutants.
 
+    Codes: so2 no2 pm10 pm2_5 co (24-h means, or 1-h with --hourly), o3 (1-h; daily:
+    the day's highest), o3_8h (8-h moving mean; daily: the day's highest), so2_24h
+    (--hourly, needed when the 1-h SO2 is above 800). µg/m³, CO in mg/m³.
+
     Example: shanshui standards aqi pm2_5=80 pm10=120 so2=10 no2=40 co=0.8 o3_8h=120
     """
     result = air.air_quality_index(
@@ -103,6 +107,11 @@ def water_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Class per item and overall (GB 3838-2002), with the deciding items.
+
+    Codes (mg/L): ph, dissolved_oxygen (do), permanganate_index (codmn), cod, bod5,
+    ammonia_nitrogen (nh3_n), total_phosphorus (tp), total_nitrogen (tn), copper, zinc,
+    fluoride, selenium, arsenic, mercury, cadmium, chromium_vi, lead, cyanide,
+    volatile_phenol, petroleum, anionic_surfactant, sulfide, fecal_coliform (per L).
 
     Example: shanshui standards water do=5.5 ammonia_nitrogen=0.4 total_phosphorus=0.12
     """
