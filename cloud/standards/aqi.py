@@ -6,7 +6,9 @@ the means the index is computed from is :mod:`cloud.standards.averages`.
 The two reports of the standard:
 
 * ``daily`` (日报): 24-h means of SO2, NO2, PM10, PM2.5 and CO, the daily maximum
-  1-h O3 (``o3``) and the daily maximum 8-h moving mean of O3 (``o3_8h``).
+  1-h O3 (``o3``) and the daily maximum 8-h moving mean of O3 (``o3_8h``): the seven
+  indicators of the daily report as HJ 633 §5 lists them (its text was not
+  retrievable here; the O3 rows and note (3) are in Table 1).
 * ``hourly`` (实时报): 1-h means of SO2, NO2, CO and O3, the 8-h moving mean of O3,
   and PM10/PM2.5 means rated on their 24-h rows (the standard has no 1-h row).
   The real-time report's nine indicators (six 1-h means, the O3 8-h moving mean,
