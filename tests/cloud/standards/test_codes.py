@@ -19,7 +19,7 @@ def test_air_codes_of_the_vocabulary_and_hj212() -> None:
     assert book.resolve("A05024") == "o3"
     assert book.resolve("o3-8h") == "o3_8h"
     for quantity in load_quantities().values():
-        if quantity.hj212 in {c.hj212 for c in POLLUTANTS.values()}:
+        if quantity.hj212 and quantity.hj212 in {c.hj212 for c in POLLUTANTS.values()}:
             assert book.resolve(quantity.code) in POLLUTANTS
 
 
