@@ -10,6 +10,8 @@ Kinds, told apart by ``kind``:
   ``clear`` (hysteresis), and both must hold ``for_s`` / ``clear_for_s`` seconds.
 * ``rate``: the change over the last ``window_s`` seconds, per hour, beyond ``per_hour``.
 * ``aqi``: the hourly IAQI level (HJ 633) of a pollutant at or above ``level``.
+  ``aqi``, ``water_class`` and ``noise`` rate each reading, or with ``average_s`` the
+  moving mean of the last ``average_s`` seconds (for noise the energy mean, Leq).
 * ``water_class``: a GB 3838 item class worse than ``worse_than`` (or the site's target).
 * ``noise``: an L_Aeq over the GB 3096 limit of the zone (or the site's zone) at night,
   by day or both, in the station's time zone.
@@ -92,14 +94,20 @@ class RateRule(_Rule):
     window_s: Seconds = Field(default=3600, gt=0)
 
 
-class AqiRule(_Rule):
+class _Averaged(_Rule):
+    # rate the mean of the last average_s seconds of readings (0: each reading itself);
+    # 3600 rates the moving 1-h mean the standards' hourly limits are written for
+    average_s: Seconds = 0
+
+
+class AqiRule(_Averaged):
     """A pollutant's hourly IAQI level (1 = 一级 … 6 = 六级) at or above ``level``."""
 
     kind: Literal["aqi"]
     level: int = Field(ge=2, le=6)
 
 
-class WaterClassRule(_Rule):
+class WaterClassRule(_Averaged):
     """A GB 3838-2002 item whose class is worse than a target class."""
 
     kind: Literal["water_class"]
@@ -116,7 +124,7 @@ class WaterClassRule(_Rule):
         return self
 
 
-class NoiseRule(_Rule):
+class NoiseRule(_Averaged):
     """A noise level over the limit of the functional zone in a period of the day."""
 
     kind: Literal["noise"]

@@ -203,3 +203,25 @@ def test_rules_see_only_their_tenant_and_scope() -> None:
 def test_disabled_rules_do_nothing() -> None:
     ev = Evaluator([rule(kind="threshold", below=3.0, enabled=False)])
     assert ev.feed(samples(series("dissolved_oxygen"), [1.0]), NOW) == []
+
+
+def test_standards_rules_can_rate_a_moving_mean() -> None:
+    pm = series("pm2_5")
+    ev = Evaluator([rule(kind="aqi", level=3, average_s=3600)])
+    # one-minute spikes to 200 among readings of 40: the 1-h mean stays below 75 (IAQI 100)
+    spiky = [200.0 if i % 10 == 0 else 40.0 for i in range(60)]
+    assert ev.feed(samples(pm, spiky), NOW) == []
+    # an hour at 120 lifts the moving mean past 75 (三级), then past 115 (四级)
+    out = ev.feed(samples(pm, [120.0] * 60, start=T0 + 60 * MINUTE), NOW)
+    assert [(t.kind, t.level) for t in out] == [("open", "三级"), ("level", "四级")]
+
+
+def test_noise_moving_mean_is_an_energy_mean() -> None:
+    mic = series("noise_level", noise_zone="2")
+    ev = Evaluator([rule(kind="noise", period="night", average_s=600)])
+    night = T0 + 14 * 3_600_000  # 22:00 to 22:09 in Shanghai; limit 50
+    # nine quiet minutes at 40 and one at 60: arithmetic mean 42, Leq 50.4 -> over
+    levels = [40.0] * 9 + [60.0]
+    out = ev.feed(samples(mic, levels, start=night), NOW + 24 * 3_600_000)
+    assert [t.kind for t in out] == ["open"]
+    assert "level 50.4 dB(A)" in out[0].detail
