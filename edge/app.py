@@ -61,6 +61,9 @@ class Health:
     last_sealed_seq: int | None
     last_acked_seq: int | None
     acked_batches: int
+    quarantined_batches: int = 0
+    resent_batches: int = 0
+    forged_acks: int = 0
 
     @property
     def outbox_depth(self) -> int:
@@ -89,7 +92,7 @@ class Agent:
         """
         self.config = config
         self.uplink = uplink or MqttUplink(
-            config.gateway_id, config.settings.mqtt, config.mqtt_password
+            config.gateway_id, config.settings.mqtt, config.mqtt_password, secret=self._secret
         )
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)
@@ -97,7 +100,7 @@ class Agent:
             self._outbox,
             self.uplink,
             gateway_id=config.gateway_id,
-            secret=config.secret,
+            secret=self._secret,
             publish=config.settings.publish,
             on_change=self._notify,
         )
@@ -128,7 +131,7 @@ class Agent:
         try:
             await self._publisher.load()
             await self.uplink.open(
-                self._publisher.on_ack, self._publisher.on_state, self._status_payload
+                self._publisher.on_settled, self._publisher.on_state, self._status_payload
             )
         except BaseException:
             await self._outbox.close()
@@ -199,17 +202,19 @@ class Agent:
             uplink_connected=self.uplink.connected,
             devices=devices,
             pending_readings=view.pending_readings,
-            unacked_batches=len(view.unacked),
+            unacked_batches=view.unacked_batches,
             next_seq=view.next_seq,
             last_sealed_seq=view.last_sealed_seq,
             last_acked_seq=view.last_acked_seq,
             acked_batches=view.acked_batches,
+            quarantined_batches=view.quarantined_batches,
+            resent_batches=view.resent_batches,
+            forged_acks=self.uplink.forged,
         )
 
     def is_acked(self, seq: int) -> bool:
-        """Whether batch ``seq`` was sealed and has been confirmed (left the outbox)."""
-        view = self._publisher.view
-        return seq < view.next_seq and seq not in view.unacked
+        """Whether the cloud has settled batch ``seq`` during this run (recent batches)."""
+        return self._publisher.is_settled(seq)
 
     async def wait_until(self, predicate: Callable[[Health], bool], timeout_s: float) -> Health:
         """Wait until ``predicate(health)`` holds; re-checked on every change.
@@ -233,6 +238,10 @@ class Agent:
     async def wait_acked(self, seq: int, timeout_s: float) -> Health:
         """Wait until batch ``seq`` has been confirmed by the uplink."""
         return await self.wait_until(lambda _h: self.is_acked(seq), timeout_s)
+
+    def _secret(self) -> bytes:
+        """The gateway's current secret (read at every send and every ack)."""
+        return self.config.secret.get_secret_value()
 
     def _notify(self) -> None:
         self._changed.set()
