@@ -34,12 +34,13 @@ from types import TracebackType
 from typing import Any
 
 from device_profiles import Profile
+from edge.clock import clock_synced
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
 from edge.polling import DeviceHealth, ModbusTcpPoller
 from edge.publisher import Publisher
-from edge.status import status_body
+from edge.status import STATUS_FILE, status_body
 from edge.uplink.base import Uplink
 from edge.uplink.mqtt import MqttUplink
 
@@ -64,6 +65,8 @@ class Health:
     quarantined_batches: int = 0
     resent_batches: int = 0
     forged_acks: int = 0
+    uptime_s: float = 0.0
+    clock_synced: bool | None = None
 
     @property
     def outbox_depth(self) -> int:
@@ -119,6 +122,9 @@ class Agent:
         self._status_ok = True
         self._status_stop = False
         self._started = False
+        self._started_at = time.monotonic()
+        self._clock_synced: bool | None = None
+        self._file_at = -math.inf  # loop time of the last status file written
 
     async def start(self) -> None:
         """Open the outbox, connect the uplink, start publisher and pollers.
@@ -127,6 +133,8 @@ class Agent:
             OutboxError: the outbox cannot be opened.
             UplinkError: the uplink cannot be set up.
         """
+        self._started_at = time.monotonic()
+        self._clock_synced = clock_synced()
         await self._outbox.open()
         try:
             await self._publisher.load()
@@ -161,6 +169,7 @@ class Agent:
             await asyncio.gather(self._publisher_task, return_exceptions=True)
         await self.uplink.close(self._shutdown_timeout_s)
         await self._outbox.close()
+        self._write_status_file(b'{"state":"stopped","time_ms":%d}' % int(time.time() * 1000))
         self._notify()
         log.info("agent %s stopped", self.config.gateway_id)
 
@@ -210,6 +219,8 @@ class Agent:
             quarantined_batches=view.quarantined_batches,
             resent_batches=view.resent_batches,
             forged_acks=self.uplink.forged,
+            uptime_s=time.monotonic() - self._started_at,
+            clock_synced=self._clock_synced,
         )
 
     def is_acked(self, seq: int) -> bool:
@@ -254,7 +265,22 @@ class Agent:
         """The online status now; also what the uplink publishes on every connect."""
         self._status_states = self._device_states()
         self._status_at = asyncio.get_running_loop().time()
-        return status_body(self.health(), int(time.time() * 1000))
+        self._clock_synced = clock_synced()
+        body = status_body(self.health(), int(time.time() * 1000))
+        self._write_status_file(body)
+        return body
+
+    def _write_status_file(self, body: bytes) -> None:
+        """Keep the latest status in data_dir for ``shanshui edge status`` (atomic replace)."""
+        with suppress(RuntimeError):
+            self._file_at = asyncio.get_running_loop().time()
+        path = self.config.data_dir / STATUS_FILE
+        try:
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(body)
+            temporary.replace(path)
+        except OSError as exc:
+            log.debug("status file not written: %s", exc)
 
     async def _report_status(self) -> None:
         """Republish the status periodically and on device state changes, while connected."""
@@ -262,7 +288,11 @@ class Agent:
         interval_s = self.config.settings.publish.status_interval_s
         while not self._status_stop:
             changed = self._changed  # taken before looking, so no change is missed
-            timeout_s: float | None = None  # disconnected: the next connect publishes
+            # disconnected: the next connect publishes; the local file stays fresh
+            timeout_s: float | None = self._file_at + interval_s - loop.time()
+            if not self.uplink.connected and timeout_s is not None and timeout_s <= 0:
+                self._status_payload()
+                continue
             if self.uplink.connected:
                 if self._device_states() != self._status_states:
                     due = self._status_at + STATUS_MIN_GAP_S

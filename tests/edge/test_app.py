@@ -85,10 +85,18 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                         "time_ms": online["time_ms"],
                         "devices": online["devices"],
                         "outbox": online["outbox"],
+                        "uptime_s": online["uptime_s"],
+                        "clock_synced": online["clock_synced"],
+                        "forged_acks": 0,
                     }
                     assert set(online["devices"]) == {"th1", "th2"}
                     assert set(states(online).values()) <= {"unknown", "ok"}
-                    assert set(online["outbox"]) == {"pending_readings", "unacked_batches"}
+                    assert set(online["outbox"]) == {
+                        "pending_readings",
+                        "unacked_batches",
+                        "quarantined_batches",
+                        "resent_batches",
+                    }
                     message = await probe.next_on(telemetry_topic(topic_root, gw))
                     batch = verified(message.payload)
                     assert batch.gateway_id == gw
@@ -96,6 +104,8 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                     assert values[("th1", "air_temperature")][0] == station.served(1)["temperature"]
                     assert values[("th2", "air_temperature")] == (85.0, "T")
                     health = await agent.wait_acked(batch.seq, timeout_s=10)
+                    local = json.loads((config.data_dir / "status.json").read_bytes())
+                    assert local["state"] == "online"  # for `shanshui edge status`
                     assert health.uplink_connected
                     assert {d.state for d in health.devices.values()} == {"ok"}
                     assert health.last_acked_seq is not None
@@ -109,6 +119,7 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
         finally:
             store.close()
         assert (counts.pending_readings, counts.unacked_batches) == (0, 0)  # flushed and acked
+        assert json.loads((config.data_dir / "status.json").read_bytes())["state"] == "stopped"
         assert counts.next_seq > batch.seq
 
     run(scenario)
