@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -609,6 +609,12 @@ class Storage:
                     raise UnknownQuantityError(reading.quantity)
                 units[reading.quantity] = known.unit
         return units
+
+    def connection(
+        self, doing: str, timeout_s: float | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+        """A pooled connection in a transaction, for the query modules of this package."""
+        return self._connection(doing, timeout_s)
 
     @asynccontextmanager
     async def _connection(

@@ -27,9 +27,11 @@ def migrations_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_files_are_numbered_from_one() -> None:
+def test_files_are_numbered_from_one_in_order() -> None:
     assert ALL[:2] == ["0001_init.sql", "0002_timescale.sql"]
-    assert [f.version for f in migration_files()] == list(range(1, len(ALL) + 1))
+    versions = [f.version for f in migration_files()]
+    # gaps are allowed: parallel work reserves ranges of numbers
+    assert versions == sorted(set(versions))
 
 
 def test_migrate_applies_everything_once(database_url: str) -> None:
