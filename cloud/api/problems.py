@@ -179,6 +179,8 @@ def _problems_everywhere(document: dict[str, Any]) -> dict[str, Any]:
         schemas.update(schemas["Problem"].pop("$defs", {}))
     for path in document.get("paths", {}).values():
         for operation in path.values():
+            if "requestBody" in operation:  # a body that is not JSON at all
+                operation["responses"].setdefault("400", {"description": "Bad Request"})
             for code, response in operation.get("responses", {}).items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = {MEDIA_TYPE: {"schema": reference}}

@@ -69,7 +69,12 @@ async def get_keys(admin: AdminDep, storage: StorageDep) -> list[KeyOut]:
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 async def delete_key(key_id: KeyId, admin: AdminDep, storage: StorageDep) -> None:
-    """Revoke a key: it gets 401 from now on. Revoking twice is harmless."""
+    """Revoke a key: it gets 401 from now on. Revoking twice is harmless; a key cannot
+    revoke itself (ask another admin, or use ``shanshui cloud key revoke``)."""
+    if key_id == admin.id:
+        raise ApiProblem(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "key_id: this is the key of the request itself"
+        )
     await revoke_key(storage, key_id, admin.scope.tenant_id)
     await audit.record(
         storage, admin.actor, "key.revoke", f"key_id:{key_id}", {}, tenant_id=admin.scope.tenant_id

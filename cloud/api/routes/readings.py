@@ -37,8 +37,20 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_HEADER = ("time", "station", "gateway", "device", "quantity", "unit", "value", "quality")
 _CSV_DOC = {"text/csv": {"schema": {"type": "string"}, "example": "time,station,gateway,...\n"}}
 
-StartQ = Annotated[IsoTime | None, Query(description="inclusive; default end - 24 h")]
-EndQ = Annotated[IsoTime | None, Query(description="exclusive; default now")]
+StartQ = Annotated[
+    IsoTime | None,
+    Query(
+        description="inclusive; default end - 24 h",
+        openapi_examples={"Beijing time": {"value": "2026-05-01T00:00:00+08:00"}},
+    ),
+]
+EndQ = Annotated[
+    IsoTime | None,
+    Query(
+        description="exclusive; default now",
+        openapi_examples={"UTC": {"value": "2026-05-02T00:00:00Z"}},
+    ),
+]
 OrderQ = Annotated[Order, Query(description="asc: oldest first; desc: newest first")]
 FormatQ = Annotated[Format | None, Query(description="json (default) or csv; or Accept: text/csv")]
 AcceptH = Annotated[str | None, Header(include_in_schema=False)]
