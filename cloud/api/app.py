@@ -27,6 +27,7 @@ from cloud.api.routes import (
     login,
     readings,
     sites,
+    standards,
 )
 from cloud.errors import ConfigError
 from cloud.ingest import IngestWorker
@@ -111,6 +112,7 @@ def create_app(
     for module in (
         readings,
         aggregates,
+        standards,
         gateways,
         sites,
         keys,
