@@ -3,6 +3,7 @@
 shanshui edge ...    the gateway agent and the technician's tools
 shanshui cloud ...   migrations, API, ingest workers, gateway registry
 shanshui sim ...     simulated sensors and stations
+shanshui hj212 ...   HJ 212 packets to JSON and back
 shanshui demo        everything at once, on loopback
 """
 
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from edge.cli import app as edge_app
+from shanshui.hj212 import app as hj212_app
 from simulators.cli import app as sim_app
 
 _CLOUD_MISSING: str | None
@@ -38,6 +40,7 @@ if cloud_app is not None:
         cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry."
     )
 app.add_typer(sim_app, name="sim", help="Simulated sensors and stations.")
+app.add_typer(hj212_app, name="hj212", help="Decode and encode HJ 212 packets (2017, 2025).")
 
 
 if cloud_app is None:
