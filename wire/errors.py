@@ -46,7 +46,7 @@ class BadSignatureError(WireError):
 class Hj212Error(WireError):
     """Not a valid HJ 212 packet: framing, header field, data segment or encryption."""
 
-    reason = "hj212_malformed"
+    reason = "hj_malformed"  # dead-letter reasons are [a-z_]
 
 
 class Hj212CrcError(Hj212Error):
@@ -55,7 +55,7 @@ class Hj212CrcError(Hj212Error):
     Carries ``declared`` and ``computed`` (4 upper-case hex digits each).
     """
 
-    reason = "hj212_crc"
+    reason = "hj_crc"
 
     def __init__(self, declared: str, computed: str) -> None:
         super().__init__(f"CRC mismatch: packet says {declared}, data segment gives {computed}")

@@ -43,6 +43,7 @@ from wire.hj212.packet import (
     encode_packet,
     next_frame,
     parse_packet,
+    peek_mn,
 )
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "next_frame",
     "parse_cp",
     "parse_packet",
+    "peek_mn",
     "request_response",
     "split_upload",
 ]

@@ -250,6 +250,24 @@ def parse_packet(data: bytes, cipher: PeerCipher | None = None) -> Frame:
     return Frame(packet, crc.decode().upper(), crc16_hex(segment), encrypted)
 
 
+def peek_mn(data: bytes) -> str:
+    """The MN a frame claims, read from its plain-text header without trusting it.
+
+    A server needs it to pick the peer's key and edition before parsing.
+
+    Raises:
+        Hj212Error: no readable header with an MN.
+    """
+    if not isinstance(data, bytes | bytearray) or not bytes(data[:2]) == HEADER:
+        raise Hj212Error("packet must start with '##'")
+    cp_at = bytes(data[:MAX_FRAME]).find(_CP_OPEN)
+    if cp_at < 0:
+        raise Hj212Error("data segment must end with CP=&&...&&")
+    mn = _parse_head(bytes(data[6:cp_at])).get("MN", "")
+    _check_field("MN", mn, _MN, "1-24 letters or digits")
+    return mn
+
+
 def next_frame(buffer: bytes) -> tuple[int, bytes | None]:  # noqa: PLR0911 - one per case
     """Cut the first frame out of a TCP byte stream.
 

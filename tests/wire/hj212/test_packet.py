@@ -96,7 +96,7 @@ def test_bad_crc_is_reported_with_both_values() -> None:
     with pytest.raises(Hj212CrcError) as caught:
         decode_packet(data)
     assert (caught.value.declared, caught.value.computed) == ("1C81", "1C80")
-    assert caught.value.reason == "hj212_crc"
+    assert caught.value.reason == "hj_crc"
 
 
 def test_lower_case_crc_is_accepted() -> None:
