@@ -269,3 +269,56 @@ class _Reader:
             shift += 7
             if shift > 63:
                 raise CompactError(f"{what} is longer than 64 bits")
+
+
+ACK_VERSION = 0x81
+ACK_COMMITTED = 0
+ACK_REFUSED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CompactAck:
+    """The cloud's signed answer to one frame, sent after the commit.
+
+    ``refused`` means the batch was deliberately refused (kept as a dead letter):
+    the gateway drops it from its outbox all the same.
+    """
+
+    gateway_id: str
+    seq: int
+    refused: bool = False
+
+
+def encode_compact_ack(ack: CompactAck, secret: bytes) -> bytes:
+    """``0x81``, gateway id, varint seq, status byte, 8-byte tag (as in a frame)."""
+    gateway = check_gateway_id(ack.gateway_id).encode("ascii")
+    body = bytes([ACK_VERSION, len(gateway)]) + gateway + _varint(ack.seq)
+    body += bytes([ACK_REFUSED if ack.refused else ACK_COMMITTED])
+    return body + _tag(secret, body)
+
+
+def decode_compact_ack(data: bytes, secret: bytes) -> CompactAck:
+    """Verify and read an acknowledgement datagram.
+
+    Raises:
+        BadSignatureError: the tag does not verify.
+        CompactError: not an acknowledgement.
+    """
+    if not isinstance(data, bytes | bytearray) or len(data) < 2 + 2 + TAG_BYTES:
+        raise CompactError("acknowledgement is truncated")
+    data = bytes(data)
+    if data[0] != ACK_VERSION:
+        raise CompactError(f"not an acknowledgement (first byte {data[0]:#x})")
+    body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
+    if not hmac.compare_digest(_tag(secret, body), tag):
+        raise BadSignatureError("acknowledgement tag does not verify")
+    reader = _Reader(body, 2 + data[1])
+    try:
+        gateway = check_gateway_id(body[2 : 2 + data[1]].decode("ascii"))
+    except (UnicodeDecodeError, MalformedError):
+        raise CompactError("acknowledgement carries an invalid gateway id") from None
+    seq = reader.varint("seq")
+    status = reader.take(1)[0]
+    if status not in (ACK_COMMITTED, ACK_REFUSED) or reader.position != len(body):
+        raise CompactError("acknowledgement has a bad status or trailing bytes")
+    return CompactAck(gateway, seq, status == ACK_REFUSED)

@@ -12,8 +12,11 @@ from wire.batch import MAX_SEQ, MAX_TIME_MS, MIN_TIME_MS
 from wire.compact import (
     MAX_FRAME_BYTES,
     Channel,
+    CompactAck,
     decode_compact,
+    decode_compact_ack,
     encode_compact,
+    encode_compact_ack,
     frame_gateway,
     table_digest,
 )
@@ -180,3 +183,21 @@ def test_fuzz_near_valid_frames_with_the_right_key(position: int, value: int, cu
     except WireError:
         return
     assert isinstance(batch, Batch)
+
+
+@given(seq=st.integers(0, MAX_SEQ), refused=st.booleans(), cut=st.integers(0, 40))
+def test_ack_round_trip_and_truncation(seq: int, refused: bool, cut: int) -> None:
+    ack = CompactAck("soil-07", seq, refused)
+    data = encode_compact_ack(ack, SECRET)
+    assert decode_compact_ack(data, SECRET) == ack
+    if cut < len(data):
+        with pytest.raises(WireError):
+            decode_compact_ack(data[:cut], SECRET)
+    with pytest.raises(BadSignatureError):
+        decode_compact_ack(data, bytes(32))
+
+
+@given(data=st.binary(max_size=60))
+def test_fuzz_ack(data: bytes) -> None:
+    with pytest.raises(WireError):
+        decode_compact_ack(data, SECRET)
