@@ -81,6 +81,7 @@ class Hj212Server:
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -99,11 +100,9 @@ class Hj212Server:
         """Stop listening and close every logger's connection."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for writer in list(self._writers):
+            writer.close()  # the connection's read ends, its task returns
+        await asyncio.gather(*self._connections, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -112,6 +111,7 @@ class Hj212Server:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self._writers.add(writer)
         peer = writer.get_extra_info("peername")
         buffer = b""
         try:
@@ -127,6 +127,7 @@ class Hj212Server:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+            self._writers.discard(writer)
             if task is not None:
                 self._connections.discard(task)
 
