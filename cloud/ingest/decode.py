@@ -33,7 +33,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from device_profiles import Quantity
+from device_profiles import Quantity, reflag
 from wire import (
     Batch,
     MalformedError,
@@ -239,6 +239,7 @@ def check_batch(
 def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
     """Re-flag normal readings outside their quantity's plausible range as over range.
 
+    The rule is :func:`device_profiles.reflag`, the one the edge applies too.
     Readings of quantities missing from the vocabulary are left alone: storage
     refuses those batches. Returns ``batch`` itself when nothing changes.
     """
@@ -249,8 +250,7 @@ def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
 
 
 def _flag(reading: Reading, spec: Quantity | None) -> Reading:
-    if spec is None or reading.quality is not Quality.NORMAL:
+    flag = reflag(reading.quality.value, reading.value, spec)
+    if flag == reading.quality.value:
         return reading
-    if spec.min <= reading.value <= spec.max:
-        return reading
-    return dataclasses.replace(reading, quality=Quality.OVER_RANGE)
+    return dataclasses.replace(reading, quality=Quality(flag))

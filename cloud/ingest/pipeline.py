@@ -25,7 +25,8 @@ code does not know), the call is retried with back-off (one log line when failin
 starts, one on recovery) and nothing is settled: the message is not
 acknowledged, so nothing is lost. :meth:`stop` ends the waiting with
 :class:`StoppingError` so the transport leaves the message unacknowledged.
-No SQL here, and no MQTT client.
+No SQL here, and no MQTT client. A transport that authenticates its peers itself
+(the HJ 212 server) hands over a batch with :meth:`IngestPipeline.handle_batch`.
 """
 
 from __future__ import annotations
@@ -217,6 +218,37 @@ class IngestPipeline:
             return await self._dead_letter(topic, payload, settled)
         return settled
 
+    async def handle_batch(
+        self, source: str, batch: Batch, payload: bytes, received_ms: int | None = None
+    ) -> Settled:
+        """Settle a batch its transport has already authenticated (HJ 212, NB-IoT frames).
+
+        Validate -> dedupe -> write, as for a verified MQTT batch; a refusal becomes
+        a dead letter holding ``payload``, the bytes as they arrived.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while the database was unavailable.
+        """
+        arrived_ms = int(time.time() * 1000) if received_ms is None else received_ms
+        try:
+            settled = await self._validate_and_store(source, batch, arrived_ms)
+        except StoppingError:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: keep the message for later
+            log.exception("unexpected error handling a batch from %s", source)
+            settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", batch.gateway_id)
+        if isinstance(settled, Rejected):
+            return await self._dead_letter(source, payload, settled)
+        return settled
+
+    async def refuse(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
+        """Keep a message its transport refused (bad password, CRC ...) as a dead letter.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while the database was unavailable.
+        """
+        return await self._dead_letter(source, payload, rejected)
+
     async def _decide(self, topic: str, payload: bytes, received_ms: int) -> Settled | Rejected:
         channel = channel_of(self._topic_root, topic)
         if channel is not None and channel.name == STATUS:
@@ -232,11 +264,16 @@ class IngestPipeline:
         verified = verify_message(opened, secret)
         if isinstance(verified, Rejected):
             return verified
-        refused = check_batch(verified, received_ms, self._future_margin_ms)
+        return await self._validate_and_store(topic, verified, received_ms)
+
+    async def _validate_and_store(
+        self, source: str, batch: Batch, received_ms: int
+    ) -> Settled | Rejected:
+        refused = check_batch(batch, received_ms, self._future_margin_ms)
         if refused is not None:
             return refused
-        digest = hashlib.sha256(encode_batch(verified)).digest()
-        return await self._store(topic, flag_implausible(verified, self._quantities), digest)
+        digest = hashlib.sha256(encode_batch(batch)).digest()  # of the batch as sent
+        return await self._store(source, flag_implausible(batch, self._quantities), digest)
 
     async def _presence(self, channel: Channel, payload: bytes) -> Settled | Rejected:
         status = parse_status(channel, payload)

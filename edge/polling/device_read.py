@@ -8,22 +8,21 @@ Nothing here schedules, retries, logs or stores.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
-from pymodbus.pdu import ModbusPDU
 
 from device_profiles import (
     Block,
-    InvalidRawError,
+    Calibration,
     Profile,
     Quantity,
     RegisterError,
     decode_block,
     load_quantities,
+    measure,
     plan_reads,
 )
 from edge.errors import DeviceReadError
@@ -64,11 +63,12 @@ async def read_points(
         DeviceReadError: no connection, a timeout, or a Modbus exception response.
     """
     values: PointValues = {}
-    blocks = plan_reads(profile.points, profile.modbus.max_registers_per_read)
+    modbus = profile.modbus
+    blocks = plan_reads(profile.points, modbus.max_registers_per_read, modbus.max_gap)
     for block in blocks:
-        response = await _read_block(client, profile, slave, block, device_id)
+        registers = await _read_block(client, slave, block, device_id)
         try:
-            values.update(decode_block(block, list(response.registers)))
+            values.update(decode_block(block, registers))
         except RegisterError as exc:
             raise DeviceReadError(device_id, f"short answer: {exc}") from exc
     return values
@@ -80,33 +80,33 @@ def to_readings(
     values: Mapping[str, float | RegisterError],
     time_ms: int,
     quantities: Mapping[str, Quantity] | None = None,
+    *,
+    calibration: Calibration | None = None,
 ) -> Conversion:
-    """Make one reading per decodable point, flagged ``OVER_RANGE`` outside its quantity's range.
+    """Make one reading per decodable point, in its quantity's unit, flagged by the one rule.
 
-    A point that did not decode (``InvalidRawError`` and other register errors)
-    or decoded to NaN/infinity yields no reading, only a problem line.
+    :func:`device_profiles.measure` converts the sensor's unit, applies the
+    device's calibration and flags the value (``D`` for a sentinel, ``T`` out
+    of range). A point that did not decode or decoded to NaN/infinity yields no
+    reading, only a problem line; a sentinel yields a reading flagged ``D`` and
+    a problem line.
     """
     vocabulary = load_quantities() if quantities is None else quantities
     readings: list[Reading] = []
     problems: list[str] = []
-    for point in profile.points:
+    for point in profile.measurements:
         value = values.get(point.name)
         if value is None:
             continue
-        if isinstance(value, InvalidRawError):
-            problems.append(f"{point.name}: probe reports no valid measurement ({value.raw:#x})")
+        measured = measure(point, vocabulary[point.quantity], value, calibration)
+        if measured.problem is not None:
+            problems.append(measured.problem)
+        if measured.value is None:
             continue
-        if isinstance(value, RegisterError):
-            problems.append(f"{point.name}: {value}")
-            continue
-        if not math.isfinite(value):
-            problems.append(f"{point.name}: value {value} is not a finite number")
-            continue
-        quantity = vocabulary[point.quantity]
-        in_range = quantity.min <= value <= quantity.max
-        quality = Quality.NORMAL if in_range else Quality.OVER_RANGE
         try:
-            reading = Reading(device_id, point.quantity, time_ms, value, quality)
+            reading = Reading(
+                device_id, point.quantity, time_ms, measured.value, Quality(measured.flag)
+            )
         except MalformedError as exc:
             # wire refuses what it cannot carry, above all a time before 2000: what the
             # clock of a gateway without RTC says until NTP sets it. Skip the point (the
@@ -117,30 +117,38 @@ def to_readings(
     return Conversion(tuple(readings), tuple(problems))
 
 
+_TABLES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
+
+
 async def _read_block(
-    client: AsyncModbusTcpClient, profile: Profile, slave: int, block: Block, device_id: str
-) -> ModbusPDU:
-    start, count = block.start, block.count
-    table = profile.modbus.register_table
-    read = client.read_input_registers if table == "input" else client.read_holding_registers
+    client: AsyncModbusTcpClient, slave: int, block: Block, device_id: str
+) -> list[int]:
+    """The registers of ``block`` (0/1 per bit for coils and discrete inputs)."""
+    start, count, code = block.start, block.count, block.function_code
+    read = {
+        1: client.read_coils,
+        2: client.read_discrete_inputs,
+        3: client.read_holding_registers,
+        4: client.read_input_registers,
+    }[code]
     try:
         response = await read(start, count=count, device_id=slave)
     except ModbusException as exc:
         raise DeviceReadError(device_id, _describe_failure(exc)) from exc
+    table = _TABLES[code]
     if response.isError():
-        code = response.exception_code
-        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        exception = response.exception_code
+        name = EXCEPTION_NAMES.get(exception, "unknown exception")
         raise DeviceReadError(
             device_id,
-            f"{table} registers {start}..{start + count - 1}: "
-            f"Modbus exception {code:#04x} ({name})",
-            exception_code=code,
+            f"{table} {start}..{start + count - 1}: Modbus exception {exception:#04x} ({name})",
+            exception_code=exception,
         )
-    if len(response.registers) != count:
-        raise DeviceReadError(
-            device_id, f"asked for {count} registers at {start}, got {len(response.registers)}"
-        )
-    return response
+    # pymodbus pads bits to whole bytes
+    words = [int(bit) for bit in response.bits[:count]] if code in (1, 2) else response.registers
+    if len(words) != count:
+        raise DeviceReadError(device_id, f"asked for {count} {table} at {start}, got {len(words)}")
+    return list(words)
 
 
 def _describe_failure(exc: ModbusException) -> str:
