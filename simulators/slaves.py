@@ -40,19 +40,23 @@ from device_profiles import (
     InvalidRawError,
     Point,
     Profile,
+    ProfileError,
     Quantity,
     RegisterError,
+    Setting,
     decode_point,
     encode_point,
     load_quantities,
 )
 from device_profiles.measure import from_canonical, to_canonical
+from device_profiles.settings import BAUD_RATE, SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.signals import ValueGenerator, physical
 
 _ALL_REGISTERS = 0x10000
 # request function code -> the table it reads (1 coils, 2 discrete inputs, 3 holding, 4 input)
 _READS = {1: 1, 2: 2, 3: 3, 4: 4}
+_WRITES = (6, 16)  # write single / multiple holding registers: the settings
 
 Fault = Literal["stuck", "out_of_range", "sentinel"]
 
@@ -64,6 +68,8 @@ class _Slave:
     image: dict[tuple[int, int], int] = field(default_factory=dict)
     pinned: set[str] = field(default_factory=set)
     offline: bool = False
+    # holding addresses a write may reach: a setting's, or an unlock/save register
+    writable: dict[int, Setting | None] = field(default_factory=dict)
 
 
 class SimulatedSlaves:
@@ -95,6 +101,8 @@ class SimulatedSlaves:
         self._generator = generator or physical()
         self._clock_s = clock_s
         self._slaves = {slave: _Slave(profile) for slave, profile in slaves.items()}
+        for slave_id, state in self._slaves.items():
+            _init_settings(slave_id, state)
         self._lock = threading.Lock()
         self.update()
 
@@ -102,6 +110,20 @@ class SimulatedSlaves:
     def slave_ids(self) -> list[int]:
         """The slave ids that answer."""
         return list(self._slaves)
+
+    def settings(self, slave: int) -> dict[str, int | None]:
+        """What each writable setting of ``slave`` holds now (a baud rate, not its code).
+
+        A write of ``slave_address`` is recorded here; the slave keeps answering
+        at its old id until whoever serves it re-addresses it (as a real sensor
+        does after the save write or a power cycle, depending on the model).
+        """
+        with self._lock:
+            state = self._slaves[slave]
+            return {
+                s.name: s.decode(state.image[s.read_function_code, s.address])
+                for s in state.profile.modbus.settings
+            }
 
     def sim_devices(self) -> list[SimDevice]:
         """pymodbus devices for a server: one per slave, and a silent one for every other id."""
@@ -219,35 +241,21 @@ class SimulatedSlaves:
 
     def _device(self, slave_id: int) -> SimDevice:
         state = self._slaves[slave_id]
-        tables: tuple[list[SimData], ...] = ([], [], [], [])
-        used_tables = {point.function_code for point in state.profile.points}
-        for point in state.profile.points:
-            kind = DataType.BITS if point.is_bit else DataType.REGISTERS
-            values: list[int] | list[bool] = (
-                [False] * point.register_count if point.is_bit else [0] * point.register_count
-            )
-            tables[point.function_code - 1].append(
-                SimData(point.address, values=values, datatype=kind)
-            )
-        # pymodbus wants every table; a table no point uses spans the profile's addresses
-        # (and one read beyond) so that its reads reach the action, which refuses them
-        span = min(_ALL_REGISTERS, max(p.end for p in state.profile.points) + 125)
-        for index, table in enumerate(tables):
-            if not table:
-                kind = DataType.BITS if index < 2 else DataType.REGISTERS
-                table.append(SimData(0, count=span if index >= 2 else 16, values=0, datatype=kind))
+        tables, used_tables = _tables(state)
 
-        async def action(
+        async def action(  # noqa: PLR0917 - the signature pymodbus calls
             function_code: int,
             start_address: int,
             address: int,
             count: int,
             registers: list[int],
-            _set_values: list[int] | list[bool] | None,
+            set_values: list[int] | list[bool] | None,
         ) -> ExcCodes | None:
             with self._lock:
                 if state.offline:
                     raise NoSuchIdException(f"slave {slave_id} is offline")  # -> no answer
+                if function_code in _WRITES:
+                    return _write(state, address, [int(v) for v in set_values or []])
                 table = _READS.get(function_code)
                 if table not in used_tables:  # a sensor without such registers refuses the code
                     return ExcCodes.ILLEGAL_FUNCTION
@@ -264,6 +272,74 @@ class SimulatedSlaves:
         simdata = (tables[0], tables[1], tables[2], tables[3])
         # bit addressing: coil n is bit n % 16 of packed register n // 16, as pymodbus builds it
         return SimDevice(slave_id, simdata=simdata, action=action, use_bit_addressing=True)
+
+
+def _tables(state: _Slave) -> tuple[tuple[list[SimData], ...], set[int]]:
+    """pymodbus's four tables (coils, discrete inputs, holding, input) and those in use."""
+    profile = state.profile
+    tables: tuple[list[SimData], ...] = ([], [], [], [])
+    used: set[int] = {point.function_code for point in profile.points}
+    used |= {setting.read_function_code for setting in profile.modbus.settings}
+    taken = {(p.function_code, a) for p in profile.points for a in range(p.address, p.end)}
+    extra = {(s.read_function_code, s.address) for s in profile.modbus.settings}
+    extra |= {(3, address) for address in state.writable}
+    for code, address in sorted(extra - taken):
+        tables[code - 1].append(SimData(address, values=[0], datatype=DataType.REGISTERS))
+    for point in profile.points:
+        kind = DataType.BITS if point.is_bit else DataType.REGISTERS
+        values: list[int] | list[bool] = (
+            [False] * point.register_count if point.is_bit else [0] * point.register_count
+        )
+        tables[point.function_code - 1].append(SimData(point.address, values=values, datatype=kind))
+    # pymodbus wants every table; a table no point uses spans the profile's addresses
+    # (and one read beyond) so that its reads reach the action, which refuses them
+    span = min(_ALL_REGISTERS, max(p.end for p in profile.points) + 125)
+    for index, table in enumerate(tables):
+        if not table:
+            kind = DataType.BITS if index < 2 else DataType.REGISTERS
+            table.append(SimData(0, count=span if index >= 2 else 16, values=0, datatype=kind))
+    return tables, used
+
+
+def _init_settings(slave_id: int, slave: _Slave) -> None:
+    """Settings hold what the sensor was configured with: its id, its factory baud rate."""
+    modbus = slave.profile.modbus
+    for setting in modbus.settings:
+        value = setting.min
+        with suppress(ProfileError):
+            if setting.name == SLAVE_ADDRESS:
+                value = setting.encode(slave_id)
+            elif setting.name == BAUD_RATE:
+                value = setting.encode(modbus.serial.baudrate)
+            elif setting.codes:
+                value = next(iter(setting.codes))
+        slave.image[setting.read_function_code, setting.address] = value
+        slave.writable[setting.address] = setting
+        for write in (*setting.before, *setting.after):
+            slave.writable.setdefault(write.address, None)
+
+
+def _write(slave: _Slave, address: int, values: list[int]) -> ExcCodes | None:
+    """Apply a write (FC 6/16) to settings and unlock/save registers, or refuse it."""
+    targets = [slave.writable.get(address + i, _NOT_WRITABLE) for i in range(len(values))]
+    if any(target is _NOT_WRITABLE for target in targets):
+        return ExcCodes.ILLEGAL_ADDRESS
+    for target, value in zip(targets, values, strict=True):
+        if isinstance(target, Setting) and target.decode(value) is None:
+            return ExcCodes.ILLEGAL_VALUE
+        if (
+            isinstance(target, Setting)
+            and target.codes is None
+            and not (target.min <= value <= target.max)
+        ):
+            return ExcCodes.ILLEGAL_VALUE
+    for target, value in zip(targets, values, strict=True):
+        if isinstance(target, Setting):
+            slave.image[target.read_function_code, target.address] = value
+    return None
+
+
+_NOT_WRITABLE = Setting(name="not_writable", address=0)
 
 
 def _store(slave: _Slave, point: Point, registers: Sequence[int]) -> None:
