@@ -15,6 +15,11 @@ code reads (coils, discrete inputs, holding or input registers); a read of a
 register no point names gets ILLEGAL_ADDRESS, a read of a table the sensor
 does not have ILLEGAL_FUNCTION, as a real sensor answers.
 
+Writable settings (``profile.modbus.settings``) hold the slave's id and its
+factory baud-rate code, answer reads, and take FC06/FC16 writes (with their
+unlock and save registers) within the values the profile allows;
+:meth:`SimulatedSlaves.settings` shows what was set.
+
 Faults: :meth:`SimulatedSlaves.set_offline` makes a slave silent (no answer at
 all, as a dead RS-485 sensor); :meth:`SimulatedSlaves.inject` makes one point
 stuck, out of its measuring range, or report its sentinel;
