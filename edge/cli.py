@@ -29,9 +29,13 @@ from device_profiles import (
 from edge.app import Agent
 from edge.config import EdgeConfig, describe_config, load_config
 from edge.errors import ConfigError, DeviceReadError, EdgeError
+from edge.outbox_cli import app as outbox_app
+from edge.outbox_cli import status
 from edge.polling.device_read import PointValues, read_points
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+app.command()(status)
 
 _FLAG_NOTES = {Flag.OVER_RANGE: "  OVER RANGE", Flag.FAULT: "  FAULT"}
 EXIT_FAILURE = 1

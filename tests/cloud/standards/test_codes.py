@@ -28,6 +28,7 @@ def test_water_aliases() -> None:
     assert book.resolve("do") == "dissolved_oxygen"
     assert book.resolve("w21003") == "ammonia_nitrogen"
     assert book.resolve("CODMn") == "permanganate_index"
+    assert book.resolve("water_ph") == "ph"
 
 
 def test_a_vocabulary_name_reaches_the_item_through_its_hj212_code() -> None:
