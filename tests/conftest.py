@@ -10,7 +10,9 @@ from pathlib import Path
 # once from different checkouts (as root) would take away the traverse permission the
 # embedded PostgreSQL's system user needs, or delete each other's data directories.
 _checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:10]
-_temproot = Path(tempfile.gettempdir()) / f"shanshui-tests-{_checkout}"
+# short: the embedded PostgreSQL's socket path under it must stay within 107 bytes, also
+# once pytest numbers its runs pytest-10 and beyond
+_temproot = Path(tempfile.gettempdir()) / f"sst-{_checkout}"
 _temproot.mkdir(mode=0o755, exist_ok=True)
 os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(_temproot))
 
