@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pymodbus.client import AsyncModbusTcpClient
 
 from device_profiles import InvalidRawError, Profile, ProfileError, builtin_profile, load_quantities
 from edge.app import Agent
+from edge.bus_timing import Parity
 from edge.config import EdgeConfig, describe_config, load_config
 from edge.errors import ConfigError, DeviceReadError, EdgeError
+from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
+from edge.polling.modbus_master import ModbusMaster
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
 
@@ -63,28 +65,73 @@ def check_config(
     typer.echo(f"{config.name}: OK")
 
 
+SerialOption = Annotated[
+    str | None,
+    typer.Option("--serial", help="Serial port of an RS-485 bus (Modbus RTU), e.g. /dev/ttyUSB0."),
+]
+BaudOption = Annotated[int, typer.Option("--baud", min=300, help="Serial baud rate.")]
+ParityOption = Annotated[str, typer.Option(help="Serial parity: N, E or O.")]
+StopbitsOption = Annotated[int, typer.Option(min=1, max=2, help="Serial stop bits.")]
+RtuOverTcpOption = Annotated[
+    bool,
+    typer.Option("--rtu-over-tcp", help="HOST is an RS-485-to-Ethernet converter (RTU frames)."),
+]
+
+
 @app.command()
 def read(
+    *,
     model: Annotated[str, typer.Option(help="Built-in device profile, e.g. jxct-th-rs485.")],
     host: Annotated[str, typer.Option(help="Modbus TCP host.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Modbus TCP port.")] = 502,
     slave: Annotated[int, typer.Option(min=1, max=247, help="Modbus slave id.")] = 1,
     timeout_s: Annotated[float, typer.Option(min=0.01, help="Answer timeout, seconds.")] = 1.0,
+    serial: SerialOption = None,
+    baud: BaudOption = 9600,
+    parity: ParityOption = "N",
+    stopbits: StopbitsOption = 1,
+    rtu_over_tcp: RtuOverTcpOption = False,
 ) -> None:
-    """Read every point of one sensor once and print name, value and unit."""
+    """Read every point of one sensor once and print name, value and unit.
+
+    Modbus TCP by default; --serial for an RS-485 port, --rtu-over-tcp for a converter.
+    """
     try:
         profile = builtin_profile(model)
     except ProfileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
+    line = _parity_or_exit(parity)
     _quiet_pymodbus()
+    master = master_for_line(
+        serial_port=serial,
+        host=host,
+        tcp_port=port,
+        rtu_over_tcp=rtu_over_tcp,
+        baudrate=baud,
+        parity=line,
+        stopbits=stopbits,
+        timeout_s=timeout_s,
+    )
     try:
-        values = asyncio.run(_read_once(host, port, profile, slave, timeout_s))
+        values = asyncio.run(_read_once(master, profile, slave, timeout_s))
     except DeviceReadError as exc:
-        typer.echo(f"error: {model} slave {slave} at {host}:{port}: {exc}", err=True)
+        typer.echo(f"error: {model} slave {slave} at {master.description}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
-    for line in format_values(profile, values):
-        typer.echo(line)
+    for text in format_values(profile, values):
+        typer.echo(text)
+
+
+def _parity_or_exit(parity: str) -> Parity:
+    upper = parity.upper()
+    if upper == "N":
+        return "N"
+    if upper == "E":
+        return "E"
+    if upper == "O":
+        return "O"
+    typer.echo(f"error: parity {parity!r}: use N, E or O", err=True)
+    raise typer.Exit(EXIT_CONFIG)
 
 
 def format_values(profile: Profile, values: PointValues) -> list[str]:
@@ -128,12 +175,9 @@ async def _run_agent(config: EdgeConfig) -> None:
 
 
 async def _read_once(
-    host: str, port: int, profile: Profile, slave: int, timeout_s: float
+    master: ModbusMaster, profile: Profile, slave: int, timeout_s: float
 ) -> PointValues:
-    client = AsyncModbusTcpClient(host, port=port, timeout=timeout_s, retries=0, reconnect_delay=0)
     try:
-        if not await client.connect():
-            raise DeviceReadError("read", "cannot connect")
-        return await read_points(client, profile, slave, "read")
+        return await read_points(master, profile, slave, "read", timeout_s=timeout_s)
     finally:
-        client.close()
+        master.close()

@@ -65,7 +65,7 @@ def test_broken_config_gives_line_and_key_without_traceback(tmp_path: Path) -> N
         result = runner.invoke(app, command)
         assert result.exit_code == 2
         assert "gateway.yaml:" in result.output
-        assert "buses[0].devices[1].slave: Input should be less than or equal to 247" in (
+        assert "buses[0].devices[1].slave: slave 300 is not a Modbus address: use 1..247" in (
             result.output
         )
         assert "Traceback" not in result.output

@@ -1,0 +1,189 @@
+"""The ``buses:`` section of ``gateway.yaml``: bus types, line settings, devices.
+
+Layer: pydantic models only (no I/O); :mod:`edge.config` reads the file and
+reports errors as ``file:line: key: message``.
+
+Bus types (the ``type`` key):
+
+``modbus_tcp``
+    a Modbus TCP device or gateway (``host``, ``port``).
+``modbus_rtu``
+    an RS-485 line on a serial port (``port``, ``baudrate``, ``parity``,
+    ``stopbits``, ``bytesize``).
+``modbus_rtu_over_tcp``
+    an RS-485-to-Ethernet converter in transparent mode: RTU frames over TCP
+    (``host``, ``port``; ``baudrate`` etc. describe the RS-485 side and set
+    the silences kept between frames).
+
+Every bus has ``timeout_s``, ``retries`` (extra attempts of a request that got
+no usable answer), ``backoff_max_s`` (the longest a silent device waits between
+attempts) and ``turnaround_s`` (extra silence after each reply, for slow
+devices). RTU buses also have ``inter_frame_gap_s``, defaulting to the spec's
+t3.5 for the baud rate.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from device_profiles import Profile, builtin_profile
+from device_profiles.yaml_source import LocatedError
+from edge.bus_timing import Parity, char_time_s, silent_interval_s
+
+# The wire rule for a reading's device id (wire.batch._ID), so a bad id fails here, not in a poll.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+BUS_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+BUS_TYPES = ("modbus_tcp", "modbus_rtu", "modbus_rtu_over_tcp")
+FIRST_SLAVE, LAST_SLAVE = 1, 247
+STANDARD_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_slave(slave: int) -> int:
+    """Refuse the broadcast id 0 and the reserved 248..255 with a message that says why."""
+    if slave == 0:
+        raise ValueError(
+            "slave 0 is the Modbus broadcast address (no device answers it): use 1..247"
+        )
+    if 248 <= slave <= 255:
+        raise ValueError(f"slave {slave} is reserved by the Modbus specification: use 1..247")
+    if not FIRST_SLAVE <= slave <= LAST_SLAVE:
+        raise ValueError(f"slave {slave} is not a Modbus address: use 1..247")
+    return slave
+
+
+class DeviceConfig(BaseModel):
+    """One sensor on a bus."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    model: str
+    slave: int
+    interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+
+    @field_validator("slave")
+    @classmethod
+    def _legal_slave(cls, value: int) -> int:
+        return check_slave(value)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        builtin_profile(value)  # ProfileError is a ValueError: its message lists known models
+        return value
+
+    @property
+    def profile(self) -> Profile:
+        """The built-in device profile of this device's model."""
+        return builtin_profile(self.model)
+
+
+class _Bus(BaseModel):
+    """What every bus has: a name, timing of answers, and devices."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=BUS_NAME_PATTERN)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    retries: int = Field(default=1, ge=0, le=5)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    turnaround_s: float = Field(default=0.0, ge=0, le=5)
+    # not Field(min_length=1): on a tuple whose items all failed, pydantic adds "Tuple
+    # should have at least 1 item after validation, not 0" to the real error
+    devices: tuple[DeviceConfig, ...]
+
+    @field_validator("devices")
+    @classmethod
+    def _some_devices(cls, value: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
+        if not value:
+            raise ValueError("a bus needs at least one device")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_slaves(self) -> Self:
+        seen: dict[int, int] = {}
+        for index, device in enumerate(self.devices):
+            if device.slave in seen:
+                raise LocatedError(
+                    ("devices", index, "slave"),
+                    f"slave {device.slave} is already used by devices[{seen[device.slave]}]",
+                )
+            seen[device.slave] = index
+        return self
+
+
+class _SerialLine(BaseModel):
+    """Line settings of an RS-485 segment."""
+
+    baudrate: int = Field(default=9600, ge=300, le=921600)
+    parity: Parity = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    inter_frame_gap_s: float | None = Field(default=None, ge=0, le=1)
+
+    @property
+    def char_s(self) -> float:
+        """Seconds per byte on the line."""
+        return char_time_s(self.baudrate, self.parity, self.stopbits, self.bytesize)
+
+    @property
+    def gap_s(self) -> float:
+        """The silence kept between frames: configured, else t3.5 for the baud rate."""
+        if self.inter_frame_gap_s is not None:
+            return self.inter_frame_gap_s
+        return silent_interval_s(self.baudrate, self.parity, self.stopbits, self.bytesize)
+
+    @property
+    def line(self) -> str:
+        """``9600 8N1``."""
+        return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
+
+class ModbusTcpBus(_Bus):
+    """A Modbus TCP endpoint (a sensor, or a TCP-to-RS-485 gateway) and its slaves."""
+
+    type: Literal["modbus_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    retries: int = Field(default=0, ge=0, le=5)
+
+    @property
+    def where(self) -> str:
+        """``host:port``."""
+        return f"{self.host}:{self.port}"
+
+
+class ModbusRtuBus(_Bus, _SerialLine):
+    """An RS-485 line on a serial port of the gateway."""
+
+    type: Literal["modbus_rtu"]
+    port: str = Field(min_length=1, description="serial device, e.g. /dev/ttyUSB0")
+    timeout_s: float = Field(default=0.5, gt=0, le=60)
+
+    @property
+    def where(self) -> str:
+        """``/dev/ttyUSB0 9600 8N1``."""
+        return f"{self.port} {self.line}"
+
+
+class ModbusRtuOverTcpBus(_Bus, _SerialLine):
+    """An RS-485-to-Ethernet converter in transparent mode: RTU frames over TCP."""
+
+    type: Literal["modbus_rtu_over_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+
+    @property
+    def where(self) -> str:
+        """``host:port (RS-485 side 9600 8N1)``."""
+        return f"{self.host}:{self.port} (RS-485 side {self.line})"
+
+
+# `type` discriminates; ascii buses join this union.
+BusConfig = Annotated[
+    ModbusTcpBus | ModbusRtuBus | ModbusRtuOverTcpBus, Field(discriminator="type")
+]

@@ -1,0 +1,111 @@
+"""The registers one simulated slave serves, built from its device profile.
+
+Layer: pure data and the shared profile codec; no I/O, no asyncio. Values come
+from a :data:`signals.ValueGenerator`, encoded with
+``device_profiles.encode_point`` (the codec the poller decodes with). Tests pin
+values (:meth:`RegisterImage.set_value`), raw registers (a sensor's sentinel,
+an out-of-range raw value) or freeze what is served (a stuck sensor), and read
+back exactly what a poller will decode (:meth:`RegisterImage.served`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+
+from device_profiles import (
+    InvalidRawError,
+    Point,
+    Profile,
+    RegisterError,
+    decode_point,
+    encode_point,
+    load_quantities,
+)
+from simulators.errors import SimulatorError
+from simulators.signals import ValueGenerator
+
+
+class RegisterImage:
+    """Register address -> value for one slave, plus which points are pinned."""
+
+    def __init__(self, slave: int, profile: Profile) -> None:
+        """All registers 0 until the first :meth:`update`."""
+        self.slave = slave
+        self.profile = profile
+        self.registers: dict[int, int] = {
+            a: 0 for point in profile.points for a in range(point.address, point.end)
+        }
+        self.pinned: set[str] = set()
+
+    def update(self, generator: ValueGenerator, time_s: float) -> None:
+        """Set every unpinned point to the generator's value at ``time_s``."""
+        quantities = load_quantities()
+        for point in self.profile.points:
+            if point.name in self.pinned:
+                continue
+            value = generator(self.slave, point, quantities[point.quantity], time_s)
+            with suppress(RegisterError):  # a value the type cannot hold: keep the last
+                self._store(point, encode_point(point, value))
+
+    def set_value(self, point_name: str, value: float) -> float:
+        """Pin a point to ``value``; return the value a poller will decode.
+
+        Raises:
+            KeyError: no such point.
+            RegisterError: the value does not fit the point's data type.
+        """
+        point = self.profile.point(point_name)
+        registers = encode_point(point, value)
+        self._store(point, registers)
+        self.pinned.add(point_name)
+        return decode_point(point, registers)
+
+    def set_raw(self, point_name: str, registers: Sequence[int]) -> None:
+        """Pin a point to raw ``registers`` (a sentinel such as 0x7FFF, an impossible value)."""
+        point = self.profile.point(point_name)
+        if len(registers) != point.register_count:
+            raise SimulatorError(f"{point_name} needs {point.register_count} registers")
+        self._store(point, tuple(registers))
+        self.pinned.add(point_name)
+
+    def stick(self) -> None:
+        """A stuck sensor: every point keeps the value it has now."""
+        self.pinned.update(point.name for point in self.profile.points)
+
+    def unpin(self, point_name: str | None = None) -> None:
+        """Let one point (default: all) follow the generator again."""
+        if point_name is None:
+            self.pinned.clear()
+        else:
+            self.profile.point(point_name)
+            self.pinned.discard(point_name)
+
+    def read(self, start: int, count: int) -> list[int] | None:
+        """Registers ``start .. start+count-1``; ``None`` if one is not in the map."""
+        try:
+            return [self.registers[a] for a in range(start, start + count)]
+        except KeyError:
+            return None
+
+    def write(self, address: int, value: int) -> bool:
+        """Store one register a master wrote; False if the map has no such register."""
+        if address not in self.registers:
+            return False
+        self.registers[address] = value
+        return True
+
+    def served(self) -> dict[str, float]:
+        """Point name -> value exactly as a poller decodes it now; sentinels left out."""
+        values: dict[str, float] = {}
+        for point in self.profile.points:
+            with suppress(InvalidRawError):
+                values[point.name] = decode_point(point, self._registers_of(point))
+        return values
+
+    def _registers_of(self, point: Point) -> list[int]:
+        return [self.registers[a] for a in range(point.address, point.end)]
+
+    def _store(self, point: Point, registers: Sequence[int]) -> None:
+        for offset, register in enumerate(registers):
+            self.registers[point.address + offset] = register
