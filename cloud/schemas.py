@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cloud.ingest.consumer import IngestStats
+from cloud.ingest.mqtt import IngestStats
 from cloud.storage import (
     DeviceSummary,
     GatewaySummary,

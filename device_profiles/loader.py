@@ -5,6 +5,7 @@ Layer: reads YAML files from disk, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from device_profiles.errors import ProfileError
+from device_profiles.measure import to_canonical_map
 from device_profiles.schema import Profile, Quantity
-from device_profiles.yaml_source import YamlSourceError, describe_errors, read_yaml
+from device_profiles.units import UnitError, dimension
+from device_profiles.yaml_source import Where, YamlSourceError, describe_errors, read_yaml
 
 PACKAGE_DIR = Path(__file__).parent
 QUANTITIES_PATH = PACKAGE_DIR / "quantities.yaml"
@@ -40,18 +43,30 @@ class _Vocabulary(BaseModel):
 @cache
 def load_quantities(path: Path = QUANTITIES_PATH) -> dict[str, Quantity]:
     """The vocabulary of quantity codes, keyed by code."""
-    data, node = read_yaml(path)
     try:
-        return dict(_Vocabulary.model_validate(data).quantities)
+        data, node = read_yaml(path)
+        quantities = dict(_Vocabulary.model_validate(data).quantities)
+    except YamlSourceError as exc:
+        raise ProfileError(str(exc)) from None
     except ValidationError as exc:
         raise ProfileError("\n".join(describe_errors(path, node, exc))) from None
+    where = Where(path, node)
+    problems = []
+    for code, quantity in quantities.items():
+        try:
+            dimension(quantity.unit)
+        except UnitError as exc:
+            problems.append(where.format(("quantities", code, "unit"), str(exc)))
+    if problems:
+        raise ProfileError("\n".join(problems))
+    return quantities
 
 
 def load_profile(path: Path, quantities: dict[str, Quantity] | None = None) -> Profile:
-    """Load one profile file and check its quantities against the vocabulary.
+    """Load one profile file and check it against the vocabulary.
 
     Raises:
-        ProfileError: naming the file, line, point and key at fault.
+        ProfileError: one line per problem, ``file:line: key: message``.
     """
     vocabulary = load_quantities() if quantities is None else quantities
     try:
@@ -61,15 +76,30 @@ def load_profile(path: Path, quantities: dict[str, Quantity] | None = None) -> P
         raise ProfileError(str(exc)) from None
     except ValidationError as exc:
         raise ProfileError("\n".join(describe_errors(path, node, exc))) from None
-    for index, point in enumerate(profile.points):
-        if point.quantity not in vocabulary:
-            raise ProfileError(
-                f"{path.name}: points[{index}] {point.name!r}: unknown quantity "
-                f"{point.quantity!r} (see quantities.yaml)"
-            )
+    problems = cross_check(profile, vocabulary, Where(path, node))
     if profile.model != path.stem.replace("_", "-"):
-        raise ProfileError(f"{path.name}: model {profile.model!r} must match the file name")
+        problems.append(Where(path, node).format(("model",), "must match the file name"))
+    if problems:
+        raise ProfileError("\n".join(problems))
     return profile
+
+
+def cross_check(profile: Profile, vocabulary: Mapping[str, Quantity], where: Where) -> list[str]:
+    """What the schema alone cannot see: unknown quantities, units that do not convert."""
+    problems: list[str] = []
+    section: tuple[str | int, ...] = ("ascii", "fields") if profile.ascii else ("points",)
+    for index, item in enumerate(profile.measurements):
+        loc = (*section, index)
+        quantity = vocabulary.get(item.quantity)
+        if quantity is None:
+            message = f"unknown quantity {item.quantity!r} (see quantities.yaml)"
+            problems.append(where.format((*loc, "quantity"), message))
+            continue
+        try:
+            to_canonical_map(item, quantity)
+        except UnitError as exc:
+            problems.append(where.format((*loc, "unit"), str(exc)))
+    return problems
 
 
 def profile_names() -> list[str]:

@@ -17,16 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from device_profiles.errors import RegisterError
-from device_profiles.schema import Point
+from device_profiles.schema import DataType, Point
 
 
 class InvalidRawError(RegisterError):
     """The sensor reported one of its "probe missing" raw values."""
 
-    def __init__(self, point: Point, raw: int) -> None:
+    def __init__(self, point: Point, raw: int, value: float | None = None) -> None:
         super().__init__(f"point {point.name!r}: raw value {raw:#x} means no valid measurement")
         self.point = point
         self.raw = raw
+        self.value = value  # what the registers would mean (for a reading flagged D)
 
 
 def decode_point(point: Point, registers: Sequence[int]) -> float:
@@ -42,8 +43,8 @@ def decode_point(point: Point, registers: Sequence[int]) -> float:
             f"registers, got {len(registers)}"
         )
     raw = struct.unpack(">" + point.data_type.struct_code, _to_bytes(point, registers))[0]
-    if raw in point.invalid_raw:
-        raise InvalidRawError(point, int(raw))
+    if point.data_type is DataType.BOOL and raw > 1:
+        raise RegisterError(f"point {point.name!r}: bit value {raw} is neither 0 nor 1")
     value = float(raw) * point.scale + point.offset
     if point.data_type.is_float:
         if not math.isfinite(value):
@@ -51,7 +52,15 @@ def decode_point(point: Point, registers: Sequence[int]) -> float:
         return value
     # raw 0xFF9B * 0.1 is -10.100000000000001 in binary floating point; the sensor
     # meant -10.1, so keep exactly the decimals its scale and offset carry.
-    return round(value, _decimals(point.scale) + _decimals(point.offset))
+    value = round(value, _decimals(point.scale) + _decimals(point.offset))
+    if raw in point.invalid_raw:
+        raise InvalidRawError(point, int(raw), value)
+    return value
+
+
+def resolution(point: Point) -> float:
+    """The smallest step of ``point``'s value in its own unit (0 for floats: any value)."""
+    return 0.0 if point.data_type.is_float else abs(point.scale)
 
 
 def encode_point(point: Point, value: float) -> tuple[int, ...]:
@@ -86,27 +95,30 @@ def encode_point(point: Point, value: float) -> tuple[int, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One read request: ``count`` registers from ``start``, covering ``points``."""
+    """One read: ``count`` registers (bits for FC 1/2) from ``start``, covering ``points``."""
 
     start: int
     count: int
     points: tuple[Point, ...]
+    function_code: int = 3
 
 
 def plan_reads(points: Iterable[Point], max_registers: int = 125, max_gap: int = 0) -> list[Block]:
-    """Group points into as few contiguous reads as the limits allow.
+    """Group points into as few contiguous reads as the limits allow, one function code each.
 
     ``max_gap`` is how many unused registers a read may span to join two points;
     0 (the default) never reads a register no point names, since many sensors
-    answer such reads with an exception.
+    answer such reads with an exception. Blocks come ordered by function code,
+    then address.
     """
     blocks: list[Block] = []
     current: list[Point] = []
-    for point in sorted(points, key=lambda p: p.address):
+    for point in sorted(points, key=lambda p: (p.function_code, p.address)):
         if current:
             start = current[0].address
             gap = point.address - current[-1].end
-            if gap <= max_gap and point.end - start <= max_registers:
+            same_table = point.function_code == current[0].function_code
+            if same_table and gap <= max_gap and point.end - start <= max_registers:
                 current.append(point)
                 continue
             blocks.append(_block(current))
@@ -143,7 +155,8 @@ def _decimals(number: float) -> int:
 
 def _block(points: list[Point]) -> Block:
     start = points[0].address
-    return Block(start=start, count=max(p.end for p in points) - start, points=tuple(points))
+    count = max(p.end for p in points) - start
+    return Block(start, count, tuple(points), points[0].function_code)
 
 
 def _to_bytes(point: Point, registers: Sequence[int]) -> bytes:

@@ -2,24 +2,33 @@
 
 Layer: pure data. YAML on disk, these frozen models in memory; unknown keys are
 refused (``extra="forbid"``) so a typo in a profile is an error, not a silent
-default. Register decoding lives in :mod:`device_profiles.registers`.
+default. Register decoding lives in :mod:`device_profiles.registers`, the ASCII
+grammar in :mod:`device_profiles.ascii_schema`, writable settings in
+:mod:`device_profiles.settings`.
+
+Modbus function codes: 1 coils and 2 discrete inputs hold bits (data type
+``bool``); 3 holding and 4 input registers hold 16-bit words.
 """
 
 from __future__ import annotations
 
 import struct
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-# allow_inf_nan=False: a scale, offset or range of .nan or .inf would pass every other check.
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+from device_profiles.ascii_schema import AsciiField, AsciiSpec
+from device_profiles.measurement import STRICT, Measurement
+from device_profiles.settings import Setting
+
+_STRICT = STRICT
 
 
 class DataType(StrEnum):
-    """How a value is laid out in 16-bit registers."""
+    """How a value is laid out in 16-bit registers (or, for ``bool``, in one bit)."""
 
+    BOOL = "bool"
     INT16 = "int16"
     UINT16 = "uint16"
     INT32 = "int32"
@@ -36,7 +45,7 @@ class DataType(StrEnum):
 
     @property
     def register_count(self) -> int:
-        """Number of 16-bit registers the value occupies."""
+        """Number of 16-bit registers (bits, for ``bool``) the value occupies."""
         return _STRUCT[self][1]
 
     @property
@@ -46,6 +55,8 @@ class DataType(StrEnum):
 
     def raw_limits(self) -> tuple[int, int]:
         """Smallest and largest raw integer (meaningless for floats)."""
+        if self is DataType.BOOL:
+            return 0, 1
         bits = 16 * self.register_count
         if self.struct_code.islower():
             return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -53,7 +64,9 @@ class DataType(StrEnum):
 
 
 # data type -> (struct code, registers); the same table pymodbus's simulator keeps.
+# A bit travels as a 0/1 "register" so one codec serves all four function codes.
 _STRUCT: dict[DataType, tuple[str, int]] = {
+    DataType.BOOL: ("H", 1),
     DataType.INT16: ("h", 1),
     DataType.UINT16: ("H", 1),
     DataType.INT32: ("i", 2),
@@ -67,7 +80,15 @@ assert all(struct.calcsize(">" + c) == 2 * n for c, n in _STRUCT.values())  # no
 
 
 Order = Literal["big", "little"]
-RegisterTable = Literal["holding", "input"]
+RegisterTable = Literal["coils", "discrete_inputs", "holding", "input"]
+FunctionCode = Literal[1, 2, 3, 4]
+FUNCTION_CODES: dict[str, FunctionCode] = {
+    "coils": 1,
+    "discrete_inputs": 2,
+    "holding": 3,
+    "input": 4,
+}
+BIT_FUNCTION_CODES = (1, 2)
 
 
 class Quantity(BaseModel):
@@ -81,6 +102,9 @@ class Quantity(BaseModel):
     min: float
     max: float
     hj212: str | None = None
+    molar_mass_g_mol: float | None = Field(
+        default=None, gt=0, description="for gases: converts ppm/ppb to µg/m³ and back"
+    )
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> Self:
@@ -89,27 +113,24 @@ class Quantity(BaseModel):
         return self
 
 
-class Point(BaseModel):
-    """One value a sensor exposes: where it sits and how to turn registers into it."""
+class Point(Measurement):
+    """One value a Modbus sensor exposes: where it sits and how to turn registers into it."""
 
-    model_config = _STRICT
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    quantity: str
     address: int = Field(ge=0, le=0xFFFF, description="0-based wire address of the first register")
     data_type: DataType
-    scale: float = 1.0
-    offset: float = 0.0
+    function_code: FunctionCode = Field(
+        default=3, description="1 coils, 2 discrete inputs, 3 holding, 4 input registers"
+    )
     word_order: Order = "big"
     byte_order: Order = "big"
     invalid_raw: tuple[int, ...] = Field(
         default=(),
-        description="raw values the sensor reports for a missing or broken probe",
+        description="sentinels: raw values the sensor reports for a missing or broken probe",
     )
 
     @property
     def register_count(self) -> int:
-        """Registers this point occupies."""
+        """Registers (bits, for coils and discrete inputs) this point occupies."""
         return self.data_type.register_count
 
     @property
@@ -117,17 +138,19 @@ class Point(BaseModel):
         """One past the last register of this point."""
         return self.address + self.register_count
 
-    @field_validator("scale")
-    @classmethod
-    def _scale_not_zero(cls, scale: float) -> float:
-        if scale == 0:
-            raise ValueError("scale must not be 0")
-        return scale
+    @property
+    def is_bit(self) -> bool:
+        """True for coils and discrete inputs (function codes 1 and 2)."""
+        return self.function_code in BIT_FUNCTION_CODES
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
         if self.end > 0x10000:
             raise ValueError(f"registers {self.address}..{self.end - 1} run past 65535")
+        if self.is_bit != (self.data_type is DataType.BOOL):
+            raise ValueError(
+                "function codes 1 and 2 read bits: data_type bool, and bool only with them"
+            )
         if self.invalid_raw and self.data_type.is_float:
             raise ValueError(f"invalid_raw is not allowed with data_type {self.data_type}")
         low, high = self.data_type.raw_limits()
@@ -149,18 +172,51 @@ class SerialDefaults(BaseModel):
 
 
 class ModbusSpec(BaseModel):
-    """Modbus facts of a model: register table, default address, serial defaults."""
+    """Modbus facts of a model: default table, address, serial defaults, settings."""
 
     model_config = _STRICT
 
-    register_table: RegisterTable = "holding"
+    register_table: RegisterTable = Field(
+        default="holding", description="the table of points that name no function_code"
+    )
     default_slave: int = Field(default=1, ge=1, le=247)
     serial: SerialDefaults = SerialDefaults()
     max_registers_per_read: int = Field(default=125, ge=1, le=125)
+    max_gap: int = Field(
+        default=0,
+        ge=0,
+        le=124,
+        description="unused registers one read may span to join points (0: the device "
+        "answers reads of unnamed registers with an exception)",
+    )
+    settings: tuple[Setting, ...] = Field(
+        default=(), description="writable configuration registers (slave_address, baud_rate)"
+    )
+
+    @property
+    def default_function_code(self) -> FunctionCode:
+        """The function code of :attr:`register_table`."""
+        return FUNCTION_CODES[self.register_table]
+
+    def setting(self, name: str) -> Setting | None:
+        """The writable setting called ``name`` (``slave_address``, ``baud_rate``), if any."""
+        for setting in self.settings:
+            if setting.name == name:
+                return setting
+        return None
+
+    @field_validator("settings")
+    @classmethod
+    def _distinct_settings(cls, settings: tuple[Setting, ...]) -> tuple[Setting, ...]:
+        names = [s.name for s in settings]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"setting {name!r} described twice")
+        return settings
 
 
 class Profile(BaseModel):
-    """A sensor model: what it measures and where each value sits."""
+    """A sensor model: what it measures and where (or in which line) each value sits."""
 
     model_config = _STRICT
 
@@ -168,39 +224,84 @@ class Profile(BaseModel):
     manufacturer: str
     description: str
     source: str = Field(description="where the register map comes from")
-    protocol: Literal["modbus"] = "modbus"
+    verified: bool = Field(
+        default=True, description="False: the map is not confirmed against a vendor document"
+    )
+    protocol: Literal["modbus", "ascii"] = "modbus"
     modbus: ModbusSpec = ModbusSpec()
+    ascii: AsciiSpec | None = None
     # Not Field(min_length=1): when every point fails, pydantic would also report
     # "at least 1 item ... not 0", which misleads whoever reads the error.
-    points: tuple[Point, ...]
+    points: tuple[Point, ...] = ()
 
-    @field_validator("points")
+    @model_validator(mode="before")
     @classmethod
-    def _has_points(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
-        if not points:
-            raise ValueError("a profile needs at least one point")
-        return points
+    def _default_function_code(cls, data: Any) -> Any:
+        """Points that name no function code read the profile's ``register_table``."""
+        if not isinstance(data, dict):
+            return data
+        modbus = data.get("modbus")
+        table = modbus.get("register_table") if isinstance(modbus, dict) else None
+        points = data.get("points")
+        if table not in FUNCTION_CODES or not isinstance(points, list | tuple):
+            return data
+        code = FUNCTION_CODES[table]
+        filled = [
+            {"function_code": code, **p} if isinstance(p, dict) and "function_code" not in p else p
+            for p in points
+        ]
+        return {**data, "points": filled}
+
+    @model_validator(mode="after")
+    def _protocol_parts(self) -> Self:
+        if self.protocol == "modbus":
+            if not self.points:
+                raise ValueError("a profile needs at least one point")
+            if self.ascii is not None:
+                raise ValueError("a modbus profile has no ascii section")
+        elif self.ascii is None or self.points:
+            raise ValueError("an ascii profile has an ascii section and no points")
+        return self
 
     @model_validator(mode="after")
     def _points_are_distinct(self) -> Self:
         names: set[str] = set()
-        taken: dict[int, str] = {}
+        taken: dict[tuple[int, int], str] = {}
         for point in self.points:
             if point.name in names:
                 raise ValueError(f"point name {point.name!r} used twice")
             names.add(point.name)
             for register in range(point.address, point.end):
-                if register in taken:
+                key = (point.function_code, register)
+                if key in taken:
                     raise ValueError(
-                        f"point {point.name!r} overlaps point {taken[register]!r} "
-                        f"at register {register}"
+                        f"point {point.name!r} overlaps point {taken[key]!r} at register {register}"
                     )
-                taken[register] = point.name
+                taken[key] = point.name
         return self
+
+    @property
+    def measurements(self) -> tuple[Measurement, ...]:
+        """Every value the model reports: Modbus points or ASCII fields."""
+        if self.ascii is not None:
+            return self.ascii.fields
+        return self.points
+
+    @property
+    def ascii_fields(self) -> tuple[AsciiField, ...]:
+        """The fields of an ASCII profile (empty for Modbus)."""
+        return self.ascii.fields if self.ascii is not None else ()
 
     def point(self, name: str) -> Point:
         """The point called ``name``; KeyError if there is none."""
         for point in self.points:
             if point.name == name:
                 return point
+        raise KeyError(name)
+
+    def measurement(self, name: str) -> Measurement:
+        """The point or ASCII field called ``name``; KeyError if there is none."""
+        for item in self.measurements:
+            if item.name == name:
+                return item
         raise KeyError(name)

@@ -3,6 +3,7 @@
 shanshui edge ...    the gateway agent and the technician's tools
 shanshui cloud ...   migrations, API, ingest workers, gateway registry
 shanshui sim ...     simulated sensors and stations
+shanshui standards ... AQI, surface-water class and noise levels, by hand
 shanshui demo        everything at once, on loopback
 """
 
@@ -15,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from cloud.standards.cli import app as standards_app  # pure: no cloud extra needed
 from edge.cli import app as edge_app
 from simulators.cli import app as sim_app
 
@@ -38,6 +40,7 @@ if cloud_app is not None:
         cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry."
     )
 app.add_typer(sim_app, name="sim", help="Simulated sensors and stations.")
+app.add_typer(standards_app, name="standards", help="AQI, water class and noise by hand.")
 
 
 if cloud_app is None:

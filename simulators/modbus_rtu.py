@@ -33,8 +33,8 @@ from types import TracebackType
 
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsResponse, ReadDiscreteInputsResponse
 from pymodbus.pdu.register_message import (
-    ReadHoldingRegistersRequest,
     ReadHoldingRegistersResponse,
     ReadInputRegistersResponse,
     WriteSingleRegisterRequest,
@@ -42,6 +42,7 @@ from pymodbus.pdu.register_message import (
 )
 
 from device_profiles import Profile
+from device_profiles.settings import SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.register_image import RegisterImage
 from simulators.signals import ValueGenerator, diurnal
@@ -50,7 +51,6 @@ _BAUD_CONSTANTS = {
     getattr(termios, f"B{baud}"): baud
     for baud in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 }
-_READ_FUNCTION = {"holding": 3, "input": 4}
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS = 1, 2
 _FAST_BAUD, _FAST_T35_S = 19200, 0.00175
 
@@ -74,7 +74,6 @@ class RtuSlave:
     baudrate: int | None = None  # None: answers at whatever the line is set to
     parity: str = "N"
     latency_s: float = 0.005
-    address_register: int | None = None
     faults: Faults = field(default_factory=Faults)
 
     def hears(self, line: tuple[int, str]) -> bool:
@@ -258,16 +257,21 @@ class RtuBus:
         function = request.function_code
         if slave.faults.exception_code is not None:
             return ExceptionResponse(function, slave.faults.exception_code, request.dev_id)
-        if isinstance(request, ReadHoldingRegistersRequest):  # FC03, and FC04 (its subclass)
+        if function in (1, 2, 3, 4):
             return _read_reply(slave, request)
         if isinstance(request, WriteSingleRegisterRequest):
             return _write_reply(slave, request)
         return ExceptionResponse(function, ILLEGAL_FUNCTION, request.dev_id)
 
     def _maybe_readdress(self, request: ModbusPDU) -> None:
-        slave = self.slaves[request.dev_id]
-        new_id = request.registers[0]
-        if request.address != slave.address_register or not 1 <= new_id <= 247:
+        slave = self.slaves.get(request.dev_id)
+        if slave is None or slave.faults.exception_code is not None:
+            return
+        setting = slave.image.profile.modbus.setting(SLAVE_ADDRESS)
+        if setting is None or request.address != setting.address:
+            return
+        new_id = setting.decode(request.registers[0])
+        if new_id is None or not 1 <= new_id <= 247:
             return
         if new_id in self.slaves and new_id != request.dev_id:
             return
@@ -303,18 +307,21 @@ class RtuBus:
 
 def _read_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
     function = request.function_code
-    if function != _READ_FUNCTION[slave.image.profile.modbus.register_table]:
-        return ExceptionResponse(function, ILLEGAL_FUNCTION, request.dev_id)
-    registers = slave.image.read(request.address, request.count)
-    if registers is None:
-        return ExceptionResponse(function, ILLEGAL_ADDRESS, request.dev_id)
-    kind = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
-    return kind(registers=registers, dev_id=request.dev_id)
+    values = slave.image.read(function, request.address, request.count)
+    if values is None:
+        known = function in slave.image.tables
+        code = ILLEGAL_ADDRESS if known else ILLEGAL_FUNCTION
+        return ExceptionResponse(function, code, request.dev_id)
+    if function in (1, 2):
+        bits = ReadCoilsResponse if function == 1 else ReadDiscreteInputsResponse
+        return bits(bits=[bool(v) for v in values], dev_id=request.dev_id)
+    words = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
+    return words(registers=values, dev_id=request.dev_id)
 
 
 def _write_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
     address, value = request.address, request.registers[0]
-    if address != slave.address_register and not slave.image.write(address, value):
+    if not slave.image.write(address, value):
         return ExceptionResponse(request.function_code, ILLEGAL_ADDRESS, request.dev_id)
     return WriteSingleRegisterResponse(address=address, registers=[value], dev_id=request.dev_id)
 

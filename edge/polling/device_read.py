@@ -11,18 +11,18 @@ and is not. :func:`to_readings` is pure. Nothing here schedules, logs or stores.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from device_profiles import (
     Block,
-    InvalidRawError,
+    Calibration,
     Profile,
     Quantity,
     RegisterError,
     decode_block,
     load_quantities,
+    measure,
     plan_reads,
 )
 from edge.errors import (
@@ -33,6 +33,7 @@ from edge.errors import (
     LinkError,
     NoAnswerError,
 )
+from edge.polling.modbus_frames import TABLE_NAMES
 from edge.polling.modbus_master import ModbusMaster
 from wire import MalformedError, Quality, Reading
 
@@ -84,33 +85,33 @@ def to_readings(
     values: Mapping[str, float | RegisterError],
     time_ms: int,
     quantities: Mapping[str, Quantity] | None = None,
+    *,
+    calibration: Calibration | None = None,
 ) -> Conversion:
-    """Make one reading per decodable point, flagged ``OVER_RANGE`` outside its quantity's range.
+    """Make one reading per decodable point, in its quantity's unit, flagged by the one rule.
 
-    A point that did not decode (``InvalidRawError`` and other register errors)
-    or decoded to NaN/infinity yields no reading, only a problem line.
+    :func:`device_profiles.measure` converts the sensor's unit, applies the
+    device's calibration and flags the value (``D`` for a sentinel, ``T`` out
+    of range). A point that did not decode or decoded to NaN/infinity yields no
+    reading, only a problem line; a sentinel yields a reading flagged ``D`` and
+    a problem line.
     """
     vocabulary = load_quantities() if quantities is None else quantities
     readings: list[Reading] = []
     problems: list[str] = []
-    for point in profile.points:
+    for point in profile.measurements:
         value = values.get(point.name)
         if value is None:
             continue
-        if isinstance(value, InvalidRawError):
-            problems.append(f"{point.name}: probe reports no valid measurement ({value.raw:#x})")
+        measured = measure(point, vocabulary[point.quantity], value, calibration)
+        if measured.problem is not None:
+            problems.append(measured.problem)
+        if measured.value is None:
             continue
-        if isinstance(value, RegisterError):
-            problems.append(f"{point.name}: {value}")
-            continue
-        if not math.isfinite(value):
-            problems.append(f"{point.name}: value {value} is not a finite number")
-            continue
-        quantity = vocabulary[point.quantity]
-        in_range = quantity.min <= value <= quantity.max
-        quality = Quality.NORMAL if in_range else Quality.OVER_RANGE
         try:
-            reading = Reading(device_id, point.quantity, time_ms, value, quality)
+            reading = Reading(
+                device_id, point.quantity, time_ms, measured.value, Quality(measured.flag)
+            )
         except MalformedError as exc:
             # wire refuses what it cannot carry, above all a time before 2000: what the
             # clock of a gateway without RTC says until NTP sets it. Skip the point (the
@@ -132,11 +133,10 @@ async def _read_block(
     retries: int,
 ) -> list[int]:
     start, count = block.start, block.count
-    table = profile.modbus.register_table
-    where = f"{table} registers {start}..{start + count - 1}"
+    where = f"{TABLE_NAMES[block.function_code]} {start}..{start + count - 1}"
     for attempt in range(retries + 1):
         try:
-            return await master.read_registers(slave, table, start, count, timeout_s)
+            return await master.read(slave, block.function_code, start, count, timeout_s)
         except (NoAnswerError, BadFrameError) as exc:
             if attempt < retries:
                 continue

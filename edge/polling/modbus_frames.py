@@ -18,6 +18,7 @@ from typing import Literal
 from pymodbus.framer import FramerRTU, FramerSocket
 from pymodbus.framer.base import FramerBase
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest,
     ReadInputRegistersRequest,
@@ -25,11 +26,18 @@ from pymodbus.pdu.register_message import (
 )
 
 Framing = Literal["rtu", "tcp"]
-RegisterTable = Literal["holding", "input"]
 
 # RTU: slave id + function code + CRC; a shorter buffer cannot be judged yet.
 _RTU_MIN_FRAME = 4
 MAX_READ_REGISTERS = 125
+MAX_READ_BITS = 2000
+_READS: dict[int, tuple[type[ModbusPDU], int]] = {
+    1: (ReadCoilsRequest, MAX_READ_BITS),
+    2: (ReadDiscreteInputsRequest, MAX_READ_BITS),
+    3: (ReadHoldingRegistersRequest, MAX_READ_REGISTERS),
+    4: (ReadInputRegistersRequest, MAX_READ_REGISTERS),
+}
+TABLE_NAMES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
 
 
 class FrameError(ValueError):
@@ -60,18 +68,28 @@ class Reply:
         return None
 
 
-def read_request(table: RegisterTable, start: int, count: int) -> ModbusPDU:
-    """The PDU reading ``count`` registers of ``table`` from ``start`` (FC03 or FC04).
+def read_request(function_code: int, start: int, count: int) -> ModbusPDU:
+    """The PDU reading ``count`` registers (bits, for FC01/02) from ``start``.
 
     Raises:
-        ValueError: count outside 1..125 or registers past 65535.
+        ValueError: not function code 1..4, count beyond its limit (125 registers,
+            2000 bits), or addresses past 65535.
     """
-    if not 1 <= count <= MAX_READ_REGISTERS:
-        raise ValueError(f"count {count} outside 1..{MAX_READ_REGISTERS}")
+    if function_code not in _READS:
+        raise ValueError(f"function code {function_code} is not a read (1..4)")
+    kind, limit = _READS[function_code]
+    if not 1 <= count <= limit:
+        raise ValueError(f"count {count} outside 1..{limit}")
     if start < 0 or start + count > 0x10000:
         raise ValueError(f"registers {start}..{start + count - 1} outside 0..65535")
-    kind = ReadInputRegistersRequest if table == "input" else ReadHoldingRegistersRequest
     return kind(address=start, count=count)
+
+
+def read_values(reply: Reply, count: int) -> list[int]:
+    """The register values of a read reply; bits as 0/1, cut to ``count`` (bytes pad them)."""
+    if reply.pdu.function_code in (1, 2):
+        return [int(bit) for bit in reply.pdu.bits[:count]]
+    return list(reply.pdu.registers)
 
 
 def write_request(address: int, value: int) -> ModbusPDU:

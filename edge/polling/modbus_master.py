@@ -33,9 +33,9 @@ from edge.errors import BadFrameError, ExceptionResponseError, LinkError, NoAnsw
 from edge.polling.modbus_frames import (
     FrameCodec,
     FrameError,
-    RegisterTable,
     Reply,
     read_request,
+    read_values,
     write_request,
 )
 from edge.polling.transports.base import Link
@@ -97,16 +97,16 @@ class ModbusMaster:
         """Where the bus is (port and settings, or host:port)."""
         return self.link.description
 
-    async def read_registers(
-        self, slave: int, table: RegisterTable, start: int, count: int, timeout_s: float
+    async def read(
+        self, slave: int, function_code: int, start: int, count: int, timeout_s: float
     ) -> list[int]:
-        """Read ``count`` registers of ``table`` from ``start`` (FC03/FC04).
+        """Read ``count`` registers (or bits, 0/1, for FC01/02) from ``start``.
 
         Raises:
             LinkError, NoAnswerError, BadFrameError, ExceptionResponseError.
         """
-        reply = await self.transact(read_request(table, start, count), slave, timeout_s)
-        registers = list(getattr(reply.pdu, "registers", []))
+        reply = await self.transact(read_request(function_code, start, count), slave, timeout_s)
+        registers = read_values(reply, count)
         if len(registers) != count:
             raise BadFrameError(
                 f"asked for {count} registers at {start}, got {len(registers)}", "garbage"

@@ -96,7 +96,7 @@ def test_good_profile_loads(tmp_path: Path) -> None:
 def test_explicit_vocabulary_is_used(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD)
     vocabulary = {k: v for k, v in load_quantities().items() if k != "air_temperature"}
-    with pytest.raises(ProfileError, match="points\\[1\\] 'temperature': unknown quantity"):
+    with pytest.raises(ProfileError, match=r"test_th.yaml:12: points\[1\].quantity: unknown"):
         load_profile(path, vocabulary)
 
 
@@ -182,14 +182,14 @@ def test_overlap_error_names_file_and_both_points(tmp_path: Path) -> None:
 def test_unknown_quantity_names_the_point(tmp_path: Path) -> None:
     text = GOOD.replace("quantity: air_temperature", "quantity: air_temprature")
     assert _error(_write(tmp_path, text)) == (
-        "test_th.yaml: points[1] 'temperature': unknown quantity 'air_temprature' "
+        "test_th.yaml:12: points[1].quantity: unknown quantity 'air_temprature' "
         "(see quantities.yaml)"
     )
 
 
 def test_model_must_match_file_name(tmp_path: Path) -> None:
     message = _error(_write(tmp_path, GOOD, name="other_model.yaml"))
-    assert message == "other_model.yaml: model 'test-th' must match the file name"
+    assert message == "other_model.yaml:1: model: must match the file name"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_profiles import Block, DataType, Point, plan_reads
+from device_profiles import Block, Point, plan_reads
+from tests.device_profiles.strategies import REGISTER_TYPES
 
 
 @st.composite
@@ -19,7 +20,7 @@ def point_sets(draw: st.DrawFn) -> list[Point]:
     result = []
     for index in range(draw(st.integers(0, 40))):
         address += draw(st.integers(0, 12) | st.just(0))
-        data_type = draw(st.sampled_from(list(DataType)))
+        data_type = draw(st.sampled_from(REGISTER_TYPES))
         result.append(Point(name=f"p{index}", quantity="q", address=address, data_type=data_type))
         address += data_type.register_count
     return draw(st.permutations(result))

@@ -19,7 +19,7 @@ from cloud.errors import (
     UnknownQuantityError,
 )
 from cloud.storage import Storage, to_time_ms
-from cloud.storage.store import MAX_DEAD_LETTER_PAYLOAD
+from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from tests.cloud.helpers import all_readings, make_batch, now_ms
 from wire import Batch, Quality, Reading
 

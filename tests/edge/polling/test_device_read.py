@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device_profiles import InvalidRawError, RegisterError, builtin_profile
+from device_profiles import Calibration, InvalidRawError, RegisterError, builtin_profile
 from edge.polling.device_read import to_readings
 from wire import Quality, Reading
 
@@ -36,6 +36,30 @@ def test_invalid_raw_and_undecodable_points_give_problems_not_readings() -> None
         "humidity: probe reports no valid measurement (0xffff)",
         "temperature: point 'temperature': register value 70000",
     )
+
+
+def test_a_sentinel_with_a_meaning_is_a_reading_flagged_fault() -> None:
+    values: dict[str, float | RegisterError] = {
+        "humidity": InvalidRawError(JXCT.point("humidity"), 0xFFFF, 6553.5),
+        "temperature": 20.0,
+    }
+    conversion = to_readings("th1", JXCT, values, T0)
+    assert [(r.quantity, r.value, r.quality) for r in conversion.readings] == [
+        ("relative_humidity", 6553.5, Quality.FAULT),
+        ("air_temperature", 20.0, Quality.NORMAL),
+    ]
+    assert conversion.problems == ("humidity: probe reports no valid measurement (0xffff)",)
+
+
+def test_calibration_applies_to_the_canonical_value() -> None:
+    conversion = to_readings(
+        "th1",
+        JXCT,
+        {"humidity": 50.0, "temperature": 20.0},
+        T0,
+        calibration=Calibration(factor=1.1, offset=-0.5),
+    )
+    assert [r.value for r in conversion.readings] == [54.5, 21.5]
 
 
 def test_non_finite_values_are_problems() -> None:

@@ -6,18 +6,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.polling.modbus_frames import FrameCodec, FrameError, read_request, write_request
+from edge.polling.modbus_frames import (
+    FrameCodec,
+    FrameError,
+    read_request,
+    read_values,
+    write_request,
+)
 
 RTU = FrameCodec("rtu")
 
 # FACTS.md §5: requests with their CRCs (computed independently), and a Renke NPK answer
 REQUESTS = [
-    ("holding", 1, 0x0000, 1, "01 03 00 00 00 01 84 0A"),
-    ("holding", 1, 0x0012, 1, "01 03 00 12 00 01 24 0F"),
-    ("holding", 1, 0x001E, 3, "01 03 00 1E 00 03 65 CD"),
-    ("input", 1, 0x0000, 2, "01 04 00 00 00 02 71 CB"),
-    ("input", 1, 0x0000, 3, "01 04 00 00 00 03 B0 0B"),
-    ("holding", 0x11, 0x0000, 2, "11 03 00 00 00 02 C6 9B"),
+    (3, 1, 0x0000, 1, "01 03 00 00 00 01 84 0A"),
+    (3, 1, 0x0012, 1, "01 03 00 12 00 01 24 0F"),
+    (3, 1, 0x001E, 3, "01 03 00 1E 00 03 65 CD"),
+    (4, 1, 0x0000, 2, "01 04 00 00 00 02 71 CB"),
+    (4, 1, 0x0000, 3, "01 04 00 00 00 03 B0 0B"),
+    (3, 0x11, 0x0000, 2, "11 03 00 00 00 02 C6 9B"),
 ]
 REPLIES = [
     ("01 03 02 00 20 B9 9C", 1, [0x0020]),  # Renke RS-NPK-N01: N = 32 mg/kg
@@ -26,11 +32,11 @@ REPLIES = [
 ]
 
 
-@pytest.mark.parametrize(("table", "slave", "start", "count", "frame"), REQUESTS)
+@pytest.mark.parametrize(("function", "slave", "start", "count", "frame"), REQUESTS)
 def test_read_requests_match_the_manuals(
-    table: str, slave: int, start: int, count: int, frame: str
+    function: int, slave: int, start: int, count: int, frame: str
 ) -> None:
-    pdu = read_request("input" if table == "input" else "holding", start, count)
+    pdu = read_request(function, start, count)
     assert RTU.request(pdu, slave) == bytes.fromhex(frame)
 
 
@@ -75,7 +81,7 @@ def test_noise_is_garbage_not_crc() -> None:
 
 def test_tcp_framing_carries_the_transaction_id() -> None:
     tcp = FrameCodec("tcp")
-    assert tcp.request(read_request("holding", 0, 2), 1, tid=7) == bytes.fromhex(
+    assert tcp.request(read_request(3, 0, 2), 1, tid=7) == bytes.fromhex(
         "0007 0000 0006 01 03 0000 0002"
     )
     used, reply = tcp.parse(bytes.fromhex("0007 0000 0007 01 03 04 0001 0002"))
@@ -86,8 +92,19 @@ def test_tcp_framing_carries_the_transaction_id() -> None:
 
 def test_requests_refuse_what_modbus_cannot_carry() -> None:
     with pytest.raises(ValueError, match="count 126"):
-        read_request("holding", 0, 126)
+        read_request(3, 0, 126)
+    with pytest.raises(ValueError, match="count 2001"):
+        read_request(1, 0, 2001)
+    with pytest.raises(ValueError, match="not a read"):
+        read_request(5, 0, 1)
     with pytest.raises(ValueError, match="outside"):
-        read_request("holding", 0xFFFF, 2)
+        read_request(4, 0xFFFF, 2)
     with pytest.raises(ValueError, match="outside"):
         write_request(1, 0x10000)
+
+
+def test_bits_come_back_as_zeros_and_ones_cut_to_the_count() -> None:
+    # FC01 reply: 1 byte of coils 0b00000101 for a read of 3 coils
+    _, reply = RTU.parse(bytes.fromhex("01 01 01 05 91 8B"))
+    assert reply is not None
+    assert read_values(reply, 3) == [1, 0, 1]

@@ -141,7 +141,7 @@ def test_offline_slave_degrades_its_device_only_and_recovers(
     ]
 
 
-def test_probe_missing_value_gives_no_reading_and_degrades() -> None:
+def test_probe_missing_value_is_flagged_fault_and_degrades() -> None:
     data = JXCT.model_dump()
     data["points"] = [
         {**point, "invalid_raw": (0x7FFF,)} if point["name"] == "temperature" else point
@@ -159,7 +159,8 @@ def test_probe_missing_value_gives_no_reading_and_degrades() -> None:
                 readings = await poller.poll()
             finally:
                 poller.close()
-            assert [r.quantity for r in readings] == ["relative_humidity"]
+            temperature = [r for r in readings if r.quantity == "air_temperature"]
+            assert [(r.value, r.quality) for r in temperature] == [(3276.7, Quality.FAULT)]
             health = poller.health()[0]
             assert health.state == "degraded"
             assert health.error == "temperature: probe reports no valid measurement (0x7fff)"

@@ -130,8 +130,10 @@ def test_sentinel_and_out_of_range_values() -> None:
                 readings = await poller.poll()
             finally:
                 poller.close()
+            # the sentinel is stored flagged D (fault), the impossible humidity flagged T
             assert [(r.quantity, r.value, r.quality) for r in readings] == [
-                ("relative_humidity", 150.0, Quality.OVER_RANGE)
+                ("relative_humidity", 150.0, Quality.OVER_RANGE),
+                ("air_temperature", 3276.7, Quality.FAULT),
             ]
             health = poller.health()[0]
             assert health.error == "temperature: probe reports no valid measurement (0x7fff)"

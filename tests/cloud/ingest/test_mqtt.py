@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import cloud.ingest.consumer
+import cloud.ingest.pipeline
 from cloud.embedded.broker import EmbeddedBroker, free_port
 from cloud.errors import IngestError, StorageUnavailableError
 from cloud.ingest import IngestWorker
@@ -226,7 +226,7 @@ async def test_a_database_outage_holds_the_message_until_it_is_stored(
     topic_root: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cloud.ingest.consumer, "_RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
     async with _FlakyStorage(migrated_database_url, failures=3) as flaky:
         secret = await flaky.register_gateway("gw-1")
         async with IngestWorker(flaky, _endpoint(mqtt_broker), topic_root=topic_root) as worker:

@@ -1,11 +1,9 @@
-"""``IngestWorker``: MQTT ``up/`` messages in, database rows or dead letters out, PUBACK last.
+"""``IngestWorker``: MQTT ``up/`` messages in, settled by the pipeline, PUBACK last.
 
-Telemetry batches are verified and stored; ``up/status`` presence is recorded
-for registered gateways; other ``up/`` channels are dead-lettered as
-``unsupported_topic`` until the cloud handles them.
-
-Layer: I/O glue. Moves messages from paho-mqtt to :mod:`cloud.ingest.decode`
-and :class:`cloud.storage.Storage`; holds no SQL and no wire parsing itself.
+Layer: transport (I/O glue). Moves messages from paho-mqtt to
+:class:`cloud.ingest.pipeline.IngestPipeline`, which verifies, validates,
+deduplicates and writes them; this module holds no SQL, no wire parsing and no
+ingest rule itself.
 
 Concurrency model, and why. The worker runs on an asyncio event loop, not on a
 thread with its own synchronous connection: the API's :class:`Storage` is async
@@ -20,11 +18,11 @@ no bound of its own: with ``manual_ack`` the broker stops sending once its
 in-flight window of un-acknowledged QoS 1 messages is full.
 
 Delivery. The client uses ``manual_ack=True`` and acknowledges a message only
-after its batch was committed or its dead letter was inserted. If the worker
-dies in between, the broker still holds the message and delivers it again
+after the pipeline settled it (batch committed or dead letter inserted). If the
+worker dies in between, the broker still holds the message and delivers it again
 (persistent session: give a stable ``client_id``); the replay is harmless
-because storage is idempotent on (gateway, seq). While the database is down a
-message is retried with backoff and not acknowledged. An acknowledgement is
+because storage is idempotent on (gateway, seq). While the database is down the
+pipeline retries with backoff and nothing is acknowledged. An acknowledgement is
 dropped if the connection it belongs to has gone (packet ids are per
 connection): the broker redelivers and the duplicate is recognised. ``stop()``
 drains: it unsubscribes, finishes what was already received, then disconnects,
@@ -38,51 +36,31 @@ import dataclasses
 import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud.errors import (
-    IngestError,
-    SeqReusedError,
-    StorageUnavailableError,
-    UnknownGatewayError,
-    UnknownQuantityError,
-)
-from cloud.ingest.decode import (
-    STATUS,
-    TELEMETRY,
-    UNKNOWN_GATEWAY,
-    UNSUPPORTED_TOPIC,
-    Channel,
-    Rejected,
-    channel_of,
-    flag_implausible,
-    ingest_subscription,
-    open_message,
-    parse_status,
-    verify_message,
+from cloud.errors import IngestError
+from cloud.ingest.decode import ingest_subscription
+from cloud.ingest.pipeline import (
+    DUPLICATE,
+    PRESENCE,
+    STORED,
+    IngestPipeline,
+    Settled,
+    StoppingError,
 )
 from cloud.settings import MqttEndpoint, Settings
 from cloud.storage import Storage
-from device_profiles import Quantity, load_quantities
-from wire import Batch
+from device_profiles import Quantity
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-UNKNOWN_QUANTITY = "unknown_quantity"
-SEQ_REUSED = "seq_reused"
-INTERNAL_ERROR = "internal_error"
-_RETRY_FIRST_S = 0.5
-_RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +101,6 @@ class _Message:
     connection: int
 
 
-class _StoppingError(Exception):
-    """The worker is stopping while waiting to retry: leave the message un-acknowledged."""
-
-
 class IngestWorker:
     """Subscribe to gateways' ``up/`` channels and store what they send; see the module docstring.
 
@@ -158,11 +132,9 @@ class IngestWorker:
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
     ) -> None:
-        self._storage = storage
+        self._pipeline = IngestPipeline(storage, topic_root=topic_root, quantities=quantities)
         self._endpoint = mqtt
-        self._topic_root = topic_root
         self._subscription = ingest_subscription(topic_root, group)
-        self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._keepalive_s = keepalive_s
         self._client = self._make_client(client_id)
         self._lock = threading.Lock()  # guards _connection and the counters across threads
@@ -243,6 +215,7 @@ class IngestWorker:
         if self._consumer is not None and drain_timeout_s > 0:
             await self._drain(drain_timeout_s)
         self._stopping.set()
+        self._pipeline.stop()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.cancel()
@@ -309,120 +282,31 @@ class IngestWorker:
         while True:
             message = await self._queue.get()
             try:
-                await self._handle(message)
-            except _StoppingError:
+                settled = await self._pipeline.handle(message.topic, message.payload)
+            except StoppingError:
                 return
             except Exception:  # the dead letter itself failed: leave the message to the broker
                 log.exception("could not keep a dead letter for %s; not acked", message.topic)
             else:
+                self._count_settled(settled)
                 self._ack(message)
             finally:
                 self._queue.task_done()
-
-    async def _handle(self, message: _Message) -> None:
-        try:
-            outcome = await self._decide(message)
-        except _StoppingError:
-            raise
-        except Exception as exc:  # a bug must not stop ingest: keep the message for later
-            log.exception("unexpected error handling a message on %s", message.topic)
-            outcome = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", None)
-        if isinstance(outcome, Rejected):
-            await self._dead_letter(message, outcome)
-
-    async def _decide(self, message: _Message) -> Rejected | None:
-        channel = channel_of(self._topic_root, message.topic)
-        if channel is not None and channel.name == STATUS:
-            return await self._presence(channel, message.payload)
-        if channel is not None and channel.name != TELEMETRY:
-            detail = f"up/{channel.name} is not handled by this cloud (yet)"
-            return Rejected(UNSUPPORTED_TOPIC, detail, channel.gateway_id)
-        opened = open_message(self._topic_root, message.topic, message.payload)
-        if isinstance(opened, Rejected):
-            return opened
-        gateway_id = opened.gateway_id
-        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
-        verified = verify_message(opened, secret)
-        if isinstance(verified, Rejected):
-            return verified
-        return await self._store(message, flag_implausible(verified, self._quantities))
-
-    async def _presence(self, channel: Channel, payload: bytes) -> Rejected | None:
-        status = parse_status(channel, payload)
-        if isinstance(status, Rejected):
-            return status
-        gateway_id = channel.gateway_id
-        devices = {name: (d.state, d.error) for name, d in status.devices.items()}
-        try:
-            await self._retrying(
-                lambda: self._storage.set_presence(gateway_id, status.state, devices)
-            )
-        except UnknownGatewayError as exc:
-            return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
-        self._count(presence_updates=1)
-        return None
-
-    async def _store(self, message: _Message, batch: Batch) -> Rejected | None:
-        try:
-            result = await self._retrying(lambda: self._storage.store_batch(batch, message.topic))
-        except UnknownQuantityError as exc:
-            return Rejected(UNKNOWN_QUANTITY, str(exc), batch.gateway_id)
-        except SeqReusedError as exc:
-            return Rejected(SEQ_REUSED, str(exc), batch.gateway_id)
-        except UnknownGatewayError as exc:
-            return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
-        if result.duplicate:
-            self._count(duplicate=1)
-        else:
-            self._count(accepted=1, readings_stored=result.stored)
-        return None
-
-    async def _dead_letter(self, message: _Message, rejected: Rejected) -> None:
-        log.info(
-            "dead-lettered a message on %s: %s (%s)",
-            message.topic,
-            rejected.reason,
-            rejected.detail,
-        )
-        await self._retrying(
-            lambda: self._storage.dead_letter(
-                source=message.topic,
-                reason=rejected.reason,
-                detail=rejected.detail,
-                payload=message.payload,
-                gateway_id=rejected.gateway_id,
-            )
-        )
-        self._count(dead_lettered=1)
-
-    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run ``operation`` until the database answers; back off while it is unavailable."""
-        delay_s = _RETRY_FIRST_S
-        failing = False
-        while True:
-            try:
-                result = await operation()
-            except StorageUnavailableError as exc:
-                if not failing:
-                    log.warning("database unavailable, holding the message: %s", exc)
-                    failing = True
-            else:
-                if failing:
-                    log.info("database reachable again")
-                return result
-            try:
-                # Backoff, cut short by stop(): waiting on the event is the retry delay.
-                async with asyncio.timeout(delay_s):
-                    await self._stopping.wait()
-            except TimeoutError:
-                delay_s = min(delay_s * 2, _RETRY_MAX_S)
-                continue
-            raise _StoppingError
 
     def _ack(self, message: _Message) -> None:
         with self._lock:
             if message.connection == self._connection:
                 self._client.ack(message.mid, message.qos)
+
+    def _count_settled(self, settled: Settled) -> None:
+        if settled.outcome == STORED:
+            self._count(accepted=1, readings_stored=settled.readings_stored)
+        elif settled.outcome == DUPLICATE:
+            self._count(duplicate=1)
+        elif settled.outcome == PRESENCE:
+            self._count(presence_updates=1)
+        else:
+            self._count(dead_lettered=1)
 
     def _count(self, **increments: int) -> None:
         with self._lock:
