@@ -19,13 +19,16 @@ import typer
 from device_profiles import InvalidRawError, Profile, ProfileError, builtin_profile, load_quantities
 from edge.app import Agent
 from edge.bus_timing import Parity
+from edge.cli_scan import scan_command
 from edge.config import EdgeConfig, describe_config, load_config
+from edge.config_checks import config_warnings
 from edge.errors import ConfigError, DeviceReadError, EdgeError
 from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
 from edge.polling.modbus_master import ModbusMaster
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
+app.command("scan")(scan_command)
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
@@ -58,10 +61,16 @@ def run(
 def check_config(
     config: Annotated[Path, typer.Argument(help="gateway.yaml")] = Path("gateway.yaml"),
 ) -> None:
-    """Validate gateway.yaml (and its secret) and summarise its buses and devices."""
+    """Validate gateway.yaml (and its secret) and summarise its buses and devices.
+
+    Problems a technician should fix but that do not stop the agent (a secret
+    file readable by others, no devices) are printed as warnings.
+    """
     edge_config = _load_or_exit(config)
     for line in describe_config(edge_config):
         typer.echo(line)
+    for warning in config_warnings(edge_config):
+        typer.echo(f"warning: {warning}")
     typer.echo(f"{config.name}: OK")
 
 

@@ -22,6 +22,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest,
     ReadInputRegistersRequest,
+    WriteMultipleRegistersRequest,
     WriteSingleRegisterRequest,
 )
 
@@ -92,10 +93,12 @@ def read_values(reply: Reply, count: int) -> list[int]:
     return list(reply.pdu.registers)
 
 
-def write_request(address: int, value: int) -> ModbusPDU:
-    """The PDU writing one holding register (FC06)."""
+def write_request(address: int, value: int, function_code: int = 6) -> ModbusPDU:
+    """The PDU writing one holding register: FC06, or FC16 for devices that want it."""
     if not 0 <= address <= 0xFFFF or not 0 <= value <= 0xFFFF:
         raise ValueError(f"register {address} value {value} outside 0..65535")
+    if function_code == 16:
+        return WriteMultipleRegistersRequest(address=address, registers=[value])
     return WriteSingleRegisterRequest(address=address, registers=[value])
 
 

@@ -27,7 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.pdu import ModbusPDU
-from pymodbus.pdu.register_message import WriteSingleRegisterResponse
+from pymodbus.pdu.register_message import (
+    WriteMultipleRegistersResponse,
+    WriteSingleRegisterResponse,
+)
 
 from edge.errors import BadFrameError, ExceptionResponseError, LinkError, NoAnswerError
 from edge.polling.modbus_frames import (
@@ -113,15 +116,19 @@ class ModbusMaster:
             )
         return registers
 
-    async def write_register(self, slave: int, address: int, value: int, timeout_s: float) -> None:
-        """Write one holding register (FC06) and check the echo.
+    async def write_register(
+        self, slave: int, address: int, value: int, timeout_s: float, function_code: int = 6
+    ) -> None:
+        """Write one holding register (FC06, or FC16) and check the echo.
 
         Raises:
             LinkError, NoAnswerError, BadFrameError, ExceptionResponseError.
         """
-        reply = await self.transact(write_request(address, value), slave, timeout_s)
+        request = write_request(address, value, function_code)
+        reply = await self.transact(request, slave, timeout_s)
         pdu = reply.pdu
-        if not isinstance(pdu, WriteSingleRegisterResponse) or pdu.address != address:
+        echoes = (WriteSingleRegisterResponse, WriteMultipleRegistersResponse)
+        if not isinstance(pdu, echoes) or pdu.address != address:
             raise BadFrameError(f"write of register {address}: unexpected echo {pdu}", "garbage")
 
     async def transact(self, request: ModbusPDU, slave: int, timeout_s: float) -> Reply:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -134,3 +136,64 @@ def test_run_goes_online_and_offline_on_sigterm(
                     await agent.wait()
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_check_config_warns_about_a_secret_others_can_read(tmp_path: Path) -> None:
+    path = gateway_yaml(tmp_path)
+    secret = tmp_path / "gateway.secret"
+    secret.chmod(0o644)
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: gateway.secret_file: gateway.secret is readable by other users (mode 0644)"
+        in result.output
+    )
+    secret.chmod(0o600)
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert "warning" not in result.output
+
+
+def test_check_config_warns_about_a_gateway_without_devices(tmp_path: Path) -> None:
+    path = gateway_yaml(tmp_path)
+    (tmp_path / "gateway.secret").chmod(0o600)
+    text = path.read_text()
+    path.write_text(text[: text.index("buses:")] + "buses: []\n")
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no devices configured: the gateway will poll nothing" in result.output
+    assert result.output.rstrip().endswith("gateway.yaml: OK")
+
+
+RTU_BUS = re.compile(r"simulated RTU bus: slaves 5,12 on (/dev/\S+)")
+
+
+def test_scan_finds_simulated_devices_and_refuses_an_address_change_without_a_setting() -> None:
+    command = [sys.executable, "-m", "simulators", "modbus-rtu", "--update-interval-s", "60"]
+    command += ["--device", "5:jxct-th-rs485@9600", "--device", "12:jxct-th-rs485@19200"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bus:
+        try:
+            assert bus.stdout is not None
+            match = RTU_BUS.fullmatch(bus.stdout.readline().strip())
+            assert match is not None
+            args = ["scan", "--serial", match.group(1), "--baud", "9600,19200"]
+            args += ["--slaves", "1-12", "--timeout-s", "0.05"]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+            assert "slave 5 at 9600 8N1: jxct-th-rs485" in result.output
+            assert "slave 12 at 19200 8N1: jxct-th-rs485" in result.output
+            assert "2 device(s) found" in result.output
+            result = runner.invoke(app, [*args[:5], "--slaves", "5", "--set-address", "5:9"])
+            assert result.exit_code == 1
+            assert "profile jxct-th-rs485 does not say how to change the address" in result.output
+        finally:
+            bus.send_signal(signal.SIGTERM)
+            bus.wait(timeout=10)
+
+
+def test_scan_usage_errors_exit_2() -> None:
+    result = runner.invoke(app, ["scan", "--serial", "/dev/null", "--parity", "X"])
+    assert result.exit_code == 2
+    assert "parity 'X': use N, E or O" in result.output
+    result = runner.invoke(app, ["scan"])
+    assert result.exit_code == 2
+    assert "give --serial PORT or --host CONVERTER" in result.output
