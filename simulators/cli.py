@@ -75,10 +75,15 @@ def modbus_rtu(
     update_interval_s: Annotated[
         float, typer.Option(min=0.01, help="Seconds between value updates.")
     ] = 1.0,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, help="Each device's processing time before it answers.")
+    ] = 5.0,
 ) -> None:
     """Serve an RS-485 bus of simulated Modbus RTU sensors on a pseudo-terminal."""
     try:
         slaves = dict(parse_device(spec) for spec in device or ["1:jxct-th-rs485"])
+        for simulated in slaves.values():
+            simulated.latency_s = latency_ms / 1000
         bus = RtuBus(slaves, update_interval_s=update_interval_s)
     except (ProfileError, SimulatorError) as exc:
         typer.echo(f"error: {exc}", err=True)
