@@ -28,7 +28,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from device_profiles import Profile, builtin_profile
+from device_profiles import Calibration, Profile, builtin_profile
 from device_profiles.yaml_source import LocatedError
 from edge.bus_timing import Parity, char_time_s, silent_interval_s
 
@@ -64,6 +64,9 @@ class DeviceConfig(BaseModel):
     model: str
     slave: int
     interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+    # the device's own correction (value * factor + offset, in the canonical unit),
+    # from a technician's check against a reference instrument
+    calibration: Calibration | None = None
 
     @field_validator("slave")
     @classmethod

@@ -8,6 +8,9 @@ from a :data:`signals.ValueGenerator`, encoded with
 values (:meth:`RegisterImage.set_value`), raw registers (a sensor's sentinel,
 an out-of-range raw value) or freeze what is served (a stuck sensor), and read
 back exactly what a poller will decode (:meth:`RegisterImage.served`).
+Values are in each quantity's canonical unit on the way in and out; the image
+holds them in the unit each point reports, clamped to the sensor's measuring
+range, as a real sensor would.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from device_profiles import (
     Point,
     Profile,
     ProfileError,
+    Quantity,
     RegisterError,
     decode_point,
     encode_point,
     load_quantities,
 )
+from device_profiles.measure import from_canonical, to_canonical
 from device_profiles.settings import BAUD_RATE, SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.signals import ValueGenerator
@@ -63,22 +68,36 @@ class RegisterImage:
         for point in self.profile.points:
             if point.name in self.pinned:
                 continue
-            value = generator(self.slave, point, quantities[point.quantity], time_s)
+            quantity = quantities[point.quantity]
+            value = generator(self.slave, point, quantity, time_s)
             with suppress(RegisterError):  # a value the type cannot hold: keep the last
-                self._store(point, encode_point(point, value))
+                self._store(point, encode_point(point, _as_served(point, quantity, value)))
 
     def set_value(self, point_name: str, value: float) -> float:
-        """Pin a point to ``value``; return the value a poller will decode.
+        """Pin a point to ``value`` (canonical unit); return what a poller will decode.
 
         Raises:
             KeyError: no such point.
             RegisterError: the value does not fit the point's data type.
         """
         point = self.profile.point(point_name)
-        registers = encode_point(point, value)
+        quantity = load_quantities()[point.quantity]
+        registers = encode_point(point, from_canonical(point, quantity, value))
         self._store(point, registers)
         self.pinned.add(point_name)
-        return decode_point(point, registers)
+        return to_canonical(point, quantity, decode_point(point, registers))
+
+    def set_sentinel(self, point_name: str) -> None:
+        """Serve the point's first "probe broken" raw value (``invalid_raw``).
+
+        Raises:
+            SimulatorError: the profile names no sentinel for the point.
+        """
+        point = self.profile.point(point_name)
+        if not point.invalid_raw:
+            raise SimulatorError(f"{point_name} has no sentinel value (invalid_raw)")
+        raw_point = point.model_copy(update={"scale": 1.0, "offset": 0.0, "invalid_raw": ()})
+        self.set_raw(point_name, encode_point(raw_point, point.invalid_raw[0]))
 
     def set_raw(self, point_name: str, registers: Sequence[int]) -> None:
         """Pin a point to raw ``registers`` (a sentinel such as 0x7FFF, an impossible value)."""
@@ -125,11 +144,13 @@ class RegisterImage:
         return None if setting is None else setting.address
 
     def served(self) -> dict[str, float]:
-        """Point name -> value exactly as a poller decodes it now; sentinels left out."""
+        """Point name -> value as a poller decodes it now (canonical unit); sentinels left out."""
+        quantities = load_quantities()
         values: dict[str, float] = {}
         for point in self.profile.points:
             with suppress(InvalidRawError):
-                values[point.name] = decode_point(point, self._registers_of(point))
+                decoded = decode_point(point, self._registers_of(point))
+                values[point.name] = to_canonical(point, quantities[point.quantity], decoded)
         return values
 
     def _registers_of(self, point: Point) -> list[int]:
@@ -140,3 +161,14 @@ class RegisterImage:
         table = self.tables[point.function_code]
         for offset, register in enumerate(registers):
             table[point.address + offset] = register
+
+
+def _as_served(point: Point, quantity: Quantity, value: float) -> float:
+    """A canonical value in the point's unit, inside the sensor's measuring range."""
+    own = from_canonical(point, quantity, value)
+    if point.valid is not None:
+        own = min(point.valid.max, max(point.valid.min, own))
+    if point.enum is not None:
+        codes = sorted(point.enum)
+        own = min(codes, key=lambda code: abs(code - own))
+    return own

@@ -182,7 +182,9 @@ class BusPoller:
         except DeviceReadError as exc:
             self._failed(device, str(exc), exc.kind)
             return []
-        conversion = to_readings(device.id, profile, values, time_ms)
+        conversion = to_readings(
+            device.id, profile, values, time_ms, calibration=device.calibration
+        )
         if conversion.problems:
             self._failed(device, "; ".join(conversion.problems), "decode")
         else:
