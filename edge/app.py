@@ -37,7 +37,7 @@ from device_profiles import Profile
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
-from edge.polling import BusPoller, DeviceHealth
+from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import status_body
 from edge.uplink.base import Uplink
@@ -102,7 +102,7 @@ class Agent:
             on_change=self._notify,
         )
         self._pollers = [
-            BusPoller(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
+            poller_for(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
             for bus in config.settings.buses
         ]
         self._changed = asyncio.Event()

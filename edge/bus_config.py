@@ -14,6 +14,9 @@ Bus types (the ``type`` key):
     an RS-485-to-Ethernet converter in transparent mode: RTU frames over TCP
     (``host``, ``port``; ``baudrate`` etc. describe the RS-485 side and set
     the silences kept between frames).
+``ascii``
+    one serial sensor speaking a line protocol (its profile's grammar): ``port``
+    and line settings; the device has no slave id.
 
 Every bus has ``timeout_s``, ``retries`` (extra attempts of a request that got
 no usable answer), ``backoff_max_s`` (the longest a silent device waits between
@@ -24,7 +27,7 @@ t3.5 for the baud rate.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,7 +38,7 @@ from edge.bus_timing import Parity, char_time_s, silent_interval_s
 # The wire rule for a reading's device id (wire.batch._ID), so a bad id fails here, not in a poll.
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 BUS_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-BUS_TYPES = ("modbus_tcp", "modbus_rtu", "modbus_rtu_over_tcp")
+BUS_TYPES = ("modbus_tcp", "modbus_rtu", "modbus_rtu_over_tcp", "ascii")
 FIRST_SLAVE, LAST_SLAVE = 1, 247
 STANDARD_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -55,13 +58,30 @@ def check_slave(slave: int) -> int:
     return slave
 
 
-class DeviceConfig(BaseModel):
-    """One sensor on a bus."""
+class DeviceBase(BaseModel):
+    """What every device has: an id, a model, a poll interval, a calibration.
+
+    Subclasses declare ``interval_s`` and ``calibration`` after their own keys,
+    so that problems are reported in the order a technician writes the keys.
+    """
 
     model_config = _STRICT
 
     id: str = Field(pattern=DEVICE_ID_PATTERN)
     model: str
+    if TYPE_CHECKING:  # declared by each subclass, after its own keys
+        interval_s: float
+        calibration: Calibration | None
+
+    @property
+    def profile(self) -> Profile:
+        """The built-in device profile of this device's model."""
+        return builtin_profile(self.model)
+
+
+class DeviceConfig(DeviceBase):
+    """One Modbus sensor on a bus."""
+
     slave: int
     interval_s: float = Field(default=5.0, ge=0.05, le=86400)
     # the device's own correction (value * factor + offset, in the canonical unit),
@@ -76,13 +96,24 @@ class DeviceConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        builtin_profile(value)  # ProfileError is a ValueError: its message lists known models
+        # ProfileError is a ValueError: its message lists known models
+        if builtin_profile(value).protocol != "modbus":
+            raise ValueError(f"{value} is a serial ASCII sensor: put it on a bus of type ascii")
         return value
 
-    @property
-    def profile(self) -> Profile:
-        """The built-in device profile of this device's model."""
-        return builtin_profile(self.model)
+
+class AsciiDeviceConfig(DeviceBase):
+    """The one sensor of an ``ascii`` bus (no slave id: the port is the sensor's)."""
+
+    interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+    calibration: Calibration | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _ascii_model(cls, value: str) -> str:
+        if builtin_profile(value).protocol != "ascii":
+            raise ValueError(f"{value} speaks Modbus: put it on a modbus_rtu bus")
+        return value
 
 
 class _Bus(BaseModel):
@@ -186,7 +217,32 @@ class ModbusRtuOverTcpBus(_Bus, _SerialLine):
         return f"{self.host}:{self.port} (RS-485 side {self.line})"
 
 
-# `type` discriminates; ascii buses join this union.
+class AsciiBus(_SerialLine):
+    """A serial port with one sensor that speaks a line protocol (streamed or on request)."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=BUS_NAME_PATTERN)
+    type: Literal["ascii"]
+    port: str = Field(min_length=1, description="serial device, e.g. /dev/ttyUSB1")
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    devices: tuple[AsciiDeviceConfig, ...]
+
+    @field_validator("devices")
+    @classmethod
+    def _one_device(cls, value: tuple[AsciiDeviceConfig, ...]) -> tuple[AsciiDeviceConfig, ...]:
+        if len(value) != 1:
+            raise ValueError("an ascii bus carries exactly one sensor")
+        return value
+
+    @property
+    def where(self) -> str:
+        """``/dev/ttyUSB1 9600 8N1``."""
+        return f"{self.port} {self.line}"
+
+
+# `type` discriminates
 BusConfig = Annotated[
-    ModbusTcpBus | ModbusRtuBus | ModbusRtuOverTcpBus, Field(discriminator="type")
+    ModbusTcpBus | ModbusRtuBus | ModbusRtuOverTcpBus | AsciiBus, Field(discriminator="type")
 ]

@@ -36,6 +36,7 @@ from device_profiles.yaml_source import (
 )
 from edge.bus_config import (
     BUS_TYPES,
+    AsciiBus,
     BusConfig,
     DeviceConfig,
     ModbusRtuBus,
@@ -51,6 +52,7 @@ from wire.signing import MIN_SECRET_BYTES
 __all__ = [
     "BUS_TYPES",
     "SECRET_ENV",
+    "AsciiBus",
     "BusConfig",
     "DeviceConfig",
     "EdgeConfig",
@@ -225,7 +227,7 @@ def describe_config(config: EdgeConfig) -> list[str]:
     ]
     for bus in settings.buses:
         lines.append(f"bus {bus.name}: {bus.type} {bus.where}, timeout {bus.timeout_s}s")
-        lines.extend(
-            f"  device {d.id}: {d.model} slave {d.slave} every {d.interval_s}s" for d in bus.devices
-        )
+        for d in bus.devices:
+            at = f" slave {d.slave}" if isinstance(d, DeviceConfig) else ""
+            lines.append(f"  device {d.id}: {d.model}{at} every {d.interval_s}s")
     return lines

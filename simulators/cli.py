@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from device_profiles import ProfileError, builtin_profile
+from simulators.ascii_sensors import AsciiSensor
 from simulators.errors import SimulatorError
 from simulators.modbus_rtu import RtuBus, RtuSlave
 from simulators.modbus_tcp import SimulatedStation
@@ -122,4 +123,30 @@ async def _serve_rtu(bus: RtuBus, tcp_port: int | None) -> None:
         if tcp_port is not None:
             text += f" and 127.0.0.1:{await bus.serve_tcp(port=tcp_port)}"
         typer.echo(text)
+        await stop.wait()
+
+
+@app.command("ascii")
+def ascii_sensor(
+    model: Annotated[str, typer.Option(help="Built-in ASCII device profile.")],
+    interval_s: Annotated[
+        float | None, typer.Option(min=0.01, help="Seconds between streamed lines.")
+    ] = None,
+) -> None:
+    """Serve a simulated serial ASCII sensor on a pseudo-terminal until SIGINT or SIGTERM."""
+    try:
+        sensor = AsciiSensor(builtin_profile(model), interval_s=interval_s)
+    except (ProfileError, SimulatorError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(_serve_ascii(sensor))
+
+
+async def _serve_ascii(sensor: AsciiSensor) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with sensor:
+        typer.echo(f"simulated ASCII sensor: {sensor.profile.model} on {sensor.port}")
         await stop.wait()

@@ -20,6 +20,7 @@ from contextlib import suppress
 
 from device_profiles import (
     InvalidRawError,
+    Measurement,
     Point,
     Profile,
     ProfileError,
@@ -71,7 +72,7 @@ class RegisterImage:
             quantity = quantities[point.quantity]
             value = generator(self.slave, point, quantity, time_s)
             with suppress(RegisterError):  # a value the type cannot hold: keep the last
-                self._store(point, encode_point(point, _as_served(point, quantity, value)))
+                self._store(point, encode_point(point, as_served(point, quantity, value)))
 
     def set_value(self, point_name: str, value: float) -> float:
         """Pin a point to ``value`` (canonical unit); return what a poller will decode.
@@ -163,8 +164,8 @@ class RegisterImage:
             table[point.address + offset] = register
 
 
-def _as_served(point: Point, quantity: Quantity, value: float) -> float:
-    """A canonical value in the point's unit, inside the sensor's measuring range."""
+def as_served(point: Measurement, quantity: Quantity, value: float) -> float:
+    """A canonical value in the point's (or field's) unit, inside the sensor's measuring range."""
     own = from_canonical(point, quantity, value)
     if point.valid is not None:
         own = min(point.valid.max, max(point.valid.min, own))

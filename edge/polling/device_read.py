@@ -82,7 +82,7 @@ async def read_points(
 def to_readings(
     device_id: str,
     profile: Profile,
-    values: Mapping[str, float | RegisterError],
+    values: Mapping[str, float | Exception],
     time_ms: int,
     quantities: Mapping[str, Quantity] | None = None,
     *,

@@ -156,7 +156,7 @@ def test_unknown_bus_type_is_reported_at_type(tmp_path: Path) -> None:
     text = GOOD.replace("type: modbus_tcp", "type: modbus_udp")
     assert problems(tmp_path, text) == (
         f"gateway.yaml:{line_of(text, 'modbus_udp')}: buses[0].type: "
-        "must be one of modbus_tcp, modbus_rtu, modbus_rtu_over_tcp"
+        "must be one of modbus_tcp, modbus_rtu, modbus_rtu_over_tcp, ascii"
     )
 
 
@@ -328,4 +328,21 @@ def test_reserved_slave_ids_are_refused_with_the_reason(tmp_path: Path, slave: i
     assert problems(tmp_path, text) == (
         f"gateway.yaml:{line_of(text, f'slave: {slave}')}: buses[0].devices[1].slave: "
         f"slave {slave} is reserved by the Modbus specification: use 1..247"
+    )
+
+
+def test_ascii_bus_refuses_a_modbus_model(tmp_path: Path) -> None:
+    start = GOOD.index("buses:")
+    text = GOOD[:start] + (
+        "buses:\n"
+        "  - name: serial-1\n"
+        "    type: ascii\n"
+        "    port: /dev/ttyUSB1\n"
+        "    devices:\n"
+        "      - id: wind\n"
+        "        model: jxct-th-rs485\n"
+    )
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'model: jxct-th-rs485')}: buses[0].devices[0].model: "
+        "jxct-th-rs485 speaks Modbus: put it on a modbus_rtu bus"
     )

@@ -80,3 +80,11 @@ def test_rtu_device_spec_errors_exit_2() -> None:
     assert result.returncode == 2
     assert "use SLAVE:MODEL[@BAUD[PARITY]]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ascii_simulator_refuses_a_modbus_model() -> None:
+    command = [sys.executable, "-m", "simulators", "ascii", "--model", "jxct-th-rs485"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert "jxct-th-rs485 has no ASCII line grammar" in result.stderr
+    assert "Traceback" not in result.stderr
