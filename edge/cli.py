@@ -11,21 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from device_profiles import InvalidRawError, Profile, ProfileError, builtin_profile, load_quantities
+from device_profiles import Flag, Profile, ProfileError, builtin_profile, load_quantities, measure
+from device_profiles.ascii import AsciiError, parse_line
 from edge.app import Agent
 from edge.bus_timing import Parity
 from edge.cli_scan import scan_command
 from edge.config import EdgeConfig, describe_config, load_config
 from edge.config_checks import config_warnings
-from edge.errors import ConfigError, DeviceReadError, EdgeError
+from edge.errors import BusError, ConfigError, DeviceReadError, EdgeError
+from edge.polling.ascii_lines import LineReader, NoLineError
 from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
 from edge.polling.modbus_master import ModbusMaster
+from edge.polling.transports import SerialLink
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
 app.command("scan")(scan_command)
@@ -123,7 +127,19 @@ def read(
         timeout_s=timeout_s,
     )
     try:
-        values = asyncio.run(_read_once(master, profile, slave, timeout_s))
+        if profile.ascii is not None:
+            values = asyncio.run(
+                _read_ascii_once(
+                    serial,
+                    baud=baud,
+                    parity=line,
+                    stopbits=stopbits,
+                    profile=profile,
+                    timeout_s=timeout_s,
+                )
+            )
+        else:
+            values = asyncio.run(_read_once(master, profile, slave, timeout_s))
     except DeviceReadError as exc:
         typer.echo(f"error: {model} slave {slave} at {master.description}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -143,22 +159,27 @@ def _parity_or_exit(parity: str) -> Parity:
     raise typer.Exit(EXIT_CONFIG)
 
 
-def format_values(profile: Profile, values: PointValues) -> list[str]:
-    """One line per point: name, value, unit, and a flag when something is off."""
+def format_values(profile: Profile, values: Mapping[str, float | Exception]) -> list[str]:
+    """One line per point: name, value in the canonical unit, and a flag when something is off."""
     quantities = load_quantities()
     lines = []
-    for point in profile.points:
+    for point in profile.measurements:
         quantity = quantities[point.quantity]
         value = values.get(point.name)
-        if isinstance(value, InvalidRawError):
-            text = f"no valid measurement (raw {value.raw:#x})"
-        elif isinstance(value, Exception) or value is None:
-            text = f"unreadable: {value}"
+        if value is None:
+            lines.append(f"{point.name:<20} not in the answer")
+            continue
+        measured = measure(point, quantity, value)
+        if measured.value is None:
+            text = f"unreadable: {measured.problem}"
         else:
-            flag = "" if quantity.min <= value <= quantity.max else "  OVER RANGE"
-            text = f"{value:g} {quantity.unit}{flag}"
+            flag = _FLAG_TEXT.get(measured.flag, f"  flag {measured.flag}")
+            text = f"{measured.value:g} {quantity.unit}{flag}"
         lines.append(f"{point.name:<20} {text}")
     return lines
+
+
+_FLAG_TEXT = {Flag.NORMAL: "", Flag.OVER_RANGE: "  OVER RANGE", Flag.FAULT: "  SENSOR FAULT"}
 
 
 def _load_or_exit(path: Path) -> EdgeConfig:
@@ -181,6 +202,28 @@ async def _run_agent(config: EdgeConfig) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await Agent(config).run(stop)
+
+
+async def _read_ascii_once(
+    serial: str | None,
+    *,
+    baud: int,
+    parity: Parity,
+    stopbits: int,
+    profile: Profile,
+    timeout_s: float,
+) -> Mapping[str, float | Exception]:
+    if serial is None or profile.ascii is None:
+        raise DeviceReadError("read", "an ASCII sensor needs --serial PORT")
+    link = SerialLink(serial, baud, parity, stopbits)
+    try:
+        await link.open()
+        line = await LineReader(link, profile.ascii).next_line(timeout_s)
+        return dict(parse_line(profile.ascii, line))
+    except (BusError, NoLineError, AsciiError) as exc:
+        raise DeviceReadError("read", str(exc)) from exc
+    finally:
+        link.close()
 
 
 async def _read_once(

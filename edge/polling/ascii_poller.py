@@ -21,18 +21,15 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 
 from device_profiles import AsciiSpec, Profile
-from device_profiles.ascii import ENCODING, AsciiError, decode_frame, parse_line
+from device_profiles.ascii import AsciiError, parse_line
 from edge.bus_config import AsciiBus
 from edge.errors import LinkError
+from edge.polling.ascii_lines import LineReader, NoLineError
 from edge.polling.device_read import to_readings
 from edge.polling.health import DeviceHealth, HealthBook, ReadingSink, SinkGuard, Tracked
 from edge.polling.schedule import Schedule
 from edge.polling.transports import SerialLink
 from wire import Reading
-
-
-class NoLineError(Exception):
-    """No complete line within the timeout."""
 
 
 class AsciiPoller:
@@ -64,7 +61,7 @@ class AsciiPoller:
         tracked = Tracked(self.device.id, 0, self.device.interval_s)
         self._book = HealthBook(bus.name, [tracked], bus.backoff_max_s)
         self.link = SerialLink(bus.port, bus.baudrate, bus.parity, bus.stopbits, bus.bytesize)
-        self._buffer = b""
+        self._lines = LineReader(self.link, self.spec)
 
     @property
     def name(self) -> str:
@@ -100,7 +97,7 @@ class AsciiPoller:
         self._book.polling(device_id)
         try:
             await self.link.open()
-            line = await self._line()
+            line = await self._lines.next_line(self.bus.timeout_s)
             values = parse_line(self.spec, line)
         except LinkError as exc:
             self._book.failed(device_id, str(exc), "link")
@@ -125,37 +122,4 @@ class AsciiPoller:
     def close(self) -> None:
         """Close the port (a later poll reopens it)."""
         self.link.close()
-        self._buffer = b""
-
-    async def _line(self) -> str:
-        """The newest complete line, waiting up to ``timeout_s`` for one."""
-        if self.spec.request is not None:
-            self.link.take_pending()  # an answer to nobody
-            self._buffer = b""
-            self.link.write(self.spec.request.encode(ENCODING))
-        deadline_s = time.monotonic() + self.bus.timeout_s
-        self._buffer += self.link.take_pending()
-        newest = self._cut_lines()
-        while newest is None:
-            left_s = deadline_s - time.monotonic()
-            chunk = await self.link.read(left_s) if left_s > 0 else b""
-            if not chunk:
-                raise NoLineError(f"no line within {self.bus.timeout_s:g} s")
-            self._buffer += chunk
-            newest = self._cut_lines()
-        return newest
-
-    def _cut_lines(self) -> str | None:
-        """Frame every complete line in the buffer; keep the newest, drop the rest."""
-        newest: str | None = None
-        while True:
-            try:
-                used, line = decode_frame(self.spec, self._buffer)
-            except AsciiError:
-                self._buffer = b""  # a line too long to be one: resynchronise
-                raise
-            if line is None:
-                return newest
-            self._buffer = self._buffer[used:]
-            if line.strip():
-                newest = line
+        self._lines.reset()

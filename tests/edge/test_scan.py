@@ -124,3 +124,28 @@ def test_set_address_follows_the_profile_setting() -> None:
                 master.close()
 
     run(scenario)
+
+
+def test_scan_through_an_rs485_to_ethernet_converter() -> None:
+    async def scenario() -> None:
+        async with RtuBus({6: JXCT, 11: DUST}, update_interval_s=None) as bus:
+            port = await bus.serve_tcp(baudrate=9600)
+
+            def converter(line: LineSetting) -> ModbusMaster:
+                return master_for_line(
+                    serial_port=None,
+                    host="127.0.0.1",
+                    tcp_port=port,
+                    rtu_over_tcp=True,
+                    baudrate=line.baudrate,
+                )
+
+            found = await scan(
+                converter, [LineSetting(9600)], range(1, 13), [JXCT, DUST], timeout_s=0.1
+            )
+            assert found == [
+                FoundDevice(LineSetting(9600), 6, ("jxct-th-rs485",)),
+                FoundDevice(LineSetting(9600), 11, ("test-dust",)),
+            ]
+
+    run(scenario)
