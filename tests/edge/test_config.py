@@ -346,3 +346,9 @@ def test_ascii_bus_refuses_a_modbus_model(tmp_path: Path) -> None:
         f"gateway.yaml:{line_of(text, 'model: jxct-th-rs485')}: buses[0].devices[0].model: "
         "jxct-th-rs485 speaks Modbus: put it on a modbus_rtu bus"
     )
+
+
+def test_the_deploy_example_is_a_valid_gateway_yaml() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "edge" / "gateway.example.yaml"
+    config = load_config(example, environ={SECRET_ENV: SECRET_HEX})
+    assert [bus.type for bus in config.settings.buses] == ["modbus_rtu", "modbus_tcp"]
