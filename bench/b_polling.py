@@ -131,10 +131,12 @@ def _agent_footprint() -> None:
         try:
             ports = [line.split(" on ", 1)[1].split()[0] for _, line in sims]
             config = _gateway_yaml(folder, ports, broker[1] if broker else 1)
+            log_path = folder / "agent.log"
+            log_file = log_path.open("w")
             agent = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [PYTHON, "-m", "edge", "run", "--config", str(config)],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log_file,
             )
             try:
                 time.sleep(3.0)  # start-up (imports, first connect) is not the steady state
@@ -145,6 +147,8 @@ def _agent_footprint() -> None:
             finally:
                 agent.send_signal(signal.SIGTERM)
                 agent.wait(timeout=30)
+                log_file.close()
+            degraded = log_path.read_text().count(" degraded: ")
         finally:
             for process, _ in sims:
                 process.send_signal(signal.SIGTERM)
@@ -157,7 +161,8 @@ def _agent_footprint() -> None:
         f"  agent (shanshui edge run), {devices} devices at 1 s on {AGENT_BUSES} RTU buses "
         f"(19200 baud), {'mosquitto' if broker else 'no broker'}: "
         f"{cpu_s:.2f} CPU s in {AGENT_SECONDS:g} s = {cpu_s / AGENT_SECONDS:.1%} of one core "
-        f"({cpu_s * 60 / AGENT_SECONDS:.1f} CPU s per minute), peak RSS {peak_kib / 1024:.0f} MB"
+        f"({cpu_s * 60 / AGENT_SECONDS:.1f} CPU s per minute), peak RSS {peak_kib / 1024:.0f} MB; "
+        f"{degraded} device(s) ever degraded"
     )
 
 
