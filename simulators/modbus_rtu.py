@@ -129,6 +129,8 @@ class RtuBus:
         self._buffer = b""
         self._updater: asyncio.Task[None] | None = None
         self.requests_seen = 0
+        self.replies_sent = 0
+        self.replied = asyncio.Event()  # set on every reply; clear it to wait for the next
         self._tcp_servers: list[asyncio.Server] = []
         self.update()
 
@@ -283,6 +285,8 @@ class RtuBus:
     def _send(self, frame: bytes) -> None:
         with suppress(OSError):
             os.write(self._master_fd, frame)
+        self.replies_sent += 1
+        self.replied.set()
 
     async def serve_tcp(self, host: str = "127.0.0.1", port: int = 0, baudrate: int = 9600) -> int:
         """Also serve this bus through an RS-485-to-Ethernet converter (transparent mode).

@@ -143,15 +143,3 @@ class FrameCodec:
             raise FrameError(f"undecodable reply {buffer[:used].hex(' ')}", "garbage")
         pdu.dev_id, pdu.transaction_id = slave, tid
         return used, Reply(slave, tid, pdu)
-
-    def leftover_kind(self, buffer: bytes) -> Literal["crc", "garbage"]:
-        """What unparsed bytes left at a timeout most likely were.
-
-        An RTU buffer long enough for a frame whose last two bytes are not its
-        CRC is a ``crc`` error (a corrupted frame); anything else is ``garbage``.
-        """
-        if self.framing == "rtu" and len(buffer) >= _RTU_MIN_FRAME:
-            crc = int.from_bytes(buffer[-2:], "big")
-            if not FramerRTU.check_CRC(buffer[:-2], crc):
-                return "crc"
-        return "garbage"

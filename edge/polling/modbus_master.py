@@ -184,8 +184,8 @@ class ModbusMaster:
                 # another slave's (or an earlier transaction's) late answer
                 self.late_replies[reply.slave] += 1
         if buffer:
-            kind = self.codec.leftover_kind(buffer)
-            raise BadFrameError(f"unusable reply {buffer[:32].hex(' ')}", kind)
+            # bytes that never became a frame (noise, a cut-off reply, a corrupted length)
+            raise BadFrameError(f"unusable reply {buffer[:32].hex(' ')}", "garbage")
         raise NoAnswerError(f"slave {slave}: no response (timeout)")
 
     def _is_answer(self, reply: Reply, request: ModbusPDU, slave: int) -> bool:

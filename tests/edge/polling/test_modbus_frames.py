@@ -65,7 +65,6 @@ def test_a_flipped_bit_is_a_crc_error(data: st.DataObject) -> None:
     with pytest.raises(FrameError) as caught:
         RTU.parse(bytes(frame))
     assert caught.value.kind == "crc"
-    assert RTU.leftover_kind(bytes(frame)) == "crc"
 
 
 def test_exception_reply_carries_its_code() -> None:
@@ -73,10 +72,6 @@ def test_exception_reply_carries_its_code() -> None:
     assert used == 5
     assert reply is not None
     assert reply.exception_code == 2
-
-
-def test_noise_is_garbage_not_crc() -> None:
-    assert RTU.leftover_kind(b"\x00\xff") == "garbage"
 
 
 def test_tcp_framing_carries_the_transaction_id() -> None:

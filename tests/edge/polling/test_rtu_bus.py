@@ -246,3 +246,37 @@ def test_rtu_over_tcp_through_a_converter() -> None:
             assert by_device(readings) == {"th4": as_quantities(bus.image(4).served())}
 
     run(scenario)
+
+
+def test_a_late_reply_is_counted_and_dropped() -> None:
+    async def scenario() -> None:
+        async with RtuBus({1: JXCT, 2: JXCT}, update_interval_s=None) as bus:
+            bus.faults(2).latency_s = 0.3  # answers, but after the 0.1 s timeout
+            poller = BusPoller(rtu_bus(bus.port, {"th1": 1, "th2": 2}, retries=0), Sink())
+            try:
+                bus.replied.clear()
+                assert set(by_device(await poller.poll(["th2"]))) == set()
+                await asyncio.wait_for(bus.replied.wait(), timeout=5)  # th2's late answer
+                readings = await poller.poll(["th1"])  # drops it before asking th1
+            finally:
+                poller.close()
+            assert by_device(readings) == {"th1": as_quantities(bus.image(1).served())}
+            th1, th2 = poller.health()
+            assert th1.errors == {}
+            assert th2.errors == {"timeout": 1, "late": 1}
+
+    run(scenario)
+
+
+def test_garbage_is_counted_as_garbage() -> None:
+    async def scenario() -> None:
+        async with RtuBus({1: JXCT}, update_interval_s=None) as bus:
+            bus.faults(1).garbage = True
+            poller = BusPoller(rtu_bus(bus.port, {"th1": 1}, retries=0), Sink())
+            try:
+                assert await poller.poll() == []
+            finally:
+                poller.close()
+            assert poller.health()[0].errors == {"garbage": 1}
+
+    run(scenario)
