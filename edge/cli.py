@@ -17,7 +17,15 @@ from typing import Annotated
 
 import typer
 
-from device_profiles import Flag, Profile, ProfileError, builtin_profile, load_quantities, measure
+from device_profiles import (
+    Flag,
+    InvalidRawError,
+    Profile,
+    ProfileError,
+    builtin_profile,
+    load_quantities,
+    measure,
+)
 from device_profiles.ascii import AsciiError, parse_line
 from edge.app import Agent
 from edge.bus_timing import Parity
@@ -25,6 +33,8 @@ from edge.cli_scan import scan_command
 from edge.config import EdgeConfig, describe_config, load_config
 from edge.config_checks import config_warnings
 from edge.errors import BusError, ConfigError, DeviceReadError, EdgeError
+from edge.outbox_cli import app as outbox_app
+from edge.outbox_cli import status
 from edge.polling.ascii_lines import LineReader, NoLineError
 from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
@@ -32,8 +42,11 @@ from edge.polling.modbus_master import ModbusMaster
 from edge.polling.transports import SerialLink
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+app.command()(status)
 app.command("scan")(scan_command)
 
+_FLAG_NOTES = {Flag.OVER_RANGE: "  OVER RANGE", Flag.FAULT: "  FAULT"}
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -169,17 +182,18 @@ def format_values(profile: Profile, values: Mapping[str, float | Exception]) -> 
         if value is None:
             lines.append(f"{point.name:<20} not in the answer")
             continue
-        measured = measure(point, quantity, value)
-        if measured.value is None:
-            text = f"unreadable: {measured.problem}"
-        else:
-            flag = _FLAG_TEXT.get(measured.flag, f"  flag {measured.flag}")
-            text = f"{measured.value:g} {quantity.unit}{flag}"
+        if isinstance(value, InvalidRawError):
+            text = f"no valid measurement (raw {value.raw:#x})"
+        elif isinstance(value, Exception):
+            text = f"unreadable: {value}"
+        else:  # the reading the agent would store: canonical unit, the one plausibility rule
+            measured = measure(point, quantity, value)
+            label = point.label(value)
+            shown = "unreadable" if measured.value is None else f"{measured.value:g}"
+            text = f"{shown} {quantity.unit}" + (f" ({label})" if label else "")
+            text += _FLAG_NOTES.get(measured.flag, "")
         lines.append(f"{point.name:<20} {text}")
     return lines
-
-
-_FLAG_TEXT = {Flag.NORMAL: "", Flag.OVER_RANGE: "  OVER RANGE", Flag.FAULT: "  SENSOR FAULT"}
 
 
 def _load_or_exit(path: Path) -> EdgeConfig:

@@ -128,6 +128,12 @@ class PublishSection(BaseModel):
     # the retained online status (device health, outbox depth) is republished this often
     # while connected, besides on every connect and on a device state change
     status_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    # a batch the cloud has not settled (down/ack) this long after sending is sent again
+    ack_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # batches sent and not yet settled, at most: bounds memory and re-sends after a timeout
+    max_unconfirmed_batches: int = Field(default=32, ge=1, le=1000)
+    # bandwidth cap for metered links (bytes/s of signed batches); unset: no cap
+    max_bytes_per_s: int | None = Field(default=None, ge=100)
 
 
 class GatewayFile(BaseModel):

@@ -126,9 +126,11 @@ async def suggest_models(
     line: LineSetting,
     timeout_s: float,
 ) -> tuple[str, ...]:
-    """Models whose every point ``slave`` serves with a plausible value.
+    """Models whose every point ``slave`` serves with a plausible value, best first.
 
-    Those whose factory line settings are ``line`` come first.
+    Devices with the same register layout cannot be told apart by reading them;
+    the order says which is likelier: more points matched, then factory line
+    settings equal to ``line``, then maps verified against a vendor document.
     """
     matches: list[Profile] = []
     for profile in candidates:
@@ -143,11 +145,12 @@ async def suggest_models(
         if plausible and len(conversion.readings) == len(profile.points):
             matches.append(profile)
 
-    def factory_line_first(profile: Profile) -> bool:
+    def likelier_first(profile: Profile) -> tuple[int, bool, bool, str]:
         serial = profile.modbus.serial
-        return (serial.baudrate, serial.parity) != (line.baudrate, line.parity)
+        other_line = (serial.baudrate, serial.parity) != (line.baudrate, line.parity)
+        return (-len(profile.points), other_line, not profile.verified, profile.model)
 
-    return tuple(p.model for p in sorted(matches, key=factory_line_first))
+    return tuple(p.model for p in sorted(matches, key=likelier_first))
 
 
 async def set_address(

@@ -28,7 +28,7 @@ from device_profiles.measure import to_canonical
 from simulators.errors import SimulatorError
 from simulators.modbus_rtu import line_char_s
 from simulators.register_image import as_served
-from simulators.signals import diurnal_value
+from simulators.signals import physical_value
 
 
 @dataclass
@@ -91,7 +91,7 @@ class AsciiSensor:
                 pinned = self._pinned[field.name]
                 result[field.name] = None if pinned is None else as_served(field, quantity, pinned)
                 continue
-            value = diurnal_value(quantity, now_s, seed=self._seed, key=field.name)
+            value = physical_value(quantity, now_s, seed=self._seed, key=field.name)
             result[field.name] = as_served(field, quantity, value)
         return result
 

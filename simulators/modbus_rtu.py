@@ -45,7 +45,7 @@ from device_profiles import Profile
 from device_profiles.settings import SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.register_image import RegisterImage
-from simulators.signals import ValueGenerator, diurnal
+from simulators.signals import ValueGenerator, physical
 
 _BAUD_CONSTANTS = {
     getattr(termios, f"B{baud}"): baud
@@ -108,7 +108,7 @@ class RtuBus:
             slaves: slave id (1..247) -> its profile, or a configured :class:`RtuSlave`.
             update_interval_s: how often unpinned values follow the generator
                 (``None``: keep the values of start time).
-            generator: the value source (default: :func:`signals.diurnal`, seed 0).
+            generator: the value source (default: :func:`signals.physical`, seed 0).
             clock_s: UTC epoch seconds handed to the generator.
         """
         self.slaves: dict[int, RtuSlave] = {}
@@ -117,7 +117,7 @@ class RtuBus:
                 raise SimulatorError(f"slave id {slave_id} outside 1..247")
             slave = spec if isinstance(spec, RtuSlave) else RtuSlave(RegisterImage(slave_id, spec))
             self.slaves[slave_id] = slave
-        self._generator = generator or diurnal()
+        self._generator = generator or physical()
         self._clock_s = clock_s
         self._update_interval_s = update_interval_s
         self._master_fd, self._slave_fd = os.openpty()

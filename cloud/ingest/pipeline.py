@@ -19,7 +19,8 @@ A refusal at any step becomes a dead letter with its reason. While the database
 is unavailable, each step is retried with back-off (one log line when failing
 starts, one on recovery) and nothing is settled; :meth:`stop` ends the waiting
 with :class:`StoppingError` so the transport leaves the message unacknowledged.
-No SQL here, and no MQTT client.
+No SQL here, and no MQTT client. A transport that authenticates its peers itself
+(the HJ 212 server) hands over a batch with :meth:`IngestPipeline.handle_batch`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,34 @@ class IngestPipeline:
         if isinstance(settled, Rejected):
             return await self._dead_letter(topic, payload, settled)
         return settled
+
+    async def handle_batch(self, source: str, batch: Batch, payload: bytes) -> Settled:
+        """Settle a batch its transport has already authenticated (HJ 212, NB-IoT frames).
+
+        Validate -> dedupe -> write, as for a verified MQTT batch; a refusal becomes
+        a dead letter holding ``payload``, the bytes as they arrived.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while the database was unavailable.
+        """
+        try:
+            settled = await self._store(source, flag_implausible(batch, self._quantities))
+        except StoppingError:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: keep the message for later
+            log.exception("unexpected error handling a batch from %s", source)
+            settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", batch.gateway_id)
+        if isinstance(settled, Rejected):
+            return await self._dead_letter(source, payload, settled)
+        return settled
+
+    async def refuse(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
+        """Keep a message its transport refused (bad password, CRC ...) as a dead letter.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while the database was unavailable.
+        """
+        return await self._dead_letter(source, payload, rejected)
 
     async def _decide(self, topic: str, payload: bytes) -> Settled | Rejected:
         channel = channel_of(self._topic_root, topic)

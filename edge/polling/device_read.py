@@ -67,7 +67,8 @@ async def read_points(
             exception response; ``kind`` says which.
     """
     values: PointValues = {}
-    blocks = plan_reads(profile.points, profile.modbus.max_registers_per_read)
+    modbus = profile.modbus
+    blocks = plan_reads(profile.points, modbus.max_registers_per_read, modbus.max_gap)
     for block in blocks:
         registers = await _read_block(
             master, profile, slave, block, device_id, timeout_s=timeout_s, retries=retries

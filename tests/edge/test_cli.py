@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge.cli import app
+from device_profiles import builtin_profile
+from edge.cli import app, format_values
 from edge.uplink.mqtt import status_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import MqttProbe, write_gateway
@@ -179,8 +180,10 @@ def test_scan_finds_simulated_devices_and_refuses_an_address_change_without_a_se
             args += ["--slaves", "1-12", "--timeout-s", "0.05"]
             result = runner.invoke(app, args)
             assert result.exit_code == 0, result.output
-            assert "slave 5 at 9600 8N1: jxct-th-rs485" in result.output
-            assert "slave 12 at 19200 8N1: jxct-th-rs485" in result.output
+            found = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
+            # devices with the same layout cannot be told apart: the profile is among those named
+            assert "jxct-th-rs485" in found["slave 5 at 9600 8N1"].split(", ")
+            assert "jxct-th-rs485" in found["slave 12 at 19200 8N1"].split(", ")
             assert "2 device(s) found" in result.output
             result = runner.invoke(app, [*args[:5], "--slaves", "5", "--set-address", "5:9"])
             assert result.exit_code == 1
@@ -197,3 +200,38 @@ def test_scan_usage_errors_exit_2() -> None:
     result = runner.invoke(app, ["scan"])
     assert result.exit_code == 2
     assert "give --serial PORT or --host CONVERTER" in result.output
+
+
+def test_read_output_is_in_canonical_units_with_codes_and_flags() -> None:
+    s4 = builtin_profile("sensecap-orch-s4")
+    lines = format_values(
+        s4, {"temperature": 21.5, "humidity": 55.0, "pressure": 100309.0, "light": 120.0}
+    )
+    assert lines[2].split() == ["pressure", "100.309", "kPa"]
+    vane = builtin_profile("renke-rs-fxjt-n01")
+    lines = format_values(vane, {"sector": 2.0, "direction": 400.0})
+    assert lines[0].split() == ["sector", "2", "code", "(E)"]
+    assert lines[1].split() == ["direction", "400", "°", "OVER", "RANGE"]
+
+
+ASCII_SENSOR = re.compile(r"simulated ASCII sensor: gill-windsonic on (/dev/\S+)")
+
+
+def test_read_an_ascii_sensor_on_a_serial_port() -> None:
+    command = [sys.executable, "-m", "simulators", "ascii", "--model", "gill-windsonic"]
+    command += ["--interval-s", "0.1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as sensor:
+        try:
+            assert sensor.stdout is not None
+            match = ASCII_SENSOR.fullmatch(sensor.stdout.readline().strip())
+            assert match is not None
+            args = ["read", "--model", "gill-windsonic", "--serial", match.group(1)]
+            result = runner.invoke(app, [*args, "--timeout-s", "5"])
+            assert result.exit_code == 0, result.output
+            lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()}
+            assert lines["direction"][1] == "°"
+            assert lines["speed"][1] == "m/s"
+            assert 0 <= float(lines["speed"][0]) <= 60
+        finally:
+            sensor.send_signal(signal.SIGTERM)
+            sensor.wait(timeout=10)

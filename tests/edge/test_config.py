@@ -352,3 +352,31 @@ def test_the_deploy_example_is_a_valid_gateway_yaml() -> None:
     example = Path(__file__).parents[2] / "deploy" / "edge" / "gateway.example.yaml"
     config = load_config(example, environ={SECRET_ENV: SECRET_HEX})
     assert [bus.type for bus in config.settings.buses] == ["modbus_rtu", "modbus_tcp"]
+
+
+def test_ascii_bus_loads_a_library_ascii_sensor(tmp_path: Path) -> None:
+    start = GOOD.index("buses:")
+    text = GOOD[:start] + (
+        "buses:\n"
+        "  - name: serial-1\n"
+        "    type: ascii\n"
+        "    port: /dev/ttyUSB1\n"
+        "    devices:\n"
+        "      - id: wind\n"
+        "        model: gill-windsonic\n"
+        "        interval_s: 10\n"
+    )
+    bus = load_config(write(tmp_path, text), environ={}).settings.buses[0]
+    assert (bus.type, bus.where, bus.devices[0].model) == (
+        "ascii",
+        "/dev/ttyUSB1 9600 8N1",
+        "gill-windsonic",
+    )
+
+
+def test_a_modbus_bus_refuses_an_ascii_sensor(tmp_path: Path) -> None:
+    text = GOOD.replace("model: jxct-th-rs485", "model: gill-windsonic", 1)
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'gill-windsonic')}: buses[0].devices[0].model: "
+        "gill-windsonic is a serial ASCII sensor: put it on a bus of type ascii"
+    )
