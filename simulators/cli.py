@@ -108,8 +108,9 @@ def parse_device(spec: str) -> tuple[int, RtuSlave]:
     baud_text = line.rstrip("NEOneo")
     if line and not baud_text.isdigit():
         raise SimulatorError(f"device {spec!r}: line {line!r} is not BAUD[N|E|O]")
-    image = RegisterImage(slave, builtin_profile(model))
-    return slave, RtuSlave(image, baudrate=int(baud_text) if line else None, parity=parity)
+    baudrate = int(baud_text) if line else None
+    image = RegisterImage(slave, builtin_profile(model), baudrate=baudrate)
+    return slave, RtuSlave(image, baudrate=baudrate, parity=parity)
 
 
 async def _serve_rtu(bus: RtuBus, tcp_port: int | None) -> None:

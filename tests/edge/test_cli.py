@@ -235,3 +235,25 @@ def test_read_an_ascii_sensor_on_a_serial_port() -> None:
         finally:
             sensor.send_signal(signal.SIGTERM)
             sensor.wait(timeout=10)
+
+
+def test_scan_set_address_follows_the_library_profile() -> None:
+    command = [sys.executable, "-m", "simulators", "modbus-rtu", "--update-interval-s", "60"]
+    command += ["--device", "3:renke-rs-fsjt-n01@4800"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bus:
+        try:
+            assert bus.stdout is not None
+            line = bus.stdout.readline().strip()
+            port = line.split(" on ", 1)[1]
+            args = ["scan", "--serial", port, "--baud", "4800", "--timeout-s", "0.1"]
+            args += ["--model", "renke-rs-fsjt-n01"]
+            result = runner.invoke(app, [*args, "--slaves", "3", "--set-address", "3:21"])
+            assert result.exit_code == 0, result.output
+            assert "slave 3 at 4800 8N1: renke-rs-fsjt-n01" in result.output
+            assert "slave 3 is now slave 21 (renke-rs-fsjt-n01)" in result.output
+            result = runner.invoke(app, [*args, "--slaves", "3,21"])
+            assert "slave 21 at 4800 8N1: renke-rs-fsjt-n01" in result.output
+            assert "1 device(s) found" in result.output
+        finally:
+            bus.send_signal(signal.SIGTERM)
+            bus.wait(timeout=10)
