@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from device_profiles import Profile
-from edge.bus_config import AsciiBus, AsciiDeviceConfig
-from edge.polling import AsciiPoller
+from edge.bus_config import AsciiBus, AsciiDeviceConfig, ModbusRtuBus
+from edge.polling import AsciiPoller, BusPoller, poller_for
 from simulators.ascii_sensors import AsciiSensor
 from wire import Quality, Reading
 
@@ -155,3 +155,26 @@ def test_run_reads_a_streaming_sensor_on_schedule() -> None:
             assert all({r.quantity for r in c} == {"wind_direction", "wind_speed"} for c in cycles)
 
     run(scenario)
+
+
+def test_poller_for_picks_the_poller_of_each_bus_type() -> None:
+    rtu = ModbusRtuBus.model_validate(
+        {
+            "name": "rs485-1",
+            "type": "modbus_rtu",
+            "port": "/dev/ttyUSB0",
+            "devices": [{"id": "th1", "model": "jxct-th-rs485", "slave": 1}],
+        }
+    )
+    serial = AsciiBus.model_validate(
+        {
+            "name": "serial-1",
+            "type": "ascii",
+            "port": "/dev/ttyUSB1",
+            "devices": [{"id": "wind", "model": "gill-windsonic"}],
+        }
+    )
+    assert isinstance(poller_for(rtu, _nothing), BusPoller)
+    ascii_poller = poller_for(serial, _nothing)
+    assert isinstance(ascii_poller, AsciiPoller)
+    assert ascii_poller.health()[0].slave == 0
