@@ -17,14 +17,27 @@ from typing import Annotated
 import typer
 from pymodbus.client import AsyncModbusTcpClient
 
-from device_profiles import InvalidRawError, Profile, ProfileError, builtin_profile, load_quantities
+from device_profiles import (
+    Flag,
+    InvalidRawError,
+    Profile,
+    ProfileError,
+    builtin_profile,
+    load_quantities,
+    measure,
+)
 from edge.app import Agent
 from edge.config import EdgeConfig, describe_config, load_config
 from edge.errors import ConfigError, DeviceReadError, EdgeError
+from edge.outbox_cli import app as outbox_app
+from edge.outbox_cli import status
 from edge.polling.device_read import PointValues, read_points
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+app.command()(status)
 
+_FLAG_NOTES = {Flag.OVER_RANGE: "  OVER RANGE", Flag.FAULT: "  FAULT"}
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -98,9 +111,12 @@ def format_values(profile: Profile, values: PointValues) -> list[str]:
             text = f"no valid measurement (raw {value.raw:#x})"
         elif isinstance(value, Exception) or value is None:
             text = f"unreadable: {value}"
-        else:
-            flag = "" if quantity.min <= value <= quantity.max else "  OVER RANGE"
-            text = f"{value:g} {quantity.unit}{flag}"
+        else:  # the reading the agent would store: canonical unit, the one plausibility rule
+            measured = measure(point, quantity, value)
+            label = point.label(value)
+            shown = "unreadable" if measured.value is None else f"{measured.value:g}"
+            text = f"{shown} {quantity.unit}" + (f" ({label})" if label else "")
+            text += _FLAG_NOTES.get(measured.flag, "")
         lines.append(f"{point.name:<20} {text}")
     return lines
 

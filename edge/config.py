@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from device_profiles import Profile, builtin_profile
+from device_profiles import Calibration, Profile, builtin_profile
 from device_profiles.yaml_source import (
     LocatedError,
     Where,
@@ -120,6 +120,12 @@ class PublishSection(BaseModel):
     # the retained online status (device health, outbox depth) is republished this often
     # while connected, besides on every connect and on a device state change
     status_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    # a batch the cloud has not settled (down/ack) this long after sending is sent again
+    ack_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # batches sent and not yet settled, at most: bounds memory and re-sends after a timeout
+    max_unconfirmed_batches: int = Field(default=32, ge=1, le=1000)
+    # bandwidth cap for metered links (bytes/s of signed batches); unset: no cap
+    max_bytes_per_s: int | None = Field(default=None, ge=100)
 
 
 class DeviceConfig(BaseModel):
@@ -131,6 +137,9 @@ class DeviceConfig(BaseModel):
     model: str
     slave: int = Field(ge=1, le=247)
     interval_s: float = Field(default=5.0, ge=0.05, le=86400)
+    # the device's own correction (value * factor + offset, in the canonical unit),
+    # from a technician's check against a reference instrument
+    calibration: Calibration | None = None
 
     @field_validator("model")
     @classmethod

@@ -8,7 +8,14 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
     {"state": "online", "gw": "gw-1", "time_ms": 1790000000000,
      "devices": {"th1": {"state": "ok"},
                  "th2": {"state": "degraded", "error": "slave 2 ...: no response (timeout)"}},
-     "outbox": {"pending_readings": 12, "unacked_batches": 0}}
+     "outbox": {"pending_readings": 12, "unacked_batches": 0, "quarantined_batches": 0,
+                "resent_batches": 0},
+     "uptime_s": 3600, "clock_synced": true, "forged_acks": 0}
+
+``clock_synced`` is false while the kernel says the clock is not synchronised
+(no NTP yet on a board without RTC: readings taken then may be mis-dated), null
+where that cannot be asked. The agent also keeps the body in
+``data_dir/`` :data:`STATUS_FILE`, for ``shanshui edge status``.
 
 ``error`` appears only on a degraded device: the poller's message (which names
 bus, slave and failure, never a secret), whitespace collapsed, at most
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
     from edge.app import Health
     from edge.polling import DeviceHealth
 
+STATUS_FILE = "status.json"
 MAX_STATUS_BYTES = 16 * 1024
 MAX_ERROR_CHARS = 200
 _ELLIPSIS = "..."
@@ -98,7 +106,12 @@ def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, str]]) -> 
         "outbox": {
             "pending_readings": health.pending_readings,
             "unacked_batches": health.unacked_batches,
+            "quarantined_batches": health.quarantined_batches,
+            "resent_batches": health.resent_batches,
         },
+        "uptime_s": int(health.uptime_s),
+        "clock_synced": health.clock_synced,
+        "forged_acks": health.forged_acks,
     }
     return _dumps(body)
 

@@ -22,7 +22,10 @@ after the pipeline settled it (batch committed or dead letter inserted). If the
 worker dies in between, the broker still holds the message and delivers it again
 (persistent session: give a stable ``client_id``); the replay is harmless
 because storage is idempotent on (gateway, seq). While the database is down the
-pipeline retries with backoff and nothing is acknowledged. An acknowledgement is
+pipeline retries with backoff and nothing is acknowledged. After settling, the
+worker also tells the gateway, on its ``down/ack``, with an ack signed with the
+gateway's secret (:mod:`cloud.ingest.acks`); that, not the broker's PUBACK, is
+what lets the gateway delete the batch. An acknowledgement is
 dropped if the connection it belongs to has gone (packet ids are per
 connection): the broker redelivers and the duplicate is recognised. ``stop()``
 drains: it unsubscribes, finishes what was already received, then disconnects,
@@ -47,6 +50,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.errors import IngestError
+from cloud.ingest.acks import QOS as ACK_QOS
+from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
     DUPLICATE,
@@ -83,6 +88,7 @@ class IngestStats:
     dead_lettered: int = 0
     readings_stored: int = 0
     presence_updates: int = 0
+    acks_published: int = 0
     connected: bool = False
     subscriptions: int = 0
 
@@ -133,6 +139,7 @@ class IngestWorker:
         keepalive_s: int = 30,
     ) -> None:
         self._pipeline = IngestPipeline(storage, topic_root=topic_root, quantities=quantities)
+        self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
         self._keepalive_s = keepalive_s
@@ -289,9 +296,24 @@ class IngestWorker:
                 log.exception("could not keep a dead letter for %s; not acked", message.topic)
             else:
                 self._count_settled(settled)
+                self._acks.add(message.topic, message.payload, settled)
                 self._ack(message)
             finally:
                 self._queue.task_done()
+            if self._queue.empty() or self._acks.due:
+                await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        try:
+            published = await self._acks.flush()
+        except Exception:  # an ack is an optimisation of the gateway's re-send: never fatal
+            log.exception("could not publish acks; gateways will re-send")
+            return
+        if published:
+            self._count(acks_published=published)
+
+    def _publish_ack(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=ACK_QOS)
 
     def _ack(self, message: _Message) -> None:
         with self._lock:

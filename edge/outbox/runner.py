@@ -58,19 +58,15 @@ class OutboxRunner:
         return await self._call(self._opened().enqueue, readings)
 
     async def seal(
-        self, gateway_id: str, secret: bytes, max_readings: int, max_payload_bytes: int
+        self, gateway_id: str, max_readings: int, max_payload_bytes: int
     ) -> Sealed | None:
         """See :meth:`OutboxStore.seal`."""
         store = self._opened()
-        return await self._call(store.seal, gateway_id, secret, max_readings, max_payload_bytes)
+        return await self._call(store.seal, gateway_id, max_readings, max_payload_bytes)
 
-    async def unacked(self, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """See :meth:`OutboxStore.unacked`."""
-        return await self._call(self._opened().unacked, limit)
-
-    async def unacked_seqs(self) -> list[int]:
-        """See :meth:`OutboxStore.unacked_seqs`."""
-        return await self._call(self._opened().unacked_seqs)
+    async def batches_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """See :meth:`OutboxStore.batches_after`."""
+        return await self._call(self._opened().batches_after, seq, limit)
 
     async def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
         """See :meth:`OutboxStore.payloads`."""
@@ -79,6 +75,10 @@ class OutboxRunner:
     async def ack_many(self, seqs: Sequence[int]) -> int:
         """See :meth:`OutboxStore.ack_many`."""
         return await self._call(self._opened().ack_many, seqs)
+
+    async def quarantine(self, seq: int, reason: str) -> bool:
+        """See :meth:`OutboxStore.quarantine`."""
+        return await self._call(self._opened().quarantine, seq, reason)
 
     async def counts(self) -> OutboxCounts:
         """See :meth:`OutboxStore.counts`."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
-from pymodbus.pdu import ModbusPDU
 
 from device_profiles import (
     Block,
@@ -64,11 +63,12 @@ async def read_points(
         DeviceReadError: no connection, a timeout, or a Modbus exception response.
     """
     values: PointValues = {}
-    blocks = plan_reads(profile.points, profile.modbus.max_registers_per_read)
+    modbus = profile.modbus
+    blocks = plan_reads(profile.points, modbus.max_registers_per_read, modbus.max_gap)
     for block in blocks:
-        response = await _read_block(client, profile, slave, block, device_id)
+        registers = await _read_block(client, slave, block, device_id)
         try:
-            values.update(decode_block(block, list(response.registers)))
+            values.update(decode_block(block, registers))
         except RegisterError as exc:
             raise DeviceReadError(device_id, f"short answer: {exc}") from exc
     return values
@@ -117,30 +117,38 @@ def to_readings(
     return Conversion(tuple(readings), tuple(problems))
 
 
+_TABLES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
+
+
 async def _read_block(
-    client: AsyncModbusTcpClient, profile: Profile, slave: int, block: Block, device_id: str
-) -> ModbusPDU:
-    start, count = block.start, block.count
-    table = profile.modbus.register_table
-    read = client.read_input_registers if table == "input" else client.read_holding_registers
+    client: AsyncModbusTcpClient, slave: int, block: Block, device_id: str
+) -> list[int]:
+    """The registers of ``block`` (0/1 per bit for coils and discrete inputs)."""
+    start, count, code = block.start, block.count, block.function_code
+    read = {
+        1: client.read_coils,
+        2: client.read_discrete_inputs,
+        3: client.read_holding_registers,
+        4: client.read_input_registers,
+    }[code]
     try:
         response = await read(start, count=count, device_id=slave)
     except ModbusException as exc:
         raise DeviceReadError(device_id, _describe_failure(exc)) from exc
+    table = _TABLES[code]
     if response.isError():
-        code = response.exception_code
-        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        exception = response.exception_code
+        name = EXCEPTION_NAMES.get(exception, "unknown exception")
         raise DeviceReadError(
             device_id,
-            f"{table} registers {start}..{start + count - 1}: "
-            f"Modbus exception {code:#04x} ({name})",
-            exception_code=code,
+            f"{table} {start}..{start + count - 1}: Modbus exception {exception:#04x} ({name})",
+            exception_code=exception,
         )
-    if len(response.registers) != count:
-        raise DeviceReadError(
-            device_id, f"asked for {count} registers at {start}, got {len(response.registers)}"
-        )
-    return response
+    # pymodbus pads bits to whole bytes
+    words = [int(bit) for bit in response.bits[:count]] if code in (1, 2) else response.registers
+    if len(words) != count:
+        raise DeviceReadError(device_id, f"asked for {count} {table} at {start}, got {len(words)}")
+    return list(words)
 
 
 def _describe_failure(exc: ModbusException) -> str:

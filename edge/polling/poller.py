@@ -136,7 +136,9 @@ class ModbusTcpPoller:
         except DeviceReadError as exc:
             self._failed(device, str(exc))
             return []
-        conversion = to_readings(device.id, profile, values, time_ms)
+        conversion = to_readings(
+            device.id, profile, values, time_ms, calibration=device.calibration
+        )
         if conversion.problems:
             self._failed(device, "; ".join(conversion.problems))
         else:

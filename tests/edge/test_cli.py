@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge.cli import app
+from device_profiles import builtin_profile
+from edge.cli import app, format_values
 from edge.uplink.mqtt import status_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import MqttProbe, write_gateway
@@ -134,3 +135,15 @@ def test_run_goes_online_and_offline_on_sigterm(
                     await agent.wait()
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_read_output_is_in_canonical_units_with_codes_and_flags() -> None:
+    s4 = builtin_profile("sensecap-orch-s4")
+    lines = format_values(
+        s4, {"temperature": 21.5, "humidity": 55.0, "pressure": 100309.0, "light": 120.0}
+    )
+    assert lines[2].split() == ["pressure", "100.309", "kPa"]
+    vane = builtin_profile("renke-rs-fxjt-n01")
+    lines = format_values(vane, {"sector": 2.0, "direction": 400.0})
+    assert lines[0].split() == ["sector", "2", "code", "(E)"]
+    assert lines[1].split() == ["direction", "400", "°", "OVER", "RANGE"]

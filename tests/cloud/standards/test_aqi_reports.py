@@ -55,3 +55,12 @@ def test_daily_report_never_raises_on_hourly_data(hours: list[float | None]) -> 
     report = daily_report(dict.fromkeys(("so2", "no2", "pm10", "pm2_5", "o3"), hours))
     if report.result is not None:
         assert report.result.aqi == max(s.iaqi for s in report.result.sub_indices)
+
+
+def test_hourly_report_can_rate_pm_by_the_24h_moving_mean() -> None:
+    pm: list[float | None] = [35.0] * 23 + [115.0]
+    assert hourly_report({"pm2_5": pm}).means["pm2_5"] == 115
+    moving = hourly_report({"pm2_5": pm}, pm="24h")
+    assert moving.means["pm2_5"] == pytest.approx((35 * 23 + 115) / 24)
+    short = hourly_report({"pm2_5": [None] * 5 + [115.0]}, pm="24h")
+    assert (short.invalid, short.result) == (("pm2_5",), None)

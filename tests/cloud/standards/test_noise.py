@@ -26,7 +26,7 @@ def test_ldn_adds_10_db_to_the_night() -> None:
 
 
 def test_table_1_limits() -> None:
-    # 0-3 and 4 (now 4a): http://bangnongyaoye.com.cn/gywm/xwzx/2018-05-23/283.html
+    # GB 3096-2008 环境噪声限值 as reproduced at http://www.irmawy.com/News/Newsin127.html
     assert ZONE_LIMITS == {
         "0": (50, 40), "1": (55, 45), "2": (60, 50), "3": (65, 55), "4a": (70, 55), "4b": (70, 60),
     }  # fmt: skip
@@ -60,6 +60,7 @@ def test_day_and_night_follow_local_time() -> None:
     ]
     levels = day_night(readings)
     assert (levels.ld, levels.ln, levels.day_count, levels.night_count) == (60, 50, 2, 2)
+    assert levels.night_max == 50
     assert levels.ldn == pytest.approx(ldn(60, 50))
     in_utc = day_night(readings, tz="UTC")
     assert (in_utc.day_count, in_utc.night_count) == (3, 1)
