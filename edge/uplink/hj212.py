@@ -25,7 +25,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from device_profiles import Quantity, load_quantities
 from edge.errors import UplinkError
-from wire import Batch, Hj212Error, Reading
+from edge.uplink.base import (
+    NotConnectedError,
+    PublishError,
+    SettledCallback,
+    StateCallback,
+    StatusSource,
+    Uplink,
+)
+from wire import Batch, Hj212Error, Reading, WireError, decode_batch
+from wire.ack import Ack, Refusal
 from wire.hj212 import (
     CN_DATA_RESPONSE,
     CN_REALTIME,
@@ -45,6 +54,10 @@ from wire.hj212 import (
 log = logging.getLogger(__name__)
 
 BEIJING = timezone(timedelta(hours=8))
+
+
+class PlatformRefusedError(UplinkError):
+    """The platform answered 9011 with a refusal (wrong password, MN, CRC ...)."""
 
 
 class Hj212Sender:
@@ -135,7 +148,7 @@ class Hj212Sender:
                 await self.close()
                 continue
             if answer.cn == CN_REQUEST_RESPONSE:
-                raise UplinkError(f"HJ 212 platform refused QN {packet.qn}: {answer.cp}")
+                raise PlatformRefusedError(f"HJ 212 platform refused QN {packet.qn}: {answer.cp}")
             return
         raise UplinkError(f"HJ 212 QN {packet.qn}: no answer after {self._attempts} sends")
 
@@ -180,3 +193,93 @@ class Hj212Sender:
             if not chunk:
                 raise ConnectionResetError("platform closed the connection")
             self._buffer += chunk
+
+
+class Hj212Uplink(Uplink):
+    """The agent's :class:`edge.uplink.base.Uplink` towards an HJ 212 platform.
+
+    One batch in flight; it is settled when the platform has answered every
+    packet with 9014 (the platform's response is its confirmation), refused when
+    the platform refuses a packet (9011), and left unsettled, with the link
+    reported down, when no answer comes: the agent re-sends on reconnect.
+    """
+
+    def __init__(self, sender: Hj212Sender, gateway_id: str, *, retry_s: float = 30.0) -> None:
+        self._sender, self._gateway_id, self._retry_s = sender, gateway_id, retry_s
+        self._connected = False
+        self._busy = False
+        self._queue: asyncio.Queue[tuple[int, Batch]] = asyncio.Queue(maxsize=1)
+        self._worker: asyncio.Task[None] | None = None
+        self._on_settled: SettledCallback = lambda _ack: None
+        self._on_state: StateCallback = lambda _up: None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the last exchange with the platform succeeded."""
+        return self._connected
+
+    def room(self) -> int:
+        """1 when connected and idle, else 0."""
+        return int(self._connected and not self._busy and self._queue.empty())
+
+    async def open(
+        self,
+        on_settled: SettledCallback,
+        on_state: StateCallback,
+        status: StatusSource | None = None,
+    ) -> None:
+        """Start the worker; the link is reported up at once (TCP connects on first send)."""
+        self._on_settled, self._on_state = on_settled, on_state
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self._set_state(True)
+
+    def send(self, seq: int, body: bytes) -> int:
+        """Queue batch ``seq``; see :class:`Uplink`."""
+        if not self._connected:
+            raise NotConnectedError("HJ 212 platform not reachable")
+        try:
+            batch = decode_batch(body)
+        except WireError as exc:
+            raise PublishError(f"batch {seq} cannot be read: {exc}") from exc
+        try:
+            self._queue.put_nowait((seq, batch))
+        except asyncio.QueueFull:
+            raise PublishError("HJ 212 uplink has a batch on its way already") from None
+        return len(body)
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop the worker and close the connection."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._worker, timeout_s)
+            self._worker = None
+        await self._sender.close()
+
+    async def _run(self) -> None:
+        while True:
+            seq, batch = await self._queue.get()
+            self._busy = True
+            try:
+                await self._sender.deliver(batch)
+            except PlatformRefusedError as exc:
+                refusal = Refusal(seq, "refused_by_platform", bytes(8))
+                log.warning("HJ 212 batch %d refused: %s", seq, exc)
+                self._on_settled(Ack(self._gateway_id, refused=(refusal,)))
+            except UplinkError as exc:
+                log.warning(
+                    "HJ 212 batch %d unanswered, retry in %s s: %s", seq, self._retry_s, exc
+                )
+                self._busy = False
+                self._set_state(False)
+                await asyncio.sleep(self._retry_s)  # the platform's pace, not a race
+                self._set_state(True)  # the agent re-sends what is unsettled
+                continue
+            else:
+                self._on_settled(Ack(self._gateway_id, committed=(seq,)))
+            self._busy = False
+            self._set_state(True)
+
+    def _set_state(self, connected: bool) -> None:
+        self._connected = connected
+        self._on_state(connected)

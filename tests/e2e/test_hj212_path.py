@@ -5,6 +5,7 @@ The cloud's own HJ 212 server stands for the authority's platform.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -104,3 +105,35 @@ def test_one_packet_per_instant_in_local_time() -> None:
         "DataTime=20260601120100;a34004-Rtd=36,a34004-Flag=N;"
         "a21026-Rtd=8.5,a21026-Flag=C;a34002-Rtd=61.25,a34002-Flag=N"
     )
+
+
+async def test_the_agents_uplink_interface_settles_on_9014_and_refuses_on_9011(
+    server: Hj212Server, storage: Storage
+) -> None:
+    from edge.uplink.hj212 import Hj212Uplink  # noqa: PLC0415
+    from wire import encode_batch  # noqa: PLC0415
+    from wire.ack import Ack  # noqa: PLC0415
+
+    settled: asyncio.Queue[Ack] = asyncio.Queue()
+    states: asyncio.Queue[bool] = asyncio.Queue()
+    for password, expect_refused in (("123456", False), ("000000", True)):
+        sender = Hj212Sender(
+            "127.0.0.1", server.port, mn=MN, password=password, edition=Edition.HJ212_2025,
+            cipher=KEY, answer_timeout_s=2.0,
+        )  # fmt: skip
+        uplink = Hj212Uplink(sender, "gw-1")
+        await uplink.open(settled.put_nowait, states.put_nowait)
+        try:
+            assert await asyncio.wait_for(states.get(), 5) is True
+            uplink.send(5, encode_batch(_batch(5)))
+            ack = await asyncio.wait_for(settled.get(), 10)
+            assert ack.gateway_id == "gw-1"
+            if expect_refused:
+                assert [r.seq for r in ack.refused] == [5]
+            else:
+                assert ack.committed == (5,)
+            await asyncio.wait_for(states.get(), 5)
+        finally:
+            await uplink.close(5)
+    pm25 = await all_readings(storage, "platform-copy", MN, "pm2_5")
+    assert [r.value for r in pm25.readings] == [40.0]
