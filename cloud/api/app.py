@@ -18,6 +18,8 @@ from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
     aggregates,
+    alarm_rules,
+    alarms,
     audit,
     dashboard,
     gateways,
@@ -128,6 +130,8 @@ def create_app(
         ingest_route,
         login,
         dashboard,
+        alarms,
+        alarm_rules,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     return app
