@@ -53,6 +53,7 @@ from cloud.ingest.decode import (
     UNKNOWN_GATEWAY,
     UNSUPPORTED_TOPIC,
     Channel,
+    Opened,
     Rejected,
     channel_of,
     check_batch,
@@ -65,7 +66,7 @@ from cloud.settings import Settings
 from cloud.storage import Storage
 from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from device_profiles import Quantity, load_quantities
-from wire import Batch, encode_batch
+from wire import Batch, WireError, encode_batch, open_envelope
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,37 @@ class IngestPipeline:
             return await self._dead_letter(topic, payload, settled)
         return settled
 
+    async def handle_signed(
+        self, source: str, payload: bytes, received_ms: int | None = None
+    ) -> Settled:
+        """Settle a signed envelope that came without a topic (HTTP ingest).
+
+        The gateway is the one the envelope names; its signature proves it.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while storage was failing.
+        """
+        arrived_ms = int(time.time() * 1000) if received_ms is None else received_ms
+        try:
+            settled = await self._verify_and_store(source, payload, arrived_ms)
+        except StoppingError:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: keep the message for later
+            log.exception("unexpected error handling a message from %s", source)
+            settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", None)
+        if isinstance(settled, Rejected):
+            return await self._dead_letter(source, payload, settled)
+        return settled
+
+    async def _verify_and_store(
+        self, source: str, payload: bytes, received_ms: int
+    ) -> Settled | Rejected:
+        try:
+            opened = Opened(open_envelope(payload))
+        except WireError as exc:
+            return Rejected(exc.reason, exc.message, None)
+        return await self._verify_opened(source, opened, received_ms)
+
     async def handle_batch(
         self, source: str, batch: Batch, payload: bytes, received_ms: int | None = None
     ) -> Settled:
@@ -259,12 +291,17 @@ class IngestPipeline:
         opened = open_message(self._topic_root, topic, payload)
         if isinstance(opened, Rejected):
             return opened
+        return await self._verify_opened(topic, opened, received_ms)
+
+    async def _verify_opened(
+        self, source: str, opened: Opened, received_ms: int
+    ) -> Settled | Rejected:
         gateway_id = opened.gateway_id
         secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
         verified = verify_message(opened, secret)
         if isinstance(verified, Rejected):
             return verified
-        return await self._validate_and_store(topic, verified, received_ms)
+        return await self._validate_and_store(source, verified, received_ms)
 
     async def _validate_and_store(
         self, source: str, batch: Batch, received_ms: int
