@@ -18,7 +18,10 @@ to exit codes::
         ├── UnknownGatewayError         a gateway id that is not registered
         ├── UnknownQuantityError        a batch names a quantity outside the vocabulary
         ├── SeqReusedError              a gateway sent other readings under a seq it used
-        └── SeriesNotFoundError         no series for (gateway, device, quantity)
+        ├── SeriesNotFoundError         no series for (gateway, device, quantity)
+        ├── InvalidValueError           a value outside its rules (role, region code, time zone …)
+        └── NotFoundError               a key, grant, site or tenant that does not exist
+                                        (or is outside the caller's scope)
 
 Facts ride along as attributes (``gateway_id``, ``quantity``, ``name``) so
 callers never parse messages. Messages never contain secrets.
@@ -115,3 +118,21 @@ class SeriesNotFoundError(StorageError):
         self.gateway_id = gateway_id
         self.device = device
         self.quantity = quantity
+
+
+class InvalidValueError(StorageError):
+    """A value outside its rules: an unknown role, a malformed region code, a bad time zone."""
+
+
+class NotFoundError(StorageError):
+    """A key, sharing grant, site or tenant that does not exist, or lies outside the scope.
+
+    Attributes:
+        kind: ``key``, ``grant``, ``site`` or ``tenant``.
+        ident: what was asked for.
+    """
+
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"no {kind} {ident!r}")
+        self.kind = kind
+        self.ident = ident

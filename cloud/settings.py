@@ -13,6 +13,7 @@ serve``) starts an embedded PostgreSQL or broker instead.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "SHANSHUI_"
 DEFAULT_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -90,7 +93,7 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     http_public: bool = Field(
         default=False,
-        description="allow HTTP_HOST beyond loopback although the API has no authentication yet",
+        description="silence the warning about serving plain HTTP beyond loopback",
     )
     topic_root: str = "shanshui/v1"
     ingest_group: str = "ingest"
@@ -99,6 +102,38 @@ class Settings(BaseSettings):
         description="stable MQTT client id, one per worker: gives it a persistent session, so "
         "messages that arrive while it is down are delivered when it returns (Mosquitto, EMQX; "
         "not the embedded rumqttd, which crashes when such a session ends)",
+    )
+
+    compress_after_days: int = Field(
+        default=7,
+        ge=1,
+        description="TimescaleDB: move readings to the columnstore (compressed) at this age",
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="TimescaleDB: drop readings older than this (their rollups are kept); "
+        "absent: keep everything",
+    )
+
+    future_margin_s: int = Field(
+        default=600,
+        ge=0,
+        description="refuse readings stamped more than this after the batch arrived",
+    )
+    batch_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="forget (gateway, seq) of batches older than this (replay detection)",
+    )
+    dead_letter_retention_days: int = Field(
+        default=90, ge=1, description="delete dead letters older than this"
+    )
+    dead_letter_payload_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="keep at most this many bytes of a dead letter's payload",
     )
 
     @field_validator("database_url", "mqtt_url", mode="before")
@@ -157,12 +192,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _api_stays_private(self) -> Settings:
+    def _warn_plain_http_beyond_loopback(self) -> Settings:
         if not self.http_public and not _is_loopback(self.http_host):
-            raise ValueError(
-                f"{ENV_PREFIX}HTTP_HOST={self.http_host} would expose every reading: the API "
-                "has no authentication yet. Keep 127.0.0.1 behind an authenticating reverse proxy, "
-                f"or set {ENV_PREFIX}HTTP_PUBLIC=1 to accept that"
+            # Every request needs an API key, but over plain HTTP keys cross the network in
+            # clear: say so once; HTTP_PUBLIC=1 says a TLS-terminating proxy is in front.
+            log.warning(
+                "%sHTTP_HOST=%s serves plain HTTP beyond loopback: API keys travel in clear "
+                "unless a TLS-terminating proxy is in front (%sHTTP_PUBLIC=1 silences this)",
+                ENV_PREFIX,
+                self.http_host,
+                ENV_PREFIX,
             )
         return self
 

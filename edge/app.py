@@ -38,7 +38,7 @@ from edge.clock import clock_synced
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
-from edge.polling import DeviceHealth, ModbusTcpPoller
+from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import STATUS_FILE, status_body
 from edge.uplink.base import Uplink
@@ -110,7 +110,7 @@ class Agent:
             limits=config.settings.outbox,
         )
         self._pollers = [
-            ModbusTcpPoller(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
+            poller_for(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
             for bus in config.settings.buses
         ]
         self._changed = asyncio.Event()

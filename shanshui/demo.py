@@ -36,6 +36,7 @@ from shanshui.children import Children
 log = logging.getLogger(__name__)
 
 GATEWAY_ID = "demo-gw"
+DEMO_KEY_NAME = "shanshui-demo"
 MODEL = "jxct-th-rs485"
 FIRST_READING_TIMEOUT_S = 60.0
 
@@ -74,12 +75,14 @@ def run_demo(data_dir: Path, ready: threading.Event | None = None) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
-        with _stack(data_dir) as (children, base):
+        with _stack(data_dir) as (children, base, key):
             latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
             print(
                 "\nShanshui demo is running.\n\n"
-                f"  Latest readings of the simulated station (JSON):\n      curl {latest}\n"
-                f"  Dashboard:  {base}/?gateway={GATEWAY_ID}\n"
+                f"  Latest readings of the simulated station (JSON):\n"
+                f"      curl -H 'Authorization: Bearer {key}' {latest}\n"
+                f"  Dashboard (signs in with the demo's admin key):\n"
+                f"      {base}/login#key={key}\n"
                 f"  API docs:   {base}/docs\n"
                 f"  Logs:       {data_dir / 'logs'}\n\n"
                 "Press Ctrl-C to stop.\n",
@@ -101,7 +104,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
+def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
     ports = Ports.choose()
     with ExitStack() as stack:
         _say("starting PostgreSQL (embedded)")
@@ -120,11 +123,12 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
         _say("migrating the database")
         _shanshui(["cloud", "migrate"], env)
         gateway_yaml = _provision_gateway(data_dir, env, ports)
+        key = _admin_key(env)
         _say(f"starting the cloud (API on http://127.0.0.1:{ports.http}, ingest worker)")
         children.spawn("cloud", ["cloud", "serve"], env)
         base = f"http://127.0.0.1:{ports.http}"
         # The edge agent announces itself once, on connect: let ingest subscribe first.
-        _wait_for(f"{base}/healthz", _ingest_connected, children, "the cloud to start")
+        _wait_for(f"{base}/healthz", key, _ingest_connected, children, "the cloud to start")
         _say(f"starting a simulated {MODEL} station on Modbus TCP 127.0.0.1:{ports.modbus}")
         children.spawn("simulator", _simulator_args(ports), env)
         _say(f"starting the edge agent for gateway {GATEWAY_ID}")
@@ -133,8 +137,8 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str]]:
         latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
         # a re-run finds the last run's series: wait for a reading of this run
         fresh = functools.partial(_has_series, since_ms=started_ms)
-        _wait_for(latest, fresh, children, "the first reading to reach the API")
-        yield children, base
+        _wait_for(latest, key, fresh, children, "the first reading to reach the API")
+        yield children, base, key
 
 
 def _simulator_args(ports: Ports) -> list[str]:
@@ -196,14 +200,28 @@ def _provision_gateway(data_dir: Path, env: dict[str, str], ports: Ports) -> Pat
     return path
 
 
-def _wait_for(url: str, ready: Callable[[object], bool], children: Children, what: str) -> None:
+def _admin_key(env: dict[str, str]) -> str:
+    """A fresh platform admin key for this run (the previous run's keys are revoked)."""
+    _say("issuing an admin API key for the demo")
+    listed = _shanshui(["cloud", "key", "list"], env).stdout
+    for line in listed.splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[-1] == DEMO_KEY_NAME and fields[4] == "active":
+            _shanshui(["cloud", "key", "revoke", fields[0]], env)
+    added = _shanshui(["cloud", "key", "add", DEMO_KEY_NAME, "--role", "admin"], env)
+    return added.stdout.strip()
+
+
+def _wait_for(
+    url: str, key: str, ready: Callable[[object], bool], children: Children, what: str
+) -> None:
     """Poll ``url`` until ``ready(json)``; fail early if a child dies."""
     deadline = time.monotonic() + FIRST_READING_TIMEOUT_S
     _say(f"waiting for {what}", end="")
     while time.monotonic() < deadline:
         if dead := children.exited():
             raise DemoError(f"{dead[0][0]} exited with code {dead[0][1]}; see its log")
-        if ready(_get_json(url)):
+        if ready(_get_json(url, key)):
             print(" done", flush=True)
             return
         print(".", end="", flush=True)
@@ -211,9 +229,10 @@ def _wait_for(url: str, ready: Callable[[object], bool], children: Children, wha
     raise DemoError(f"{url} not ready within {FIRST_READING_TIMEOUT_S:.0f} s")
 
 
-def _get_json(url: str) -> object:
+def _get_json(url: str, key: str) -> object:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our loopback URL
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our loopback URL
             return json.load(response)
     except (urllib.error.URLError, OSError, ValueError):
         return None

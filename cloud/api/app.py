@@ -8,33 +8,45 @@ no servers are started: embedded PostgreSQL and broker belong to the CLI.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
-from cloud.api.routes import dashboard, gateways, health, readings
-from cloud.errors import (
-    ConfigError,
-    InvalidIdentifierError,
-    SeriesNotFoundError,
-    StorageUnavailableError,
-    UnknownGatewayError,
+from cloud.api import problems
+from cloud.api.params import no_unknown_query
+from cloud.api.ratelimit import RateLimiter
+from cloud.api.routes import (
+    aggregates,
+    alarm_rules,
+    alarms,
+    audit,
+    dashboard,
+    gateways,
+    grants,
+    health,
+    keys,
+    login,
+    readings,
+    sites,
+    standards,
 )
+from cloud.errors import ConfigError
 from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 
 log = logging.getLogger(__name__)
 
-_UNAVAILABLE = "the database is unavailable; try again later"
-_STATUS = {
-    SeriesNotFoundError: status.HTTP_404_NOT_FOUND,
-    UnknownGatewayError: status.HTTP_404_NOT_FOUND,
-    InvalidIdentifierError: status.HTTP_422_UNPROCESSABLE_CONTENT,
-    StorageUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
+DESCRIPTION = """
+Readings, aggregates, stations and administration of a Shanshui cloud.
+
+Every endpoint needs an API key: `Authorization: Bearer ssk_…` (the dashboard signs
+in at `/login` and keeps the key in an HttpOnly cookie). A key has a role (admin,
+analyst, technician, sharing) and a scope (a tenant, optionally narrowed to regions,
+stations or gateways); what lies outside the scope answers 404. Errors are RFC 9457
+problem details (`application/problem+json`). Times are ISO 8601 with a UTC offset.
+"""
 
 
 def create_app(
@@ -90,28 +102,29 @@ def create_app(
     app = FastAPI(
         title="Shanshui cloud",
         summary="Environmental and agricultural sensing: readings from gateways",
-        version="0.1.0",
+        description=DESCRIPTION,
+        version="0.2.0",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.storage = app_storage
     app.state.ingest = None
-    for error_type, code in _STATUS.items():
-        app.add_exception_handler(error_type, _responder(code))
-    app.include_router(readings.router)
-    app.include_router(gateways.router)
-    app.include_router(health.router)
-    app.include_router(dashboard.router)
+    app.state.rate_limiter = RateLimiter()
+    problems.install(app)
+    for module in (
+        readings,
+        aggregates,
+        standards,
+        gateways,
+        sites,
+        keys,
+        grants,
+        audit,
+        health,
+        login,
+        dashboard,
+        alarms,
+        alarm_rules,
+    ):
+        app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     return app
-
-
-def _responder(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def respond(request: Request, exc: Exception) -> JSONResponse:
-        if code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
-            # A server-side failure's message carries the driver's words, e.g. the
-            # database's host and port: log it for the operator, not for the client.
-            log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return JSONResponse(status_code=code, content={"detail": _UNAVAILABLE})
-        return JSONResponse(status_code=code, content={"detail": str(exc)})
-
-    return respond

@@ -12,7 +12,7 @@ A new family is a new module with one such class, added to ``Storage``'s bases.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -114,6 +114,13 @@ class PooledStorage:
         except StorageError:
             return False
         return True
+
+    def connection(
+        self, doing: str, timeout_s: float | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+        """:meth:`_connection` for the query modules written as functions over a Storage
+        (``access``, ``keys``, ``grants``, ``sites``, ``audit``, ``queries``)."""
+        return self._connection(doing, timeout_s)
 
     @asynccontextmanager
     async def _connection(

@@ -28,7 +28,7 @@ def migrations_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_files_are_numbered_from_one() -> None:
+def test_files_are_numbered_from_one_in_order() -> None:
     assert ALL[:2] == ["0001_init.sql", "0002_timescale.sql"]
     versions = [f.version for f in migration_files()]
     assert versions == sorted(set(versions))  # gaps between numbers are allowed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -99,16 +100,20 @@ def test_bad_values_name_the_variable_and_hide_the_value(
     assert "topsecret" not in message
 
 
-def test_an_api_beyond_loopback_must_be_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The API has no authentication yet: exposing it is a decision, not a default."""
+def test_an_api_beyond_loopback_is_allowed_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every request needs a key now; plain HTTP beyond loopback is only warned about."""
     monkeypatch.setenv("SHANSHUI_HTTP_HOST", "0.0.0.0")
-    with pytest.raises(ConfigError) as refused:
-        load_settings()
-    assert "SHANSHUI_HTTP_HOST=0.0.0.0 would expose every reading" in str(refused.value)
-    assert "SHANSHUI_HTTP_PUBLIC=1" in str(refused.value)
+    with caplog.at_level(logging.WARNING, logger="cloud.settings"):
+        assert load_settings().http_host == "0.0.0.0"
+    assert "API keys travel in clear" in caplog.text
 
+    caplog.clear()
     monkeypatch.setenv("SHANSHUI_HTTP_PUBLIC", "1")
-    assert load_settings().http_host == "0.0.0.0"
+    with caplog.at_level(logging.WARNING, logger="cloud.settings"):
+        assert load_settings().http_host == "0.0.0.0"
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])

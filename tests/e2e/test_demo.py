@@ -17,7 +17,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-URL_LINE = re.compile(r"curl (http://\S+/latest)")
+URL_LINE = re.compile(r"curl -H 'Authorization: Bearer (ssk_[A-Za-z0-9_-]+)' (http://\S+/latest)")
+LOGIN_LINE = re.compile(r"(http://\S+)/login#key=(ssk_[A-Za-z0-9_-]+)")
 READY_LINE = "Press Ctrl-C to stop."
 FRESH_S = 10.0
 
@@ -67,7 +68,12 @@ def _run_demo_once(data_dir: Path) -> None:
         transcript = "".join(output)
         match = URL_LINE.search(transcript)
         assert match, transcript
-        with urllib.request.urlopen(match.group(1), timeout=5) as response:  # noqa: S310
+        key, url = match.groups()
+        login = LOGIN_LINE.search(transcript)
+        assert login, transcript
+        assert login.group(2) == key
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             body = json.load(response)
         received_ms = time.time() * 1000
         quantities = {s["quantity"] for s in body["series"]}

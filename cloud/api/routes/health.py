@@ -1,28 +1,27 @@
 """``GET /healthz``: is the database reachable, what has ingest done.
 
-Layer: HTTP router; no SQL (storage pings).
+Layer: HTTP router; no SQL (storage pings). Like every endpoint it needs a key.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter
 
+from cloud.api.auth import ReaderDep
 from cloud.api.deps import IngestDep, StorageDep
+from cloud.api.problems import error_responses
+from cloud.errors import StorageUnavailableError
 from cloud.schemas import HealthOut, IngestHealth
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=error_responses(401, 429))
 
 
-@router.get("/healthz")
-async def get_health(storage: StorageDep, ingest: IngestDep, response: Response) -> HealthOut:
-    """200 with ``status: ok`` when all is well; 503 when the database is unreachable."""
-    database_ok = await storage.ping()
+@router.get("/healthz", responses=error_responses(503))
+async def get_health(key: ReaderDep, storage: StorageDep, ingest: IngestDep) -> HealthOut:
+    """200 with ``status: ok`` (or ``degraded`` when ingest lost its broker); 503 as a
+    problem when the database is unreachable."""
+    if not await storage.ping():
+        raise StorageUnavailableError("health check: the database did not answer")
     ingest_health = None if ingest is None else IngestHealth.of(ingest.stats)
-    healthy = database_ok and (ingest_health is None or ingest_health.connected)
-    if not database_ok:
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return HealthOut(
-        status="ok" if healthy else "degraded",
-        database="ok" if database_ok else "unreachable",
-        ingest=ingest_health,
-    )
+    healthy = ingest_health is None or ingest_health.connected
+    return HealthOut(status="ok" if healthy else "degraded", database="ok", ingest=ingest_health)
