@@ -55,6 +55,7 @@ from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
     DUPLICATE,
+    IGNORED,
     PRESENCE,
     STORED,
     IngestPipeline,
@@ -79,6 +80,8 @@ class IngestStats:
         dead_lettered: messages kept in ``dead_letters``.
         readings_stored: readings written by the accepted batches.
         presence_updates: ``up/status`` messages recorded for registered gateways.
+        ignored_status: ``up/status`` messages ignored as unsigned or forged.
+        acks_published: signed acks published on gateways' ``down/ack``.
         connected: whether the broker connection is up right now.
         subscriptions: subscriptions the broker granted: 1 after start, one more
             after each reconnection.
@@ -90,13 +93,20 @@ class IngestStats:
     readings_stored: int = 0
     presence_updates: int = 0
     acks_published: int = 0
+    ignored_status: int = 0
     connected: bool = False
     subscriptions: int = 0
 
     @property
     def processed(self) -> int:
         """Messages finished (and acknowledged) so far."""
-        return self.accepted + self.duplicate + self.dead_lettered + self.presence_updates
+        return (
+            self.accepted
+            + self.duplicate
+            + self.dead_lettered
+            + self.presence_updates
+            + self.ignored_status
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +361,8 @@ class IngestWorker:
             self._count(duplicate=1)
         elif settled.outcome == PRESENCE:
             self._count(presence_updates=1)
+        elif settled.outcome == IGNORED:
+            self._count(ignored_status=1)
         else:
             self._count(dead_lettered=1)
 

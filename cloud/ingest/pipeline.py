@@ -67,6 +67,7 @@ from cloud.storage import Storage
 from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from device_profiles import Quantity, load_quantities
 from wire import Batch, WireError, encode_batch, open_envelope
+from wire.signing import verify_object
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ _REFUSALS = (UnknownQuantityError, SeqReusedError, UnknownGatewayError)
 STORED = "stored"
 DUPLICATE = "duplicate"
 PRESENCE = "presence"
+IGNORED = "ignored"
 DEAD_LETTERED = "dead_lettered"
 
 
@@ -91,7 +93,8 @@ class Settled:
     """What became of one message; the transport may acknowledge it now.
 
     Attributes:
-        outcome: ``stored``, ``duplicate``, ``presence`` or ``dead_lettered``.
+        outcome: ``stored``, ``duplicate``, ``presence``, ``ignored`` (an unsigned or
+            forged status) or ``dead_lettered``.
         gateway_id: the gateway the message belongs to (claimed, for a dead letter),
             when known.
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.
@@ -313,6 +316,18 @@ class IngestPipeline:
         return await self._store(source, flag_implausible(batch, self._quantities), digest)
 
     async def _presence(self, channel: Channel, payload: bytes) -> Settled | Rejected:
+        # signed in place by the gateway (wire.sign_object): an unsigned or forged
+        # status is ignored and counted, so nobody else can make up its devices
+        gateway_id = channel.gateway_id
+        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
+        if secret is None:
+            detail = f"gateway {gateway_id!r} is not registered or is disabled"
+            return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
+        try:
+            payload = verify_object(payload, secret)
+        except WireError as exc:
+            log.info("ignored a status on %s: %s", gateway_id, exc.reason)
+            return Settled(IGNORED, gateway_id)
         status = parse_status(channel, payload)
         if isinstance(status, Rejected):
             return status
