@@ -10,6 +10,7 @@ stops everything on Ctrl-C (or SIGTERM): edge agent first, database last.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -133,7 +134,10 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
         _say(f"starting the edge agent for gateway {GATEWAY_ID}")
         children.spawn("edge", ["edge", "run", "--config", str(gateway_yaml)], env)
         latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
-        _wait_for(latest, key, _has_series, children, "the first reading to reach the API")
+        # this run's reading, not one a previous demo left in the database
+        started_ms = int(time.time() * 1000)
+        fresh = functools.partial(_has_series_since, started_ms)
+        _wait_for(latest, key, fresh, children, "the first reading to reach the API")
         yield children, base, key
 
 
@@ -238,8 +242,11 @@ def _ingest_connected(body: object) -> bool:
     return isinstance(body, dict) and bool((body.get("ingest") or {}).get("connected"))
 
 
-def _has_series(body: object) -> bool:
-    return isinstance(body, dict) and bool(body.get("series"))
+def _has_series_since(started_ms: int, body: object) -> bool:
+    """A reading of every series taken after ``started_ms``."""
+    if not isinstance(body, dict) or not body.get("series"):
+        return False
+    return all(s.get("time_ms", 0) >= started_ms for s in body["series"])
 
 
 def _shanshui(

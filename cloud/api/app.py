@@ -119,8 +119,9 @@ def create_app(
         grants,
         audit,
         health,
-        login,
-        dashboard,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
+    # the pages read their own query (?gateway=&hours=) in the browser
+    app.include_router(login.router)
+    app.include_router(dashboard.router)
     return app
