@@ -1,4 +1,4 @@
-"""Edge outbox (SQLite, WAL) on this disk: enqueue, seal+sign and ack costs, backlog drain rate."""
+"""Edge outbox (SQLite, WAL) on this disk: enqueue, seal and ack costs, backlog drain rate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from edge.outbox import OutboxStore
 from wire import Quality, Reading
 
-SECRET = bytes(range(32))
 CYCLES = 400  # poll cycles
 READINGS_PER_CYCLE = 20  # 10 sensors x 2 points: a busy RS-485 bus
 BATCH = 200
@@ -34,7 +33,7 @@ def run() -> None:
         enqueue_s = (time.perf_counter() - start) / CYCLES
         start = time.perf_counter()
         sealed = []
-        while (batch := store.seal("gw-bench", SECRET, BATCH)) is not None:
+        while (batch := store.seal("gw-bench", BATCH)) is not None:
             sealed.append(batch.seq)
         seal_s = (time.perf_counter() - start) / len(sealed)
         start = time.perf_counter()
@@ -45,13 +44,13 @@ def run() -> None:
             f"  enqueue one poll cycle ({READINGS_PER_CYCLE} readings, one transaction): "
             f"{enqueue_s * 1000:.2f} ms"
         )
-        print(f"  seal + sign a {BATCH}-reading batch (synchronous=FULL): {seal_s * 1000:.2f} ms")
+        print(f"  seal (encode) a {BATCH}-reading batch (synchronous=FULL): {seal_s * 1000:.2f} ms")
         print(f"  ack one batch: {ack_s * 1000:.2f} ms")
 
         store.enqueue(_cycle(t0, BACKLOG))
         start = time.perf_counter()
         drained = 0
-        while (batch := store.seal("gw-bench", SECRET, 500)) is not None:
+        while (batch := store.seal("gw-bench", 500)) is not None:
             store.ack(batch.seq)
             drained += batch.readings
         drain_s = time.perf_counter() - start

@@ -21,12 +21,14 @@ from typing import Annotated
 import typer
 
 from cloud import services
+from cloud.cli_alarms import alarms_app, rules_app
 from cloud.cli_common import EXIT_USAGE
 from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.migrate import migrate as apply_migrations
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import DeadLetter, Storage
+from cloud.storage.policies import configure_policies
 
 _DETAIL_COLUMN = 60
 
@@ -40,16 +42,33 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(key_app, name="key")
 app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")
+app.add_typer(alarms_app, name="alarms")
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()
 @_reports_errors
 def migrate() -> None:
-    """Apply pending database migrations (an embedded database when none is configured)."""
+    """Apply pending database migrations (an embedded database when none is configured).
+
+    On TimescaleDB, then (re)apply the deployment's policies: columnstore age
+    (SHANSHUI_COMPRESS_AFTER_DAYS) and retention (SHANSHUI_RETENTION_DAYS).
+    """
     settings = load_settings()
     with services.database(settings) as conninfo:
         applied = apply_migrations(conninfo)
+        timescale = configure_policies(
+            conninfo,
+            compress_after_days=settings.compress_after_days,
+            retention_days=settings.retention_days,
+        )
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    if timescale:
+        retention = f"{settings.retention_days} days" if settings.retention_days else "none"
+        typer.echo(
+            f"TimescaleDB: columnstore after {settings.compress_after_days} days, "
+            f"retention {retention}"
+        )
 
 
 @app.command()

@@ -5,7 +5,7 @@ Layer: reads YAML files from disk, nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,14 @@ def cross_check(profile: Profile, vocabulary: Mapping[str, Quantity], where: Whe
     """What the schema alone cannot see: unknown quantities, units that do not convert."""
     problems: list[str] = []
     section: tuple[str | int, ...] = ("ascii", "fields") if profile.ascii else ("points",)
+    seen: dict[str, str] = {}
     for index, item in enumerate(profile.measurements):
         loc = (*section, index)
+        if item.quantity in seen:
+            # one series per (device, quantity): a second point would overwrite the first
+            message = f"quantity {item.quantity!r} is already measured by {seen[item.quantity]!r}"
+            problems.append(where.format((*loc, "quantity"), message))
+        seen.setdefault(item.quantity, item.name)
         quantity = vocabulary.get(item.quantity)
         if quantity is None:
             message = f"unknown quantity {item.quantity!r} (see quantities.yaml)"
@@ -100,6 +106,26 @@ def cross_check(profile: Profile, vocabulary: Mapping[str, Quantity], where: Whe
         except UnitError as exc:
             problems.append(where.format((*loc, "unit"), str(exc)))
     return problems
+
+
+def check_files(paths: Iterable[Path]) -> list[str]:
+    """Every problem of every profile file, one ``file:line: key: message`` line each."""
+    problems: list[str] = []
+    try:
+        vocabulary = load_quantities()
+    except ProfileError as exc:
+        return str(exc).splitlines()
+    for path in paths:
+        try:
+            load_profile(path, vocabulary)
+        except ProfileError as exc:
+            problems.extend(str(exc).splitlines())
+    return problems
+
+
+def library_files() -> list[Path]:
+    """The profile files shipped with Shanshui, sorted."""
+    return sorted(MODELS_DIR.glob("*.yaml"))
 
 
 def profile_names() -> list[str]:

@@ -58,9 +58,17 @@ def decode_point(point: Point, registers: Sequence[int]) -> float:
     return value
 
 
-def resolution(point: Point) -> float:
-    """The smallest step of ``point``'s value in its own unit (0 for floats: any value)."""
-    return 0.0 if point.data_type.is_float else abs(point.scale)
+def resolution(point: Point, value: float = 0.0) -> float:
+    """The step between neighbouring values of ``point`` near ``value``, in its own unit.
+
+    One raw step (``scale``) for integers; for floats, the spacing of IEEE-754
+    values of that width near ``value``, times ``scale``.
+    """
+    if not point.data_type.is_float:
+        return abs(point.scale)
+    mantissa_bits = 23 if point.data_type is DataType.FLOAT32 else 52
+    raw = (abs(value - point.offset)) / abs(point.scale)
+    return abs(point.scale) * max(raw, 1e-30) * 2.0**-mantissa_bits
 
 
 def encode_point(point: Point, value: float) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from device_profiles.ascii_schema import AsciiField, AsciiSpec
 from device_profiles.measurement import STRICT, Measurement
 from device_profiles.settings import Setting
+from device_profiles.yaml_source import LocatedError
 
 _STRICT = STRICT
 
@@ -256,11 +257,13 @@ class Profile(BaseModel):
     def _protocol_parts(self) -> Self:
         if self.protocol == "modbus":
             if not self.points:
-                raise ValueError("a profile needs at least one point")
+                raise LocatedError(("points",), "a profile needs at least one point")
             if self.ascii is not None:
-                raise ValueError("a modbus profile has no ascii section")
-        elif self.ascii is None or self.points:
-            raise ValueError("an ascii profile has an ascii section and no points")
+                raise LocatedError(("ascii",), "a modbus profile has no ascii section")
+        elif self.ascii is None:
+            raise LocatedError(("protocol",), "an ascii profile needs an ascii section")
+        elif self.points:
+            raise LocatedError(("points",), "an ascii profile lists its fields under ascii")
         return self
 
     @model_validator(mode="after")

@@ -122,6 +122,7 @@ _UNITS: dict[str, tuple[str, Affine]] = {
     "µmol/(m²·s)": ("photon_flux", Affine(1.0)),
     "W/m²": ("irradiance", Affine(1.0)),
     "count": ("count", Affine(1.0)),
+    "code": ("code", Affine(1.0)),
     "min": ("time", Affine(60.0)),
     "s": ("time", Affine(1.0)),
     "h": ("time", Affine(3600.0)),

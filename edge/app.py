@@ -34,12 +34,13 @@ from types import TracebackType
 from typing import Any
 
 from device_profiles import Profile
+from edge.clock import clock_synced
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
-from edge.polling import DeviceHealth, ModbusTcpPoller
+from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
-from edge.status import status_body
+from edge.status import STATUS_FILE, status_body
 from edge.uplink.base import Uplink
 from edge.uplink.mqtt import MqttUplink
 
@@ -61,6 +62,12 @@ class Health:
     last_sealed_seq: int | None
     last_acked_seq: int | None
     acked_batches: int
+    quarantined_batches: int = 0
+    resent_batches: int = 0
+    thinned_readings: int = 0
+    forged_acks: int = 0
+    uptime_s: float = 0.0
+    clock_synced: bool | None = None
 
     @property
     def outbox_depth(self) -> int:
@@ -89,7 +96,7 @@ class Agent:
         """
         self.config = config
         self.uplink = uplink or MqttUplink(
-            config.gateway_id, config.settings.mqtt, config.mqtt_password
+            config.gateway_id, config.settings.mqtt, config.mqtt_password, secret=self._secret
         )
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)
@@ -97,12 +104,13 @@ class Agent:
             self._outbox,
             self.uplink,
             gateway_id=config.gateway_id,
-            secret=config.secret,
+            secret=self._secret,
             publish=config.settings.publish,
             on_change=self._notify,
+            limits=config.settings.outbox,
         )
         self._pollers = [
-            ModbusTcpPoller(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
+            poller_for(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
             for bus in config.settings.buses
         ]
         self._changed = asyncio.Event()
@@ -116,6 +124,9 @@ class Agent:
         self._status_ok = True
         self._status_stop = False
         self._started = False
+        self._started_at = time.monotonic()
+        self._clock_synced: bool | None = None
+        self._file_at = -math.inf  # loop time of the last status file written
 
     async def start(self) -> None:
         """Open the outbox, connect the uplink, start publisher and pollers.
@@ -124,11 +135,13 @@ class Agent:
             OutboxError: the outbox cannot be opened.
             UplinkError: the uplink cannot be set up.
         """
+        self._started_at = time.monotonic()
+        self._clock_synced = clock_synced()
         await self._outbox.open()
         try:
             await self._publisher.load()
             await self.uplink.open(
-                self._publisher.on_ack, self._publisher.on_state, self._status_payload
+                self._publisher.on_settled, self._publisher.on_state, self._status_payload
             )
         except BaseException:
             await self._outbox.close()
@@ -158,6 +171,7 @@ class Agent:
             await asyncio.gather(self._publisher_task, return_exceptions=True)
         await self.uplink.close(self._shutdown_timeout_s)
         await self._outbox.close()
+        self._write_status_file(b'{"state":"stopped","time_ms":%d}' % int(time.time() * 1000))
         self._notify()
         log.info("agent %s stopped", self.config.gateway_id)
 
@@ -199,17 +213,22 @@ class Agent:
             uplink_connected=self.uplink.connected,
             devices=devices,
             pending_readings=view.pending_readings,
-            unacked_batches=len(view.unacked),
+            unacked_batches=view.unacked_batches,
             next_seq=view.next_seq,
             last_sealed_seq=view.last_sealed_seq,
             last_acked_seq=view.last_acked_seq,
             acked_batches=view.acked_batches,
+            quarantined_batches=view.quarantined_batches,
+            resent_batches=view.resent_batches,
+            thinned_readings=view.thinned_readings,
+            forged_acks=self.uplink.forged,
+            uptime_s=time.monotonic() - self._started_at,
+            clock_synced=self._clock_synced,
         )
 
     def is_acked(self, seq: int) -> bool:
-        """Whether batch ``seq`` was sealed and has been confirmed (left the outbox)."""
-        view = self._publisher.view
-        return seq < view.next_seq and seq not in view.unacked
+        """Whether the cloud has settled batch ``seq`` during this run (recent batches)."""
+        return self._publisher.is_settled(seq)
 
     async def wait_until(self, predicate: Callable[[Health], bool], timeout_s: float) -> Health:
         """Wait until ``predicate(health)`` holds; re-checked on every change.
@@ -234,6 +253,10 @@ class Agent:
         """Wait until batch ``seq`` has been confirmed by the uplink."""
         return await self.wait_until(lambda _h: self.is_acked(seq), timeout_s)
 
+    def _secret(self) -> bytes:
+        """The gateway's current secret (read at every send and every ack)."""
+        return self.config.secret.get_secret_value()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -245,7 +268,22 @@ class Agent:
         """The online status now; also what the uplink publishes on every connect."""
         self._status_states = self._device_states()
         self._status_at = asyncio.get_running_loop().time()
-        return status_body(self.health(), int(time.time() * 1000))
+        self._clock_synced = clock_synced()
+        body = status_body(self.health(), int(time.time() * 1000))
+        self._write_status_file(body)
+        return body
+
+    def _write_status_file(self, body: bytes) -> None:
+        """Keep the latest status in data_dir for ``shanshui edge status`` (atomic replace)."""
+        with suppress(RuntimeError):
+            self._file_at = asyncio.get_running_loop().time()
+        path = self.config.data_dir / STATUS_FILE
+        try:
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(body)
+            temporary.replace(path)
+        except OSError as exc:
+            log.debug("status file not written: %s", exc)
 
     async def _report_status(self) -> None:
         """Republish the status periodically and on device state changes, while connected."""
@@ -253,7 +291,11 @@ class Agent:
         interval_s = self.config.settings.publish.status_interval_s
         while not self._status_stop:
             changed = self._changed  # taken before looking, so no change is missed
-            timeout_s: float | None = None  # disconnected: the next connect publishes
+            # disconnected: the next connect publishes; the local file stays fresh
+            timeout_s: float | None = self._file_at + interval_s - loop.time()
+            if not self.uplink.connected and timeout_s is not None and timeout_s <= 0:
+                self._status_payload()
+                continue
             if self.uplink.connected:
                 if self._device_states() != self._status_states:
                     due = self._status_at + STATUS_MIN_GAP_S

@@ -3,6 +3,8 @@
 shanshui edge ...    the gateway agent and the technician's tools
 shanshui cloud ...   migrations, API, ingest workers, gateway registry
 shanshui sim ...     simulated sensors and stations
+shanshui profiles .. the library of sensor-model profiles (list, show, check)
+shanshui hj212 ...   HJ 212 packets to JSON and back
 shanshui standards ... AQI, surface-water class and noise levels, by hand
 shanshui demo        everything at once, on loopback
 """
@@ -17,7 +19,9 @@ from typing import Annotated
 import typer
 
 from cloud.standards.cli import app as standards_app  # pure: no cloud extra needed
+from device_profiles.cli import app as profiles_app
 from edge.cli import app as edge_app
+from shanshui.hj212 import app as hj212_app
 from simulators.cli import app as sim_app
 
 _CLOUD_MISSING: str | None
@@ -40,6 +44,8 @@ if cloud_app is not None:
         cloud_app, name="cloud", help="Migrations, API, ingest workers, gateway registry."
     )
 app.add_typer(sim_app, name="sim", help="Simulated sensors and stations.")
+app.add_typer(profiles_app, name="profiles", help="List, show and check sensor-model profiles.")
+app.add_typer(hj212_app, name="hj212", help="Decode and encode HJ 212 packets (2017, 2025).")
 app.add_typer(standards_app, name="standards", help="AQI, water class and noise by hand.")
 
 

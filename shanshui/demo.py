@@ -132,11 +132,11 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
         _say(f"starting a simulated {MODEL} station on Modbus TCP 127.0.0.1:{ports.modbus}")
         children.spawn("simulator", _simulator_args(ports), env)
         _say(f"starting the edge agent for gateway {GATEWAY_ID}")
+        started_ms = int(time.time() * 1000)
         children.spawn("edge", ["edge", "run", "--config", str(gateway_yaml)], env)
         latest = f"{base}/api/v1/gateways/{GATEWAY_ID}/latest"
-        # this run's reading, not one a previous demo left in the database
-        started_ms = int(time.time() * 1000)
-        fresh = functools.partial(_has_series_since, started_ms)
+        # a re-run finds the last run's series: wait for a reading of this run
+        fresh = functools.partial(_has_series, since_ms=started_ms)
         _wait_for(latest, key, fresh, children, "the first reading to reach the API")
         yield children, base, key
 
@@ -242,11 +242,13 @@ def _ingest_connected(body: object) -> bool:
     return isinstance(body, dict) and bool((body.get("ingest") or {}).get("connected"))
 
 
-def _has_series_since(started_ms: int, body: object) -> bool:
-    """A reading of every series taken after ``started_ms``."""
-    if not isinstance(body, dict) or not body.get("series"):
+def _has_series(body: object, since_ms: int = 0) -> bool:
+    if not isinstance(body, dict) or not isinstance(body.get("series"), list):
         return False
-    return all(s.get("time_ms", 0) >= started_ms for s in body["series"])
+    return any(
+        isinstance(s, dict) and isinstance(s.get("time_ms"), int) and s["time_ms"] >= since_ms
+        for s in body["series"]
+    )
 
 
 def _shanshui(

@@ -1,17 +1,8 @@
-"""A simulated Modbus TCP station: one or more slaves built from device profiles.
+"""A simulated Modbus TCP station: simulated slaves served by pymodbus's ``ModbusTcpServer``.
 
-Layer: asyncio server on top of pymodbus's ``ModbusTcpServer`` and ``SimDevice``.
-Registers are never a table of their own: each point of the slave's
-``Profile`` is encoded with ``device_profiles.encode_point``, the same codec
-the edge poller decodes with. Values come from a :data:`signals.ValueGenerator`
-and change every ``update_interval_s``; tests pin values with
-:meth:`SimulatedStation.set_value` and read back exactly what is served with
-:meth:`SimulatedStation.served`.
-
-Faults: :meth:`SimulatedStation.set_offline` makes a slave silent (the request
-gets no answer at all, so the client times out, as with a dead RS-485 sensor
-behind a TCP gateway); :meth:`SimulatedStation.set_raw` serves arbitrary
-registers (e.g. a probe-missing value). Unknown slave ids are silent too.
+Layer: asyncio server around :class:`simulators.slaves.SimulatedSlaves`, which
+holds the register images, values and faults (see that module). The station
+adds the listener, and follows the generator every ``update_interval_s``.
 """
 
 from __future__ import annotations
@@ -20,43 +11,22 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import cast
 
-from pymodbus.constants import ExcCodes
-from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
-from device_profiles import (
-    InvalidRawError,
-    Point,
-    Profile,
-    RegisterError,
-    builtin_profile,
-    decode_point,
-    encode_point,
-    load_quantities,
-)
+from device_profiles import Profile, builtin_profile
 from simulators.errors import SimulatorError
-from simulators.signals import ValueGenerator, diurnal
+from simulators.signals import ValueGenerator
+from simulators.slaves import Fault, SimulatedSlaves
 
-_READ_FUNCTION = {"holding": 3, "input": 4}
-_ALL_REGISTERS = 0x10000
-
-
-@dataclass
-class _Slave:
-    profile: Profile
-    image: dict[int, int] = field(default_factory=dict)
-    pinned: set[str] = field(default_factory=set)
-    offline: bool = False
+__all__ = ["Fault", "SimulatedStation"]
 
 
-class SimulatedStation:
+class SimulatedStation(SimulatedSlaves):
     """A Modbus TCP server on loopback whose slaves serve device profiles."""
 
     def __init__(
@@ -77,23 +47,17 @@ class SimulatedStation:
             port: TCP port; 0 picks a free one (see :attr:`port` after start).
             update_interval_s: how often unpinned values follow the generator;
                 ``None`` keeps the values of start time.
-            generator: the value source (default: :func:`signals.diurnal` with seed 0).
+            generator: the value source, canonical units (default: :func:`signals.physical`,
+                seed 0).
             clock_s: UTC epoch seconds handed to the generator.
         """
-        for slave in slaves:
-            if not 1 <= slave <= 247:
-                raise SimulatorError(f"slave id {slave} outside 1..247")
+        super().__init__(slaves, generator=generator, clock_s=clock_s)
         self.host = host
         self._port = port
         self._update_interval_s = update_interval_s
-        self._generator = generator or diurnal()
-        self._clock_s = clock_s
-        self._slaves = {slave: _Slave(profile) for slave, profile in slaves.items()}
-        self._lock = threading.Lock()
         self._server: ModbusTcpServer | None = None
         self._updater: asyncio.Task[None] | None = None
         self._stop_request: Callable[[], None] | None = None
-        self.update()
 
     @classmethod
     def for_model(
@@ -125,21 +89,14 @@ class SimulatedStation:
         """The TCP port (the one picked by the OS when created with port 0)."""
         return self._port
 
-    @property
-    def slave_ids(self) -> list[int]:
-        """The slave ids this station answers for."""
-        return list(self._slaves)
-
     async def start(self) -> None:
         """Listen, and start following the generator.
 
         Raises:
             SimulatorError: the address cannot be bound.
         """
-        devices = [self._device(slave) for slave in self._slaves]
-        devices.append(_silent_catch_all())
         server = ModbusTcpServer(
-            devices, address=(self.host, self._port), ignore_missing_devices=True
+            self.sim_devices(), address=(self.host, self._port), ignore_missing_devices=True
         )
         try:
             await server.serve_forever(background=True)
@@ -188,99 +145,6 @@ class SimulatedStation:
         if self._stop_request is not None:
             self._stop_request()
 
-    def update(self, time_s: float | None = None) -> None:
-        """Set every unpinned point to the generator's value at ``time_s`` (default: now)."""
-        now_s = self._clock_s() if time_s is None else time_s
-        quantities = load_quantities()
-        with self._lock:
-            for slave_id, slave in self._slaves.items():
-                for point in slave.profile.points:
-                    if point.name in slave.pinned:
-                        continue
-                    value = self._generator(slave_id, point, quantities[point.quantity], now_s)
-                    with suppress(RegisterError):  # a value the type cannot hold: keep the last
-                        _store(slave, point, encode_point(point, value))
-
-    def set_value(self, slave: int, point_name: str, value: float) -> float:
-        """Pin ``point_name`` of ``slave`` to ``value``; return the value a poller will decode.
-
-        Raises:
-            KeyError: no such slave or point.
-            RegisterError: the value does not fit the point's data type.
-        """
-        point = self._point(slave, point_name)
-        registers = encode_point(point, value)
-        with self._lock:
-            _store(self._slaves[slave], point, registers)
-            self._slaves[slave].pinned.add(point_name)
-        return decode_point(point, registers)
-
-    def set_raw(self, slave: int, point_name: str, registers: Sequence[int]) -> None:
-        """Pin ``point_name`` to raw ``registers`` (e.g. a sensor's probe-missing value)."""
-        point = self._point(slave, point_name)
-        if len(registers) != point.register_count:
-            raise SimulatorError(f"{point_name} needs {point.register_count} registers")
-        with self._lock:
-            _store(self._slaves[slave], point, tuple(registers))
-            self._slaves[slave].pinned.add(point_name)
-
-    def unpin(self, slave: int, point_name: str) -> None:
-        """Let ``point_name`` follow the generator again (from the next update)."""
-        self._point(slave, point_name)
-        with self._lock:
-            self._slaves[slave].pinned.discard(point_name)
-
-    def served(self, slave: int) -> dict[str, float]:
-        """Point name -> value exactly as a poller decodes it now (quantisation included).
-
-        Points whose registers hold a probe-missing raw value are left out.
-        """
-        values: dict[str, float] = {}
-        with self._lock:
-            state = self._slaves[slave]
-            for point in state.profile.points:
-                registers = [state.image[a] for a in range(point.address, point.end)]
-                with suppress(InvalidRawError):
-                    values[point.name] = decode_point(point, registers)
-        return values
-
-    def set_offline(self, slave: int, offline: bool) -> None:
-        """Make ``slave`` stop answering (``True``) or answer again (``False``)."""
-        with self._lock:
-            self._slaves[slave].offline = offline
-
-    def _point(self, slave: int, point_name: str) -> Point:
-        if slave not in self._slaves:
-            raise KeyError(f"no slave {slave}")
-        return self._slaves[slave].profile.point(point_name)
-
-    def _device(self, slave_id: int) -> SimDevice:
-        state = self._slaves[slave_id]
-        simdata = [
-            SimData(point.address, values=[0] * point.register_count, datatype=DataType.REGISTERS)
-            for point in state.profile.points
-        ]
-        read_function = _READ_FUNCTION[state.profile.modbus.register_table]
-
-        async def action(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            _set_values: list[int] | list[bool] | None,
-        ) -> ExcCodes | None:
-            with self._lock:
-                if state.offline:
-                    raise NoSuchIdException(f"slave {slave_id} is offline")  # -> no answer
-                if function_code != read_function:
-                    return ExcCodes.ILLEGAL_FUNCTION
-                for offset in range(count):
-                    registers[address - start_address + offset] = state.image[address + offset]
-            return None
-
-        return SimDevice(slave_id, simdata=simdata, action=action)
-
     async def _follow(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)  # the signal's own period, not a race workaround
@@ -303,18 +167,3 @@ class SimulatedStation:
             if on_listening is not None:
                 on_listening(self)
             await stop.wait()
-
-
-def _store(slave: _Slave, point: Point, registers: Sequence[int]) -> None:
-    for offset, register in enumerate(registers):
-        slave.image[point.address + offset] = register
-
-
-def _silent_catch_all() -> SimDevice:
-    """Device id 0 stands for every undefined id: it never answers, like an empty bus address."""
-
-    async def no_answer(*_args: object) -> ExcCodes | None:
-        raise NoSuchIdException("no such slave")
-
-    everything = SimData(0, count=_ALL_REGISTERS, values=0, datatype=DataType.REGISTERS)
-    return SimDevice(0, simdata=[everything], action=no_answer)

@@ -15,7 +15,15 @@ from wire.batch import (
     decode_batch,
     encode_batch,
 )
-from wire.errors import BadSignatureError, MalformedError, UnsignedError, WireError
+from wire.errors import (
+    BadSignatureError,
+    CompactError,
+    Hj212CrcError,
+    Hj212Error,
+    MalformedError,
+    UnsignedError,
+    WireError,
+)
 from wire.signing import SignedBatch, open_envelope, sign_batch, verify_envelope
 
 __all__ = [
@@ -23,6 +31,9 @@ __all__ = [
     "MAX_READINGS",
     "BadSignatureError",
     "Batch",
+    "CompactError",
+    "Hj212CrcError",
+    "Hj212Error",
     "MalformedError",
     "Quality",
     "Reading",

@@ -37,13 +37,35 @@ class SignedBatch:
 
 def sign_batch(batch: Batch, secret: bytes) -> bytes:
     """Encode ``batch`` and wrap it in an envelope signed with ``secret``."""
+    return sign_body(batch.gateway_id, encode_batch(batch), secret)
+
+
+def sign_body(gateway_id: str, body: bytes, secret: bytes) -> bytes:
+    """Wrap already encoded ``body`` (UTF-8 JSON) in an envelope signed with ``secret``.
+
+    The edge keeps encoded, unsigned batches in its outbox and signs them when
+    it sends, with whatever secret is current then.
+    """
     _check_secret(secret)
-    body = encode_batch(batch)
+    return _envelope(gateway_id, signature(body, secret).hex(), body)
+
+
+def signature(body: bytes, secret: bytes) -> bytes:
+    """The HMAC-SHA256 of ``body`` under ``secret`` (what ``sig`` holds, as bytes)."""
+    return _mac(secret, body)
+
+
+def envelope_size(gateway_id: str, body: bytes) -> int:
+    """Bytes of the envelope :func:`sign_body` makes of ``body``, whatever the secret."""
+    return len(_envelope(gateway_id, "0" * 64, body))
+
+
+def _envelope(gateway_id: str, sig_hex: str, body: bytes) -> bytes:
     envelope = {
         "v": ENVELOPE_VERSION,
         "alg": ALGORITHM,
-        "gw": batch.gateway_id,
-        "sig": _mac(secret, body).hex(),
+        "gw": gateway_id,
+        "sig": sig_hex,
         "body": body.decode(),
     }
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()

@@ -18,6 +18,8 @@ from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
     aggregates,
+    alarm_rules,
+    alarms,
     audit,
     dashboard,
     gateways,
@@ -119,6 +121,8 @@ def create_app(
         grants,
         audit,
         health,
+        alarms,
+        alarm_rules,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     # the pages read their own query (?gateway=&hours=) in the browser

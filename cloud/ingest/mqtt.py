@@ -22,7 +22,10 @@ after the pipeline settled it (batch committed or dead letter inserted). If the
 worker dies in between, the broker still holds the message and delivers it again
 (persistent session: give a stable ``client_id``); the replay is harmless
 because storage is idempotent on (gateway, seq). While the database is down the
-pipeline retries with backoff and nothing is acknowledged. An acknowledgement is
+pipeline retries with backoff and nothing is acknowledged. After settling, the
+worker also tells the gateway, on its ``down/ack``, with an ack signed with the
+gateway's secret (:mod:`cloud.ingest.acks`); that, not the broker's PUBACK, is
+what lets the gateway delete the batch. An acknowledgement is
 dropped if the connection it belongs to has gone (packet ids are per
 connection): the broker redelivers and the duplicate is recognised. ``stop()``
 drains: it unsubscribes, finishes what was already received, then disconnects,
@@ -46,13 +49,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud.errors import IngestError
+from cloud.errors import CloudError, IngestError
+from cloud.ingest.acks import QOS as ACK_QOS
+from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
     DUPLICATE,
     PRESENCE,
     STORED,
     IngestPipeline,
+    IngestPolicy,
     Settled,
     StoppingError,
 )
@@ -83,6 +89,7 @@ class IngestStats:
     dead_lettered: int = 0
     readings_stored: int = 0
     presence_updates: int = 0
+    acks_published: int = 0
     connected: bool = False
     subscriptions: int = 0
 
@@ -119,6 +126,9 @@ class IngestWorker:
             worker while it is down); None picks a random id and a clean session.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         keepalive_s: MQTT keepalive.
+        policy: ingest rules and housekeeping ages; defaults to :class:`IngestPolicy`'s.
+            The worker prunes the batch log and dead letters every
+            ``policy.housekeeping_interval_s`` (starting at start).
     """
 
     def __init__(
@@ -131,8 +141,12 @@ class IngestWorker:
         client_id: str | None = None,
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
+        policy: IngestPolicy | None = None,
     ) -> None:
-        self._pipeline = IngestPipeline(storage, topic_root=topic_root, quantities=quantities)
+        self._pipeline = IngestPipeline(
+            storage, topic_root=topic_root, quantities=quantities, policy=policy
+        )
+        self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
         self._keepalive_s = keepalive_s
@@ -148,6 +162,7 @@ class IngestWorker:
         self._draining = False
         self._stopping = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
         self._refused: str | None = None
         self._was_connected = False
 
@@ -169,6 +184,7 @@ class IngestWorker:
             topic_root=settings.topic_root,
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
+            policy=IngestPolicy.from_settings(settings),
         )
 
     @property
@@ -192,6 +208,7 @@ class IngestWorker:
             raise IngestError("a stopped IngestWorker cannot start again; create a new one")
         self._loop = asyncio.get_running_loop()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="shanshui-prune")
         self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
         self._client.loop_start()
         try:
@@ -216,10 +233,11 @@ class IngestWorker:
             await self._drain(drain_timeout_s)
         self._stopping.set()
         self._pipeline.stop()
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
+        tasks = [task for task in (self._consumer, self._housekeeper) if task is not None]
+        self._consumer = self._housekeeper = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         with self._lock:
@@ -278,6 +296,19 @@ class IngestWorker:
         except TimeoutError:
             log.warning("ingest stopping with messages unfinished; the broker keeps them")
 
+    async def _housekeeping(self) -> None:
+        interval_s = self._pipeline.policy.housekeeping_interval_s
+        while not self._stopping.is_set():
+            try:
+                await self._pipeline.prune()
+            except CloudError as exc:  # the next round tries again
+                log.warning("could not prune the batch log and dead letters: %s", exc)
+            try:
+                async with asyncio.timeout(interval_s):
+                    await self._stopping.wait()
+            except TimeoutError:
+                continue
+
     async def _consume(self) -> None:
         while True:
             message = await self._queue.get()
@@ -289,9 +320,24 @@ class IngestWorker:
                 log.exception("could not keep a dead letter for %s; not acked", message.topic)
             else:
                 self._count_settled(settled)
+                self._acks.add(message.topic, message.payload, settled)
                 self._ack(message)
             finally:
                 self._queue.task_done()
+            if self._queue.empty() or self._acks.due:
+                await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        try:
+            published = await self._acks.flush()
+        except Exception:  # an ack is an optimisation of the gateway's re-send: never fatal
+            log.exception("could not publish acks; gateways will re-send")
+            return
+        if published:
+            self._count(acks_published=published)
+
+    def _publish_ack(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=ACK_QOS)
 
     def _ack(self, message: _Message) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ numbers typed by hand.
 
 * :mod:`cloud.standards.aqi` - HJ 633-2012 air quality index (tables in ``aqi_tables``)
 * :mod:`cloud.standards.averages` - the means behind it, with GB 3095-2012 validity
+* :mod:`cloud.standards.aqi_reports` - a station's daily and real-time AQI from hourly means
 * :mod:`cloud.standards.water` - GB 3838-2002 surface-water class (tables in ``water_tables``)
 * :mod:`cloud.standards.noise` - GB 3096-2008 Ld, Ln, Ldn and zone limits
 * :mod:`cloud.standards.codes` - quantity codes, aliases and HJ 212 codes of the items
@@ -13,6 +14,7 @@ numbers typed by hand.
 """
 
 from cloud.standards.aqi import AqiResult, Level, SubIndex, air_quality_index, iaqi, level_of
+from cloud.standards.aqi_reports import Report, daily_report, hourly_report
 from cloud.standards.averages import daily_max_8h, daily_mean, rolling_8h
 from cloud.standards.errors import (
     InvalidValueError,
@@ -30,6 +32,7 @@ __all__ = [
     "Level",
     "MissingValueError",
     "NoiseAssessment",
+    "Report",
     "StandardsError",
     "SubIndex",
     "UnknownCodeError",
@@ -40,7 +43,9 @@ __all__ = [
     "classify",
     "daily_max_8h",
     "daily_mean",
+    "daily_report",
     "day_night",
+    "hourly_report",
     "iaqi",
     "item_class",
     "ldn",

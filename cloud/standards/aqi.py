@@ -6,9 +6,14 @@ the means the index is computed from is :mod:`cloud.standards.averages`.
 The two reports of the standard:
 
 * ``daily`` (日报): 24-h means of SO2, NO2, PM10, PM2.5 and CO, the daily maximum
-  1-h O3 (``o3``) and the daily maximum 8-h moving mean of O3 (``o3_8h``).
+  1-h O3 (``o3``) and the daily maximum 8-h moving mean of O3 (``o3_8h``): the seven
+  indicators of the daily report as HJ 633 §5 lists them (its text was not
+  retrievable here; the O3 rows and note (3) are in Table 1).
 * ``hourly`` (实时报): 1-h means of SO2, NO2, CO and O3, the 8-h moving mean of O3,
   and PM10/PM2.5 means rated on their 24-h rows (the standard has no 1-h row).
+  The real-time report's nine indicators (six 1-h means, the O3 8-h moving mean,
+  the PM 24-h moving means) are listed by the Shenzhen bureau at
+  https://meeb.sz.gov.cn/hdjl/ywzsk/ggfwl/content/post_12340768.html.
 
 IAQI_P = (IAQI_Hi - IAQI_Lo) / (BP_Hi - BP_Lo) x (C_P - BP_Lo) + IAQI_Lo, computed
 in exact decimal arithmetic and rounded up to an integer (进位取整), so a
@@ -37,9 +42,10 @@ from cloud.standards.aqi_tables import (
 )
 from cloud.standards.codes import ItemCodes
 from cloud.standards.errors import InvalidValueError, MissingValueError
-from cloud.standards.numbers import exact
+from cloud.standards.numbers import checked, exact
 
 Mode = Literal["daily", "hourly"]
+_NEAR_INTEGER = 1e-6  # closer than this to an integer, the IAQI is computed exactly
 
 # The pollutant codes of quantities.yaml, their aliases and HJ 212-2017 codes.
 # so2_24h serves only the hourly SO2 rule (a 1-h value above 800 µg/m³).
@@ -125,14 +131,18 @@ def iaqi(concentration: float, breakpoints: Sequence[float]) -> tuple[int, bool]
     Raises:
         InvalidValueError: the concentration is negative or not finite.
     """
-    amount = exact("concentration", concentration)
+    amount = checked("concentration", concentration)
     top = len(breakpoints) - 1
-    if amount >= Fraction(breakpoints[top]):
-        return IAQI_STEPS[top], amount > Fraction(breakpoints[top])
+    if amount >= breakpoints[top]:  # float against integer breakpoints compares exactly
+        return IAQI_STEPS[top], amount > breakpoints[top]
     hi = max(1, bisect_left(breakpoints, amount))
-    bp_lo, bp_hi = Fraction(breakpoints[hi - 1]), Fraction(breakpoints[hi])
+    bp_lo, bp_hi = breakpoints[hi - 1], breakpoints[hi]
     i_lo, i_hi = IAQI_STEPS[hi - 1], IAQI_STEPS[hi]
-    value = Fraction(i_hi - i_lo) / (bp_hi - bp_lo) * (amount - bp_lo) + i_lo
+    approx = (i_hi - i_lo) / (bp_hi - bp_lo) * (amount - bp_lo) + i_lo
+    if abs(approx - round(approx)) > _NEAR_INTEGER:
+        return math.ceil(approx), False  # far from an integer: float rounding cannot matter
+    value = Fraction(i_hi - i_lo) / (Fraction(bp_hi) - Fraction(bp_lo))
+    value = value * (exact("concentration", amount) - Fraction(bp_lo)) + i_lo
     return math.ceil(value), False
 
 
@@ -151,7 +161,7 @@ def air_quality_index(concentrations: Mapping[str, float], mode: Mode = "daily")
     for code, value in concentrations.items():
         if code not in POLLUTANTS:
             raise InvalidValueError(code, value, "is not an AQI pollutant")
-        exact(code, value)
+        checked(code, value)
     if "so2_24h" in concentrations and mode == "daily":
         raise InvalidValueError("so2_24h", concentrations["so2_24h"], "is for --hourly; give so2")
     if not rated:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from cloud.standards.aqi import AqiResult, Mode, air_quality_index
 from cloud.standards.aqi_tables import SO2_1H_CEILING
@@ -60,18 +61,23 @@ def daily_report(day: Mapping[str, Hourly]) -> Report:
     return Report(_index(means, "daily"), means, tuple(invalid))
 
 
-def hourly_report(recent: Mapping[str, Hourly]) -> Report:
+def hourly_report(recent: Mapping[str, Hourly], pm: Literal["1h", "24h"] = "1h") -> Report:
     """The real-time report (实时报) at the last hour of ``recent``.
 
     ``recent`` holds, per pollutant, the hourly means up to and including the
     report hour (the last entry); give at least 8 hours of O3 for its 8-h moving
     mean and 24 hours of SO2 for the 1-h SO2 above 800 rule. PM10 and PM2.5 are
-    rated by their 1-h mean on the 24-h row.
+    rated on their 24-h rows by their 1-h mean (``pm="1h"``, as open implementations
+    of the real-time report do) or by their 24-h moving mean (``pm="24h"``, at least
+    20 of the last 24 hours); the real-time report publishes both.
     """
     means: dict[str, float] = {}
     invalid: list[str] = []
     for code, hours in recent.items():
         if code not in (*_MEAN_24H, "o3") or not hours:
+            continue
+        if code in ("pm10", "pm2_5") and pm == "24h":
+            _keep(means, invalid, code, valid_mean(hours[-HOURS_PER_DAY:], MIN_HOURS_24H))
             continue
         _keep(means, invalid, code, hours[-1])
         if code == "o3" and len(hours) >= WINDOW_8H:

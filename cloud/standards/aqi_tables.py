@@ -5,18 +5,26 @@ Layer: constants only; no I/O, no logic.
 Sources, checked against each other (the standard's own PDF was not retrievable
 here; see ``../shared/domain/FACTS.md`` §2):
 
-* Table 1 (IAQI breakpoints): identical arrays in independent reproductions of
-  the standard's table, e.g. https://blog.csdn.net/FORLOVEHUAN/article/details/102938324
-  (all ten rows, including the short SO2 1-h and O3 8-h rows) and
-  https://www.cnblogs.com/lierjie/p/5068933.html (1-h rows); the IAQI 50 and 100
-  columns equal the grade-1 and grade-2 limits of GB 3095-2012 Table 1
-  (reproduced at http://www.onxelh.cn/417/990/1193087).
-* Table 1 notes (1)-(4): the SO2 1-h rule (above 800 µg/m³ the 1-h IAQI is not
-  computed; the 24-h IAQI is reported) and the O3 8-h rule (above 800 µg/m³ the
-  1-h IAQI is reported instead) as stated in HJ 633 and FACTS.md §2.
+* Table 1 (IAQI breakpoints) with its notes (1)-(3), transcribed in full in a
+  public monitoring application's page "空气质量浓度和指数换算表"
+  (``AirQualityDenAndIndexTable.aspx``, found by its note text "不再进行其空气质量分指数
+  计算"): every value below matches it, except that the page prints the SO2 24-h
+  breakpoint at IAQI 50 as "52", a typo for 50 (GB 3095-2012's grade-1 SO2 24-h
+  limit, and the value in every other transcription, e.g.
+  https://blog.csdn.net/FORLOVEHUAN/article/details/102938324 and
+  https://www.cnblogs.com/lierjie/p/5068933.html). The IAQI 50 and 100 columns
+  equal the grade-1 and grade-2 limits of GB 3095-2012 Table 1 (reproduced at
+  http://www.onxelh.cn/417/990/1193087).
+* Notes: (1) the 1-h rows of SO2, NO2 and CO serve the real-time report only, the
+  daily report uses the 24-h rows; (2) a 1-h SO2 above 800 µg/m³ gets no IAQI of its
+  own, the 24-h SO2 IAQI is reported; (3) an 8-h O3 above 800 µg/m³ gets no IAQI of
+  its own, the 1-h O3 IAQI is reported.
 * Table 2 (levels, categories) and Appendix A (colours, RGB): FACTS.md §2 and
   http://www.24hlianjia.com/xgtz/294.html (levels 一级…六级 and their AQI ranges).
 * Formula (1) and the definitions of BP_Hi/BP_Lo: https://blog.csdn.net/kexiiii/article/details/119535019.
+* The real-time report rates PM10 and PM2.5 by their 1-h means on the 24-h rows, as
+  open implementations of HJ 633's real-time report do (e.g. the Go "mep"
+  algorithm: "HJ633-2012 中的实时报 ... 采用 PM2.5 1H, PM10 1H").
 
 Concentrations are in µg/m³, CO in mg/m³, as the standard gives them.
 """
@@ -40,7 +48,7 @@ DAILY: Final[dict[str, tuple[float, ...]]] = {
 }
 
 # Table 1, 1-hour means (the real-time report). PM10 and PM2.5 have no 1-h row:
-# the real-time report rates their (24-h moving) means on the 24-h row.
+# the real-time report rates their 1-h means on the 24-h row.
 HOURLY: Final[dict[str, tuple[float, ...]]] = {
     "so2": (0, 150, 500, 650, 800),
     "no2": (0, 100, 200, 700, 1200, 2340, 3090, 3840),

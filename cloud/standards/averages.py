@@ -20,7 +20,8 @@ the day, i.e. those ending 08:00 … 24:00 (GB 3095-2012: 8时至24时).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, tzinfo
 from statistics import fmean
 
 MIN_HOURS_24H = 20
@@ -76,6 +77,28 @@ def daily_max_8h(
     windows = rolling_8h(hourly, min_hours)[WINDOW_8H - 1 :]
     valid = [w for w in windows if w is not None]
     return max(valid) if len(valid) >= min_windows else None
+
+
+def day_slots(
+    hourly: Iterable[tuple[datetime, float]], day: date, tz: tzinfo
+) -> list[float | None]:
+    """The 24 hourly means of one local calendar day, ``None`` where an hour is missing.
+
+    ``hourly`` holds (start of the hour, aware; mean) pairs, e.g. from the hourly
+    rollup; those outside ``day`` in ``tz`` are ignored. Where daylight saving
+    repeats an hour the first mean is kept; a skipped hour stays ``None``.
+
+    Raises:
+        ValueError: a naive timestamp.
+    """
+    slots: list[float | None] = [None] * HOURS_PER_DAY
+    for start, mean in hourly:
+        if start.utcoffset() is None:
+            raise ValueError(f"{start.isoformat()} has no UTC offset")
+        local = start.astimezone(tz)
+        if local.date() == day and slots[local.hour] is None:
+            slots[local.hour] = mean
+    return slots
 
 
 def _check_day(hourly: Sequence[float | None]) -> None:

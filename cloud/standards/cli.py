@@ -65,6 +65,10 @@ def aqi_command(
 ) -> None:
     """IAQI of each pollutant, AQI, level, category, colour and primary pollutants.
 
+    Codes: so2 no2 pm10 pm2_5 co (24-h means, or 1-h with --hourly), o3 (1-h; daily:
+    the day's highest), o3_8h (8-h moving mean; daily: the day's highest), so2_24h
+    (--hourly, needed when the 1-h SO2 is above 800). µg/m³, CO in mg/m³.
+
     Example: shanshui standards aqi pm2_5=80 pm10=120 so2=10 no2=40 co=0.8 o3_8h=120
     """
     result = air.air_quality_index(
@@ -104,6 +108,11 @@ def water_command(
 ) -> None:
     """Class per item and overall (GB 3838-2002), with the deciding items.
 
+    Codes (mg/L): ph, dissolved_oxygen (do), permanganate_index (codmn), cod, bod5,
+    ammonia_nitrogen (nh3_n), total_phosphorus (tp), total_nitrogen (tn), copper, zinc,
+    fluoride, selenium, arsenic, mercury, cadmium, chromium_vi, lead, cyanide,
+    volatile_phenol, petroleum, anionic_surfactant, sulfide, fecal_coliform (per L).
+
     Example: shanshui standards water do=5.5 ammonia_nitrogen=0.4 total_phosphorus=0.12
     """
     goal = water.WaterClass.parse(target) if target is not None else None
@@ -117,8 +126,13 @@ def water_command(
         note = f"  ({item.note})" if item.note else ""
         unit = water.UNITS[item.item]
         typer.echo(f"  {item.item:<20} {item.value:>9g} {unit:<4} class {label}{note}")
-    typer.echo(f"class {result.overall.label} ({result.overall.label_en})")
+    status, status_en = water.STATUS[result.overall]
+    typer.echo(f"class {result.overall.label} ({result.overall.label_en}): {status} {status_en}")
     typer.echo(f"deciding: {', '.join(result.deciding)}")
+    main = water.main_pollutants(result)
+    if main:
+        named = [f"{p.item}/{p.multiple:.2g}" if p.multiple else p.item for p in main]
+        typer.echo(f"main pollutants (multiple over class III): {', '.join(named)}")
     if goal is not None:
         worse = water.worse_than(result, goal)
         verdict = "meets" if not worse else "misses"
@@ -138,7 +152,10 @@ def noise_command(
     ] = None,
     readings: Annotated[
         Path | None,
-        typer.Option(help="CSV of 'ISO-8601 time with offset,level' lines at equal intervals."),
+        typer.Option(
+            help="CSV of 'ISO-8601 time with offset,level' lines at equal intervals "
+            "(the highest night reading is taken as Lmax unless --lmax-night is given)."
+        ),
     ] = None,
     tz: Annotated[str, typer.Option(help="Local time zone of day and night.")] = (noise.DEFAULT_TZ),
     as_json: JsonOpt = False,
@@ -153,6 +170,7 @@ def noise_command(
             raise InvalidValueError("--readings", str(readings), "excludes --ld and --ln")
         levels = noise.day_night(_read_levels(readings), tz)
         ld, ln = levels.ld, levels.ln
+        lmax_night = levels.night_max if lmax_night is None else lmax_night
     elif ld is None and ln is None and lmax_night is None:
         raise InvalidValueError("noise", "", "needs --ld, --ln, --lmax-night or --readings")
     result = noise.assess(zone, ld, ln, lmax_night)

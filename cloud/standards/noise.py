@@ -2,13 +2,16 @@
 
 Layer: pure functions over numbers and timestamps; no I/O, no clock.
 
-Limits (Table 1, equivalent A-weighted level L_Aeq in dB(A)): zones 0-3 and 4a as
-reproduced at http://bangnongyaoye.com.cn/gywm/xwzx/2018-05-23/283.html (the
-former single class 4 is today's 4a); 4b (railway trunk lines, 70/60) as in
-``../shared/domain/FACTS.md`` §4. Day is 06:00-22:00 and night 22:00-06:00 local
-time (http://www.job126.net/xqfff_COPY_yjzsjc.html); local governments may move
-the boundaries, so both are parameters. At night a sudden noise's maximum level
-may exceed the limit by at most 15 dB(A) (same source).
+Limits (环境噪声限值, equivalent A-weighted level L_Aeq in dB(A)), the 4b note and
+the night-maximum rule as reproduced at http://www.irmawy.com/News/Newsin127.html
+and http://xhguangtai.com/index.php?m=content&c=index&a=show&catid=31&id=64:
+0: 50/40, 1: 55/45, 2: 60/50, 3: 65/55, 4a: 70/55, 4b: 70/60. The 4b limits apply
+beside railway trunk lines approved from 2011-01-01; beside older lines through
+built-up areas the background (no train passing) limit is 70/55: give such sites
+zone 4a. At night a sudden noise's maximum level may exceed the limit by at most
+15 dB(A). Day is 06:00-22:00 and night 22:00-06:00 local time
+(http://www.job126.net/xqfff_COPY_yjzsjc.html); local governments may move the
+boundaries, so both are parameters.
 
 Levels are averaged on energy: Leq = 10·lg(mean(10^(0.1·Li))) over equal-interval
 readings; Ldn = 10·lg{[16·10^(0.1·Ld) + 8·10^(0.1·(Ln+10))] / 24}.
@@ -51,6 +54,7 @@ class DayNight:
     ldn: float | None
     day_count: int
     night_count: int
+    night_max: float | None = None  # the highest night reading, for the Lmax rule
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def day_night(
     ld = leq(day) if day else None
     ln = leq(night) if night else None
     both = ldn(ld, ln) if ld is not None and ln is not None else None
-    return DayNight(ld, ln, both, len(day), len(night))
+    return DayNight(ld, ln, both, len(day), len(night), max(night) if night else None)
 
 
 def assess(

@@ -13,8 +13,8 @@ from fractions import Fraction
 from cloud.standards.errors import InvalidValueError
 
 
-def exact(code: str, value: float, *, negative_ok: bool = False) -> Fraction:
-    """``value`` as an exact fraction of its shortest decimal form.
+def checked(code: str, value: float, *, negative_ok: bool = False) -> float:
+    """``value`` as a float, once it is known to be a finite number (and not negative).
 
     Raises:
         InvalidValueError: not a number, not finite, or negative (unless allowed).
@@ -25,4 +25,13 @@ def exact(code: str, value: float, *, negative_ok: bool = False) -> Fraction:
         raise InvalidValueError(code, value, "is not a finite number")
     if value < 0 and not negative_ok:
         raise InvalidValueError(code, value, "is negative")
-    return Fraction(repr(float(value)))
+    return float(value)
+
+
+def exact(code: str, value: float, *, negative_ok: bool = False) -> Fraction:
+    """``value`` as an exact fraction of its shortest decimal form.
+
+    Raises:
+        InvalidValueError: not a number, not finite, or negative (unless allowed).
+    """
+    return Fraction(repr(checked(code, value, negative_ok=negative_ok)))

@@ -10,8 +10,8 @@ from typing import Any
 from cloud.standards.aqi import UNITS as AIR_UNITS
 from cloud.standards.aqi import AqiResult, Level
 from cloud.standards.noise import DayNight, NoiseAssessment
+from cloud.standards.water import STATUS, WaterClass, WaterResult, main_pollutants
 from cloud.standards.water import UNITS as WATER_UNITS
-from cloud.standards.water import WaterClass, WaterResult
 
 
 def level_dict(level: Level) -> dict[str, Any]:
@@ -73,7 +73,13 @@ def water_dict(result: WaterResult, target: WaterClass | None = None) -> dict[st
         ],
         "class": result.overall.label,
         "class_en": result.overall.label_en,
+        "status": STATUS[result.overall][0],
+        "status_en": STATUS[result.overall][1],
         "deciding_items": list(result.deciding),
+        "main_pollutants": [
+            {"item": p.item, "class": p.water_class.label, "multiple": _multiple(p.multiple)}
+            for p in main_pollutants(result)
+        ],
     }
     if target is not None:
         out["target_class"] = target.label
@@ -109,3 +115,8 @@ def noise_dict(assessment: NoiseAssessment, levels: DayNight | None = None) -> d
 def _db(level: float | None) -> float | None:
     """Levels are reported to 0.1 dB."""
     return None if level is None else round(level, 1)
+
+
+def _multiple(multiple: float | None) -> float | None:
+    """Exceedance multiples are published to two decimals at most (e.g. 氨氮/1.3)."""
+    return None if multiple is None else round(multiple, 2)

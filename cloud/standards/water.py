@@ -64,7 +64,7 @@ class WaterClass(IntEnum):
 
 
 ITEMS: Mapping[str, ItemCodes] = {
-    "ph": ItemCodes(("ph_value",), "w01001"),
+    "ph": ItemCodes(("ph_value", "water_ph"), "w01001"),
     "dissolved_oxygen": ItemCodes(("do",), "w01009"),
     **{item: ItemCodes(aliases, hj212) for item, (_, hj212, aliases, _) in UPPER_LIMITS.items()},
 }
@@ -164,3 +164,69 @@ def worse_than(result: WaterResult, target: WaterClass) -> tuple[ItemClass, ...]
     return tuple(
         item for item in result.items if item.water_class is not None and item.water_class > target
     )
+
+
+# 《地表水环境质量评价办法(试行)》(环办[2011]22号), as reproduced at
+# https://news.bjx.com.cn/html/20110402/276570-2.shtml: the qualitative status of
+# a class (I-II 优, III 良好, IV 轻度污染, V 中度污染, 劣V 重度污染; also
+# http://m.ipa361.com/index.php/Home/Baike/baikeshow/did/2363638.html), and the
+# main pollutants (主要污染指标) of a section worse than class III: the three items
+# of the worst classes, ties broken by the exceedance multiple over the class III
+# limit, cyanide and heavy metals first; water temperature, pH and DO get no multiple.
+STATUS: Mapping[WaterClass, tuple[str, str]] = {
+    WaterClass.I: ("优", "excellent"),
+    WaterClass.II: ("优", "excellent"),
+    WaterClass.III: ("良好", "good"),
+    WaterClass.IV: ("轻度污染", "lightly polluted"),
+    WaterClass.V: ("中度污染", "moderately polluted"),
+    WaterClass.WORSE_THAN_V: ("重度污染", "heavily polluted"),
+}
+PRIORITY_ITEMS = ("cyanide", "lead", "chromium_vi", "mercury", "cadmium", "arsenic", "copper")
+NO_MULTIPLE = ("ph", "dissolved_oxygen")
+MAIN_POLLUTANTS_MAX = 3
+
+
+@dataclass(frozen=True)
+class MainPollutant:
+    """A main pollutant of a section, with its exceedance multiple (``None`` for pH, DO)."""
+
+    item: str
+    water_class: WaterClass
+    multiple: float | None
+
+
+def exceedance_multiple(
+    item: str, value: float, water_body: WaterBody = "river", reference: WaterClass = WaterClass.III
+) -> float | None:
+    """超标倍数: how many times ``value`` exceeds the ``reference`` class limit, or ``None``.
+
+    ``None`` when the value is within that limit, and for pH and DO (no multiple).
+
+    Raises:
+        InvalidValueError: an item without limits or a value that is not a valid number.
+    """
+    if item in NO_MULTIPLE:
+        exact(item, value)
+        return None
+    limit = exact(item, limits(item, water_body)[reference - 1])
+    over = (exact(item, value) - limit) / limit
+    return float(over) if over > 0 else None
+
+
+def main_pollutants(
+    result: WaterResult, reference: WaterClass = WaterClass.III
+) -> tuple[MainPollutant, ...]:
+    """The (at most three) main pollutants of a result worse than ``reference``."""
+    if result.overall <= reference:
+        return ()
+    over = [
+        MainPollutant(
+            i.item,
+            i.water_class,
+            exceedance_multiple(i.item, i.value, result.water_body, reference),
+        )
+        for i in result.items
+        if i.water_class is not None and i.water_class > reference
+    ]
+    over.sort(key=lambda p: (p.item not in PRIORITY_ITEMS, -p.water_class, -(p.multiple or 0)))
+    return tuple(over[:MAIN_POLLUTANTS_MAX])

@@ -11,20 +11,27 @@ from cloud.storage.models import (
     DeviceSummary,
     GatewaySummary,
     LatestReading,
+    Rollup,
     SeriesReadings,
+    SeriesRollups,
     StoredReading,
     StoreResult,
     to_time_ms,
 )
+from cloud.storage.rollups import DAILY, HOURLY
 from cloud.storage.store import Storage
 
 __all__ = [
+    "DAILY",
+    "HOURLY",
     "AppliedMigration",
     "DeadLetter",
     "DeviceSummary",
     "GatewaySummary",
     "LatestReading",
+    "Rollup",
     "SeriesReadings",
+    "SeriesRollups",
     "Storage",
     "StoreResult",
     "StoredReading",

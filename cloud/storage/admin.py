@@ -88,7 +88,7 @@ def migration_ledger(conninfo: str) -> Iterator[MigrationLedger]:
     Raises:
         StorageUnavailableError: the database cannot be reached.
     """
-    with _connect(conninfo, "migrating") as conn:
+    with connect(conninfo, "migrating") as conn:
         conn.execute("SELECT pg_advisory_lock(%(key)s)", {"key": MIGRATION_LOCK_KEY})
         try:
             conn.execute(_CREATE_LEDGER)
@@ -106,7 +106,7 @@ def applied_migrations(conninfo: str) -> list[AppliedMigration]:
 
 def ensure_database(server_conninfo: str, name: str) -> str:
     """Create database ``name`` on the server if missing; return its conninfo."""
-    with _connect(server_conninfo, "creating a database") as conn:
+    with connect(server_conninfo, "creating a database") as conn:
         exists = conn.execute(_DATABASE_EXISTS, {"name": name}).fetchone()
         if not (exists and exists[0]):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -116,21 +116,27 @@ def ensure_database(server_conninfo: str, name: str) -> str:
 def drop_database(server_conninfo: str, name: str) -> None:
     """Drop database ``name`` if it exists, ending its sessions."""
     statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with _connect(server_conninfo, "dropping a database") as conn:
+    with connect(server_conninfo, "dropping a database") as conn:
         conn.execute(statement)
 
 
 def hypertables(conninfo: str) -> list[str]:
     """Names of the TimescaleDB hypertables in the current schema (empty without it)."""
-    with _connect(conninfo, "listing hypertables") as conn:
-        row = conn.execute(_HAS_TIMESCALE).fetchone()
-        if not (row and row[0]):
+    with connect(conninfo, "listing hypertables") as conn:
+        if not has_timescaledb(conn):
             return []
         return [name for (name,) in conn.execute(_HYPERTABLES).fetchall()]
 
 
+def has_timescaledb(conn: psycopg.Connection[Any]) -> bool:
+    """True if the TimescaleDB extension is created in the connected database."""
+    row = conn.execute(_HAS_TIMESCALE).fetchone()
+    return bool(row and row[0])
+
+
 @contextmanager
-def _connect(conninfo: str, doing: str) -> Iterator[psycopg.Connection[Any]]:
+def connect(conninfo: str, doing: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection whose psycopg errors leave as :mod:`cloud.errors` types."""
     try:
         conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:

@@ -57,6 +57,44 @@ class SeriesReadings:
 
 
 @dataclass(frozen=True, slots=True)
+class Rollup:
+    """One hour or day of one series.
+
+    Attributes:
+        bucket: UTC start of the hour or day.
+        mean: mean of the valid readings (quality ``N``); None if there were none.
+        minimum: smallest valid reading, or None.
+        maximum: largest valid reading, or None.
+        count: readings in the bucket, whatever their quality.
+        valid_count: readings of quality ``N``.
+    """
+
+    bucket: datetime
+    mean: float | None
+    minimum: float | None
+    maximum: float | None
+    count: int
+    valid_count: int
+
+    @property
+    def valid_share(self) -> float:
+        """Share of valid readings, 0 to 1."""
+        return self.valid_count / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRollups:
+    """Hourly or daily rollups of one series in a time range, oldest first."""
+
+    gateway_id: str
+    device: str
+    quantity: str
+    unit: str
+    period: str
+    rollups: list[Rollup] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class LatestReading:
     """The newest reading of one series of a gateway."""
 

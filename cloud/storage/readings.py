@@ -7,6 +7,9 @@ Read-only; the same queries serve plain PostgreSQL and TimescaleDB.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
 
 from cloud.errors import SeriesNotFoundError
 from cloud.storage.models import LatestReading, SeriesReadings, StoredReading
@@ -59,13 +62,8 @@ class ReadingQueries(PooledStorage):
         Raises:
             SeriesNotFoundError: the gateway has no such device or quantity.
         """
-        key = {"gw": gateway_id, "device": device, "quantity": quantity}
         async with self._connection("reading a series") as conn:
-            cursor = await conn.execute(_FIND_SERIES, key)
-            found = await cursor.fetchone()
-            if found is None:
-                raise SeriesNotFoundError(gateway_id, device, quantity)
-            series_id, unit = found
+            series_id, unit = await find_series(conn, gateway_id, device, quantity)
             window = {"series_id": series_id, "start": start, "end": end, "limit": limit}
             cursor = await conn.execute(_SELECT_READINGS, window)
             rows = await cursor.fetchall()
@@ -88,3 +86,19 @@ class ReadingQueries(PooledStorage):
             LatestReading(device, quantity, unit, StoredReading(utc(t), v, q))
             for device, quantity, unit, t, v, q in rows
         ]
+
+
+async def find_series(
+    conn: AsyncConnection[Any], gateway_id: str, device: str, quantity: str
+) -> tuple[int, str]:
+    """The id and unit of a gateway's series.
+
+    Raises:
+        SeriesNotFoundError: the gateway has no such device or quantity.
+    """
+    key = {"gw": gateway_id, "device": device, "quantity": quantity}
+    cursor = await conn.execute(_FIND_SERIES, key)
+    found = await cursor.fetchone()
+    if found is None:
+        raise SeriesNotFoundError(gateway_id, device, quantity)
+    return int(found[0]), str(found[1])

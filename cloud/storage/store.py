@@ -12,7 +12,8 @@ in its own module over the shared pool of :mod:`cloud.storage.pool`:
 - ``presence``: gateways' online state and their devices' health;
 - ``ingest``: verified batches into readings, exactly once;
 - ``dead_letters``: what was refused, and why;
-- ``readings``: reading series back.
+- ``readings``: reading series back;
+- ``rollups``: hourly and daily rollups of a series (TimescaleDB or not).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from cloud.storage.ingest import BatchIngest
 from cloud.storage.presence import GatewayPresence
 from cloud.storage.readings import ReadingQueries
 from cloud.storage.registry import GatewayRegistry
+from cloud.storage.rollups import RollupQueries
 from device_profiles import Quantity, load_quantities
 
 
-class Storage(GatewayRegistry, GatewayPresence, BatchIngest, DeadLetters, ReadingQueries):
+class Storage(
+    GatewayRegistry, GatewayPresence, BatchIngest, DeadLetters, ReadingQueries, RollupQueries
+):
     """The cloud's database, behind a psycopg async connection pool.
 
     The pool is created by :meth:`open` (``AsyncConnectionPool(open=False)`` then
@@ -58,3 +62,4 @@ class Storage(GatewayRegistry, GatewayPresence, BatchIngest, DeadLetters, Readin
     ) -> None:
         super().__init__(conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
+        self._series_cache = {}

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from edge.outbox.store import OutboxCounts, OutboxStore, Sealed
+from edge.outbox.models import OutboxCounts, Sealed
+from edge.outbox.store import OutboxStore
 from wire import Reading
 
 T = TypeVar("T")
@@ -58,19 +59,24 @@ class OutboxRunner:
         return await self._call(self._opened().enqueue, readings)
 
     async def seal(
-        self, gateway_id: str, secret: bytes, max_readings: int, max_payload_bytes: int
+        self, gateway_id: str, max_readings: int, max_payload_bytes: int, newest: bool = False
     ) -> Sealed | None:
         """See :meth:`OutboxStore.seal`."""
         store = self._opened()
-        return await self._call(store.seal, gateway_id, secret, max_readings, max_payload_bytes)
+        seal = functools.partial(store.seal, newest=newest)
+        return await self._call(seal, gateway_id, max_readings, max_payload_bytes)
 
-    async def unacked(self, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """See :meth:`OutboxStore.unacked`."""
-        return await self._call(self._opened().unacked, limit)
+    async def thin(self, fraction: float, window_min: int) -> int:
+        """See :meth:`OutboxStore.thin`."""
+        return await self._call(self._opened().thin, fraction, window_min)
 
-    async def unacked_seqs(self) -> list[int]:
-        """See :meth:`OutboxStore.unacked_seqs`."""
-        return await self._call(self._opened().unacked_seqs)
+    async def size_bytes(self) -> int:
+        """See :meth:`OutboxStore.size_bytes`."""
+        return await self._call(self._opened().size_bytes)
+
+    async def batches_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """See :meth:`OutboxStore.batches_after`."""
+        return await self._call(self._opened().batches_after, seq, limit)
 
     async def payloads(self, seqs: Sequence[int]) -> list[tuple[int, bytes]]:
         """See :meth:`OutboxStore.payloads`."""
@@ -80,9 +86,18 @@ class OutboxRunner:
         """See :meth:`OutboxStore.ack_many`."""
         return await self._call(self._opened().ack_many, seqs)
 
+    async def quarantine(self, seq: int, reason: str) -> bool:
+        """See :meth:`OutboxStore.quarantine`."""
+        return await self._call(self._opened().quarantine, seq, reason)
+
     async def counts(self) -> OutboxCounts:
         """See :meth:`OutboxStore.counts`."""
         return await self._call(self._opened().counts)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the outbox file lives."""
+        return self._data_dir
 
     def _opened(self) -> OutboxStore:
         if self._store is None:

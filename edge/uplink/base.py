@@ -1,17 +1,28 @@
-"""The uplink surface: how the agent hands signed batches to a transport.
+"""The uplink surface: how the agent hands batches to a transport, and learns they are settled.
 
 Layer: abstract interface only; no I/O here. Each transport (``mqtt.py`` now;
-NB-IoT and HTTPS later) implements :class:`Uplink` and converts its library's
-exceptions into the :class:`~edge.errors.UplinkError` family at its boundary.
+HTTPS, NB-IoT and HJ 212 later, ``fake.py`` for tests and benchmarks)
+implements :class:`Uplink` and converts its library's exceptions into the
+:class:`~edge.errors.UplinkError` family at its boundary.
 
-Contract, shaped for pipelined protocols such as MQTT QoS 1:
+The delivery contract, the same for every transport:
 
+- :meth:`Uplink.send` takes one stored, *unsigned* batch body, signs it with
+  the gateway's current secret and hands it over; it returns at once.
+- A batch is settled only when the cloud says it is committed to the database
+  (or deliberately refused): ``on_settled(ack)`` with a verified
+  :class:`wire.ack.Ack`. Over MQTT that is the signed ``down/ack`` the ingest
+  worker publishes after its commit; over HTTP it will be the 2xx sent after
+  the commit; over NB-IoT the acknowledgement datagram. Transport-level
+  receipts (an MQTT PUBACK) only free the transport's window (:meth:`Uplink.room`):
+  a broker that crashes, or a shared subscription nobody holds yet, loses what
+  it acknowledged.
+- The agent re-sends what stays unsettled after a timeout and after every
+  reconnect; the cloud stores a batch once per (gateway, seq), and a seq may be
+  settled twice, so settling must be idempotent.
 - :meth:`Uplink.open` starts connecting in the background and returns at once;
-  connection changes arrive as ``on_state(connected)``.
-- :meth:`Uplink.send` hands over one stored batch and returns at once; when the
-  far side confirms it, ``on_ack(seq)`` is called. A seq may be acknowledged
-  twice (after a re-send), so acks must be idempotent.
-- :meth:`Uplink.close` says goodbye within ``timeout_s`` and disconnects.
+  link changes arrive as ``on_state(connected)``, which is also called, with
+  the state unchanged, when a transport receipt frees room in the window.
 - Presence, where the transport has it: on every connect the uplink publishes
   what the ``status`` callable given to :meth:`Uplink.open` returns, before
   ``on_state(True)``; :meth:`Uplink.publish_status` replaces it while connected.
@@ -25,15 +36,18 @@ import abc
 from collections.abc import Callable
 
 from edge.errors import NotConnectedError, PublishError, UplinkError
+from wire.ack import Ack
 
-AckCallback = Callable[[int], None]
+SettledCallback = Callable[[Ack], None]
 StateCallback = Callable[[bool], None]
 StatusSource = Callable[[], bytes]
+SecretSource = Callable[[], bytes]
 
 __all__ = [
-    "AckCallback",
     "NotConnectedError",
     "PublishError",
+    "SecretSource",
+    "SettledCallback",
     "StateCallback",
     "StatusSource",
     "Uplink",
@@ -42,26 +56,28 @@ __all__ = [
 
 
 class Uplink(abc.ABC):
-    """Delivers signed batches; confirmations come back through ``on_ack``."""
+    """Delivers batches; the cloud's settlements come back through ``on_settled``."""
 
     @property
     @abc.abstractmethod
     def connected(self) -> bool:
         """Whether :meth:`send` can hand batches over right now."""
 
-    @property
     @abc.abstractmethod
-    def in_flight(self) -> frozenset[int]:
-        """Seqs sent but not yet confirmed; the transport re-sends these itself."""
+    def room(self) -> int:
+        """How many more batches the transport takes now (its in-flight window)."""
 
     @property
-    def max_in_flight(self) -> int:
-        """How many batches may await confirmation at once."""
-        return 1
+    def forged(self) -> int:
+        """Acknowledgements refused because they did not verify (forged or stale)."""
+        return 0
 
     @abc.abstractmethod
     async def open(
-        self, on_ack: AckCallback, on_state: StateCallback, status: StatusSource | None = None
+        self,
+        on_settled: SettledCallback,
+        on_state: StateCallback,
+        status: StatusSource | None = None,
     ) -> None:
         """Start connecting (in the background) and report through the callbacks.
 
@@ -73,8 +89,8 @@ class Uplink(abc.ABC):
         """
 
     @abc.abstractmethod
-    def send(self, seq: int, payload: bytes) -> None:
-        """Hand over batch ``seq``; ``on_ack(seq)`` follows its confirmation.
+    def send(self, seq: int, body: bytes) -> int:
+        """Sign batch ``seq`` (its encoded ``body``) and hand it over; return bytes sent.
 
         Raises:
             NotConnectedError: not connected; the outbox keeps the batch.

@@ -1,4 +1,4 @@
-"""MQTT uplink: stored batch payloads to ``{root}/{gateway}/up/telemetry`` at QoS 1.
+"""MQTT uplink: batches to ``{root}/{gateway}/up/telemetry`` (QoS 1), acks from ``down/ack``.
 
 Layer: the paho-mqtt boundary. paho's network thread does the I/O and the
 reconnecting (exponential backoff); every paho callback is handed to the event
@@ -6,11 +6,16 @@ loop with ``call_soon_threadsafe``, so all state here is touched by the loop
 thread only. paho errors become :class:`~edge.errors.UplinkError` subclasses
 here. It never reads the outbox: the agent decides what to send.
 
-Session: MQTT 3.1.1, ``client_id`` = gateway id, ``clean_session=False``.
-A batch counts as delivered on its PUBACK (``on_publish`` with its mid). paho
-keeps unacknowledged QoS 1 messages and re-sends them (DUP) after a reconnect;
-the agent re-sends whatever else the outbox holds, and ``seq`` lets the cloud
-drop duplicates.
+Session: MQTT 3.1.1, ``client_id`` = gateway id, ``clean_session=False``
+(nothing depends on the session surviving: rumqttd and clean sessions work too).
+Each batch body is signed with the secret current at :meth:`MqttUplink.send`.
+A PUBACK only frees a slot of the in-flight window (:meth:`MqttUplink.room`);
+paho keeps un-PUBACKed messages and re-sends them (DUP) after a reconnect, so
+``send`` of a seq still waiting for its PUBACK is skipped. Settlement comes from
+the cloud: on every connect the uplink subscribes to ``{root}/{gateway}/down/ack``
+(QoS 1) before anything is published, verifies each ack with the gateway's
+secret (:func:`wire.ack.verify_ack`) and hands verified ones to ``on_settled``;
+one that does not verify is counted (:attr:`MqttUplink.forged`) and changes nothing.
 
 Presence: retained ``{root}/{gateway}/up/status`` is ``{"state": "online", ...}``
 after every connect (the body the agent's ``status`` callable builds, see
@@ -35,7 +40,10 @@ from pydantic import SecretStr
 
 from edge.config import MqttSection
 from edge.errors import NotConnectedError, PublishError, UplinkError
-from edge.uplink.base import AckCallback, StateCallback, StatusSource, Uplink
+from edge.uplink.base import SecretSource, SettledCallback, StateCallback, StatusSource, Uplink
+from wire import WireError
+from wire.ack import verify_ack
+from wire.signing import sign_body
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,11 @@ MAX_IN_FLIGHT = 20  # paho's default inflight window; more would only queue in p
 def telemetry_topic(topic_root: str, gateway_id: str) -> str:
     """``{root}/{gateway}/up/telemetry``."""
     return f"{topic_root}/{gateway_id}/up/telemetry"
+
+
+def ack_topic(topic_root: str, gateway_id: str) -> str:
+    """``{root}/{gateway}/down/ack``: the cloud's signed settlements."""
+    return f"{topic_root}/{gateway_id}/down/ack"
 
 
 def status_topic(topic_root: str, gateway_id: str) -> str:
@@ -60,7 +73,7 @@ def status_payload(state: str, gateway_id: str) -> bytes:
 
 
 class MqttUplink(Uplink):
-    """paho-mqtt client publishing batches with QoS 1 and a persistent session."""
+    """paho-mqtt client: batches out at QoS 1, the cloud's signed acks in."""
 
     def __init__(
         self,
@@ -68,6 +81,7 @@ class MqttUplink(Uplink):
         settings: MqttSection,
         password: SecretStr | None = None,
         *,
+        secret: SecretSource,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 60,
     ) -> None:
@@ -77,6 +91,7 @@ class MqttUplink(Uplink):
             gateway_id: MQTT client id and topic level.
             settings: the ``mqtt`` section of gateway.yaml.
             password: the broker password (from ``password_file``).
+            secret: the gateway's current secret (signs batches, verifies acks).
             reconnect_min_s: first reconnect delay; doubles up to ``reconnect_max_s``.
             reconnect_max_s: longest reconnect delay.
         """
@@ -84,6 +99,8 @@ class MqttUplink(Uplink):
         self._settings = settings
         self._telemetry = telemetry_topic(settings.topic_root, gateway_id)
         self._status = status_topic(settings.topic_root, gateway_id)
+        self._ack_topic = ack_topic(settings.topic_root, gateway_id)
+        self._secret = secret
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=gateway_id,
@@ -94,20 +111,22 @@ class MqttUplink(Uplink):
         client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
         if settings.username is not None:
-            secret = password.get_secret_value() if password is not None else None
-            client.username_pw_set(settings.username, secret)
+            login = password.get_secret_value() if password is not None else None
+            client.username_pw_set(settings.username, login)
         client.on_connect = self._paho_connected
         client.on_connect_fail = self._paho_connect_failed
         client.on_disconnect = self._paho_disconnected
         client.on_publish = self._paho_published
+        client.on_message = self._paho_message
         self._client = client
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._on_ack: AckCallback = lambda _seq: None
+        self._on_settled: SettledCallback = lambda _ack: None
         self._on_state: StateCallback = lambda _up: None
         self._status_source: StatusSource = lambda: status_payload("online", gateway_id)
         self._connected = False
         self._reachable: bool | None = None
-        self._in_flight: dict[int, int] = {}  # mid -> seq
+        self._in_flight: dict[int, int] = {}  # mid -> seq, until its PUBACK
+        self._forged = 0
         self._waiters: dict[int, asyncio.Future[None]] = {}
         self._open = False
 
@@ -121,18 +140,25 @@ class MqttUplink(Uplink):
         """Seqs published and not yet PUBACKed (paho re-sends them after a reconnect)."""
         return frozenset(self._in_flight.values())
 
+    def room(self) -> int:
+        """Free slots of the in-flight window (0 while disconnected)."""
+        return max(0, MAX_IN_FLIGHT - len(self._in_flight)) if self._connected else 0
+
     @property
-    def max_in_flight(self) -> int:
-        """paho's in-flight window."""
-        return MAX_IN_FLIGHT
+    def forged(self) -> int:
+        """Messages on ``down/ack`` that did not verify and were ignored."""
+        return self._forged
 
     async def open(
-        self, on_ack: AckCallback, on_state: StateCallback, status: StatusSource | None = None
+        self,
+        on_settled: SettledCallback,
+        on_state: StateCallback,
+        status: StatusSource | None = None,
     ) -> None:
         """Start paho's network thread; it connects and reconnects on its own.
 
         Args:
-            on_ack: called with a batch's seq after its PUBACK.
+            on_settled: called with each verified ack from the cloud.
             on_state: called when the connection comes up or goes down.
             status: builds the retained online message published on every connect
                 (default: ``{"state": "online", "gw": ..., "time_ms": ...}``).
@@ -141,7 +167,7 @@ class MqttUplink(Uplink):
             UplinkError: the broker address is unusable.
         """
         self._loop = asyncio.get_running_loop()
-        self._on_ack, self._on_state = on_ack, on_state
+        self._on_settled, self._on_state = on_settled, on_state
         if status is not None:
             self._status_source = status
         settings = self._settings
@@ -152,8 +178,11 @@ class MqttUplink(Uplink):
         self._client.loop_start()
         self._open = True
 
-    def send(self, seq: int, payload: bytes) -> None:
-        """Publish batch ``seq``; ``on_ack(seq)`` follows its PUBACK.
+    def send(self, seq: int, body: bytes) -> int:
+        """Sign batch ``seq`` with the current secret and publish it; return its size.
+
+        A seq whose earlier copy still awaits its PUBACK is not published again
+        (paho re-sends that copy itself); 0 is returned then.
 
         Raises:
             NotConnectedError: no broker connection right now.
@@ -161,10 +190,17 @@ class MqttUplink(Uplink):
         """
         if not self._connected:
             raise NotConnectedError(f"not connected to {self._settings.host}:{self._settings.port}")
-        mid = self._publish(self._telemetry, payload, retain=False)
+        if seq in self._in_flight.values():
+            return 0
+        try:
+            envelope = sign_body(self._gateway_id, body, self._secret())
+        except ValueError as exc:
+            raise PublishError(f"cannot sign batch {seq}: {exc}") from exc
+        mid = self._publish(self._telemetry, envelope, retain=False)
         # on_publish reaches us through call_soon_threadsafe, so even a PUBACK that
         # beats this line is handled after the mid is recorded
         self._in_flight[mid] = seq
+        return len(envelope)
 
     def publish_status(self, payload: bytes) -> bool:
         """Publish ``payload`` as the retained status (QoS 1) if connected; else skip it.
@@ -224,6 +260,9 @@ class MqttUplink(Uplink):
         if reason_code.is_failure:
             self._to_loop(self._refused, str(reason_code))
             return
+        # here, on the network thread, so the SUBSCRIBE precedes every PUBLISH of
+        # this connection and no ack for them can pass by unheard
+        _client.subscribe(self._ack_topic, qos=QOS)
         self._to_loop(self._came_up)
 
     def _paho_connect_failed(self, _client: paho.Client, _userdata: object) -> None:
@@ -249,15 +288,28 @@ class MqttUplink(Uplink):
     ) -> None:
         self._to_loop(self._acked, mid)
 
+    def _paho_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic == self._ack_topic:
+            self._to_loop(self._ack_arrived, bytes(msg.payload))
+
     # --- event loop thread ----------------------------------------------------
 
     def _acked(self, mid: int) -> None:
         waiter = self._waiters.pop(mid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        seq = self._in_flight.pop(mid, None)
-        if seq is not None:
-            self._on_ack(seq)
+        if self._in_flight.pop(mid, None) is not None:
+            self._on_state(self._connected)  # a slot of the window is free: wake the sender
+
+    def _ack_arrived(self, payload: bytes) -> None:
+        try:
+            ack = verify_ack(payload, self._secret(), self._gateway_id)
+        except WireError as exc:
+            self._forged += 1
+            if self._forged == 1 or self._forged % 100 == 0:
+                log.warning("mqtt: ignored %d ack(s) that do not verify: %s", self._forged, exc)
+            return
+        self._on_settled(ack)
 
     def _came_up(self) -> None:
         if not self._open:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,8 +17,12 @@ from device_profiles import (
     RegisterError,
     SentinelError,
     ValidRange,
+    builtin_profile,
+    decode_point,
     judge,
+    load_quantities,
     measure,
+    profile_names,
     reflag,
 )
 from device_profiles.measure import from_canonical, to_canonical
@@ -127,3 +133,36 @@ def test_from_canonical_inverts_to_canonical(value: float) -> None:
     assert to_canonical(point, PRESSURE, from_canonical(point, PRESSURE, value)) == pytest.approx(
         value, rel=1e-9, abs=1e-9
     )
+
+
+LIBRARY_POINTS = [
+    point
+    for name in profile_names()
+    for point in builtin_profile(name).points  # Modbus points of the library
+]
+
+
+@given(point=st.sampled_from(LIBRARY_POINTS), data=st.data())
+def test_any_registers_of_any_library_point_give_a_flagged_value_or_a_problem(
+    point: Point, data: st.DataObject
+) -> None:
+    """Whatever a sensor sends, the decode path flags it or explains it; it never raises."""
+    registers = data.draw(
+        st.lists(
+            st.integers(0, 1 if point.is_bit else 0xFFFF),
+            min_size=point.register_count,
+            max_size=point.register_count,
+        )
+    )
+    try:
+        decoded: float | Exception = decode_point(point, registers)
+    except RegisterError as exc:
+        decoded = exc
+    measured = measure(point, load_quantities()[point.quantity], decoded)
+    if measured.value is None:
+        assert measured.problem
+    else:
+        assert math.isfinite(measured.value)
+        assert measured.flag in {Flag.NORMAL, Flag.OVER_RANGE, Flag.FAULT}
+        # a fault degrades the device; a value over range is data, not a device problem
+        assert (measured.flag is Flag.FAULT) == (measured.problem is not None)

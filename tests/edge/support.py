@@ -1,10 +1,13 @@
-"""Helpers for edge tests: a subscriber that waits on messages, a TCP proxy that can go down."""
+"""Helpers for edge tests: a subscriber that waits on messages, a TCP proxy that can go down,
+and a stand-in for the cloud's ingest worker that settles batches with signed acks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,10 @@ from typing import Any
 import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.outbox import OutboxStore
+from wire import WireError, open_envelope, verify_envelope
+from wire.ack import Ack, Refusal, sign_ack
 
 SECRET = bytes(range(100, 132))
 
@@ -67,6 +74,61 @@ class MqttProbe:
             message = await self.next(max(0.0, deadline - loop.time()))
             if message.topic == topic:
                 return message
+
+
+class CloudAcker:
+    """What the ingest worker does for the edge, without a database: verify, then ack.
+
+    Subscribes to every gateway's telemetry under ``topic_root``, verifies each
+    batch with ``secret`` and publishes a signed ack on the gateway's
+    ``down/ack`` (a refusal with the reason, for what does not verify). The edge
+    tests use it where the real worker (tests/e2e) would need PostgreSQL.
+    ``paused`` stops acking, as a worker that is down; ``seqs`` records what came.
+    """
+
+    def __init__(self, host: str, port: int, topic_root: str, secret: bytes = SECRET) -> None:
+        self._host, self._port, self._root = host, port, topic_root
+        self.secret = secret
+        self.paused = False
+        self.seqs: list[int] = []
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+        self._subscribed = asyncio.Event()
+
+    async def __aenter__(self) -> CloudAcker:
+        loop = asyncio.get_running_loop()
+
+        def on_connect(client: paho.Client, *_args: Any) -> None:
+            client.subscribe(f"{self._root}/+/up/telemetry", qos=1)
+
+        def on_subscribe(*_args: Any) -> None:
+            loop.call_soon_threadsafe(self._subscribed.set)
+
+        self._client.on_connect = on_connect
+        self._client.on_subscribe = on_subscribe
+        self._client.on_message = self._on_message
+        self._client.connect(self._host, self._port)
+        self._client.loop_start()
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    def _on_message(self, client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        if self.paused:
+            return
+        signed = open_envelope(bytes(msg.payload))
+        try:
+            batch = verify_envelope(signed, self.secret)
+        except WireError as exc:
+            seq = json.loads(signed.body)["seq"]
+            ack = Ack(signed.gateway_id, refused=(Refusal(seq, exc.reason, signed.signature[:8]),))
+        else:
+            self.seqs.append(batch.seq)
+            ack = Ack(batch.gateway_id, (batch.seq,))
+        topic = f"{self._root}/{signed.gateway_id}/down/ack"
+        client.publish(topic, sign_ack(ack, self.secret), qos=1)
 
 
 class TcpProxy:
@@ -140,6 +202,8 @@ def write_gateway(
     max_batch_readings: int = 500,
     status_interval_s: float | None = None,
     secret: bytes = SECRET,
+    ack_timeout_s: float | None = None,
+    with_bus: bool = True,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
     (folder / "gateway.secret").write_text(secret.hex() + "\n")
@@ -149,6 +213,8 @@ def write_gateway(
     }
     if status_interval_s is not None:
         publish["status_interval_s"] = status_interval_s
+    if ack_timeout_s is not None:
+        publish["ack_timeout_s"] = ack_timeout_s
     document = {
         "gateway": {"id": gateway_id, "secret_file": "gateway.secret", "data_dir": "var"},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_root": topic_root},
@@ -172,6 +238,46 @@ def write_gateway(
             }
         ],
     }
+    if not with_bus:
+        document["buses"] = []
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+JOURNAL_SQL = """
+CREATE TABLE IF NOT EXISTS test_journal (device TEXT, quantity TEXT, time_ms INTEGER);
+CREATE TABLE IF NOT EXISTS test_seqs (seq INTEGER);
+CREATE TRIGGER IF NOT EXISTS test_journal_pending AFTER INSERT ON pending BEGIN
+    INSERT INTO test_journal VALUES (new.device, new.quantity, new.time_ms);
+END;
+CREATE TRIGGER IF NOT EXISTS test_journal_batches AFTER INSERT ON batches BEGIN
+    INSERT INTO test_seqs VALUES (new.seq);
+END;
+"""
+
+
+def journal_outbox(data_dir: Path) -> None:
+    """Create the outbox in ``data_dir`` with triggers that keep what ever entered it.
+
+    Every reading enqueued (in the same transaction, so exactly the durable ones)
+    and every seq sealed is copied to test-only tables that nothing deletes, so a
+    test can compare what the gateway held with what the database got.
+    """
+    OutboxStore.open(data_dir).close()
+    db = sqlite3.connect(data_dir / "outbox.sqlite3")
+    try:
+        db.executescript(JOURNAL_SQL)
+    finally:
+        db.close()
+
+
+def journaled(data_dir: Path) -> tuple[list[tuple[str, str, int]], list[int]]:
+    """What entered the outbox since :func:`journal_outbox`: readings and sealed seqs."""
+    db = sqlite3.connect(data_dir / "outbox.sqlite3")
+    try:
+        readings = [(d, q, int(t)) for d, q, t in db.execute("SELECT * FROM test_journal")]
+        seqs = [int(s) for (s,) in db.execute("SELECT seq FROM test_seqs")]
+    finally:
+        db.close()
+    return readings, seqs

@@ -41,7 +41,7 @@ def input_profile() -> Profile:
     data = JXCT.model_dump()
     data["modbus"]["register_table"] = "input"
     data["points"] = [
-        *data["points"],
+        *({k: v for k, v in point.items() if k != "function_code"} for point in data["points"]),
         {"name": "dew_point", "quantity": "air_temperature", "address": 10, "data_type": "float32"},
     ]
     return Profile.model_validate(data)

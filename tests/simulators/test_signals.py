@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from device_profiles import builtin_profile, load_quantities
-from simulators.signals import diurnal, diurnal_value, shape_for
+from simulators.signals import MODELS, diurnal, diurnal_value, physical_value, shape_for
 
 QUANTITIES = load_quantities()
 NOON_UTC = 1_700_006_400.0  # 2023-11-15 00:00 UTC is 08:00 in UTC+8
@@ -60,3 +62,67 @@ def test_generator_gives_each_slave_and_point_its_own_signal() -> None:
     generate = diurnal(seed=11)
     assert generate(1, point, quantity, NOON_UTC) != generate(2, point, quantity, NOON_UTC)
     assert generate(1, point, quantity, NOON_UTC) == diurnal(seed=11)(1, point, quantity, NOON_UTC)
+
+
+# --- physical models ----------------------------------------------------------------------
+
+Q = load_quantities()
+MIDNIGHT_LOCAL = 1_764_432_000.0  # 2025-11-30 00:00 UTC+8
+
+
+def _at(code: str, hour: float, day: int = 0, seed: int = 1, key: str = "k") -> float:
+    time_s = MIDNIGHT_LOCAL + day * 86_400 + hour * 3600
+    return physical_value(Q[code], time_s, seed=seed, key=key)
+
+
+@pytest.mark.parametrize("code", sorted(MODELS))
+def test_physical_values_are_deterministic_and_in_range(code: str) -> None:
+    quantity = Q[code]
+    for hour in range(0, 48, 7):
+        value = _at(code, hour)
+        assert value == _at(code, hour)
+        assert quantity.min <= value <= quantity.max
+
+
+def test_dissolved_oxygen_falls_through_the_night() -> None:
+    for day in range(5):
+        dusk, midnight, dawn = (_at("dissolved_oxygen", h, day) for h in (17, 24, 5.5))
+        assert dusk > midnight > dawn
+        assert _at("dissolved_oxygen", 16, day) - dawn > 3.0
+
+
+def test_noise_is_quieter_at_night() -> None:
+    for day in range(5):
+        day_level = sum(_at("noise_level", h, day) for h in range(8, 20)) / 12
+        night_level = sum(_at("noise_level", h, day) for h in (0, 1, 2, 3, 23)) / 5
+        assert day_level - night_level > 8
+
+
+def test_soil_dries_between_irrigation_events_and_is_rewetted() -> None:
+    series = [_at("soil_moisture", h) for h in range(0, 24 * 12)]
+    rises = [b - a for a, b in itertools.pairwise(series) if b - a > 5]
+    assert rises, "no irrigation event in twelve days"
+    falling = sum(1 for a, b in itertools.pairwise(series) if b < a + 0.5)
+    assert falling > 0.8 * len(series)
+
+
+def test_pm_episodes_raise_some_days_well_above_others() -> None:
+    daily = [sum(_at("pm2_5", h, day, seed=2) for h in range(24)) / 24 for day in range(30)]
+    assert max(daily) > 2 * min(daily)
+
+
+def test_rain_accumulates_within_a_day_and_rain_events_happen() -> None:
+    wet = 0
+    for day in range(20):
+        totals = [_at("rainfall", h, day) for h in range(24)]
+        assert totals == sorted(totals)
+        wet += totals[-1] > 0
+        assert _at("rain_tips", 23.5, day) == pytest.approx(
+            int(_at("rainfall", 23.5, day) / 0.1), abs=1
+        )
+    assert 0 < wet < 20
+
+
+def test_illuminance_is_dark_at_night_and_bright_at_noon() -> None:
+    assert _at("illuminance", 2) == 0
+    assert _at("illuminance", 13) > 20_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards.aqi_reports import daily_report, hourly_report
@@ -50,8 +50,18 @@ def test_hourly_so2_above_800_needs_a_valid_24h_mean() -> None:
     assert short.result.aqi == 50
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.lists(st.one_of(st.none(), st.floats(0, 600)), min_size=24, max_size=24))
 def test_daily_report_never_raises_on_hourly_data(hours: list[float | None]) -> None:
     report = daily_report(dict.fromkeys(("so2", "no2", "pm10", "pm2_5", "o3"), hours))
     if report.result is not None:
         assert report.result.aqi == max(s.iaqi for s in report.result.sub_indices)
+
+
+def test_hourly_report_can_rate_pm_by_the_24h_moving_mean() -> None:
+    pm: list[float | None] = [35.0] * 23 + [115.0]
+    assert hourly_report({"pm2_5": pm}).means["pm2_5"] == 115
+    moving = hourly_report({"pm2_5": pm}, pm="24h")
+    assert moving.means["pm2_5"] == pytest.approx((35 * 23 + 115) / 24)
+    short = hourly_report({"pm2_5": [None] * 5 + [115.0]}, pm="24h")
+    assert (short.invalid, short.result) == (("pm2_5",), None)

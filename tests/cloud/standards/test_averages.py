@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards import daily_max_8h, daily_mean, rolling_8h
+from cloud.standards.averages import day_slots
 
 
 def test_daily_mean_needs_20_hours() -> None:
@@ -38,6 +42,7 @@ def test_daily_max_8h_over_windows_ending_8_to_24() -> None:
     assert daily_max_8h(sparse) is None  # far fewer than 14 valid windows
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.lists(st.one_of(st.none(), st.floats(0, 1000)), min_size=24, max_size=24))
 def test_the_daily_max_is_one_of_the_moving_means(hours: list[float | None]) -> None:
     best = daily_max_8h(hours)
@@ -46,3 +51,16 @@ def test_the_daily_max_is_one_of_the_moving_means(hours: list[float | None]) -> 
         assert len(windows) < 14
     else:
         assert best == max(windows)
+
+
+def test_day_slots_in_the_station_time_zone() -> None:
+    # hourly means from 2026-11-29T14:00Z: 22:00 local on the 29th, then the 30th from 16:00Z
+    start = datetime(2026, 11, 29, 14, tzinfo=UTC)
+    hourly = [(start + timedelta(hours=h), float(h)) for h in range(30) if h != 12]
+    slots = day_slots(hourly, date(2026, 11, 30), ZoneInfo("Asia/Shanghai"))
+    assert slots[0] == 2.0  # 00:00 local = 16:00Z on the 29th, the third hour given
+    assert slots[10] is None  # hour 12 of the input was missing
+    assert slots[23] == 25.0
+    assert sum(s is None for s in slots) == 1
+    with pytest.raises(ValueError, match="offset"):
+        day_slots([(datetime(2026, 11, 30), 1.0)], date(2026, 11, 30), UTC)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from shanshui.cli import app
@@ -112,6 +114,7 @@ def test_noise_from_readings(tmp_path: Path) -> None:
         2,
     )
     assert data["ldn_db"] == 60.0  # 10·lg((16·10^6 + 8·10^6)/24)
+    assert (data["lmax_night_db"], data["night_max_exceedance_db"]) == (50.0, 0.0)
 
 
 def test_noise_readings_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -134,3 +137,22 @@ def test_works_on_a_gateway_install_without_the_cloud_extra() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "AQI 100" in result.stdout
+
+
+_pairs = st.lists(
+    st.tuples(
+        st.sampled_from(["pm2_5", "pm10", "so2", "o3", "o3_8h", "co", "a34004", "do", "x", ""]),
+        st.one_of(st.floats(allow_nan=True).map(repr), st.text(max_size=5)),
+    ).map(lambda kv: f"{kv[0]}={kv[1]}"),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_pairs, st.booleans())
+def test_no_input_makes_a_traceback(pairs: list[str], hourly: bool) -> None:
+    args = ["aqi", *pairs, "--hourly" if hourly else "--daily"]
+    result = runner.invoke(app, ["standards", *args])
+    assert result.exit_code in (0, 2), (args, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), args

@@ -19,7 +19,7 @@ def test_air_codes_of_the_vocabulary_and_hj212() -> None:
     assert book.resolve("A05024") == "o3"
     assert book.resolve("o3-8h") == "o3_8h"
     for quantity in load_quantities().values():
-        if quantity.hj212 in {c.hj212 for c in POLLUTANTS.values()}:
+        if quantity.hj212 is not None and quantity.hj212 in {c.hj212 for c in POLLUTANTS.values()}:
             assert book.resolve(quantity.code) in POLLUTANTS
 
 
@@ -28,6 +28,7 @@ def test_water_aliases() -> None:
     assert book.resolve("do") == "dissolved_oxygen"
     assert book.resolve("w21003") == "ammonia_nitrogen"
     assert book.resolve("CODMn") == "permanganate_index"
+    assert book.resolve("water_ph") == "ph"
 
 
 def test_a_vocabulary_name_reaches_the_item_through_its_hj212_code() -> None:

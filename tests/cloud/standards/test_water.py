@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards import WaterClass, classify, item_class
 from cloud.standards.errors import InvalidValueError, MissingValueError
-from cloud.standards.water import ITEMS, limits, worse_than
+from cloud.standards.water import (
+    ITEMS,
+    STATUS,
+    exceedance_multiple,
+    limits,
+    main_pollutants,
+    worse_than,
+)
 from cloud.standards.water_tables import UPPER_LIMITS
 
 # Table 1 as reproduced at https://g230.com/9327769.html (items 3-9, classes I..V).
@@ -100,6 +107,7 @@ def test_bad_values_are_refused(bad: object) -> None:
 RATED = sorted(set(ITEMS) - {"ph"})
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.sampled_from(RATED), st.floats(0, 50000), st.floats(0, 50000), st.booleans())
 def test_class_is_monotonic_per_item(item: str, a: float, b: float, lake: bool) -> None:
     low, high = sorted((a, b))
@@ -108,6 +116,7 @@ def test_class_is_monotonic_per_item(item: str, a: float, b: float, lake: bool) 
     assert item_class(item, better, body) <= item_class(item, worse, body)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.sampled_from(sorted(UPPER_LIMITS)))
 def test_each_limit_is_the_edge_of_its_class(item: str) -> None:
     for number, limit in enumerate(limits(item), start=1):
@@ -115,3 +124,39 @@ def test_each_limit_is_the_edge_of_its_class(item: str) -> None:
         assert item_class(item, limit * 1.001) > WaterClass(number) or (
             number < 5 and limits(item)[number] >= limit * 1.001
         )
+
+
+def test_main_pollutants_of_a_published_section() -> None:
+    # 广东省2016年第二季度重点河流水质状况 (http://swhqglq.gov.cn/swhqglq/zdly/hjbh/szhj/
+    # content/post_434417.html): 龙岗河 西湖村, target III, class 劣V, main pollutants
+    # "氨氮/1.3、总磷/0.6、化学需氧量/0.2" (multiples over class III), i.e. NH3-N 2.3,
+    # TP 0.32 and COD 24 mg/L; 坪山河 上垟: "总磷/0.6、氨氮/0.3".
+    xihu = classify(
+        {"cod": 24, "total_phosphorus": 0.32, "ammonia_nitrogen": 2.3, "dissolved_oxygen": 6.0}
+    )
+    assert xihu.overall is WaterClass.WORSE_THAN_V
+    assert [(p.item, p.multiple) for p in main_pollutants(xihu)] == [
+        ("ammonia_nitrogen", pytest.approx(1.3)),
+        ("total_phosphorus", pytest.approx(0.6)),
+        ("cod", pytest.approx(0.2)),
+    ]
+    shangyang = classify({"ammonia_nitrogen": 1.3, "total_phosphorus": 0.32})
+    assert [(p.item, round(p.multiple or 0, 1)) for p in main_pollutants(shangyang)] == [
+        ("total_phosphorus", 0.6),
+        ("ammonia_nitrogen", 0.3),
+    ]
+    assert STATUS[xihu.overall] == ("重度污染", "heavily polluted")
+
+
+def test_main_pollutants_rules() -> None:
+    # class III or better: none; at most three; cyanide and heavy metals first; DO no multiple
+    assert main_pollutants(classify({"cod": 20})) == ()
+    many = classify(
+        {"cod": 45, "bod5": 12, "ammonia_nitrogen": 2.5, "total_phosphorus": 0.5, "lead": 0.06}
+    )
+    main = main_pollutants(many)
+    assert main[0].item == "lead"
+    assert len(main) == 3
+    low_do = main_pollutants(classify({"dissolved_oxygen": 2.5}))
+    assert [(p.item, p.multiple) for p in low_do] == [("dissolved_oxygen", None)]
+    assert exceedance_multiple("cod", 20) is None

@@ -12,9 +12,8 @@ import pytest
 
 from edge.errors import OutboxError
 from edge.outbox import OutboxStore
-from wire import Quality, Reading, open_envelope, verify_envelope
+from wire import Batch, Quality, Reading, decode_batch, encode_batch, sign_batch
 
-SECRET = bytes(range(32))
 GW = "gw-test-01"
 T0 = 1_700_000_000_000
 
@@ -33,12 +32,12 @@ def store(tmp_path: Path) -> Iterator[OutboxStore]:
     opened.close()
 
 
-def test_seal_takes_the_oldest_readings_into_a_signed_batch(store: OutboxStore) -> None:
+def test_seal_takes_the_oldest_readings_into_an_unsigned_batch(store: OutboxStore) -> None:
     store.enqueue(readings(5))
-    sealed = store.seal(GW, SECRET, max_readings=3)
+    sealed = store.seal(GW, max_readings=3)
     assert sealed is not None
     assert (sealed.seq, sealed.readings) == (1, 3)
-    batch = verify_envelope(open_envelope(sealed.payload), SECRET)
+    batch = decode_batch(sealed.payload)
     assert (batch.gateway_id, batch.seq) == (GW, 1)
     assert list(batch.readings) == readings(3)
     counts = store.counts()
@@ -48,34 +47,33 @@ def test_seal_takes_the_oldest_readings_into_a_signed_batch(store: OutboxStore) 
 def test_quality_and_values_survive_the_round_trip(store: OutboxStore) -> None:
     over = Reading("th1", "air_temperature", T0, 85.5, Quality.OVER_RANGE)
     store.enqueue([over])
-    sealed = store.seal(GW, SECRET, 10)
+    sealed = store.seal(GW, 10)
     assert sealed is not None
-    assert verify_envelope(open_envelope(sealed.payload), SECRET).readings == (over,)
+    assert decode_batch(sealed.payload).readings == (over,)
 
 
 def test_nothing_pending_seals_nothing(store: OutboxStore) -> None:
-    assert store.seal(GW, SECRET, 10) is None
+    assert store.seal(GW, 10) is None
     assert store.counts().next_seq == 1
 
 
 def test_unacked_in_seq_order_and_ack_deletes(store: OutboxStore) -> None:
     store.enqueue(readings(6))
-    seqs = [store.seal(GW, SECRET, 2) for _ in range(3)]
+    seqs = [store.seal(GW, 2) for _ in range(3)]
     assert [s.seq for s in seqs if s] == [1, 2, 3]
     assert [seq for seq, _ in store.unacked()] == [1, 2, 3]
     assert store.unacked(limit=2)[1][0] == 2
     assert store.ack(2) is True
     assert store.ack(2) is False  # idempotent: a duplicate PUBACK changes nothing
     assert [seq for seq, _ in store.unacked()] == [1, 3]
-    assert store.unacked_seqs() == [1, 3]
+    assert [seq for seq, _ in store.batches_after(1, 10)] == [3]
     assert store.ack_many([1, 3, 99]) == 2
     assert store.unacked() == []
-    assert store.unacked_seqs() == []
 
 
 def test_unacked_batches_keep_their_payload(store: OutboxStore) -> None:
     store.enqueue(readings(2))
-    sealed = store.seal(GW, SECRET, 10)
+    sealed = store.seal(GW, 10)
     assert sealed is not None
     assert store.unacked() == [(sealed.seq, sealed.payload)]
 
@@ -83,8 +81,8 @@ def test_unacked_batches_keep_their_payload(store: OutboxStore) -> None:
 def test_seq_survives_reopen_and_is_never_reused(tmp_path: Path) -> None:
     first = OutboxStore.open(tmp_path, first_seq=1)
     first.enqueue(readings(2))
-    assert first.seal(GW, SECRET, 1) is not None
-    assert first.seal(GW, SECRET, 1) is not None
+    assert first.seal(GW, 1) is not None
+    assert first.seal(GW, 1) is not None
     first.ack_many([1, 2])  # the batches table is empty now
     first.close()
 
@@ -92,7 +90,7 @@ def test_seq_survives_reopen_and_is_never_reused(tmp_path: Path) -> None:
     try:
         assert second.unacked() == []
         second.enqueue(readings(1, start=10))
-        sealed = second.seal(GW, SECRET, 10)
+        sealed = second.seal(GW, 10)
         assert sealed is not None
         assert sealed.seq == 3
     finally:
@@ -103,18 +101,16 @@ def test_nothing_is_lost_without_acks_across_reopen(tmp_path: Path) -> None:
     first = OutboxStore.open(tmp_path, first_seq=1)
     first.enqueue(readings(3))
     first.enqueue(readings(2, start=3))
-    sealed = first.seal(GW, SECRET, 4)
+    sealed = first.seal(GW, 4)
     first.close()
     assert sealed is not None
 
     second = OutboxStore.open(tmp_path, first_seq=1)
     try:
         assert second.unacked() == [(sealed.seq, sealed.payload)]
-        rest = second.seal(GW, SECRET, 10)
+        rest = second.seal(GW, 10)
         assert rest is not None
-        assert verify_envelope(open_envelope(rest.payload), SECRET).readings == tuple(
-            readings(1, start=4)
-        )
+        assert decode_batch(rest.payload).readings == tuple(readings(1, start=4))
     finally:
         second.close()
 
@@ -127,12 +123,16 @@ def test_uses_wal_journal(store: OutboxStore, tmp_path: Path) -> None:
         db.close()
 
 
-def test_a_failed_seal_rolls_back(store: OutboxStore) -> None:
-    store.enqueue(readings(2))
-    with pytest.raises(ValueError, match="secret must be at least 16 bytes"):
-        store.seal(GW, b"short", 10)
-    counts = store.counts()
-    assert (counts.pending_readings, counts.unacked_batches, counts.next_seq) == (2, 0, 1)
+def test_a_failed_seal_rolls_back(tmp_path: Path) -> None:
+    store = failing_store(tmp_path, "UPDATE meta", rolled_back=False)
+    try:
+        store.enqueue(readings(2))
+        with pytest.raises(OutboxError, match="disk is full"):
+            store.seal(GW, 10)
+        counts = store.counts()
+        assert (counts.pending_readings, counts.unacked_batches, counts.next_seq) == (2, 0, 1)
+    finally:
+        store.close()
 
 
 def test_unusable_directory_is_an_outbox_error(tmp_path: Path) -> None:
@@ -145,22 +145,20 @@ def test_unusable_directory_is_an_outbox_error(tmp_path: Path) -> None:
 def test_batches_are_cut_to_the_payload_limit(store: OutboxStore) -> None:
     store.enqueue(readings(400))
     sizes = []
-    while (sealed := store.seal(GW, SECRET, max_readings=500, max_payload_bytes=4096)) is not None:
+    while (sealed := store.seal(GW, max_readings=500, max_payload_bytes=4096)) is not None:
         assert len(sealed.payload) <= 4096
         sizes.append(sealed.readings)
     assert sum(sizes) == 400
     assert len(sizes) > 1
     taken = [
-        reading
-        for _, payload in store.unacked()
-        for reading in verify_envelope(open_envelope(payload), SECRET).readings
+        reading for _, payload in store.unacked() for reading in decode_batch(payload).readings
     ]
     assert taken == readings(400)  # in order, none lost, none twice
 
 
 def test_payloads_of_chosen_batches(store: OutboxStore) -> None:
     store.enqueue(readings(3))
-    sealed = [store.seal(GW, SECRET, 1) for _ in range(3)]
+    sealed = [store.seal(GW, 1) for _ in range(3)]
     store.ack(2)
     assert [seq for seq, _ in store.payloads([3, 2, 1])] == [1, 3]
     assert store.payloads([]) == []
@@ -177,7 +175,7 @@ def test_a_new_outbox_starts_at_its_creation_time_in_ms(tmp_path: Path) -> None:
     store = OutboxStore.open(tmp_path)
     after_ms = time.time_ns() // 1_000_000
     store.enqueue(readings(1))
-    sealed = store.seal(GW, SECRET, 10)
+    sealed = store.seal(GW, 10)
     store.close()
     assert sealed is not None
     assert before_ms <= sealed.seq <= after_ms
@@ -225,9 +223,9 @@ def test_a_failed_commit_does_not_wedge_the_outbox(tmp_path: Path, rolled_back: 
         with pytest.raises(OutboxError, match="commit failed"):
             store.enqueue(readings(2))
         assert store.enqueue(readings(1, start=5)) == 1  # the next transaction can begin
-        sealed = store.seal(GW, SECRET, 10)
+        sealed = store.seal(GW, 10)
         assert sealed is not None
-        batch = verify_envelope(open_envelope(sealed.payload), SECRET)
+        batch = decode_batch(sealed.payload)
         assert list(batch.readings) == readings(1, start=5)  # the failed ones were not stored
     finally:
         store.close()
@@ -270,3 +268,54 @@ def test_a_new_outbox_refuses_a_clock_that_is_not_set(
         assert reopened.counts().next_seq == 7
     finally:
         reopened.close()
+
+
+def test_batches_are_stored_unsigned_and_old_signed_ones_are_read_as_bodies(
+    store: OutboxStore,
+) -> None:
+    """Signing happens at send time; an outbox from before that holds envelopes."""
+    store.enqueue(readings(1))
+    sealed = store.seal(GW, 10)
+    assert sealed is not None
+    assert b'"sig"' not in sealed.payload
+    old = sign_batch(Batch(GW, 99, tuple(readings(1))), bytes(range(32)))
+    store._db.execute("INSERT INTO batches VALUES (99, ?, 1, 0)", (old,))
+    assert store.payloads([99]) == [(99, encode_batch(Batch(GW, 99, tuple(readings(1)))))]
+
+
+def test_quarantine_keeps_a_refused_batch_aside_until_resent(store: OutboxStore) -> None:
+    store.enqueue(readings(3))
+    sealed = [store.seal(GW, 1) for _ in range(3)]
+    assert all(sealed)
+    assert store.quarantine(2, "unknown_quantity") is True
+    assert store.quarantine(2, "unknown_quantity") is False  # already moved
+    assert [seq for seq, _ in store.unacked()] == [1, 3]
+    (kept,) = store.quarantined()
+    assert (kept.seq, kept.reason, kept.readings) == (2, "unknown_quantity", 1)
+    assert decode_batch(kept.payload).readings == tuple(readings(1, start=1))
+    counts = store.counts()
+    assert (counts.unacked_batches, counts.quarantined_batches) == (2, 1)
+    assert store.resend() == 1
+    assert [seq for seq, _ in store.unacked()] == [1, 2, 3]
+    assert store.quarantined() == []
+    assert store.quarantine(3, "seq_reused")
+    assert store.resend([3, 4]) == 1
+
+
+def test_batches_after_walks_the_outbox_by_seq(store: OutboxStore) -> None:
+    store.enqueue(readings(5))
+    while store.seal(GW, 1):
+        pass
+    assert [seq for seq, _ in store.batches_after(-1, 2)] == [1, 2]
+    assert [seq for seq, _ in store.batches_after(2, 10)] == [3, 4, 5]
+    assert store.batches_after(5, 10) == []
+
+
+def test_a_failing_pragma_is_an_outbox_error(tmp_path: Path) -> None:
+    store = failing_store(tmp_path, "PRAGMA synchronous=FULL", rolled_back=False)
+    try:
+        store.enqueue(readings(1))
+        with pytest.raises(OutboxError, match="PRAGMA"):
+            store.seal(GW, 10)
+    finally:
+        store.close()

@@ -1,0 +1,32 @@
+"""Early warning: alarm rules and their evaluation on the live stream.
+
+Layer: pure (rules as data, a state machine over readings); the one file read is
+a rule file given by path. Storage of states and alarms, notification and the
+API live elsewhere (``cloud/storage``, ``cloud/api``).
+
+* :mod:`cloud.alarms.rules` - the rule kinds, validated (pydantic)
+* :mod:`cloud.alarms.rule_files` - YAML import/export with ``file:line`` errors
+* :mod:`cloud.alarms.events` - readings, gateway statuses and transitions
+* :mod:`cloud.alarms.conditions` - per kind: the level a reading shows
+* :mod:`cloud.alarms.evaluator` - minimum durations, transitions, silence, late marks
+"""
+
+from cloud.alarms.errors import AlarmError, RuleFileError
+from cloud.alarms.evaluator import Evaluator
+from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
+from cloud.alarms.rule_files import dump_rules, load_rules
+from cloud.alarms.rules import Rule, RuleSet
+
+__all__ = [
+    "AlarmError",
+    "Evaluator",
+    "GatewayStatus",
+    "Rule",
+    "RuleFileError",
+    "RuleSet",
+    "Sample",
+    "Series",
+    "Transition",
+    "dump_rules",
+    "load_rules",
+]

@@ -1,0 +1,67 @@
+"""Rule files: YAML in, validated :class:`RuleSet` out, and back to YAML for export.
+
+Layer: reads the one file it is given; otherwise pure. Mistakes come back as
+``rules.yaml:12: rules[2].clear: must not be above 'above' (3.0)``, one line
+each, through the same formatter as every other YAML file of Shanshui.
+
+A file is a mapping with a ``rules:`` list::
+
+    rules:
+      - id: pond-3-do-low
+        tenant: fisheries
+        kind: threshold
+        scope: {sites: [pond-3], quantities: [dissolved_oxygen]}
+        below: 3.0
+        clear: 3.5
+        for_s: 600
+        severity: critical
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cloud.alarms.errors import RuleFileError
+from cloud.alarms.rules import KINDS, RuleSet
+from device_profiles.yaml_source import Where, YamlSourceError, describe_errors, read_yaml
+
+
+def load_rules(path: Path) -> RuleSet:
+    """The rules of one file.
+
+    Raises:
+        RuleFileError: unreadable, invalid YAML, or rules that do not validate.
+    """
+    try:
+        data, node = read_yaml(path)
+    except YamlSourceError as exc:
+        raise RuleFileError(exc.problems) from None
+    if data is None:
+        return RuleSet()
+    unknown = list(_unknown_kinds(path, node, data))
+    if unknown:
+        raise RuleFileError(unknown)
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as exc:
+        raise RuleFileError(describe_errors(path, node, exc, union_tags=KINDS)) from None
+
+
+def dump_rules(rules: RuleSet) -> str:
+    """YAML that :func:`load_rules` reads back as the same rules (defaults left out)."""
+    data = rules.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def _unknown_kinds(path: Path, node: yaml.Node | None, data: Any) -> Iterator[str]:
+    """The discriminator named where it is written (the shared formatter says ``type``)."""
+    rules = data.get("rules") if isinstance(data, dict) else None
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict) and rule.get("kind") not in KINDS:
+            message = f"must be one of {', '.join(KINDS)}"
+            yield Where(path, node).format(("rules", index, "kind"), message)

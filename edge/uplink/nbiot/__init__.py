@@ -1,0 +1,6 @@
+"""NB-IoT uplink: a Quectel BC95/BC28-class module driven by AT commands over a serial port.
+
+``at.py`` reads the module's lines (sans-IO), ``modem.py`` drives the module
+with pyserial, ``sender.py`` delivers compact frames and waits for the cloud's
+signed acknowledgement, re-attaching or rebooting the module when it must.
+"""

@@ -1,0 +1,28 @@
+"""Errors of the NB-IoT uplink, in the edge's family (:class:`edge.errors.UplinkError`).
+
+UplinkError
+└── ModemError              the module answered ERROR / +CME ERROR, or not at all
+    └── NotAttachedError    the module is not registered on the network
+"""
+
+from __future__ import annotations
+
+from edge.errors import UplinkError
+
+
+class ModemError(UplinkError):
+    """The module refused a command or did not answer in time.
+
+    Attributes:
+        command: the AT command (never a payload).
+        cme: the ``+CME ERROR`` code, when the module gave one.
+    """
+
+    def __init__(self, message: str, command: str = "", cme: int | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+        self.cme = cme
+
+
+class NotAttachedError(ModemError):
+    """The module did not register on the network in time."""

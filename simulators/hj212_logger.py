@@ -1,0 +1,157 @@
+"""A third-party data logger speaking HJ 212 over TCP, as installed at monitoring stations.
+
+Layer: simulator (asyncio streams over the ``wire.hj212`` codec). It behaves as
+a logger does towards a platform: it sends data uploads (real-time 2011, minute
+2051, hourly 2061, daily 2031) with the answer bit set, waits for the
+platform's ``CN=9014`` carrying the same QN, and sends the same packet again
+when no answer comes within ``answer_timeout_s`` (HJ 212's timeout and resend
+count, set with CN 1000 on a real logger). Faults to inject: ``lose_answers``
+drops that many answers as if the network had lost them, so the logger resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+from simulators.errors import SimulatorError
+from wire import Hj212Error
+from wire.hj212 import (
+    CN_DATA_RESPONSE,
+    CN_REQUEST_RESPONSE,
+    DataItem,
+    Edition,
+    Packet,
+    PeerCipher,
+    answers,
+    data_cp,
+    encode_packet,
+    next_frame,
+    parse_packet,
+)
+
+
+class LoggerError(SimulatorError):
+    """The platform refused an upload (9011) or never answered it."""
+
+
+class Hj212Logger:
+    """One data logger: an MN, its password, and a TCP connection to a platform."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        mn: str,
+        password: str,
+        st: str = "22",
+        edition: Edition = Edition.HJ212_2017,
+        cipher: PeerCipher | None = None,
+        answer_timeout_s: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        self._address = (host, port)
+        self.mn, self._password, self._st = mn, password, st
+        self.edition, self._cipher = edition, cipher
+        self._timeout_s, self._retries = answer_timeout_s, retries
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._buffer = b""
+        self.lose_answers = 0
+        self.sent_packets = 0
+
+    async def __aenter__(self) -> Hj212Logger:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Open the TCP connection to the platform."""
+        self._reader, self._writer = await asyncio.open_connection(*self._address)
+        self._buffer = b""
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+        self._reader = self._writer = None
+
+    def packet(
+        self, cn: str, data_time: datetime, items: tuple[DataItem, ...], *, qn: str
+    ) -> Packet:
+        """The data upload this logger would send (answer required)."""
+        return Packet(
+            st=self._st,
+            cn=cn,
+            pw=self._password,
+            mn=self.mn,
+            cp=data_cp(data_time.strftime("%Y%m%d%H%M%S"), items),
+            qn=qn,
+            edition=self.edition,
+            ack=True,
+        )
+
+    async def upload(self, packet: Packet) -> Packet:
+        """Send ``packet`` until the platform answers it; return the 9014 answer.
+
+        Raises:
+            LoggerError: the platform refused it (9011 with a QnRtn) or never answered.
+        """
+        data = encode_packet(packet, self._cipher)
+        for _ in range(self._retries + 1):
+            try:
+                await self._send(data)
+                async with asyncio.timeout(self._timeout_s):
+                    answer = await self._answer_to(packet)
+            except TimeoutError:
+                continue
+            except OSError:  # connection lost or refused: reconnect on the next send
+                await self.close()
+                continue
+            if answer.cn == CN_REQUEST_RESPONSE:
+                raise LoggerError(f"platform refused QN {packet.qn}: {answer.cp}")
+            return answer
+        raise LoggerError(f"no answer to QN {packet.qn} after {self._retries + 1} sends")
+
+    async def _send(self, data: bytes) -> None:
+        if self._writer is None:
+            await self.connect()
+        if self._writer is None:
+            raise LoggerError("not connected")
+        self._writer.write(data)
+        await self._writer.drain()
+        self.sent_packets += 1
+
+    async def _answer_to(self, request: Packet) -> Packet:
+        while True:
+            answer = await self._next_packet()
+            if answer.cn not in (CN_DATA_RESPONSE, CN_REQUEST_RESPONSE):
+                continue
+            if not answers(answer, request):
+                continue
+            if self.lose_answers > 0:
+                self.lose_answers -= 1
+                continue
+            return answer
+
+    async def _next_packet(self) -> Packet:
+        if self._reader is None:
+            raise LoggerError("not connected")
+        while True:
+            used, frame = next_frame(self._buffer)
+            if used:
+                self._buffer = self._buffer[used:]
+                if frame is not None:
+                    with contextlib.suppress(Hj212Error):
+                        return parse_packet(frame, self._cipher).packet
+                continue
+            chunk = await self._reader.read(4096)
+            if not chunk:
+                raise ConnectionResetError("platform closed the connection")
+            self._buffer += chunk
