@@ -128,10 +128,11 @@ def create_app(
         audit,
         health,
         ingest_route,
-        login,
-        dashboard,
         alarms,
         alarm_rules,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
+    # the pages read their own query (?gateway=&hours=) in the browser
+    app.include_router(login.router)
+    app.include_router(dashboard.router)
     return app
