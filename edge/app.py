@@ -64,6 +64,7 @@ class Health:
     acked_batches: int
     quarantined_batches: int = 0
     resent_batches: int = 0
+    thinned_readings: int = 0
     forged_acks: int = 0
     uptime_s: float = 0.0
     clock_synced: bool | None = None
@@ -106,6 +107,7 @@ class Agent:
             secret=self._secret,
             publish=config.settings.publish,
             on_change=self._notify,
+            limits=config.settings.outbox,
         )
         self._pollers = [
             poller_for(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
@@ -218,6 +220,7 @@ class Agent:
             acked_batches=view.acked_batches,
             quarantined_batches=view.quarantined_batches,
             resent_batches=view.resent_batches,
+            thinned_readings=view.thinned_readings,
             forged_acks=self.uplink.forged,
             uptime_s=time.monotonic() - self._started_at,
             clock_synced=self._clock_synced,

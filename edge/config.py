@@ -62,6 +62,7 @@ __all__ = [
     "ModbusRtuOverTcpBus",
     "ModbusTcpBus",
     "MqttSection",
+    "OutboxSection",
     "PublishSection",
     "describe_config",
     "load_config",
@@ -134,6 +135,26 @@ class PublishSection(BaseModel):
     max_unconfirmed_batches: int = Field(default=32, ge=1, le=1000)
     # bandwidth cap for metered links (bytes/s of signed batches); unset: no cap
     max_bytes_per_s: int | None = Field(default=None, ge=100)
+    # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
+    max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
+
+
+class OutboxSection(BaseModel):
+    """``outbox:`` how much the gateway keeps while it cannot deliver, and what it does when full.
+
+    Full means more than ``max_readings`` waiting, more than ``max_bytes`` used
+    in the outbox file, or less than ``min_free_disk_bytes`` free on its disk.
+    Then the oldest half of the waiting readings is thinned to one mean per
+    series per ``thin_window_min`` minutes (doubling while that frees nothing),
+    counted and reported; nothing is dropped silently.
+    """
+
+    model_config = _STRICT
+
+    max_readings: int = Field(default=2_000_000, ge=1000)
+    max_bytes: int = Field(default=256 * 2**20, ge=2**20)
+    min_free_disk_bytes: int = Field(default=64 * 2**20, ge=0)
+    thin_window_min: int = Field(default=5, ge=1, le=1440)
 
 
 class GatewayFile(BaseModel):
@@ -144,6 +165,7 @@ class GatewayFile(BaseModel):
     gateway: GatewaySection
     mqtt: MqttSection = MqttSection()
     publish: PublishSection = PublishSection()
+    outbox: OutboxSection = OutboxSection()
     buses: tuple[BusConfig, ...] = ()
 
     @model_validator(mode="after")

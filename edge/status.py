@@ -9,7 +9,7 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
      "devices": {"th1": {"state": "ok"},
                  "th2": {"state": "degraded", "error": "slave 2 ...: no response (timeout)"}},
      "outbox": {"pending_readings": 12, "unacked_batches": 0, "quarantined_batches": 0,
-                "resent_batches": 0},
+                "resent_batches": 0, "thinned_readings": 0},
      "uptime_s": 3600, "clock_synced": true, "forged_acks": 0}
 
 ``clock_synced`` is false while the kernel says the clock is not synchronised
@@ -114,6 +114,7 @@ def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, Any]]) -> 
             "unacked_batches": health.unacked_batches,
             "quarantined_batches": health.quarantined_batches,
             "resent_batches": health.resent_batches,
+            "thinned_readings": health.thinned_readings,
         },
         "uptime_s": int(health.uptime_s),
         "clock_synced": health.clock_synced,

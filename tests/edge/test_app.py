@@ -96,6 +96,7 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                         "unacked_batches",
                         "quarantined_batches",
                         "resent_batches",
+                        "thinned_readings",
                     }
                     message = await probe.next_on(telemetry_topic(topic_root, gw))
                     batch = verified(message.payload)

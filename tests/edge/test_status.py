@@ -59,6 +59,7 @@ def test_degraded_device_error_is_one_short_line_and_outbox_is_counted() -> None
             "unacked_batches": 3,
             "quarantined_batches": 0,
             "resent_batches": 0,
+            "thinned_readings": 0,
         },
         "uptime_s": 0,
         "clock_synced": None,
@@ -81,7 +82,7 @@ def test_exact_bytes_of_a_small_body() -> None:
         b'"devices":{"th1":{"state":"ok"},'
         b'"th2":{"state":"degraded","error":"slave 2: no response (timeout)"}},'
         b'"outbox":{"pending_readings":0,"unacked_batches":0,"quarantined_batches":0,'
-        b'"resent_batches":0},"uptime_s":0,"clock_synced":null,"forged_acks":0}'
+        b'"resent_batches":0,"thinned_readings":0},"uptime_s":0,"clock_synced":null,"forged_acks":0}'
     )
 
 
