@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from cloud import services
+from cloud.cli_alarms import alarms_app, rules_app
 from cloud.cli_common import EXIT_USAGE
 from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_keys import key_app, share_app, site_app
@@ -41,6 +42,8 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(key_app, name="key")
 app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")
+app.add_typer(alarms_app, name="alarms")
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()

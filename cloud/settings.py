@@ -116,6 +116,26 @@ class Settings(BaseSettings):
         "absent: keep everything",
     )
 
+    future_margin_s: int = Field(
+        default=600,
+        ge=0,
+        description="refuse readings stamped more than this after the batch arrived",
+    )
+    batch_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="forget (gateway, seq) of batches older than this (replay detection)",
+    )
+    dead_letter_retention_days: int = Field(
+        default=90, ge=1, description="delete dead letters older than this"
+    )
+    dead_letter_payload_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="keep at most this many bytes of a dead letter's payload",
+    )
+
     @field_validator("database_url", "mqtt_url", mode="before")
     @classmethod
     def _blank_is_absent(cls, value: object) -> object:

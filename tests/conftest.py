@@ -9,8 +9,8 @@ from pathlib import Path
 # to mode 0700 at every start and prunes old run directories, so two suites run at
 # once from different checkouts (as root) would take away the traverse permission the
 # embedded PostgreSQL's system user needs, or delete each other's data directories.
-_checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:10]
-_temproot = Path(tempfile.gettempdir()) / f"shanshui-tests-{_checkout}"
+_checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:6]
+_temproot = Path(tempfile.gettempdir()) / f"ss-{_checkout}"
 _temproot.mkdir(mode=0o755, exist_ok=True)
 os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(_temproot))
 

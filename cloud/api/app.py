@@ -18,6 +18,8 @@ from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
     aggregates,
+    alarm_rules,
+    alarms,
     audit,
     dashboard,
     gateways,
@@ -121,6 +123,8 @@ def create_app(
         health,
         login,
         dashboard,
+        alarms,
+        alarm_rules,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     return app

@@ -49,7 +49,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud.errors import IngestError
+from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
@@ -58,6 +58,7 @@ from cloud.ingest.pipeline import (
     PRESENCE,
     STORED,
     IngestPipeline,
+    IngestPolicy,
     Settled,
     StoppingError,
 )
@@ -125,6 +126,9 @@ class IngestWorker:
             worker while it is down); None picks a random id and a clean session.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         keepalive_s: MQTT keepalive.
+        policy: ingest rules and housekeeping ages; defaults to :class:`IngestPolicy`'s.
+            The worker prunes the batch log and dead letters every
+            ``policy.housekeeping_interval_s`` (starting at start).
     """
 
     def __init__(
@@ -137,8 +141,11 @@ class IngestWorker:
         client_id: str | None = None,
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
+        policy: IngestPolicy | None = None,
     ) -> None:
-        self._pipeline = IngestPipeline(storage, topic_root=topic_root, quantities=quantities)
+        self._pipeline = IngestPipeline(
+            storage, topic_root=topic_root, quantities=quantities, policy=policy
+        )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
@@ -155,6 +162,7 @@ class IngestWorker:
         self._draining = False
         self._stopping = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
         self._refused: str | None = None
         self._was_connected = False
 
@@ -176,6 +184,7 @@ class IngestWorker:
             topic_root=settings.topic_root,
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
+            policy=IngestPolicy.from_settings(settings),
         )
 
     @property
@@ -199,6 +208,7 @@ class IngestWorker:
             raise IngestError("a stopped IngestWorker cannot start again; create a new one")
         self._loop = asyncio.get_running_loop()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="shanshui-prune")
         self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
         self._client.loop_start()
         try:
@@ -223,10 +233,11 @@ class IngestWorker:
             await self._drain(drain_timeout_s)
         self._stopping.set()
         self._pipeline.stop()
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
+        tasks = [task for task in (self._consumer, self._housekeeper) if task is not None]
+        self._consumer = self._housekeeper = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         with self._lock:
@@ -284,6 +295,19 @@ class IngestWorker:
                 await self._queue.join()
         except TimeoutError:
             log.warning("ingest stopping with messages unfinished; the broker keeps them")
+
+    async def _housekeeping(self) -> None:
+        interval_s = self._pipeline.policy.housekeeping_interval_s
+        while not self._stopping.is_set():
+            try:
+                await self._pipeline.prune()
+            except CloudError as exc:  # the next round tries again
+                log.warning("could not prune the batch log and dead letters: %s", exc)
+            try:
+                async with asyncio.timeout(interval_s):
+                    await self._stopping.wait()
+            except TimeoutError:
+                continue
 
     async def _consume(self) -> None:
         while True:

@@ -203,6 +203,7 @@ def write_gateway(
     status_interval_s: float | None = None,
     secret: bytes = SECRET,
     ack_timeout_s: float | None = None,
+    with_bus: bool = True,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
     (folder / "gateway.secret").write_text(secret.hex() + "\n")
@@ -237,6 +238,8 @@ def write_gateway(
             }
         ],
     }
+    if not with_bus:
+        document["buses"] = []
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.alarms import Evaluator, Sample, Transition
@@ -19,6 +19,7 @@ def _threshold(for_s: int, clear_for_s: int = 0, clear: float | None = 4.0) -> E
     )
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations, durations)
 def test_transitions_alternate_open_and_resolve(
     readings: list[float], for_s: int, clear_for_s: int
@@ -30,6 +31,7 @@ def test_transitions_alternate_open_and_resolve(
     assert times == sorted(times)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values)
 def test_without_duration_or_hysteresis_the_alarm_follows_the_condition(
     readings: list[float],
@@ -40,6 +42,7 @@ def test_without_duration_or_hysteresis_the_alarm_follows_the_condition(
         assert bool(ev.open_alarms()) == (value > 5.0)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations)
 def test_a_minimum_duration_never_opens_before_the_condition_held_that_long(
     readings: list[float], for_s: int
@@ -51,6 +54,7 @@ def test_a_minimum_duration_never_opens_before_the_condition_held_that_long(
         assert all(v > 5.0 for v in held)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations, st.integers(0, 60))
 def test_a_restart_anywhere_gives_the_same_transitions(
     readings: list[float], for_s: int, split: int
@@ -64,6 +68,7 @@ def test_a_restart_anywhere_gives_the_same_transitions(
     assert _plain(before + after) == _plain(whole)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations)
 def test_replaying_every_batch_changes_nothing(readings: list[float], for_s: int) -> None:
     batch = samples(series("x"), readings)
@@ -73,6 +78,7 @@ def test_replaying_every_batch_changes_nothing(readings: list[float], for_s: int
     assert _plain(first) == _plain(_threshold(for_s).feed(batch, NOW))
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.lists(st.floats(0, 500), min_size=1, max_size=40))
 def test_aqi_alarm_level_is_the_iaqi_level_of_the_last_reading(readings: list[float]) -> None:
     from cloud.standards import iaqi, level_of  # noqa: PLC0415
@@ -112,6 +118,7 @@ def _geo_level(rain_mm: float, moved_mm: float) -> int:
     return ev.open_alarms().get("r1|s1", 0)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.floats(0, 200), st.floats(0, 200), st.floats(0, 40), st.floats(0, 40))
 def test_geohazard_level_grows_with_rain_and_displacement(
     rain_a: float, rain_b: float, move_a: float, move_b: float
@@ -125,6 +132,7 @@ def test_geohazard_level_grows_with_rain_and_displacement(
     assert _geo_level(low_rain, low_move) == expected
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, st.integers(0, 120))
 def test_late_marks_exactly_the_transitions_of_old_readings(
     readings: list[float], now_minute: int

@@ -167,7 +167,9 @@ class _StallingStorage(Storage):
         super().__init__(conninfo, max_size=1)
         self.entered = asyncio.Event()
 
-    async def store_batch(self, batch: Batch, source: str) -> StoreResult:
+    async def store_batch(
+        self, batch: Batch, source: str, *, digest: bytes | None = None
+    ) -> StoreResult:
         self.entered.set()
         await asyncio.Event().wait()  # never set: the worker is stopped while in here
         raise AssertionError("unreachable")
@@ -213,11 +215,13 @@ class _FlakyStorage(Storage):
         super().__init__(conninfo, max_size=1)
         self.failures = failures
 
-    async def store_batch(self, batch: Batch, source: str) -> StoreResult:
+    async def store_batch(
+        self, batch: Batch, source: str, *, digest: bytes | None = None
+    ) -> StoreResult:
         if self.failures > 0:
             self.failures -= 1
             raise StorageUnavailableError("database restarting")
-        return await super().store_batch(batch, source)
+        return await super().store_batch(batch, source, digest=digest)
 
 
 async def test_a_database_outage_holds_the_message_until_it_is_stored(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards import MissingValueError, air_quality_index, iaqi, level_of
@@ -179,12 +179,14 @@ def _row_and_two(draw: st.DrawFn) -> tuple[tuple[float, ...], float, float]:
     return row, a, b
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(_row_and_two())
 def test_iaqi_is_monotonic_in_concentration(case: tuple[tuple[float, ...], float, float]) -> None:
     row, low, high = case
     assert iaqi(low, row)[0] <= iaqi(high, row)[0]
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(_row_and_two())
 def test_iaqi_is_the_ceiling_of_the_linear_formula(
     case: tuple[tuple[float, ...], float, float],
@@ -203,12 +205,14 @@ def test_iaqi_is_the_ceiling_of_the_linear_formula(
     assert index - 1 < exact <= index
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.integers(0, 600))
 def test_category_boundaries(aqi: int) -> None:
     uppers = [50, 100, 150, 200, 300]
     assert level_of(aqi).number == 1 + sum(aqi > upper for upper in uppers)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.dictionaries(st.sampled_from(sorted(DAILY)), st.floats(0, 1000), min_size=1))
 def test_aqi_is_the_largest_iaqi_and_primaries_hold_it(values: dict[str, float]) -> None:
     if values.get("o3_8h", 0) > 800:

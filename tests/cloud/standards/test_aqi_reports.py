@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards.aqi_reports import daily_report, hourly_report
@@ -50,6 +50,7 @@ def test_hourly_so2_above_800_needs_a_valid_24h_mean() -> None:
     assert short.result.aqi == 50
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.lists(st.one_of(st.none(), st.floats(0, 600)), min_size=24, max_size=24))
 def test_daily_report_never_raises_on_hourly_data(hours: list[float | None]) -> None:
     report = daily_report(dict.fromkeys(("so2", "no2", "pm10", "pm2_5", "o3"), hours))

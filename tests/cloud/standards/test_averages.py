@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards import daily_max_8h, daily_mean, rolling_8h
@@ -42,6 +42,7 @@ def test_daily_max_8h_over_windows_ending_8_to_24() -> None:
     assert daily_max_8h(sparse) is None  # far fewer than 14 valid windows
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.lists(st.one_of(st.none(), st.floats(0, 1000)), min_size=24, max_size=24))
 def test_the_daily_max_is_one_of_the_moving_means(hours: list[float | None]) -> None:
     best = daily_max_8h(hours)

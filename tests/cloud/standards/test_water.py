@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.standards import WaterClass, classify, item_class
@@ -107,6 +107,7 @@ def test_bad_values_are_refused(bad: object) -> None:
 RATED = sorted(set(ITEMS) - {"ph"})
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.sampled_from(RATED), st.floats(0, 50000), st.floats(0, 50000), st.booleans())
 def test_class_is_monotonic_per_item(item: str, a: float, b: float, lake: bool) -> None:
     low, high = sorted((a, b))
@@ -115,6 +116,7 @@ def test_class_is_monotonic_per_item(item: str, a: float, b: float, lake: bool) 
     assert item_class(item, better, body) <= item_class(item, worse, body)
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.sampled_from(sorted(UPPER_LIMITS)))
 def test_each_limit_is_the_edge_of_its_class(item: str) -> None:
     for number, limit in enumerate(limits(item), start=1):

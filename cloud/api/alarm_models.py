@@ -1,0 +1,91 @@
+"""Request and response shapes of the alarm and alarm-rule routes.
+
+Layer: HTTP data shapes; no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from cloud.alarms.rules import Rule
+from cloud.storage.alarms import MAX_COMMENT_CHARS, Alarm, AlarmEvent, AlarmState
+
+Comment = Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")]
+
+
+class AckIn(BaseModel):
+    """An acknowledgement, optionally with a comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Comment | None = Field(default=None, examples=["technician on the way"])
+
+
+class ResolveIn(BaseModel):
+    """A resolution by hand: the comment says why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Annotated[Comment, StringConstraints(min_length=1)] = Field(
+        examples=["sensor cleaned, readings normal again"]
+    )
+
+
+class AlarmOut(BaseModel):
+    """An alarm and where it stands (open -> acknowledged -> resolved)."""
+
+    id: int
+    tenant: str
+    rule_id: str
+    subject: str = Field(description="series key gateway/device/quantity, station or gateway")
+    gateway_id: str | None
+    site_id: int | None
+    state: AlarmState
+    severity: str
+    level: str
+    value: float | None
+    detail: str
+    late: bool = Field(description="raised by data that arrived late (backfill): not notified")
+    repeats: int
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_comment: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None = Field(description="'auto' when the condition cleared")
+    resolve_comment: str | None
+
+    @classmethod
+    def of(cls, alarm: Alarm) -> AlarmOut:
+        """From storage's record."""
+        return cls.model_validate(alarm, from_attributes=True)
+
+
+class AlarmEventOut(BaseModel):
+    """One step of an alarm's history."""
+
+    id: int
+    kind: str = Field(description="open, level, resolve, ack, close (by hand) or escalate")
+    at: datetime
+    level: str
+    value: float | None
+    detail: str
+    late: bool
+    actor: str | None
+    comment: str | None
+
+    @classmethod
+    def of(cls, event: AlarmEvent) -> AlarmEventOut:
+        """From storage's record."""
+        return cls.model_validate(event, from_attributes=True)
+
+
+class RulesIn(BaseModel):
+    """Rules to create or replace, all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule] = Field(max_length=10_000)

@@ -1,0 +1,127 @@
+"""``shanshui cloud alarms|rules …``: alarms and alarm rules, for the platform operator.
+
+Layer: command line. Parses options, calls :mod:`cloud.storage` (alarms, alarm
+rules) and :mod:`cloud.alarms` (rule files), and prints one line per record. The
+operator acts for the platform (every tenant); acknowledgements and resolutions
+are recorded as done by ``cli:<os user>``. Rule files with mistakes are refused
+whole, one ``file:line: key: message`` line per mistake. No SQL here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud.alarms import RuleFileError, RuleSet, dump_rules, load_rules
+from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
+from cloud.cli_keys import PLATFORM, _actor, _iso
+from cloud.storage import Storage, audit
+from cloud.storage.alarm_rules import list_rules, put_rules
+from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, list_alarms, resolve
+
+alarms_app = typer.Typer(help="Alarms: list, acknowledge, resolve.", no_args_is_help=True)
+rules_app = typer.Typer(help="Alarm rules: import, export, list.", no_args_is_help=True)
+
+
+def _alarm_line(alarm: Alarm) -> str:
+    value = "-" if alarm.value is None else f"{alarm.value:g}"
+    late = " late" if alarm.late else ""
+    return (
+        f"{alarm.id:>6}  {alarm.state:<12} {alarm.tenant:<12} {alarm.rule_id:<20} "
+        f"{alarm.subject:<32} {alarm.level or '-':<8} {value:>8}  opened {_iso(alarm.opened_at)}"
+        f"{late}  {alarm.detail}"
+    ).rstrip()
+
+
+@alarms_app.command("list")
+@reports_errors
+def alarms_list(
+    state: Annotated[
+        list[str] | None, typer.Option(help=f"Only these states: {', '.join(ALARM_STATES)}.")
+    ] = None,
+    station: Annotated[int | None, typer.Option(help="Only this site id.")] = None,
+    gateway: Annotated[str | None, typer.Option(help="Only this gateway.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Alarms of every tenant, newest first."""
+    for name in state or ():
+        if name not in ALARM_STATES:
+            typer.echo(f"error: --state: must be one of {', '.join(ALARM_STATES)}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    query = AlarmFilter(tuple(state or ()), station, gateway, rule, limit=limit)  # type: ignore[arg-type]
+    found = with_storage(lambda storage: list_alarms(storage, PLATFORM, query))
+    for alarm in found:
+        typer.echo(_alarm_line(alarm))
+    if not found:
+        typer.echo("no alarms", err=True)
+
+
+@alarms_app.command("ack")
+@reports_errors
+def alarms_ack(
+    alarm_id: Annotated[int, typer.Argument(min=1)],
+    comment: Annotated[str | None, typer.Option(help="What is being done.")] = None,
+) -> None:
+    """Acknowledge an open alarm."""
+    alarm = with_storage(lambda s: acknowledge(s, PLATFORM, alarm_id, _actor(), comment))
+    typer.echo(_alarm_line(alarm))
+
+
+@alarms_app.command("resolve")
+@reports_errors
+def alarms_resolve(
+    alarm_id: Annotated[int, typer.Argument(min=1)],
+    comment: Annotated[str, typer.Option(help="Why it is resolved (required).")],
+) -> None:
+    """Resolve an alarm by hand."""
+    alarm = with_storage(lambda s: resolve(s, PLATFORM, alarm_id, _actor(), comment))
+    typer.echo(_alarm_line(alarm))
+
+
+@rules_app.command("import")
+@reports_errors
+def rules_import(
+    path: Annotated[Path, typer.Argument(help="A YAML rule file (a 'rules:' list).")],
+) -> None:
+    """Create or replace the rules of a file, all or none."""
+    try:
+        rules = load_rules(path)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+    async def store(storage: Storage) -> list[str]:
+        ids = await put_rules(storage, PLATFORM, None, rules.rules)
+        await audit.record(storage, _actor(), "alarm_rule.import", str(path), {"ids": ids})
+        return ids
+
+    ids = with_storage(store)
+    typer.echo(f"imported {len(ids)} rule(s)")
+
+
+@rules_app.command("export")
+@reports_errors
+def rules_export(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's rules.")] = None,
+) -> None:
+    """Print the rules as a YAML rule file that ``rules import`` reads back."""
+    rules = with_storage(lambda storage: list_rules(storage, PLATFORM, tenant=tenant))
+    typer.echo(dump_rules(RuleSet(rules=tuple(rules))), nl=False)
+
+
+@rules_app.command("list")
+@reports_errors
+def rules_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's rules.")] = None,
+) -> None:
+    """One line per rule: id, tenant, kind, enabled, name."""
+    rules = with_storage(lambda storage: list_rules(storage, PLATFORM, tenant=tenant))
+    for rule in rules:
+        state = "enabled" if rule.enabled else "disabled"
+        typer.echo(f"{rule.id:<24} {rule.tenant:<12} {rule.kind:<12} {state:<9} {rule.name}")
+    if not rules:
+        typer.echo("no rules", err=True)

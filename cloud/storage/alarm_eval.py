@@ -1,0 +1,192 @@
+"""The evaluator's side of alarm storage: state, transitions into alarms, station context.
+
+Layer: storage. :func:`evaluation` opens one transaction that holds a
+transaction-level advisory lock, so ingest workers evaluate one at a time; inside
+it, :class:`EvaluationTx` loads and saves the evaluator's state (with a version
+that tells a worker whether another one evaluated since it last loaded) and turns
+transitions into alarms and alarm events. The partial unique index
+``alarms_one_unresolved`` is the second guard: an ``open`` for a rule and subject
+that already has an unresolved alarm counts a repeat, and adds no event (so no
+notification). No evaluation logic here: that is :mod:`cloud.alarms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.alarms.events import Transition
+from cloud.storage.store import Storage
+
+# pg_advisory_xact_lock key of alarm evaluation ("shanshui" alarms, any fixed bigint)
+EVALUATION_LOCK = 0x5348_414E_0A1A
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An alarm event that was recorded, for the notifier."""
+
+    event_id: int
+    alarm_id: int
+    tenant: str
+    rule_id: str
+    subject: str
+    kind: str
+    time_ms: int
+    level: str
+    value: float | None
+    detail: str
+    late: bool
+    site_id: int | None
+    gateway_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayContext:
+    """What the rules need to know about a gateway's station."""
+
+    tenant: str
+    site: str | None
+    region: str | None
+    time_zone: str
+    water_target: str | None
+    water_body: str | None
+    noise_zone: str | None
+
+
+_CONTEXT = """
+SELECT g.id, t.name, st.name, st.region_code, coalesce(st.time_zone, 'Asia/Shanghai'),
+       st.water_target_class, st.water_body, st.noise_zone
+FROM gateways g JOIN tenants t ON t.id = g.tenant_id LEFT JOIN sites st ON st.id = g.site_id
+WHERE g.id = ANY(%(ids)s::text[])
+"""
+
+_OPEN = """
+WITH t AS (SELECT id FROM tenants WHERE name = %(tenant)s),
+     g AS (SELECT id, site_id FROM gateways WHERE id = split_part(%(subject)s, '/', 1))
+INSERT INTO alarms (tenant_id, rule_id, subject, gateway_id, site_id, severity, level, value,
+                    detail, late, opened_at)
+SELECT t.id, %(rule)s, %(subject)s, (SELECT id FROM g),
+       coalesce((SELECT site_id FROM g),
+                (SELECT s.id FROM sites s WHERE s.tenant_id = t.id AND s.name = %(subject)s)),
+       %(severity)s, %(level)s, %(value)s, %(detail)s, %(late)s, %(at)s
+FROM t
+ON CONFLICT (rule_id, subject) WHERE state <> 'resolved'
+    DO UPDATE SET repeats = alarms.repeats + 1
+RETURNING id, xmax = 0, site_id, gateway_id
+"""
+
+_LEVEL = """
+UPDATE alarms SET level = %(level)s, value = %(value)s, detail = %(detail)s
+WHERE rule_id = %(rule)s AND subject = %(subject)s AND state <> 'resolved'
+  AND level <> %(level)s
+RETURNING id, true, site_id, gateway_id
+"""
+
+_RESOLVE = """
+UPDATE alarms SET state = 'resolved', resolved_at = %(at)s, resolved_by = 'auto',
+    value = %(value)s, resolve_comment = %(detail)s
+WHERE rule_id = %(rule)s AND subject = %(subject)s AND state <> 'resolved'
+RETURNING id, true, site_id, gateway_id
+"""
+
+_EVENT = """
+INSERT INTO alarm_events (alarm_id, kind, at, level, value, detail, late)
+VALUES (%(alarm)s, %(kind)s, %(at)s, %(level)s, %(value)s, %(detail)s, %(late)s)
+RETURNING id
+"""
+
+_SAVE = """
+INSERT INTO alarm_states (key, state) VALUES (%s, %s)
+ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = now()
+"""
+
+_STATEMENTS = {"open": _OPEN, "level": _LEVEL, "resolve": _RESOLVE}
+
+
+class EvaluationTx:
+    """Queries inside one evaluation transaction (see :func:`evaluation`)."""
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def version(self) -> int:
+        """How many times states were saved, by any worker."""
+        cursor = await self._conn.execute("SELECT version FROM alarm_state_version")
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Every saved state, keyed ``rule_id|subject``."""
+        cursor = await self._conn.execute("SELECT key, state FROM alarm_states")
+        return {str(key): dict(state) for key, state in await cursor.fetchall()}
+
+    async def save_states(self, states: Mapping[str, Mapping[str, Any]]) -> int:
+        """Upsert states; the new version."""
+        if states:
+            async with self._conn.cursor() as cursor:
+                await cursor.executemany(
+                    _SAVE, [(key, Jsonb(dict(state))) for key, state in states.items()]
+                )
+        cursor = await self._conn.execute(
+            "UPDATE alarm_state_version SET version = version + 1 RETURNING version"
+        )
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def record(
+        self, transitions: Iterable[Transition], severities: Mapping[str, str]
+    ) -> list[Notice]:
+        """Alarms opened, changed or resolved by ``transitions``; the events recorded."""
+        notices = []
+        for tr in transitions:
+            at = datetime.fromtimestamp(tr.time_ms / 1000, UTC)
+            params = {
+                "tenant": tr.tenant,
+                "rule": tr.rule_id,
+                "subject": tr.subject,
+                "severity": severities.get(tr.rule_id, "warning"),
+                "level": tr.level,
+                "value": tr.value,
+                "detail": tr.detail,
+                "late": tr.late,
+                "at": at,
+            }
+            cursor = await self._conn.execute(_STATEMENTS[tr.kind], params)
+            row = await cursor.fetchone()
+            if row is None or not row[1]:
+                continue  # a repeat, or nothing left to change: no new event
+            alarm_id, _, site_id, gateway_id = row
+            event = await self._conn.execute(_EVENT, params | {"alarm": alarm_id, "kind": tr.kind})
+            event_row = await event.fetchone()
+            assert event_row is not None  # noqa: S101 - INSERT ... RETURNING returns a row
+            notices.append(
+                Notice(
+                    event_row[0], alarm_id, tr.tenant, tr.rule_id, tr.subject, tr.kind,
+                    tr.time_ms, tr.level, tr.value, tr.detail, tr.late, site_id, gateway_id,
+                )
+            )  # fmt: skip
+        return notices
+
+
+@asynccontextmanager
+async def evaluation(storage: Storage) -> AsyncIterator[EvaluationTx]:
+    """One evaluation transaction, serialised across workers by an advisory lock."""
+    async with storage.connection("evaluating alarms") as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock(%(k)s)", {"k": EVALUATION_LOCK})
+        yield EvaluationTx(conn)
+
+
+async def gateway_context(
+    storage: Storage, gateway_ids: Iterable[str]
+) -> dict[str, GatewayContext]:
+    """Tenant and station of each known gateway among ``gateway_ids``."""
+    async with storage.connection("reading gateways' stations") as conn:
+        cursor = await conn.execute(_CONTEXT, {"ids": list(gateway_ids)})
+        return {row[0]: GatewayContext(*row[1:]) for row in await cursor.fetchall()}

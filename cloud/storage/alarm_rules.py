@@ -1,0 +1,130 @@
+"""Alarm rules as stored: one row per rule, its validated body as JSON, per tenant.
+
+Layer: storage. Rules are validated by :mod:`cloud.alarms.rules` before they get
+here and again when read back. A key sees and changes only its own tenant's rules
+(a platform admin: every tenant's); another tenant's rule answers as not found.
+Rule ids are unique across the platform, because the evaluator keys state by them.
+No HTTP here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
+
+from cloud.alarms.rules import Rule
+from cloud.errors import InvalidValueError, NotFoundError
+from cloud.storage.access import Scope
+from cloud.storage.store import Storage
+
+RULE: TypeAdapter[Rule] = TypeAdapter(Rule)
+
+_IN_SCOPE = "(%(k_all)s OR r.tenant_id = %(k_tenant)s)"
+
+_LIST = f"""
+SELECT r.body FROM alarm_rules r JOIN tenants t ON t.id = r.tenant_id
+WHERE {_IN_SCOPE} AND (%(id)s::text IS NULL OR r.id = %(id)s::text)
+  AND (%(tenant)s::text IS NULL OR t.name = %(tenant)s::text)
+ORDER BY t.name, r.id
+"""  # noqa: S608 - composed of this module's constants only
+
+_UPSERT = """
+INSERT INTO alarm_rules (id, tenant_id, kind, body, enabled)
+SELECT %(id)s, t.id, %(kind)s, %(body)s, %(enabled)s FROM tenants t WHERE t.name = %(tenant)s
+ON CONFLICT (id) DO UPDATE
+    SET kind = excluded.kind, body = excluded.body, enabled = excluded.enabled,
+        updated_at = now()
+    WHERE alarm_rules.tenant_id = excluded.tenant_id
+RETURNING id
+"""
+
+_OWNER = """SELECT t.name FROM alarm_rules r JOIN tenants t ON t.id = r.tenant_id
+WHERE r.id = %(id)s"""
+
+_DELETE = f"DELETE FROM alarm_rules r WHERE r.id = %(id)s AND {_IN_SCOPE} RETURNING r.id"  # noqa: S608
+
+_ALL_ENABLED = "SELECT body FROM alarm_rules WHERE enabled ORDER BY id"
+
+
+def _check_tenant(scope: Scope, own_tenant: str | None, rule: Rule) -> None:
+    if scope.tenant_id is not None and rule.tenant != own_tenant:
+        raise InvalidValueError(
+            f"rule {rule.id!r}: tenant must be {own_tenant!r}, the tenant of this key"
+        )
+
+
+async def put_rules(
+    storage: Storage, scope: Scope, own_tenant: str | None, rules: Iterable[Rule]
+) -> list[str]:
+    """Create or replace rules (all or none); their ids.
+
+    Raises:
+        InvalidValueError: a rule of another tenant than the key's, or of an unknown tenant,
+            or an id taken by another tenant's rule.
+    """
+    rules = list(rules)
+    for rule in rules:
+        _check_tenant(scope, own_tenant, rule)
+    async with storage.connection("storing alarm rules") as conn:
+        for rule in rules:
+            body = rule.model_dump(mode="json")
+            cursor = await conn.execute(
+                _UPSERT,
+                {
+                    "id": rule.id,
+                    "tenant": rule.tenant,
+                    "kind": rule.kind,
+                    "body": Jsonb(body),
+                    "enabled": rule.enabled,
+                },
+            )
+            if await cursor.fetchone() is None:
+                owner = await (await conn.execute(_OWNER, {"id": rule.id})).fetchone()
+                if owner is None:
+                    raise InvalidValueError(f"rule {rule.id!r}: no tenant {rule.tenant!r}")
+                raise InvalidValueError(f"rule id {rule.id!r} is taken; choose another id")
+    return [rule.id for rule in rules]
+
+
+async def list_rules(
+    storage: Storage, scope: Scope, *, rule_id: str | None = None, tenant: str | None = None
+) -> list[Rule]:
+    """The rules in scope (every rule of the key's tenant), by tenant and id."""
+    params: dict[str, Any] = scope.params() | {"id": rule_id, "tenant": tenant}
+    async with storage.connection("listing alarm rules") as conn:
+        cursor = await conn.execute(_LIST, params)
+        return [RULE.validate_python(body) for (body,) in await cursor.fetchall()]
+
+
+async def get_rule(storage: Storage, scope: Scope, rule_id: str) -> Rule:
+    """One rule in scope.
+
+    Raises:
+        NotFoundError: no such rule, or another tenant's.
+    """
+    found = await list_rules(storage, scope, rule_id=rule_id)
+    if not found:
+        raise NotFoundError("rule", rule_id)
+    return found[0]
+
+
+async def delete_rule(storage: Storage, scope: Scope, rule_id: str) -> None:
+    """Delete a rule; its alarms stay, as history.
+
+    Raises:
+        NotFoundError: no such rule, or another tenant's.
+    """
+    async with storage.connection("deleting an alarm rule") as conn:
+        cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
+        if await cursor.fetchone() is None:
+            raise NotFoundError("rule", rule_id)
+
+
+async def enabled_rules(storage: Storage) -> list[Rule]:
+    """Every enabled rule of every tenant: what the evaluator runs."""
+    async with storage.connection("loading alarm rules") as conn:
+        cursor = await conn.execute(_ALL_ENABLED)
+        return [RULE.validate_python(body) for (body,) in await cursor.fetchall()]

@@ -1,0 +1,86 @@
+"""``shanshui cloud alarms|rules …`` against a real database; mistakes exit 2 cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cloud.alarms.events import Transition
+from cloud.cli import app
+from cloud.storage import Storage
+from cloud.storage.alarm_eval import evaluation
+from tests.cloud.alarms.helpers import T0
+
+RULES = """\
+rules:
+  - id: pond-do-low
+    tenant: default
+    kind: threshold
+    scope: {quantities: [dissolved_oxygen]}
+    below: 3.0
+    clear: 3.5
+    for_s: 600
+    severity: critical
+"""
+
+
+@pytest.fixture
+def runner(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SHANSHUI_DATABASE_URL", migrated_database_url)
+    return CliRunner()
+
+
+async def _open_alarm(url: str) -> int:
+    async with Storage(url, max_size=1) as storage:
+        await storage.register_gateway("gw-1")
+        async with evaluation(storage) as tx:
+            tr = Transition("pond-do-low", "default", "gw-1/d1/dissolved_oxygen", "open", T0,
+                            "critical", 2.1, "dissolved_oxygen 2.1 below 3")  # fmt: skip
+            [notice] = await tx.record([tr], {})
+            return notice.alarm_id
+
+
+def test_rules_import_export_list(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES)
+    imported = runner.invoke(app, ["rules", "import", str(path)])
+    assert imported.exit_code == 0, imported.output
+    assert "imported 1 rule" in imported.stdout
+    listed = runner.invoke(app, ["rules", "list"])
+    assert listed.stdout.split()[:3] == ["pond-do-low", "default", "threshold"]
+    exported = runner.invoke(app, ["rules", "export"])
+    again = tmp_path / "again.yaml"
+    again.write_text(exported.stdout)
+    assert runner.invoke(app, ["rules", "import", str(again)]).exit_code == 0
+    assert "clear: 3.5" in exported.stdout
+
+
+def test_rules_import_reports_file_and_line(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(RULES.replace("clear: 3.5", "clear: 2.5"))
+    result = runner.invoke(app, ["rules", "import", str(path)])
+    assert result.exit_code == 2
+    assert "bad.yaml:7: rules[0].clear:" in result.stderr
+    assert "Traceback" not in result.output
+    assert runner.invoke(app, ["rules", "list"]).stdout == ""
+
+
+def test_alarms_list_ack_resolve(runner: CliRunner, migrated_database_url: str) -> None:
+    alarm_id = asyncio.run(_open_alarm(migrated_database_url))
+    (line,) = runner.invoke(app, ["alarms", "list", "--state", "open"]).stdout.splitlines()
+    assert line.split()[:2] == [str(alarm_id), "open"]
+    acked = runner.invoke(app, ["alarms", "ack", str(alarm_id), "--comment", "aerator on"])
+    assert acked.exit_code == 0, acked.output
+    assert "acknowledged" in acked.stdout
+    missing = runner.invoke(app, ["alarms", "resolve", str(alarm_id)])
+    assert missing.exit_code == 2
+    done = runner.invoke(app, ["alarms", "resolve", str(alarm_id), "--comment", "DO back to 6"])
+    assert "resolved" in done.stdout
+    unknown = runner.invoke(app, ["alarms", "ack", "999999"])
+    assert unknown.exit_code == 2
+    assert "no alarm 999999" in unknown.stderr
+    bad_state = runner.invoke(app, ["alarms", "list", "--state", "closed"])
+    assert bad_state.exit_code == 2
