@@ -49,6 +49,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from cloud.alarms.live import AlarmEngine
+from cloud.alarms.notify.dispatch import notifier_from_settings
 from cloud.errors import IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
@@ -125,6 +127,8 @@ class IngestWorker:
             worker while it is down); None picks a random id and a clean session.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         keepalive_s: MQTT keepalive.
+        alarms: evaluates each committed batch off the ingest path; the worker starts
+            and stops it.
     """
 
     def __init__(
@@ -137,8 +141,12 @@ class IngestWorker:
         client_id: str | None = None,
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
+        alarms: AlarmEngine | None = None,
     ) -> None:
-        self._pipeline = IngestPipeline(storage, topic_root=topic_root, quantities=quantities)
+        self._alarms = alarms
+        self._pipeline = IngestPipeline(
+            storage, topic_root=topic_root, quantities=quantities, observer=alarms
+        )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
@@ -176,6 +184,7 @@ class IngestWorker:
             topic_root=settings.topic_root,
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
+            alarms=AlarmEngine(storage, notify=notifier_from_settings(storage, settings)),
         )
 
     @property
@@ -198,6 +207,8 @@ class IngestWorker:
         if self._stopping.is_set():
             raise IngestError("a stopped IngestWorker cannot start again; create a new one")
         self._loop = asyncio.get_running_loop()
+        if self._alarms is not None:
+            await self._alarms.start()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
         self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
         self._client.loop_start()
@@ -229,6 +240,8 @@ class IngestWorker:
             await asyncio.gather(consumer, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        if self._alarms is not None:
+            await self._alarms.stop(drain_timeout_s)
         with self._lock:
             self._stats = dataclasses.replace(self._stats, connected=False)
 

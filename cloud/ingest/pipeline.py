@@ -29,7 +29,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cloud.errors import (
     SeqReusedError,
@@ -90,6 +90,16 @@ class Settled:
     rejected: Rejected | None = None
 
 
+class CommitObserver(Protocol):
+    """Told of what was committed, after the commit (the alarm engine); must not block."""
+
+    def batch_committed(self, batch: Batch) -> None:
+        """A batch was stored (not a replay)."""
+
+    def status_committed(self, gateway_id: str, online: bool) -> None:
+        """A gateway's presence was recorded."""
+
+
 class StoppingError(Exception):
     """The pipeline is stopping while waiting to retry: leave the message unacknowledged."""
 
@@ -101,6 +111,7 @@ class IngestPipeline:
         storage: an open :class:`Storage`; the pipeline does not close it.
         topic_root: prefix of the gateways' topics, ``shanshui/v1`` in production.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
+        observer: told of each committed batch and presence (alarm evaluation).
     """
 
     def __init__(
@@ -109,8 +120,10 @@ class IngestPipeline:
         *,
         topic_root: str = "shanshui/v1",
         quantities: Mapping[str, Quantity] | None = None,
+        observer: CommitObserver | None = None,
     ) -> None:
         self._storage = storage
+        self._observer = observer
         self._topic_root = topic_root
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._stopping = asyncio.Event()
@@ -199,6 +212,8 @@ class IngestPipeline:
             )
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
+        if self._observer is not None:
+            self._observer.status_committed(gateway_id, status.state == "online")
         return Settled(PRESENCE, gateway_id)
 
     async def _store(self, source: str, batch: Batch) -> Settled | Rejected:
@@ -212,6 +227,8 @@ class IngestPipeline:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
         if result.duplicate:
             return Settled(DUPLICATE, batch.gateway_id, batch.seq)
+        if self._observer is not None:
+            self._observer.batch_committed(batch)
         return Settled(STORED, batch.gateway_id, batch.seq, readings_stored=result.stored)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
