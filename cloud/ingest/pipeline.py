@@ -38,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cloud.errors import (
     SeqReusedError,
@@ -138,6 +138,16 @@ class IngestPolicy:
         )
 
 
+class CommitObserver(Protocol):
+    """Told of what was committed, after the commit (the alarm engine); must not block."""
+
+    def batch_committed(self, batch: Batch) -> None:
+        """A batch was stored (not a replay)."""
+
+    def status_committed(self, gateway_id: str, online: bool) -> None:
+        """A gateway's presence was recorded."""
+
+
 class StoppingError(Exception):
     """The pipeline is stopping while waiting to retry: leave the message unacknowledged."""
 
@@ -150,6 +160,7 @@ class IngestPipeline:
         topic_root: prefix of the gateways' topics, ``shanshui/v1`` in production.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         policy: margins and limits; defaults to :class:`IngestPolicy`'s.
+        observer: told of each committed batch and presence (alarm evaluation).
     """
 
     def __init__(
@@ -159,8 +170,10 @@ class IngestPipeline:
         topic_root: str = "shanshui/v1",
         quantities: Mapping[str, Quantity] | None = None,
         policy: IngestPolicy | None = None,
+        observer: CommitObserver | None = None,
     ) -> None:
         self._storage = storage
+        self._observer = observer
         self._topic_root = topic_root
         self._policy = policy or IngestPolicy()
         self._future_margin_ms = int(self._policy.future_margin_s * 1000)
@@ -339,6 +352,8 @@ class IngestPipeline:
             )
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
+        if self._observer is not None:
+            self._observer.status_committed(gateway_id, status.state == "online")
         return Settled(PRESENCE, gateway_id)
 
     async def _store(self, source: str, batch: Batch, digest: bytes) -> Settled | Rejected:
@@ -354,6 +369,8 @@ class IngestPipeline:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
         if result.duplicate:
             return Settled(DUPLICATE, batch.gateway_id, batch.seq)
+        if self._observer is not None:
+            self._observer.batch_committed(batch)
         return Settled(STORED, batch.gateway_id, batch.seq, readings_stored=result.stored)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
