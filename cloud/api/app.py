@@ -26,7 +26,9 @@ from cloud.api.routes import (
     grants,
     health,
     keys,
+    live,
     login,
+    overview,
     readings,
     sites,
     standards,
@@ -105,6 +107,8 @@ def create_app(
         description=DESCRIPTION,
         version="0.2.0",
         lifespan=lifespan,
+        docs_url=None,  # served by cloud.api.routes.dashboard with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.storage = app_storage
@@ -122,9 +126,13 @@ def create_app(
         audit,
         health,
         login,
-        dashboard,
         alarms,
         alarm_rules,
+        overview,
+        live,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
+    # pages read their own query parameters (and tell the user about bad ones)
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     return app
