@@ -143,6 +143,10 @@ class Settings(BaseSettings):
         le=1024 * 1024,
         description="keep at most this many bytes of a dead letter's payload",
     )
+    map_outline: Path | None = Field(
+        default=None,
+        description="GeoJSON outline of the operator's region, drawn under the dashboard's map",
+    )
 
     @field_validator("database_url", "mqtt_url", mode="before")
     @classmethod

@@ -26,7 +26,9 @@ from cloud.api.routes import (
     grants,
     health,
     keys,
+    live,
     login,
+    overview,
     readings,
     sites,
     standards,
@@ -107,6 +109,8 @@ def create_app(
         description=DESCRIPTION,
         version="0.2.0",
         lifespan=lifespan,
+        docs_url=None,  # served by cloud.api.routes.dashboard with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.storage = app_storage
@@ -128,11 +132,14 @@ def create_app(
         audit,
         health,
         ingest_route,
+        login,
         alarms,
         alarm_rules,
+        overview,
+        live,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
-    # the pages read their own query (?gateway=&hours=) in the browser
-    app.include_router(login.router)
+    # pages read their own query parameters (and tell the user about bad ones)
     app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     return app
