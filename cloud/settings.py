@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     mqtt_url: SecretStr | None = Field(
         default=None, description="mqtt://[user:password@]host:port; absent: embedded broker"
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="operator key sealing gateway secrets at rest: 32 bytes as 64 hex digits "
+        "or base64; required with SHANSHUI_DATABASE_URL (embedded: kept in DATA_DIR/secret_key)",
+    )
+    gateway_secret_grace_hours: float = Field(
+        default=24.0,
+        ge=0,
+        repr=False,
+        description="after rotate-secret, the old secret still verifies for this long",
+    )
     data_dir: Path = Field(default=Path("~/.local/share/shanshui"))
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
@@ -148,7 +160,7 @@ class Settings(BaseSettings):
         description="GeoJSON outline of the operator's region, drawn under the dashboard's map",
     )
 
-    @field_validator("database_url", "mqtt_url", mode="before")
+    @field_validator("database_url", "mqtt_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_absent(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

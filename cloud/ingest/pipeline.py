@@ -36,7 +36,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -48,6 +48,7 @@ from cloud.errors import (
 )
 from cloud.ingest.decode import (
     DEFAULT_FUTURE_MARGIN_MS,
+    REVOKED,
     STATUS,
     TELEMETRY,
     UNKNOWN_GATEWAY,
@@ -60,7 +61,7 @@ from cloud.ingest.decode import (
     flag_implausible,
     open_message,
     parse_status,
-    verify_message,
+    verify_with_keys,
 )
 from cloud.settings import Settings
 from cloud.storage import Storage
@@ -100,6 +101,8 @@ class Settled:
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.
         readings_stored: readings written by a ``stored`` batch.
         rejected: the reason and detail of a ``dead_lettered`` message.
+        secret: the secret that verified the batch (its ack is signed with it: during
+            a rotation's grace period the gateway may still hold the old one).
     """
 
     outcome: str
@@ -107,6 +110,7 @@ class Settled:
     seq: int | None = None
     readings_stored: int = 0
     rejected: Rejected | None = None
+    secret: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,11 +317,13 @@ class IngestPipeline:
         self, source: str, opened: Opened, received_ms: int
     ) -> Settled | Rejected:
         gateway_id = opened.gateway_id
-        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
-        verified = verify_message(opened, secret)
+        keys = await self._retrying(lambda: self._storage.gateway_keys(gateway_id))
+        verified = verify_with_keys(opened, keys)
         if isinstance(verified, Rejected):
             return verified
-        return await self._validate_and_store(source, verified, received_ms)
+        batch, secret = verified
+        settled = await self._validate_and_store(source, batch, received_ms)
+        return settled if isinstance(settled, Rejected) else replace(settled, secret=secret)
 
     async def _validate_and_store(
         self, source: str, batch: Batch, received_ms: int
@@ -332,15 +338,17 @@ class IngestPipeline:
         # signed in place by the gateway (wire.sign_object): an unsigned or forged
         # status is ignored and counted, so nobody else can make up its devices
         gateway_id = channel.gateway_id
-        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
-        if secret is None:
+        keys = await self._retrying(lambda: self._storage.gateway_keys(gateway_id))
+        if keys is not None and keys.revoked:
+            return Rejected(REVOKED, f"gateway {gateway_id!r} is revoked", gateway_id)
+        if keys is None or not keys.usable:
             detail = f"gateway {gateway_id!r} is not registered or is disabled"
             return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
-        try:
-            payload = verify_object(payload, secret)
-        except WireError as exc:
-            log.info("ignored a status on %s: %s", gateway_id, exc.reason)
+        opened_status = _verify_status(payload, keys.accepted)
+        if opened_status is None:
+            log.info("ignored a status on %s: bad signature", gateway_id)
             return Settled(IGNORED, gateway_id)
+        payload = opened_status
         status = parse_status(channel, payload)
         if isinstance(status, Rejected):
             return status
@@ -421,3 +429,13 @@ class IngestPipeline:
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
                 continue
             raise StoppingError
+
+
+def _verify_status(payload: bytes, accepted: tuple[bytes, ...]) -> bytes | None:
+    """The status payload verified by one of the accepted secrets, or None."""
+    for secret in accepted:
+        try:
+            return verify_object(payload, secret)
+        except WireError:
+            continue
+    return None
