@@ -124,6 +124,30 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, repr=False)
     smtp_starttls: bool = False
 
+    future_margin_s: int = Field(
+        default=600,
+        ge=0,
+        description="refuse readings stamped more than this after the batch arrived",
+    )
+    batch_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="forget (gateway, seq) of batches older than this (replay detection)",
+    )
+    dead_letter_retention_days: int = Field(
+        default=90, ge=1, description="delete dead letters older than this"
+    )
+    dead_letter_payload_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="keep at most this many bytes of a dead letter's payload",
+    )
+    map_outline: Path | None = Field(
+        default=None,
+        description="GeoJSON outline of the operator's region, drawn under the dashboard's map",
+    )
+
     @field_validator("database_url", "mqtt_url", mode="before")
     @classmethod
     def _blank_is_absent(cls, value: object) -> object:

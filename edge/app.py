@@ -38,7 +38,7 @@ from edge.clock import clock_synced
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
 from edge.outbox import OutboxRunner
-from edge.polling import DeviceHealth, ModbusTcpPoller
+from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import STATUS_FILE, status_body
 from edge.uplink.base import Uplink
@@ -64,6 +64,7 @@ class Health:
     acked_batches: int
     quarantined_batches: int = 0
     resent_batches: int = 0
+    thinned_readings: int = 0
     forged_acks: int = 0
     uptime_s: float = 0.0
     clock_synced: bool | None = None
@@ -106,9 +107,10 @@ class Agent:
             secret=self._secret,
             publish=config.settings.publish,
             on_change=self._notify,
+            limits=config.settings.outbox,
         )
         self._pollers = [
-            ModbusTcpPoller(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
+            poller_for(bus, self._publisher.store, profiles=profiles, on_change=self._notify)
             for bus in config.settings.buses
         ]
         self._changed = asyncio.Event()
@@ -218,6 +220,7 @@ class Agent:
             acked_batches=view.acked_batches,
             quarantined_batches=view.quarantined_batches,
             resent_batches=view.resent_batches,
+            thinned_readings=view.thinned_readings,
             forged_acks=self.uplink.forged,
             uptime_s=time.monotonic() - self._started_at,
             clock_synced=self._clock_synced,

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Self
 
 from pydantic import (
     BaseModel,
@@ -27,13 +27,21 @@ from pydantic import (
     model_validator,
 )
 
-from device_profiles import Calibration, Profile, builtin_profile
 from device_profiles.yaml_source import (
     LocatedError,
     Where,
     YamlSourceError,
     describe_errors,
     read_yaml,
+)
+from edge.bus_config import (
+    BUS_TYPES,
+    AsciiBus,
+    BusConfig,
+    DeviceConfig,
+    ModbusRtuBus,
+    ModbusRtuOverTcpBus,
+    ModbusTcpBus,
 )
 from edge.config_source import SECRET_ENV, load_password, load_secret
 from edge.errors import ConfigError
@@ -44,23 +52,24 @@ from wire.signing import MIN_SECRET_BYTES
 __all__ = [
     "BUS_TYPES",
     "SECRET_ENV",
+    "AsciiBus",
     "BusConfig",
     "DeviceConfig",
     "EdgeConfig",
     "GatewayFile",
     "GatewaySection",
+    "ModbusRtuBus",
+    "ModbusRtuOverTcpBus",
     "ModbusTcpBus",
     "MqttSection",
+    "OutboxSection",
     "PublishSection",
     "describe_config",
     "load_config",
 ]
 
-# The wire rule for a reading's device id (wire.batch._ID), so a bad id fails here, not in a poll.
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 # 2000 readings stay well below wire.MAX_BATCH_BYTES even with 64-character ids.
 MAX_BATCH_READINGS = 2000
-BUS_TYPES = ("modbus_tcp",)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -126,69 +135,26 @@ class PublishSection(BaseModel):
     max_unconfirmed_batches: int = Field(default=32, ge=1, le=1000)
     # bandwidth cap for metered links (bytes/s of signed batches); unset: no cap
     max_bytes_per_s: int | None = Field(default=None, ge=100)
+    # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
+    max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
 
 
-class DeviceConfig(BaseModel):
-    """One sensor on a bus."""
+class OutboxSection(BaseModel):
+    """``outbox:`` how much the gateway keeps while it cannot deliver, and what it does when full.
 
-    model_config = _STRICT
-
-    id: str = Field(pattern=DEVICE_ID_PATTERN)
-    model: str
-    slave: int = Field(ge=1, le=247)
-    interval_s: float = Field(default=5.0, ge=0.05, le=86400)
-    # the device's own correction (value * factor + offset, in the canonical unit),
-    # from a technician's check against a reference instrument
-    calibration: Calibration | None = None
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        builtin_profile(value)  # ProfileError is a ValueError: its message lists known models
-        return value
-
-    @property
-    def profile(self) -> Profile:
-        """The built-in device profile of this device's model."""
-        return builtin_profile(self.model)
-
-
-class ModbusTcpBus(BaseModel):
-    """A Modbus TCP endpoint (a sensor, or a TCP-to-RS-485 gateway) and its slaves."""
+    Full means more than ``max_readings`` waiting, more than ``max_bytes`` used
+    in the outbox file, or less than ``min_free_disk_bytes`` free on its disk.
+    Then the oldest half of the waiting readings is thinned to one mean per
+    series per ``thin_window_min`` minutes (doubling while that frees nothing),
+    counted and reported; nothing is dropped silently.
+    """
 
     model_config = _STRICT
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    type: Literal["modbus_tcp"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=502, ge=1, le=65535)
-    timeout_s: float = Field(default=1.0, gt=0, le=60)
-    # not Field(min_length=1): on a tuple whose items all failed, pydantic adds "Tuple
-    # should have at least 1 item after validation, not 0" to the real error
-    devices: tuple[DeviceConfig, ...]
-
-    @field_validator("devices")
-    @classmethod
-    def _some_devices(cls, value: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
-        if not value:
-            raise ValueError("a bus needs at least one device")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct_slaves(self) -> Self:
-        seen: dict[int, int] = {}
-        for index, device in enumerate(self.devices):
-            if device.slave in seen:
-                raise LocatedError(
-                    ("devices", index, "slave"),
-                    f"slave {device.slave} is already used by devices[{seen[device.slave]}]",
-                )
-            seen[device.slave] = index
-        return self
-
-
-# `type` discriminates; modbus_rtu and ascii buses join this union.
-BusConfig = Annotated[ModbusTcpBus, Field(discriminator="type")]
+    max_readings: int = Field(default=2_000_000, ge=1000)
+    max_bytes: int = Field(default=256 * 2**20, ge=2**20)
+    min_free_disk_bytes: int = Field(default=64 * 2**20, ge=0)
+    thin_window_min: int = Field(default=5, ge=1, le=1440)
 
 
 class GatewayFile(BaseModel):
@@ -199,6 +165,7 @@ class GatewayFile(BaseModel):
     gateway: GatewaySection
     mqtt: MqttSection = MqttSection()
     publish: PublishSection = PublishSection()
+    outbox: OutboxSection = OutboxSection()
     buses: tuple[BusConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -287,8 +254,8 @@ def describe_config(config: EdgeConfig) -> list[str]:
         + (f" as {mqtt.username}" if mqtt.username else ""),
     ]
     for bus in settings.buses:
-        lines.append(f"bus {bus.name}: {bus.type} {bus.host}:{bus.port}, timeout {bus.timeout_s}s")
-        lines.extend(
-            f"  device {d.id}: {d.model} slave {d.slave} every {d.interval_s}s" for d in bus.devices
-        )
+        lines.append(f"bus {bus.name}: {bus.type} {bus.where}, timeout {bus.timeout_s}s")
+        for d in bus.devices:
+            at = f" slave {d.slave}" if isinstance(d, DeviceConfig) else ""
+            lines.append(f"  device {d.id}: {d.model}{at} every {d.interval_s}s")
     return lines

@@ -122,7 +122,7 @@ def status(config: ConfigOption = Path("gateway.yaml")) -> None:
     typer.echo(
         f"outbox: {counts.pending_readings} pending readings, {counts.unacked_batches} unsent "
         f"batches ({counts.unacked_readings} readings), oldest unsent {oldest}, "
-        f"{counts.quarantined_batches} quarantined"
+        f"{counts.quarantined_batches} quarantined, {counts.thinned_readings} readings thinned"
     )
     free = shutil.disk_usage(edge_config.data_dir)
     typer.echo(f"disk free: {free.free // 2**20} MiB of {free.total // 2**20} MiB")

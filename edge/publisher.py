@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
-from edge.config import PublishSection
+from edge.config import OutboxSection, PublishSection
 from edge.errors import NotConnectedError, OutboxError, UplinkError
 from edge.outbox import OutboxRunner
 from edge.uplink.base import SecretSource, Uplink
@@ -61,6 +62,7 @@ class OutboxView:
     acked_batches: int = 0
     quarantined_batches: int = 0
     resent_batches: int = 0
+    thinned_readings: int = 0
 
 
 class Publisher:
@@ -75,8 +77,12 @@ class Publisher:
         secret: SecretSource,
         publish: PublishSection,
         on_change: Callable[[], None],
+        limits: OutboxSection | None = None,
     ) -> None:
         """Wire the publisher; call :meth:`load` before :meth:`run`."""
+        self._limits = limits or OutboxSection()
+        self._full = False
+        self._newest_next = False
         self._outbox = outbox
         self._uplink = uplink
         self._gateway_id = gateway_id
@@ -110,12 +116,14 @@ class Publisher:
         self.view.next_seq = counts.next_seq
         self.view.unacked_batches = counts.unacked_batches
         self.view.quarantined_batches = counts.quarantined_batches
+        self.view.thinned_readings = counts.thinned_readings
         if counts.pending_readings:
             self._arrivals.append([time.monotonic(), counts.pending_readings])
 
     async def store(self, readings: Sequence[Reading]) -> None:
         """Sink of the pollers: one outbox transaction for one poll cycle."""
         stored = await self._outbox.enqueue(readings)
+        await self._keep_within_limits()
         if stored:
             was_empty = not self.view.pending_readings
             self._arrivals.append([time.monotonic(), stored])
@@ -220,16 +228,69 @@ class Publisher:
             self._recent.append(seq)
             self._recent_set.add(seq)
 
+    # --- capacity -------------------------------------------------------------
+
+    async def _keep_within_limits(self) -> None:
+        """Thin the oldest waiting readings while the outbox is full (see OutboxSection)."""
+        window_min = self._limits.thin_window_min
+        while (why := await self._over_limit()) is not None:
+            if not self._full:
+                log.warning("outbox full (%s): thinning the oldest readings to means", why)
+                self._full = True
+            folded = await self._outbox.thin(0.5, window_min)
+            self.view.thinned_readings += folded
+            if folded:
+                self.view.pending_readings = (await self._outbox.counts()).pending_readings
+                self._arrivals.clear()
+                self._arrivals.append([time.monotonic(), self.view.pending_readings])
+                self._on_change()
+            elif window_min >= 1440:
+                log.error("outbox full (%s) and nothing left to thin", why)
+                return
+            else:
+                window_min = min(1440, window_min * 2)
+        if self._full:
+            log.info("outbox has room again")
+            self._full = False
+
+    async def _over_limit(self) -> str | None:
+        limits = self._limits
+        # sealed batches count at their most: they are few (max_sealed_batches)
+        sealed = self.view.unacked_batches * self._settings.max_batch_readings
+        if self.view.pending_readings + sealed > limits.max_readings:
+            return f"{self.view.pending_readings + sealed} readings waiting"
+        used = await self._outbox.size_bytes()
+        if used > limits.max_bytes:
+            return f"{used} bytes used"
+        try:
+            free = shutil.disk_usage(self._outbox.data_dir).free
+        except OSError:
+            return None
+        if free < limits.min_free_disk_bytes and self.view.pending_readings > 1:
+            return f"{free} bytes free on disk"
+        return None
+
     # --- sealing --------------------------------------------------------------
+
+    def _can_seal(self) -> bool:
+        """Sealed batches are bounded; beyond, readings wait unsealed (and can be thinned)."""
+        return self.view.unacked_batches < self._settings.max_sealed_batches
 
     async def _seal_due(self) -> None:
         limit = self._settings.max_batch_readings
-        while self.view.pending_readings >= limit or (
-            self.view.pending_readings
-            and (self._stopping() or self._oldest_wait_s() >= self._settings.max_delay_s)
+        while self._can_seal() and (
+            self.view.pending_readings >= limit
+            or (
+                self.view.pending_readings
+                and (self._stopping() or self._oldest_wait_s() >= self._settings.max_delay_s)
+            )
         ):
+            # a backlog waits unsealed: every other batch takes the newest readings,
+            # so live data goes out while the backlog drains oldest first
+            newest = self._newest_next and self.view.pending_readings > 2 * limit
+            self._newest_next = not self._newest_next
             sealed = await self._outbox.seal(
-                self._gateway_id, limit, self._settings.max_payload_bytes
+                self._gateway_id, limit, self._settings.max_payload_bytes, newest
             )
             if sealed is None:
                 self.view.pending_readings = 0
@@ -377,7 +438,7 @@ class Publisher:
             return False
         if time.monotonic() >= self._stop_deadline:
             return True
-        if self.view.pending_readings and self._healthy:
+        if self.view.pending_readings and self._healthy and self._can_seal():
             return False  # seal the rest first
         if not self._uplink.connected:
             return True  # nothing more can be delivered; the outbox keeps it
@@ -391,7 +452,7 @@ class Publisher:
                 return retry_s
             return max(0.0, min(retry_s, self._stop_deadline - now))
         waits: list[float] = []
-        if self.view.pending_readings:
+        if self.view.pending_readings and self._can_seal():
             due_s = self._settings.max_delay_s - self._oldest_wait_s()
             waits.append(0.0 if self._stopping() else due_s)
         if self._stop_deadline is not None:

@@ -9,7 +9,7 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
      "devices": {"th1": {"state": "ok"},
                  "th2": {"state": "degraded", "error": "slave 2 ...: no response (timeout)"}},
      "outbox": {"pending_readings": 12, "unacked_batches": 0, "quarantined_batches": 0,
-                "resent_batches": 0},
+                "resent_batches": 0, "thinned_readings": 0},
      "uptime_s": 3600, "clock_synced": true, "forged_acks": 0}
 
 ``clock_synced`` is false while the kernel says the clock is not synchronised
@@ -17,6 +17,9 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
 where that cannot be asked. The agent also keeps the body in
 ``data_dir/`` :data:`STATUS_FILE`, for ``shanshui edge status``.
 
+``errors`` (failure counts by kind since start: ``timeout``, ``crc``,
+``garbage``, ``exception``, ``link``, ``decode``, ``late``) appears only when
+one is non-zero; it goes with the error text when the body must shrink.
 ``error`` appears only on a degraded device: the poller's message (which names
 bus, slave and failure, never a secret), whitespace collapsed, at most
 :data:`MAX_ERROR_CHARS` characters. A gateway with so many devices that the
@@ -52,11 +55,14 @@ def short_error(text: str) -> str:
     return line[: MAX_ERROR_CHARS - len(_ELLIPSIS)] + _ELLIPSIS
 
 
-def device_entry(device: DeviceHealth, *, with_error: bool = True) -> dict[str, str]:
-    """``{"state": ...}``, plus ``"error"`` for a degraded device with a reason."""
-    entry: dict[str, str] = {"state": device.state}
+def device_entry(device: DeviceHealth, *, with_error: bool = True) -> dict[str, Any]:
+    """``{"state": ...}``, plus ``"error"`` for a degraded device with a reason and its counts."""
+    entry: dict[str, Any] = {"state": device.state}
     if with_error and device.state == "degraded" and device.error:
         entry["error"] = short_error(device.error)
+    counts = {kind: n for kind, n in sorted(device.errors.items()) if n}
+    if with_error and counts:
+        entry["errors"] = counts
     return entry
 
 
@@ -71,11 +77,11 @@ def status_body(health: Health, now_ms: int) -> bytes:
 
 def _fitted(
     health: Health, now_ms: int, devices: Mapping[str, DeviceHealth]
-) -> dict[str, dict[str, str]]:
+) -> dict[str, dict[str, Any]]:
     """As many device entries as fit: all states first, then error texts while room is left."""
     room = MAX_STATUS_BYTES - len(_encode(health, now_ms, {}))
     ranked = sorted(devices.items(), key=lambda item: _KEEP_ORDER[item[1].state])
-    kept: dict[str, dict[str, str]] = {}
+    kept: dict[str, dict[str, Any]] = {}
     for device_id, device in ranked:
         cost = _entry_bytes(device_id, device_entry(device, with_error=False))
         if cost > room:
@@ -85,19 +91,19 @@ def _fitted(
     for device_id, bare in list(kept.items()):
         full = device_entry(devices[device_id])
         extra = _entry_bytes(device_id, full) - _entry_bytes(device_id, bare)
-        if "error" in full and extra <= room:
+        if len(full) > len(bare) and extra <= room:
             kept[device_id] = full
             room -= extra
     # configuration order, as in a body that fits
     return {d: kept[d] for d in devices if d in kept}
 
 
-def _entry_bytes(device_id: str, entry: dict[str, str]) -> int:
+def _entry_bytes(device_id: str, entry: dict[str, Any]) -> int:
     """Bytes one entry adds to ``"devices"``: key, colon, value and a separating comma."""
     return len(_dumps({device_id: entry})) - 2 + 1
 
 
-def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, str]]) -> bytes:
+def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, Any]]) -> bytes:
     body: dict[str, Any] = {
         "state": "online",
         "gw": health.gateway_id,
@@ -108,6 +114,7 @@ def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, str]]) -> 
             "unacked_batches": health.unacked_batches,
             "quarantined_batches": health.quarantined_batches,
             "resent_batches": health.resent_batches,
+            "thinned_readings": health.thinned_readings,
         },
         "uptime_s": int(health.uptime_s),
         "clock_synced": health.clock_synced,

@@ -276,7 +276,7 @@ MODELS: dict[str, Callable[[_Clock], float]] = {
     "soil_nitrogen": _steady(62.0, 1.0),
     "soil_phosphorus": _steady(24.0, 1.0),
     "soil_potassium": _steady(110.0, 2.0),
-    "co2": _diurnal(620.0, 150.0, 11.0, 10.0),
+    "co2": _diurnal(1120.0, 270.0, 11.0, 18.0),  # mg/m³: about 620 ± 150 ppm indoors
     "tvoc": _diurnal(220.0, 80.0, 11.0, 10.0),
     "nh3": _diurnal(9.0, 3.0, 14.0, 0.3),  # a pig barn, mg/m³; ventilation lags the heat
     "h2s": _diurnal(0.6, 0.2, 14.0, 0.03),

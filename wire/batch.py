@@ -146,7 +146,9 @@ def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
     if len(data) > MAX_BATCH_BYTES:
         raise MalformedError(f"{what} is {len(data)} bytes, at most {MAX_BATCH_BYTES}")
     try:
-        obj = json.loads(bytes(data), parse_constant=_reject_constant)
+        obj = json.loads(
+            bytes(data), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
     except MalformedError:
         raise
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, >4300-digit integers
@@ -155,6 +157,19 @@ def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedError(f"{what} is nested too deeply") from None
     if not isinstance(obj, dict):
         raise MalformedError(f"{what} must be a JSON object")
+    return obj
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of duplicate keys; a signer and a verifier that
+    # disagree on which one counts could be made to read different batches.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedError(f"duplicate key {key!r}")
+            seen.add(key)
     return obj
 
 

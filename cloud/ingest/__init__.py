@@ -7,6 +7,6 @@ None of them contains SQL.
 """
 
 from cloud.ingest.mqtt import IngestStats, IngestWorker
-from cloud.ingest.pipeline import IngestPipeline, Settled
+from cloud.ingest.pipeline import IngestPipeline, IngestPolicy, Settled
 
-__all__ = ["IngestPipeline", "IngestStats", "IngestWorker", "Settled"]
+__all__ = ["IngestPipeline", "IngestPolicy", "IngestStats", "IngestWorker", "Settled"]

@@ -9,13 +9,20 @@ becomes the ``dead_letters.reason``:
   different gateway than the envelope;
 * ``unknown_gateway``: no secret for the gateway (not registered, or disabled);
 * ``malformed`` / ``unsigned`` / ``bad_signature``: :class:`wire.WireError` reasons;
-* ``unsupported_topic``: an ``up/`` channel this cloud does not handle yet.
+* ``unsupported_topic``: an ``up/`` channel this cloud does not handle yet;
+* ``malformed`` also for a verified batch with two readings of one series at one
+  time (which would be stored once but counted twice);
+* ``future_time``: a reading stamped more than a margin (default 10 minutes)
+  after the cloud received the batch: a gateway clock gone wrong.
 
 Workers subscribe to every ``up/`` channel, as the design's contract says.
 Besides telemetry they read ``up/status``: the gateway's presence, ``{"state":
 "online"}`` on connect and the broker-published last will ``{"state":
-"offline"}``. Presence is unsigned (a last will cannot be signed per session),
-so it is advisory: kept only for registered gateways, never used to accept data.
+"offline"}``. The gateway signs it in place (``wire.signing.sign_object``; the
+last will is signed at connect, replayable but only ever saying offline); the
+pipeline verifies it before :func:`parse_status` sees it and ignores, counting
+them, unsigned or forged ones. It is kept only for registered gateways and never
+used to accept data.
 
 Accepted batches get their plausibility check here too: a reading flagged
 normal (``N``) whose value lies outside its quantity's range in the vocabulary
@@ -53,6 +60,8 @@ TOPIC_MISMATCH = "topic_mismatch"
 UNKNOWN_GATEWAY = "unknown_gateway"
 UNSUPPORTED_TOPIC = "unsupported_topic"
 MALFORMED = "malformed"
+FUTURE_TIME = "future_time"
+DEFAULT_FUTURE_MARGIN_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +206,37 @@ def verify_message(opened: Opened, secret: bytes | None) -> Batch | Rejected:
         return verify_envelope(opened.signed, secret)
     except WireError as exc:
         return Rejected(exc.reason, exc.message, opened.gateway_id)
+
+
+def check_batch(
+    batch: Batch, received_ms: int, future_margin_ms: int = DEFAULT_FUTURE_MARGIN_MS
+) -> Rejected | None:
+    """Refuse a verified batch that cannot be stored as sent; None if it can.
+
+    Args:
+        batch: the verified batch.
+        received_ms: when the cloud received it, epoch milliseconds.
+        future_margin_ms: how far after ``received_ms`` a reading may be stamped.
+    """
+    seen: set[tuple[str, str, int]] = set()
+    latest_ms = received_ms + future_margin_ms
+    for index, reading in enumerate(batch.readings):
+        key = (reading.device, reading.quantity, reading.time_ms)
+        if key in seen:
+            detail = (
+                f"reading {index}: a second reading of {reading.device}/{reading.quantity} "
+                f"at time_ms {reading.time_ms}"
+            )
+            return Rejected(MALFORMED, detail, batch.gateway_id)
+        seen.add(key)
+        if reading.time_ms > latest_ms:
+            ahead_s = (reading.time_ms - received_ms) / 1000
+            detail = (
+                f"reading {index}: time_ms {reading.time_ms} is {ahead_s:.0f} s after the "
+                f"batch was received (at most {future_margin_ms / 1000:.0f} s allowed)"
+            )
+            return Rejected(FUTURE_TIME, detail, batch.gateway_id)
+    return None
 
 
 def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:

@@ -44,6 +44,7 @@ HJ212_MALFORMED = "hj_malformed"
 HJ212_CRC = "hj_crc"
 MEANS_NOT_STORED = "hj_means_not_stored"
 UNKNOWN_FACTOR = "unknown_quantity"
+WRONG_EDITION = "hj_wrong_edition"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ whose packet was lost, or whose answer was lost, sends it again:
 
 - a data upload with the answer bit set gets ``CN=9014`` with its QN;
 - a packet with a bad CRC gets ``CN=9011`` ``QnRtn=9``, a wrong password
-  ``QnRtn=3``, an unknown MN ``QnRtn=4``; all are kept as dead letters;
+  ``QnRtn=3``, an unknown MN ``QnRtn=4``, another edition than the station's
+  (read from Flag) ``QnRtn=6``; all are kept as dead letters;
 - other commands from a logger (heartbeats, answers to us) get no answer.
 """
 
@@ -32,6 +33,7 @@ from cloud.ingest.hj212_readings import (
     MEANS_NOT_STORED,
     STORED_CNS,
     UNKNOWN_MN,
+    WRONG_EDITION,
     Station,
     upload_batch,
 )
@@ -39,6 +41,7 @@ from cloud.ingest.pipeline import IngestPipeline, Settled
 from device_profiles import Quantity, load_quantities
 from wire import Hj212Error
 from wire.hj212 import (
+    Frame,
     Packet,
     PeerCipher,
     QnRtn,
@@ -154,14 +157,11 @@ class Hj212Server:
         except Hj212Error as exc:
             await self._refuse(frame, Rejected(HJ212_MALFORMED, exc.message, None))
             return None, None
-        packet, gateway = parsed.packet, station.gateway_id
-        if not parsed.crc_valid:
-            detail = f"CRC {parsed.crc_declared}, computed {parsed.crc_computed}"
-            await self._refuse(frame, Rejected(HJ212_CRC, detail, gateway))
-            return request_response(packet, QnRtn.CRC_ERROR), station.cipher
-        if not station.password_matches(packet.pw):
-            await self._refuse(frame, Rejected(BAD_PASSWORD, f"MN {packet.mn}", gateway))
-            return request_response(packet, QnRtn.PW_ERROR), station.cipher
+        packet = parsed.packet
+        refusal = _refusal(parsed, station)
+        if refusal is not None:
+            await self._refuse(frame, refusal[0])
+            return request_response(packet, refusal[1]), station.cipher
         settled = await self._upload(frame, packet, station)
         if settled is None or not packet.ack:
             return None, None
@@ -183,6 +183,20 @@ class Hj212Server:
 
     async def _refuse(self, frame: bytes, rejected: Rejected) -> Settled:
         return await self._pipeline.refuse(SOURCE, frame, rejected)
+
+
+def _refusal(parsed: Frame, station: Station) -> tuple[Rejected, QnRtn] | None:
+    """Why a well-framed packet from a known MN is refused, with its QnRtn; None if it is not."""
+    packet, gateway = parsed.packet, station.gateway_id
+    if not parsed.crc_valid:
+        detail = f"CRC {parsed.crc_declared}, computed {parsed.crc_computed}"
+        return Rejected(HJ212_CRC, detail, gateway), QnRtn.CRC_ERROR
+    if not station.password_matches(packet.pw):
+        return Rejected(BAD_PASSWORD, f"MN {packet.mn}", gateway), QnRtn.PW_ERROR
+    if packet.edition is not station.edition:  # no downgrade past SM4, no guessing
+        detail = f"MN {packet.mn} sent HJ 212-{packet.edition}, expected {station.edition}"
+        return Rejected(WRONG_EDITION, detail, gateway), QnRtn.FLAG_ERROR
+    return None
 
 
 def _answer_unknown(frame: bytes) -> Packet | None:

@@ -51,15 +51,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.alarms.live import AlarmEngine
 from cloud.alarms.notify.dispatch import notifier_from_settings
-from cloud.errors import IngestError
+from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
     DUPLICATE,
+    IGNORED,
     PRESENCE,
     STORED,
     IngestPipeline,
+    IngestPolicy,
     Settled,
     StoppingError,
 )
@@ -80,6 +82,8 @@ class IngestStats:
         dead_lettered: messages kept in ``dead_letters``.
         readings_stored: readings written by the accepted batches.
         presence_updates: ``up/status`` messages recorded for registered gateways.
+        ignored_status: ``up/status`` messages ignored as unsigned or forged.
+        acks_published: signed acks published on gateways' ``down/ack``.
         connected: whether the broker connection is up right now.
         subscriptions: subscriptions the broker granted: 1 after start, one more
             after each reconnection.
@@ -91,13 +95,20 @@ class IngestStats:
     readings_stored: int = 0
     presence_updates: int = 0
     acks_published: int = 0
+    ignored_status: int = 0
     connected: bool = False
     subscriptions: int = 0
 
     @property
     def processed(self) -> int:
         """Messages finished (and acknowledged) so far."""
-        return self.accepted + self.duplicate + self.dead_lettered + self.presence_updates
+        return (
+            self.accepted
+            + self.duplicate
+            + self.dead_lettered
+            + self.presence_updates
+            + self.ignored_status
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,9 @@ class IngestWorker:
             worker while it is down); None picks a random id and a clean session.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         keepalive_s: MQTT keepalive.
+        policy: ingest rules and housekeeping ages; defaults to :class:`IngestPolicy`'s.
+            The worker prunes the batch log and dead letters every
+            ``policy.housekeeping_interval_s`` (starting at start).
         alarms: evaluates each committed batch off the ingest path; the worker starts
             and stops it.
     """
@@ -141,11 +155,16 @@ class IngestWorker:
         client_id: str | None = None,
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
+        policy: IngestPolicy | None = None,
         alarms: AlarmEngine | None = None,
     ) -> None:
         self._alarms = alarms
         self._pipeline = IngestPipeline(
-            storage, topic_root=topic_root, quantities=quantities, observer=alarms
+            storage,
+            topic_root=topic_root,
+            quantities=quantities,
+            policy=policy,
+            observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
@@ -163,6 +182,7 @@ class IngestWorker:
         self._draining = False
         self._stopping = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
         self._refused: str | None = None
         self._was_connected = False
 
@@ -184,6 +204,7 @@ class IngestWorker:
             topic_root=settings.topic_root,
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
+            policy=IngestPolicy.from_settings(settings),
             alarms=AlarmEngine(storage, notify=notifier_from_settings(storage, settings)),
         )
 
@@ -210,6 +231,7 @@ class IngestWorker:
         if self._alarms is not None:
             await self._alarms.start()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="shanshui-prune")
         self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
         self._client.loop_start()
         try:
@@ -234,10 +256,11 @@ class IngestWorker:
             await self._drain(drain_timeout_s)
         self._stopping.set()
         self._pipeline.stop()
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
+        tasks = [task for task in (self._consumer, self._housekeeper) if task is not None]
+        self._consumer = self._housekeeper = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         if self._alarms is not None:
@@ -298,6 +321,19 @@ class IngestWorker:
         except TimeoutError:
             log.warning("ingest stopping with messages unfinished; the broker keeps them")
 
+    async def _housekeeping(self) -> None:
+        interval_s = self._pipeline.policy.housekeeping_interval_s
+        while not self._stopping.is_set():
+            try:
+                await self._pipeline.prune()
+            except CloudError as exc:  # the next round tries again
+                log.warning("could not prune the batch log and dead letters: %s", exc)
+            try:
+                async with asyncio.timeout(interval_s):
+                    await self._stopping.wait()
+            except TimeoutError:
+                continue
+
     async def _consume(self) -> None:
         while True:
             message = await self._queue.get()
@@ -340,6 +376,8 @@ class IngestWorker:
             self._count(duplicate=1)
         elif settled.outcome == PRESENCE:
             self._count(presence_updates=1)
+        elif settled.outcome == IGNORED:
+            self._count(ignored_status=1)
         else:
             self._count(dead_lettered=1)
 

@@ -7,6 +7,8 @@ gateway sent and why it was refused.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cloud.storage.models import DeadLetter
 from cloud.storage.pool import PooledStorage, scalar, utc
 
@@ -19,6 +21,8 @@ INSERT INTO dead_letters (source, gateway_id, reason, detail, payload, payload_s
 VALUES (%(source)s, %(gw)s, %(reason)s, %(detail)s, %(payload)s, %(size)s)
 RETURNING id
 """
+
+_PRUNE_DEAD_LETTERS = "DELETE FROM dead_letters WHERE received_at < %(before)s"
 
 _LIST_DEAD_LETTERS = """
 SELECT id, received_at, source, gateway_id, reason, detail, payload, payload_size
@@ -38,22 +42,32 @@ class DeadLetters(PooledStorage):
         detail: str,
         payload: bytes,
         gateway_id: str | None = None,
+        *,
+        payload_limit: int = MAX_DEAD_LETTER_PAYLOAD,
     ) -> int:
         """Keep a message that was not accepted, with the reason; return its id.
 
-        Payloads over 1 MiB are cut to their first MiB (``payload_size`` keeps the
-        real size); ``detail`` is cut to 2000 characters.
+        Only the first ``payload_limit`` bytes of the payload are kept (at most
+        1 MiB; ``payload_size`` keeps the real size); ``detail`` is cut to 2000
+        characters.
         """
+        keep = max(0, min(payload_limit, MAX_DEAD_LETTER_PAYLOAD))
         params = {
             "source": source,
             "gw": None if gateway_id is None else gateway_id[:MAX_CLAIMED_ID_CHARS],
             "reason": reason,
             "detail": detail[:MAX_DETAIL_CHARS],
-            "payload": bytes(payload[:MAX_DEAD_LETTER_PAYLOAD]),
+            "payload": bytes(payload[:keep]),
             "size": len(payload),
         }
         async with self._connection("keeping a dead letter") as conn:
             return int(await scalar(conn, _INSERT_DEAD_LETTER, params))
+
+    async def prune_dead_letters(self, before: datetime) -> int:
+        """Delete dead letters received before ``before``; return how many."""
+        async with self._connection("pruning dead letters") as conn:
+            cursor = await conn.execute(_PRUNE_DEAD_LETTERS, {"before": before})
+            return max(cursor.rowcount, 0)
 
     async def list_dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """The newest ``limit`` dead letters, newest first."""

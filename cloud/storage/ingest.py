@@ -14,6 +14,7 @@ workers take row locks in the same order and do not deadlock each other.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -35,6 +36,8 @@ INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest)
 VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s, %(digest)s)
 ON CONFLICT (gateway_id, seq) DO NOTHING
 """
+
+_PRUNE_BATCHES = "DELETE FROM ingested_batches WHERE received_at < %(before)s"
 
 _BATCH_DIGEST = """
 SELECT digest FROM ingested_batches WHERE gateway_id = %(gw)s AND seq = %(seq)s
@@ -229,6 +232,18 @@ class BatchIngest(PooledStorage):
         for device, quantity, series_id in await cursor.fetchall():
             ids[(gateway_id, device, quantity)] = int(series_id)
         return ids
+
+    async def prune_ingested_batches(self, before: datetime) -> int:
+        """Forget batches received before ``before``; return how many.
+
+        The (gateway, seq) log is what recognises a replayed batch cheaply and a
+        reused seq at all. After pruning, a replay older than ``before`` is stored
+        again as a new batch, which writes no reading twice (readings are unique
+        on series and time); a seq reused after that long is no longer detected.
+        """
+        async with self._connection("pruning the batch log") as conn:
+            cursor = await conn.execute(_PRUNE_BATCHES, {"before": before})
+            return max(cursor.rowcount, 0)
 
     def _remember(self, ids: dict[SeriesKey, int]) -> None:
         if len(self._series_cache) + len(ids) > MAX_CACHED_SERIES:

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from edge.outbox.store import OutboxCounts, OutboxStore, Sealed
+from edge.outbox.models import OutboxCounts, Sealed
+from edge.outbox.store import OutboxStore
 from wire import Reading
 
 T = TypeVar("T")
@@ -58,11 +59,20 @@ class OutboxRunner:
         return await self._call(self._opened().enqueue, readings)
 
     async def seal(
-        self, gateway_id: str, max_readings: int, max_payload_bytes: int
+        self, gateway_id: str, max_readings: int, max_payload_bytes: int, newest: bool = False
     ) -> Sealed | None:
         """See :meth:`OutboxStore.seal`."""
         store = self._opened()
-        return await self._call(store.seal, gateway_id, max_readings, max_payload_bytes)
+        seal = functools.partial(store.seal, newest=newest)
+        return await self._call(seal, gateway_id, max_readings, max_payload_bytes)
+
+    async def thin(self, fraction: float, window_min: int) -> int:
+        """See :meth:`OutboxStore.thin`."""
+        return await self._call(self._opened().thin, fraction, window_min)
+
+    async def size_bytes(self) -> int:
+        """See :meth:`OutboxStore.size_bytes`."""
+        return await self._call(self._opened().size_bytes)
 
     async def batches_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
         """See :meth:`OutboxStore.batches_after`."""
@@ -83,6 +93,11 @@ class OutboxRunner:
     async def counts(self) -> OutboxCounts:
         """See :meth:`OutboxStore.counts`."""
         return await self._call(self._opened().counts)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the outbox file lives."""
+        return self._data_dir
 
     def _opened(self) -> OutboxStore:
         if self._store is None:

@@ -38,11 +38,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.errors import OutboxError
+from edge.outbox.models import OutboxCounts, Quarantined, Sealed
+from edge.outbox.thinning import thin_oldest
 from wire import MAX_BATCH_BYTES, Batch, Quality, Reading, WireError, encode_batch, open_envelope
 from wire.batch import MIN_TIME_MS
 from wire.signing import envelope_size
@@ -82,6 +83,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 
 _NEXT_SEQ = "SELECT value FROM meta WHERE key = 'next_seq'"
+_TAKE = "SELECT id, device, quantity, time_ms, value, quality FROM pending ORDER BY id "
+_OLDEST = _TAKE + "LIMIT ?"
+_NEWEST = _TAKE + "DESC LIMIT ?"
 
 
 def _first_seq_from_clock(path: Path) -> int:
@@ -108,39 +112,6 @@ def body_of(payload: bytes) -> bytes:
         with suppress(WireError):
             return open_envelope(payload).body
     return payload
-
-
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """A batch that :meth:`OutboxStore.seal` has encoded and stored (``payload`` unsigned)."""
-
-    seq: int
-    payload: bytes
-    readings: int
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """A batch the cloud refused, kept aside until a person resends or exports it."""
-
-    seq: int
-    payload: bytes
-    readings: int
-    created_ms: int
-    reason: str
-    quarantined_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCounts:
-    """Depth of the outbox, for health reports."""
-
-    pending_readings: int
-    unacked_batches: int
-    next_seq: int
-    unacked_readings: int = 0
-    quarantined_batches: int = 0
-    oldest_ms: int | None = None
 
 
 class OutboxStore:
@@ -221,6 +192,8 @@ class OutboxStore:
         gateway_id: str,
         max_readings: int,
         max_payload_bytes: int = MAX_BATCH_BYTES,
+        *,
+        newest: bool = False,
     ) -> Sealed | None:
         """Turn up to ``max_readings`` pending readings into one stored batch.
 
@@ -228,11 +201,12 @@ class OutboxStore:
         store the encoded batch and delete those readings. Fewer readings are
         taken when the signed envelope would exceed ``max_payload_bytes``
         (brokers cap message sizes). Returns ``None`` when nothing is pending.
+        ``newest``: take the newest readings instead, so live data overtakes a backlog.
         """
         self._pragma("synchronous=FULL")
         try:
             with self._transaction():
-                return self._seal(gateway_id, max_readings, max_payload_bytes)
+                return self._seal(gateway_id, max_readings, max_payload_bytes, newest)
         finally:
             self._pragma("synchronous=NORMAL")
 
@@ -302,16 +276,34 @@ class OutboxStore:
 
     def counts(self) -> OutboxCounts:
         """Pending readings, unacked batches and readings, quarantine, oldest reading."""
-        pending, batches, readings, quarantined, next_seq = self._query(
+        pending, batches, readings, quarantined, next_seq, thinned = self._query(
             "SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM batches), "
             "(SELECT coalesce(sum(readings), 0) FROM batches), "
             "(SELECT count(*) FROM quarantine), "
-            "(SELECT value FROM meta WHERE key = 'next_seq')"
+            "(SELECT value FROM meta WHERE key = 'next_seq'), "
+            "(SELECT coalesce(sum(value), 0) FROM meta WHERE key = 'thinned_readings')"
         )[0]
-        oldest = self._oldest_ms()
         return OutboxCounts(
-            int(pending), int(batches), int(next_seq), int(readings), int(quarantined), oldest
+            int(pending),
+            int(batches),
+            int(next_seq),
+            int(readings),
+            int(quarantined),
+            self._oldest_ms(),
+            int(thinned),
         )
+
+    def thin(self, fraction: float, window_min: int) -> int:
+        """Thin the oldest ``fraction`` of pending readings (see :mod:`edge.outbox.thinning`)."""
+        with self._transaction():
+            return thin_oldest(self._db, fraction, window_min)
+
+    def size_bytes(self) -> int:
+        """Bytes of the outbox's pages in use (free pages, reused by SQLite, not counted)."""
+        (pages,) = self._query("PRAGMA page_count")[0]
+        (free,) = self._query("PRAGMA freelist_count")[0]
+        (size,) = self._query("PRAGMA page_size")[0]
+        return (int(pages) - int(free)) * int(size)
 
     def _oldest_ms(self) -> int | None:
         """When the oldest unsent reading was sealed or taken (UTC ms), if any."""
@@ -332,11 +324,11 @@ class OutboxStore:
         self._db.execute("DELETE FROM quarantine WHERE ? IS NULL OR seq = ?", (seq, seq))
         return cursor.rowcount
 
-    def _seal(self, gateway_id: str, max_readings: int, max_payload_bytes: int) -> Sealed | None:
-        rows = self._db.execute(
-            "SELECT id, device, quantity, time_ms, value, quality FROM pending ORDER BY id LIMIT ?",
-            (max_readings,),
-        ).fetchall()
+    def _seal(
+        self, gateway_id: str, max_readings: int, max_payload_bytes: int, newest: bool
+    ) -> Sealed | None:
+        rows = self._db.execute(_NEWEST if newest else _OLDEST, (max_readings,)).fetchall()
+        rows.sort()
         if not rows:
             return None
         (seq,) = self._db.execute(_NEXT_SEQ).fetchone()
@@ -347,14 +339,14 @@ class OutboxStore:
             keep = max(1, len(readings) * max_payload_bytes // size)
             readings = readings[:keep]
             body = encode_batch(Batch(gateway_id, seq, readings))
-        rows = rows[: len(readings)]
+        taken = [row[0] for row in rows[: len(readings)]]
         self._db.execute(
             "INSERT INTO batches(seq, payload, readings, created_ms) VALUES (?, ?, ?, ?)",
             (seq, body, len(readings), int(time.time() * 1000)),
         )
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq + 1,))
-        # rows are the lowest ids in order, so every id up to the last one was taken
-        self._db.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
+        # the rows taken are consecutive ids (the lowest, or the highest, in order)
+        self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (taken[0], taken[-1]))
         return Sealed(seq=seq, payload=body, readings=len(readings))
 
     def _pragma(self, setting: str) -> None:

@@ -1,18 +1,18 @@
 """Read one Modbus device with its profile, and turn the values into readings.
 
-Layer: the pymodbus boundary of the poller. :func:`read_points` moves registers
-with pymodbus and decodes them with ``device_profiles``; every pymodbus error
-becomes :class:`edge.errors.DeviceReadError` here. :func:`to_readings` is pure.
-Nothing here schedules, retries, logs or stores.
+Layer: the device boundary of the poller. :func:`read_points` moves registers
+through a :class:`~edge.polling.modbus_master.ModbusMaster` (any bus type) and
+decodes them with ``device_profiles``; every bus error becomes
+:class:`edge.errors.DeviceReadError` here, classified by its exception type into
+``kind`` (timeout, crc, garbage, exception, link). A request that got no usable
+answer is repeated up to ``retries`` times; an exception response is an answer
+and is not. :func:`to_readings` is pure. Nothing here schedules, logs or stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
 
 from device_profiles import (
     Block,
@@ -25,20 +25,17 @@ from device_profiles import (
     measure,
     plan_reads,
 )
-from edge.errors import DeviceReadError
+from edge.errors import (
+    BadFrameError,
+    BusError,
+    DeviceReadError,
+    ExceptionResponseError,
+    LinkError,
+    NoAnswerError,
+)
+from edge.polling.modbus_frames import TABLE_NAMES
+from edge.polling.modbus_master import ModbusMaster
 from wire import MalformedError, Quality, Reading
-
-# Modbus exception codes, for messages a technician can act on.
-EXCEPTION_NAMES = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "device failure",
-    5: "acknowledge",
-    6: "device busy",
-    10: "gateway path unavailable",
-    11: "gateway target device failed to respond",
-}
 
 PointValues = dict[str, float | RegisterError]
 
@@ -52,7 +49,13 @@ class Conversion:
 
 
 async def read_points(
-    client: AsyncModbusTcpClient, profile: Profile, slave: int, device_id: str
+    master: ModbusMaster,
+    profile: Profile,
+    slave: int,
+    device_id: str,
+    *,
+    timeout_s: float,
+    retries: int = 0,
 ) -> PointValues:
     """Read every point of ``profile`` from ``slave``, in as few requests as allowed.
 
@@ -60,13 +63,16 @@ async def read_points(
     (``InvalidRawError`` for a probe-missing value); the others to their value.
 
     Raises:
-        DeviceReadError: no connection, a timeout, or a Modbus exception response.
+        DeviceReadError: no link, no usable answer after the retries, or a Modbus
+            exception response; ``kind`` says which.
     """
     values: PointValues = {}
     modbus = profile.modbus
     blocks = plan_reads(profile.points, modbus.max_registers_per_read, modbus.max_gap)
     for block in blocks:
-        registers = await _read_block(client, slave, block, device_id)
+        registers = await _read_block(
+            master, profile, slave, block, device_id, timeout_s=timeout_s, retries=retries
+        )
         try:
             values.update(decode_block(block, registers))
         except RegisterError as exc:
@@ -77,7 +83,7 @@ async def read_points(
 def to_readings(
     device_id: str,
     profile: Profile,
-    values: Mapping[str, float | RegisterError],
+    values: Mapping[str, float | Exception],
     time_ms: int,
     quantities: Mapping[str, Quantity] | None = None,
     *,
@@ -117,44 +123,46 @@ def to_readings(
     return Conversion(tuple(readings), tuple(problems))
 
 
-_TABLES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
-
-
 async def _read_block(
-    client: AsyncModbusTcpClient, slave: int, block: Block, device_id: str
+    master: ModbusMaster,
+    profile: Profile,
+    slave: int,
+    block: Block,
+    device_id: str,
+    *,
+    timeout_s: float,
+    retries: int,
 ) -> list[int]:
-    """The registers of ``block`` (0/1 per bit for coils and discrete inputs)."""
-    start, count, code = block.start, block.count, block.function_code
-    read = {
-        1: client.read_coils,
-        2: client.read_discrete_inputs,
-        3: client.read_holding_registers,
-        4: client.read_input_registers,
-    }[code]
-    try:
-        response = await read(start, count=count, device_id=slave)
-    except ModbusException as exc:
-        raise DeviceReadError(device_id, _describe_failure(exc)) from exc
-    table = _TABLES[code]
-    if response.isError():
-        exception = response.exception_code
-        name = EXCEPTION_NAMES.get(exception, "unknown exception")
-        raise DeviceReadError(
-            device_id,
-            f"{table} {start}..{start + count - 1}: Modbus exception {exception:#04x} ({name})",
-            exception_code=exception,
-        )
-    # pymodbus pads bits to whole bytes
-    words = [int(bit) for bit in response.bits[:count]] if code in (1, 2) else response.registers
-    if len(words) != count:
-        raise DeviceReadError(device_id, f"asked for {count} {table} at {start}, got {len(words)}")
-    return list(words)
+    start, count = block.start, block.count
+    where = f"{TABLE_NAMES[block.function_code]} {start}..{start + count - 1}"
+    for attempt in range(retries + 1):
+        try:
+            return await master.read(slave, block.function_code, start, count, timeout_s)
+        except (NoAnswerError, BadFrameError) as exc:
+            if attempt < retries:
+                continue
+            raise DeviceReadError(device_id, _describe(exc), kind=failure_kind(exc)) from exc
+        except ExceptionResponseError as exc:
+            raise DeviceReadError(device_id, f"{where}: {exc}", exception_code=exc.code) from exc
+        except LinkError as exc:
+            raise DeviceReadError(device_id, str(exc), kind="link") from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _describe_failure(exc: ModbusException) -> str:
-    text = str(exc)
-    if "No response received" in text:
+def failure_kind(exc: BusError) -> str:
+    """The per-device counter a bus error adds to, chosen by its type."""
+    if isinstance(exc, BadFrameError):
+        return exc.kind
+    if isinstance(exc, ExceptionResponseError):
+        return "exception"
+    if isinstance(exc, LinkError):
+        return "link"
+    return "timeout"
+
+
+def _describe(exc: BusError) -> str:
+    if isinstance(exc, NoAnswerError):
         return "no response (timeout)"
-    if "Not connected" in text or "connect" in text.lower():
-        return "not connected"
-    return text
+    if isinstance(exc, BadFrameError) and exc.kind == "crc":
+        return "reply failed its CRC check"
+    return f"unusable reply: {exc}"

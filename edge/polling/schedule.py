@@ -28,6 +28,7 @@ class Schedule:
                 raise ValueError(f"device {device!r}: interval_s must be positive")
         self._intervals_s = dict(intervals_s)
         self._next_s = dict.fromkeys(intervals_s, start_s)
+        self._missed = dict.fromkeys(intervals_s, 0)
 
     def due(self, now_s: float) -> list[str]:
         """Devices due at ``now_s``, in the order they were given."""
@@ -36,14 +37,21 @@ class Schedule:
     def polled(self, device: str, now_s: float) -> float:
         """Record that ``device`` was polled at ``now_s``; return its next due time.
 
-        The next due time is the first grid slot strictly after ``now_s``.
+        The next due time is the first grid slot strictly after ``now_s``; the
+        slots jumped over count as missed (see :meth:`missed`).
         """
         interval_s = self._intervals_s[device]
         next_s = self._next_s[device] + interval_s
         if next_s <= now_s:
-            next_s += (math.floor((now_s - next_s) / interval_s) + 1) * interval_s
+            skipped = math.floor((now_s - next_s) / interval_s) + 1
+            next_s += skipped * interval_s
+            self._missed[device] += skipped
         self._next_s[device] = next_s
         return next_s
+
+    def missed(self, device: str) -> int:
+        """Slots of ``device`` skipped so far because a poll ended after the next slot."""
+        return self._missed[device]
 
     def next_due_s(self) -> float | None:
         """The earliest due time of any device (``None`` without devices)."""
@@ -56,3 +64,16 @@ class Schedule:
         """
         next_s = self.next_due_s()
         return None if next_s is None else max(0.0, next_s - now_s)
+
+
+def backoff_s(failures: int, interval_s: float, max_s: float) -> float:
+    """How long a device that failed ``failures`` times in a row waits before its next try.
+
+    The first failure costs nothing extra (the next slot is the retry); then the
+    wait doubles from one interval, and never exceeds ``max(max_s, interval_s)``.
+    """
+    if failures <= 1:
+        return 0.0
+    ceiling_s = max(max_s, interval_s)
+    exponent = min(failures - 2, 32)  # 2**32 intervals is past any ceiling
+    return min(ceiling_s, interval_s * 2.0**exponent)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from device_profiles import (
@@ -131,3 +133,19 @@ def test_plan_reads_keeps_function_codes_apart() -> None:
         (3, 0, 2),
         (4, 0, 1),
     ]
+
+
+@given(value=st.sampled_from(sorted(RENKE_BAUD.values())))
+def test_coded_settings_round_trip(value: int) -> None:
+    baud = Setting(name="baud_rate", address=0x07D1, codes=RENKE_BAUD)
+    assert baud.decode(baud.encode(value)) == value
+
+
+@given(value=st.integers(0, 0xFFFF))
+def test_ranged_settings_encode_exactly_their_range(value: int) -> None:
+    address = Setting(name="slave_address", address=0x0100, min=1, max=247)
+    if 1 <= value <= 247:
+        assert address.decode(address.encode(value)) == value
+    else:
+        with pytest.raises(ProfileError):
+            address.encode(value)

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.outbox import OutboxStore
 from wire import WireError, open_envelope, verify_envelope
 from wire.ack import Ack, Refusal, sign_ack
+from wire.signing import verify_object
 
 SECRET = bytes(range(100, 132))
 
@@ -74,6 +75,12 @@ class MqttProbe:
             message = await self.next(max(0.0, deadline - loop.time()))
             if message.topic == topic:
                 return message
+
+
+def status_of(payload: bytes, secret: bytes = SECRET) -> dict[str, Any]:
+    """A gateway's status message, its in-place signature verified and removed."""
+    body: dict[str, Any] = json.loads(verify_object(payload, secret))
+    return body
 
 
 class CloudAcker:
@@ -203,6 +210,7 @@ def write_gateway(
     status_interval_s: float | None = None,
     secret: bytes = SECRET,
     ack_timeout_s: float | None = None,
+    with_bus: bool = True,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
     (folder / "gateway.secret").write_text(secret.hex() + "\n")
@@ -237,6 +245,8 @@ def write_gateway(
             }
         ],
     }
+    if not with_bus:
+        document["buses"] = []
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

@@ -14,7 +14,15 @@ from edge.config import load_config
 from edge.outbox import OutboxStore
 from edge.uplink.mqtt import status_topic, telemetry_topic
 from simulators.modbus_tcp import SimulatedStation
-from tests.edge.support import SECRET, CloudAcker, Message, MqttProbe, TcpProxy, write_gateway
+from tests.edge.support import (
+    SECRET,
+    CloudAcker,
+    Message,
+    MqttProbe,
+    TcpProxy,
+    status_of,
+    write_gateway,
+)
 from tests.fix_broker import BrokerAddress
 from wire import Batch, open_envelope, verify_envelope
 
@@ -35,7 +43,7 @@ async def status_until(
     """The next status message on ``topic`` whose body satisfies ``condition``."""
     while True:
         message = await probe.next_on(topic)
-        body: dict[str, Any] = json.loads(message.payload)
+        body: dict[str, Any] = status_of(message.payload)
         if condition(body):
             return message, body
 
@@ -49,7 +57,7 @@ async def retained_status(broker: BrokerAddress, topic: str) -> dict[str, Any]:
     async with MqttProbe(broker.host, broker.port, topic) as late:
         message = await late.next()
     assert message.retain
-    body: dict[str, Any] = json.loads(message.payload)
+    body: dict[str, Any] = status_of(message.payload)
     return body
 
 
@@ -78,7 +86,7 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                 CloudAcker(mqtt_broker.host, mqtt_broker.port, topic_root),
             ):
                 async with Agent(config) as agent:
-                    online = json.loads((await probe.next_on(status_topic(topic_root, gw))).payload)
+                    online = status_of((await probe.next_on(status_topic(topic_root, gw))).payload)
                     assert online == {
                         "state": "online",
                         "gw": gw,
@@ -96,6 +104,7 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                         "unacked_batches",
                         "quarantined_batches",
                         "resent_batches",
+                        "thinned_readings",
                     }
                     message = await probe.next_on(telemetry_topic(topic_root, gw))
                     batch = verified(message.payload)
@@ -259,15 +268,22 @@ def test_status_shows_a_dead_sensor_and_its_recovery(
                 station.set_offline(2, True)
                 _, dead = await status_until(probe, topic, lambda b: states(b).get("th2") != "ok")
                 assert dead["devices"]["th1"] == {"state": "ok"}
+                assert dead["devices"]["th2"].pop("errors")["timeout"] >= 1  # counted by kind
                 assert dead["devices"]["th2"] == {
                     "state": "degraded",
                     "error": "no response (timeout)",  # the poller's words, as in its log
                 }
-                assert await retained_status(mqtt_broker, topic) == dead
+                retained = await retained_status(mqtt_broker, topic)
+                assert retained["devices"]["th2"].pop("errors")["timeout"] >= 1
+                assert retained == dead
                 station.set_offline(2, False)
                 _, back = await status_until(probe, topic, lambda b: states(b).get("th2") == "ok")
+                # the counts stay after recovery: a flaky sensor shows in its history
+                assert back["devices"]["th2"].pop("errors")["timeout"] >= 1
                 assert back["devices"] == {"th1": {"state": "ok"}, "th2": {"state": "ok"}}
-                assert (await retained_status(mqtt_broker, topic))["devices"] == back["devices"]
+                retained = await retained_status(mqtt_broker, topic)
+                retained["devices"]["th2"].pop("errors")
+                assert retained["devices"] == back["devices"]
                 # dead and back came from changes: at most one status a second
                 times = [b["time_ms"] for b in (healthy, dead, back)]
                 assert times[1] - times[0] >= 990
@@ -299,7 +315,7 @@ def test_status_is_republished_every_interval(
             ):
                 await status_until(probe, topic, lambda b: states(b) == {"th1": "ok"})
                 # nothing changes any more: what follows is the periodic republishing
-                repeats = [json.loads((await probe.next()).payload) for _ in range(2)]
+                repeats = [status_of((await probe.next()).payload) for _ in range(2)]
                 assert [states(b) for b in repeats] == [{"th1": "ok"}] * 2
                 assert repeats[0]["time_ms"] < repeats[1]["time_ms"]
 
@@ -336,7 +352,7 @@ def test_status_is_skipped_while_disconnected_and_fresh_on_reconnect(
                 station.set_offline(2, True)  # a change while nothing can be published
                 await agent.wait_until(lambda h: h.devices["th2"].state == "degraded", 10)
                 await proxy.up()
-                online = json.loads((await probe.next()).payload)  # the first after the will
+                online = status_of((await probe.next()).payload)  # the first after the will
                 assert online["state"] == "online"
                 assert states(online) == {"th1": "ok", "th2": "degraded"}
                 assert online["time_ms"] > will["time_ms"]

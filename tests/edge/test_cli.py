@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -66,7 +68,7 @@ def test_broken_config_gives_line_and_key_without_traceback(tmp_path: Path) -> N
         result = runner.invoke(app, command)
         assert result.exit_code == 2
         assert "gateway.yaml:" in result.output
-        assert "buses[0].devices[1].slave: Input should be less than or equal to 247" in (
+        assert "buses[0].devices[1].slave: slave 300 is not a Modbus address: use 1..247" in (
             result.output
         )
         assert "Traceback" not in result.output
@@ -137,6 +139,69 @@ def test_run_goes_online_and_offline_on_sigterm(
     assert asyncio.run(scenario()) == 0
 
 
+def test_check_config_warns_about_a_secret_others_can_read(tmp_path: Path) -> None:
+    path = gateway_yaml(tmp_path)
+    secret = tmp_path / "gateway.secret"
+    secret.chmod(0o644)
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: gateway.secret_file: gateway.secret is readable by other users (mode 0644)"
+        in result.output
+    )
+    secret.chmod(0o600)
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert "warning" not in result.output
+
+
+def test_check_config_warns_about_a_gateway_without_devices(tmp_path: Path) -> None:
+    path = gateway_yaml(tmp_path)
+    (tmp_path / "gateway.secret").chmod(0o600)
+    text = path.read_text()
+    path.write_text(text[: text.index("buses:")] + "buses: []\n")
+    result = runner.invoke(app, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no devices configured: the gateway will poll nothing" in result.output
+    assert result.output.rstrip().endswith("gateway.yaml: OK")
+
+
+RTU_BUS = re.compile(r"simulated RTU bus: slaves 5,12 on (/dev/\S+)")
+
+
+def test_scan_finds_simulated_devices_and_refuses_an_address_change_without_a_setting() -> None:
+    command = [sys.executable, "-m", "simulators", "modbus-rtu", "--update-interval-s", "60"]
+    command += ["--device", "5:jxct-th-rs485@9600", "--device", "12:jxct-th-rs485@19200"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bus:
+        try:
+            assert bus.stdout is not None
+            match = RTU_BUS.fullmatch(bus.stdout.readline().strip())
+            assert match is not None
+            args = ["scan", "--serial", match.group(1), "--baud", "9600,19200"]
+            args += ["--slaves", "1-12", "--timeout-s", "0.08"]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+            found = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
+            # devices with the same layout cannot be told apart: the profile is among those named
+            assert "jxct-th-rs485" in found["slave 5 at 9600 8N1"].split(", ")
+            assert "jxct-th-rs485" in found["slave 12 at 19200 8N1"].split(", ")
+            assert "2 device(s) found" in result.output
+            result = runner.invoke(app, [*args[:5], "--slaves", "5", "--set-address", "5:9"])
+            assert result.exit_code == 1
+            assert "profile jxct-th-rs485 does not say how to change the address" in result.output
+        finally:
+            bus.send_signal(signal.SIGTERM)
+            bus.wait(timeout=10)
+
+
+def test_scan_usage_errors_exit_2() -> None:
+    result = runner.invoke(app, ["scan", "--serial", "/dev/null", "--parity", "X"])
+    assert result.exit_code == 2
+    assert "parity 'X': use N, E or O" in result.output
+    result = runner.invoke(app, ["scan"])
+    assert result.exit_code == 2
+    assert "give --serial PORT or --host CONVERTER" in result.output
+
+
 def test_read_output_is_in_canonical_units_with_codes_and_flags() -> None:
     s4 = builtin_profile("sensecap-orch-s4")
     lines = format_values(
@@ -147,3 +212,48 @@ def test_read_output_is_in_canonical_units_with_codes_and_flags() -> None:
     lines = format_values(vane, {"sector": 2.0, "direction": 400.0})
     assert lines[0].split() == ["sector", "2", "code", "(E)"]
     assert lines[1].split() == ["direction", "400", "°", "OVER", "RANGE"]
+
+
+ASCII_SENSOR = re.compile(r"simulated ASCII sensor: gill-windsonic on (/dev/\S+)")
+
+
+def test_read_an_ascii_sensor_on_a_serial_port() -> None:
+    command = [sys.executable, "-m", "simulators", "ascii", "--model", "gill-windsonic"]
+    command += ["--interval-s", "0.1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as sensor:
+        try:
+            assert sensor.stdout is not None
+            match = ASCII_SENSOR.fullmatch(sensor.stdout.readline().strip())
+            assert match is not None
+            args = ["read", "--model", "gill-windsonic", "--serial", match.group(1)]
+            result = runner.invoke(app, [*args, "--timeout-s", "5"])
+            assert result.exit_code == 0, result.output
+            lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()}
+            assert lines["direction"][1] == "°"
+            assert lines["speed"][1] == "m/s"
+            assert 0 <= float(lines["speed"][0]) <= 60
+        finally:
+            sensor.send_signal(signal.SIGTERM)
+            sensor.wait(timeout=10)
+
+
+def test_scan_set_address_follows_the_library_profile() -> None:
+    command = [sys.executable, "-m", "simulators", "modbus-rtu", "--update-interval-s", "60"]
+    command += ["--device", "3:renke-rs-fsjt-n01@4800"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bus:
+        try:
+            assert bus.stdout is not None
+            line = bus.stdout.readline().strip()
+            port = line.split(" on ", 1)[1]
+            args = ["scan", "--serial", port, "--baud", "4800", "--timeout-s", "0.1"]
+            args += ["--model", "renke-rs-fsjt-n01"]
+            result = runner.invoke(app, [*args, "--slaves", "3", "--set-address", "3:21"])
+            assert result.exit_code == 0, result.output
+            assert "slave 3 at 4800 8N1: renke-rs-fsjt-n01" in result.output
+            assert "slave 3 is now slave 21 (renke-rs-fsjt-n01)" in result.output
+            result = runner.invoke(app, [*args, "--slaves", "3,21"])
+            assert "slave 21 at 4800 8N1: renke-rs-fsjt-n01" in result.output
+            assert "1 device(s) found" in result.output
+        finally:
+            bus.send_signal(signal.SIGTERM)
+            bus.wait(timeout=10)

@@ -88,7 +88,7 @@ def test_slave_out_of_range_names_line_and_key(tmp_path: Path) -> None:
     text = GOOD.replace("slave: 2", "slave: 300")
     assert problems(tmp_path, text) == (
         f"gateway.yaml:{line_of(text, 'slave: 300')}: buses[0].devices[1].slave: "
-        "Input should be less than or equal to 247"
+        "slave 300 is not a Modbus address: use 1..247"
     )
 
 
@@ -113,7 +113,7 @@ def test_the_only_device_of_a_bus_is_not_also_called_missing(tmp_path: Path) -> 
     ).replace("slave: 1", "slave: 300")
     assert problems(tmp_path, text) == (
         f"gateway.yaml:{line_of(text, 'slave: 300')}: buses[0].devices[0].slave: "
-        "Input should be less than or equal to 247"
+        "slave 300 is not a Modbus address: use 1..247"
     )
 
 
@@ -155,7 +155,8 @@ def test_bus_fields_are_not_prefixed_with_the_bus_type(tmp_path: Path) -> None:
 def test_unknown_bus_type_is_reported_at_type(tmp_path: Path) -> None:
     text = GOOD.replace("type: modbus_tcp", "type: modbus_udp")
     assert problems(tmp_path, text) == (
-        f"gateway.yaml:{line_of(text, 'modbus_udp')}: buses[0].type: must be one of modbus_tcp"
+        f"gateway.yaml:{line_of(text, 'modbus_udp')}: buses[0].type: "
+        "must be one of modbus_tcp, modbus_rtu, modbus_rtu_over_tcp, ascii"
     )
 
 
@@ -164,7 +165,7 @@ def test_several_problems_give_one_line_each(tmp_path: Path) -> None:
     lines = problems(tmp_path, text).splitlines()
     assert lines == [
         f"gateway.yaml:{line_of(text, 'slave: 0')}: buses[0].devices[0].slave: "
-        "Input should be greater than or equal to 1",
+        "slave 0 is the Modbus broadcast address (no device answers it): use 1..247",
         f"gateway.yaml:{line_of(text, 'interval_s: -1')}: buses[0].devices[0].interval_s: "
         "Input should be greater than or equal to 0.05",
     ]
@@ -274,4 +275,108 @@ def test_no_secret_at_all(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == (
         f"gateway.yaml:{line_of(text, 'id: gw-demo-01')}: gateway.secret_file: "
         f"missing, and {SECRET_ENV} is not set"
+    )
+
+
+RTU = GOOD.replace(
+    """    type: modbus_tcp
+    host: 127.0.0.1
+    port: 5020
+    timeout_s: 1.0
+""",
+    """    type: modbus_rtu
+    port: /dev/ttyUSB0
+    baudrate: 4800
+    parity: E
+    stopbits: 1
+    turnaround_s: 0.02
+""",
+)
+
+
+def test_rtu_bus_loads_with_its_line_settings(tmp_path: Path) -> None:
+    bus = load_config(write(tmp_path, RTU), environ={}).settings.buses[0]
+    assert bus.type == "modbus_rtu"
+    assert (bus.port, bus.baudrate, bus.parity, bus.turnaround_s) == (
+        "/dev/ttyUSB0",
+        4800,
+        "E",
+        0.02,
+    )
+    assert bus.gap_s == pytest.approx(3.5 * 11 / 4800)  # t3.5 of 8E1 at 4800 baud
+    assert bus.where == "/dev/ttyUSB0 4800 8E1"
+
+
+def test_rtu_over_tcp_bus_loads(tmp_path: Path) -> None:
+    text = GOOD.replace("type: modbus_tcp", "type: modbus_rtu_over_tcp\n    baudrate: 9600")
+    bus = load_config(write(tmp_path, text), environ={}).settings.buses[0]
+    assert bus.type == "modbus_rtu_over_tcp"
+    assert bus.where == "127.0.0.1:5020 (RS-485 side 9600 8N1)"
+
+
+def test_bad_parity_names_line_and_key(tmp_path: Path) -> None:
+    text = RTU.replace("parity: E", "parity: X")
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'parity: X')}: buses[0].parity: "
+        "Input should be 'N', 'E' or 'O'"
+    )
+
+
+@pytest.mark.parametrize("slave", [248, 255])
+def test_reserved_slave_ids_are_refused_with_the_reason(tmp_path: Path, slave: int) -> None:
+    text = RTU.replace("slave: 2", f"slave: {slave}")
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, f'slave: {slave}')}: buses[0].devices[1].slave: "
+        f"slave {slave} is reserved by the Modbus specification: use 1..247"
+    )
+
+
+def test_ascii_bus_refuses_a_modbus_model(tmp_path: Path) -> None:
+    start = GOOD.index("buses:")
+    text = GOOD[:start] + (
+        "buses:\n"
+        "  - name: serial-1\n"
+        "    type: ascii\n"
+        "    port: /dev/ttyUSB1\n"
+        "    devices:\n"
+        "      - id: wind\n"
+        "        model: jxct-th-rs485\n"
+    )
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'model: jxct-th-rs485')}: buses[0].devices[0].model: "
+        "jxct-th-rs485 speaks Modbus: put it on a modbus_rtu bus"
+    )
+
+
+def test_the_deploy_example_is_a_valid_gateway_yaml() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "edge" / "gateway.example.yaml"
+    config = load_config(example, environ={SECRET_ENV: SECRET_HEX})
+    assert [bus.type for bus in config.settings.buses] == ["modbus_rtu", "modbus_tcp"]
+
+
+def test_ascii_bus_loads_a_library_ascii_sensor(tmp_path: Path) -> None:
+    start = GOOD.index("buses:")
+    text = GOOD[:start] + (
+        "buses:\n"
+        "  - name: serial-1\n"
+        "    type: ascii\n"
+        "    port: /dev/ttyUSB1\n"
+        "    devices:\n"
+        "      - id: wind\n"
+        "        model: gill-windsonic\n"
+        "        interval_s: 10\n"
+    )
+    bus = load_config(write(tmp_path, text), environ={}).settings.buses[0]
+    assert (bus.type, bus.where, bus.devices[0].model) == (
+        "ascii",
+        "/dev/ttyUSB1 9600 8N1",
+        "gill-windsonic",
+    )
+
+
+def test_a_modbus_bus_refuses_an_ascii_sensor(tmp_path: Path) -> None:
+    text = GOOD.replace("model: jxct-th-rs485", "model: gill-windsonic", 1)
+    assert problems(tmp_path, text) == (
+        f"gateway.yaml:{line_of(text, 'gill-windsonic')}: buses[0].devices[0].model: "
+        "gill-windsonic is a serial ASCII sensor: put it on a bus of type ascii"
     )

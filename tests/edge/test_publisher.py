@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config import PublishSection
+from edge.config import OutboxSection, PublishSection
 from edge.outbox import OutboxRunner, OutboxStore
 from edge.publisher import Publisher
 from edge.uplink.fake import FakeUplink, SentBatch
@@ -66,6 +66,7 @@ async def rig(
     auto_commit: bool = False,
     connected: bool = True,
     on_send: Callable[[SentBatch], None] | None = None,
+    limits: OutboxSection | None = None,
     **publish: float,
 ) -> AsyncIterator[Rig]:
     changes = Changes()
@@ -92,6 +93,7 @@ async def rig(
         secret=lambda: secret[0],
         publish=PublishSection.model_validate({"max_delay_s": 0.05} | publish),
         on_change=changes,
+        limits=limits,
     )
     await outbox.open()
     try:
@@ -199,6 +201,7 @@ def test_a_deep_backlog_drains_in_order_with_bounded_unsettled_and_live_data_fir
             window=4,
             max_unconfirmed_batches=8,
             max_batch_readings=1,  # the live reading is sealed at once
+            max_sealed_batches=1000,  # a backlog sealed by an older agent, beyond the cap
             on_send=on_send,
         ) as r:
             await r.changes.until(
@@ -267,5 +270,81 @@ def test_settling_seqs_unknown_to_the_outbox_changes_nothing(tmp_path: Path) -> 
             r.uplink.commit(seqs[:1])
             await r.changes.until(lambda: r.publisher.is_settled(seqs[0]))
             assert r.publisher.view.unacked_batches == 1
+
+    run(scenario)
+
+
+def test_a_full_outbox_thins_the_oldest_readings_to_means_and_counts_them(
+    tmp_path: Path,
+) -> None:
+    """Disconnected for long: readings wait unsealed; past capacity the oldest become means."""
+    minute_ms = 60_000
+    t0 = 1_700_000_040_000  # on a minute: windows follow the clock's minutes
+
+    def burst(start_min: int, minutes: int) -> list[Reading]:
+        # one reading every 10 s, values 0..5 within each minute: a mean of 2.5 per minute
+        return [
+            Reading("th1", "air_temperature", t0 + m * minute_ms + k * 10_000, float(k))
+            for m in range(start_min, start_min + minutes)
+            for k in range(6)
+        ]
+
+    async def scenario() -> None:
+        limits = OutboxSection(max_readings=1000, thin_window_min=1)
+        async with rig(
+            tmp_path, connected=False, limits=limits, max_sealed_batches=1, max_batch_readings=100
+        ) as r:
+            for start in range(0, 200, 20):  # 200 minutes: 1200 readings, 200 over capacity
+                await r.publisher.store(burst(start, 20))
+            view = r.publisher.view
+            assert view.thinned_readings > 0
+            assert view.pending_readings + view.unacked_batches * 100 <= 1000
+        store = OutboxStore.open(tmp_path)
+        try:
+            counts = store.counts()
+            waiting = [r for _, body in store.unacked() for r in decode_batch(body).readings]
+            store.seal(GW, 2000)
+            waiting += [r for _, body in store.unacked()[1:] for r in decode_batch(body).readings]
+        finally:
+            store.close()
+        assert counts.thinned_readings == view.thinned_readings  # counted, and it persists
+        times = [r.time_ms for r in waiting]
+        assert times == sorted(times)  # the backlog keeps its order
+
+        def minute(m: int) -> list[tuple[int, float]]:
+            start = t0 + m * minute_ms
+            return [(r.time_ms, r.value) for r in waiting if start <= r.time_ms < start + minute_ms]
+
+        whole = [float(k) for k in range(6)]
+        assert [v for _, v in minute(0)] == whole  # sealed before the outbox was full
+        assert minute(30) == [(t0 + 30 * minute_ms, 2.5)]  # old: one mean, at its first time
+        assert [v for _, v in minute(199)] == whole  # the newest are kept whole
+        # folded readings + what is left = what came: nothing dropped silently
+        assert len(waiting) + counts.thinned_readings == 1200
+
+    run(scenario)
+
+
+def test_an_unsealed_backlog_drains_oldest_first_with_the_newest_in_between(
+    tmp_path: Path,
+) -> None:
+    store = OutboxStore.open(tmp_path, first_seq=1)
+    try:
+        store.enqueue(readings(3000))
+    finally:
+        store.close()
+
+    async def scenario() -> None:
+        async with rig(tmp_path, auto_commit=True, max_batch_readings=100) as r:
+            await r.changes.until(
+                lambda: (
+                    r.publisher.view.pending_readings == 0 and r.publisher.view.unacked_batches == 0
+                )
+            )
+            firsts = [decode_batch(s.body).readings[0].time_ms for s in r.uplink.sent]
+        assert firsts[0] == T0  # the oldest first
+        assert firsts[1] == T0 + 1000 * 2900  # then the newest hundred
+        sent = sorted(x.time_ms for s in r.uplink.sent for x in decode_batch(s.body).readings)
+        assert sent == [T0 + 1000 * i for i in range(3000)]  # each once
 
     run(scenario)

@@ -7,7 +7,7 @@ from typing import Any
 
 from edge.app import Health
 from edge.polling import DeviceHealth
-from edge.status import MAX_ERROR_CHARS, MAX_STATUS_BYTES, short_error, status_body
+from edge.status import MAX_ERROR_CHARS, MAX_STATUS_BYTES, device_entry, short_error, status_body
 
 GW = "gw-status-01"
 NOW_MS = 1_790_000_000_123
@@ -59,6 +59,7 @@ def test_degraded_device_error_is_one_short_line_and_outbox_is_counted() -> None
             "unacked_batches": 3,
             "quarantined_batches": 0,
             "resent_batches": 0,
+            "thinned_readings": 0,
         },
         "uptime_s": 0,
         "clock_synced": None,
@@ -81,7 +82,7 @@ def test_exact_bytes_of_a_small_body() -> None:
         b'"devices":{"th1":{"state":"ok"},'
         b'"th2":{"state":"degraded","error":"slave 2: no response (timeout)"}},'
         b'"outbox":{"pending_readings":0,"unacked_batches":0,"quarantined_batches":0,'
-        b'"resent_batches":0},"uptime_s":0,"clock_synced":null,"forged_acks":0}'
+        b'"resent_batches":0,"thinned_readings":0},"uptime_s":0,"clock_synced":null,"forged_acks":0}'
     )
 
 
@@ -120,3 +121,20 @@ def test_long_errors_are_dropped_before_any_device_state() -> None:
     assert {d: e["state"] for d, e in listed.items()} == {d.device_id: "degraded" for d in devices}
     with_error = [d for d, e in listed.items() if "error" in e]
     assert 0 < len(with_error) < len(devices)  # errors while room is left
+
+
+def test_error_counts_ride_along_when_not_zero() -> None:
+    degraded = DeviceHealth(
+        "th2",
+        "station-1",
+        2,
+        state="degraded",
+        error="no response (timeout)",
+        errors={"timeout": 3, "crc": 0, "late": 1},
+    )
+    assert device_entry(degraded) == {
+        "state": "degraded",
+        "error": "no response (timeout)",
+        "errors": {"late": 1, "timeout": 3},
+    }
+    assert device_entry(DeviceHealth("th1", "station-1", 1, state="ok")) == {"state": "ok"}

@@ -59,12 +59,17 @@ class NbiotSender:
         self._socket: int | None = None
         self.sends = 0
 
-    def deliver(self, batch: Batch) -> CompactAck:
+    def deliver(self, batch: Batch, secret: bytes | None = None) -> CompactAck:
         """Send ``batch`` until the cloud acknowledges it; return the acknowledgement.
+
+        ``secret`` replaces the sender's own for this batch (the gateway's current one).
 
         Raises:
             UplinkError: no acknowledgement after every attempt (the outbox keeps the batch).
+            CompactError: the batch does not fit a frame or names a point not in the table.
         """
+        if secret is not None:
+            self._secret = secret
         frame = encode_compact(batch, self._channels, self._secret)
         failures = 0
         for attempt in range(1, self._attempts + 1):
@@ -83,6 +88,16 @@ class NbiotSender:
                 log.info("NB-IoT send of seq %d, attempt %d: %s", batch.seq, attempt, exc)
                 self._recover(failures)
         raise UplinkError(f"seq {batch.seq} not acknowledged after {self._attempts} attempts")
+
+    def attach(self) -> None:
+        """Set the module up and register, so that :meth:`deliver` can start at once.
+
+        Raises:
+            ModemError: the module does not answer, or does not register in time.
+        """
+        self._modem.configure()
+        self._socket = None
+        self._ready()
 
     def _ready(self) -> int:
         if self._socket is None:

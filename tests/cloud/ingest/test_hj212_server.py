@@ -96,6 +96,9 @@ async def test_refusals_are_answered_and_kept(server: Hj212Server, storage: Stor
     async with _logger(server, mn="NOTKNOWN") as logger:
         with pytest.raises(LoggerError, match="QnRtn=4"):
             await logger.upload(logger.packet("2011", NOON, ITEMS, qn="20260601120000000"))
+    async with _logger(server, mn="WQ25") as logger:  # a 2025 station speaking 2017
+        with pytest.raises(LoggerError, match="QnRtn=6"):
+            await logger.upload(logger.packet("2011", NOON, ITEMS, qn="20260601120000000"))
     async with _logger(server) as logger:
         hourly = logger.packet("2061", NOON, ITEMS, qn="20260601130000000")
         assert (await logger.upload(hourly)).cn == "9014"
@@ -106,6 +109,7 @@ async def test_refusals_are_answered_and_kept(server: Hj212Server, storage: Stor
         "hj_bad_password",
         "hj_means_not_stored",
         "hj_unknown_mn",
+        "hj_wrong_edition",
         "unknown_quantity",
     ]
     with pytest.raises(SeriesNotFoundError):

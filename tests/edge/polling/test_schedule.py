@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from edge.polling.schedule import Schedule
+from edge.polling.schedule import Schedule, backoff_s
 
 
 def test_every_device_is_due_at_start() -> None:
@@ -57,3 +59,31 @@ def test_without_devices_nothing_is_ever_due() -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="'a': interval_s must be positive"):
         Schedule({"a": 0.0}, start_s=0.0)
+
+
+def test_slots_jumped_over_are_counted_as_missed() -> None:
+    schedule = Schedule({"a": 1.0, "b": 1.0}, 0.0)
+    schedule.polled("a", 0.5)
+    assert schedule.missed("a") == 0
+    schedule.polled("a", 3.2)  # slots 2 and 3 passed while the bus was busy
+    assert schedule.missed("a") == 2
+    assert schedule.missed("b") == 0
+
+
+def test_backoff_starts_at_the_next_slot_then_doubles_up_to_the_ceiling() -> None:
+    delays = [backoff_s(n, 2.0, 30.0) for n in range(1, 8)]
+    assert delays == [0.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert backoff_s(5, 100.0, 30.0) == 100.0  # never shorter than the interval
+
+
+@given(
+    st.integers(0, 10_000),
+    st.floats(0.05, 86400),
+    st.floats(0.01, 3600),
+)
+def test_backoff_is_bounded_and_never_shrinks(
+    failures: int, interval_s: float, max_s: float
+) -> None:
+    delay = backoff_s(failures, interval_s, max_s)
+    assert 0.0 <= delay <= max(max_s, interval_s)
+    assert backoff_s(failures + 1, interval_s, max_s) >= delay

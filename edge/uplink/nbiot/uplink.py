@@ -1,0 +1,156 @@
+"""``NbiotUplink``: the agent's :class:`edge.uplink.base.Uplink` over an NB-IoT module.
+
+Layer: uplink adapter (asyncio) over the blocking :class:`NbiotSender`, which
+runs in a worker thread. One batch is in flight at a time (``room()`` is 1 when
+idle): a module sends one datagram and waits for its acknowledgement. ``send``
+decodes the stored batch body, the worker encodes it as a compact frame signed
+with the gateway's current secret and delivers it; the cloud's acknowledgement
+(sent after its commit) becomes ``on_settled`` with a :class:`wire.ack.Ack`.
+When a batch gets no acknowledgement after every attempt, the link is reported
+down, the module is set up again in the background, and the agent re-sends the
+unsettled batch on reconnect, as over MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from edge.errors import UplinkError
+from edge.uplink.base import (
+    NotConnectedError,
+    PublishError,
+    SecretSource,
+    SettledCallback,
+    StateCallback,
+    StatusSource,
+    Uplink,
+)
+from edge.uplink.nbiot.modem import Bc95Modem
+from edge.uplink.nbiot.sender import NbiotSender
+from wire import Batch, WireError, decode_batch
+from wire.ack import Ack, Refusal, refusal_tag
+
+log = logging.getLogger(__name__)
+
+REFUSED = "refused_by_cloud"
+RETRY_ATTACH_S = 30.0
+
+
+class NbiotUplink(Uplink):
+    """See the module docstring.
+
+    Args:
+        sender: the sender over the module (its channel table, the cloud's address).
+        modem: the driver under the sender (closed by :meth:`close`).
+        gateway_id: this gateway.
+        secret: the gateway's current secret, read at every send.
+    """
+
+    def __init__(
+        self,
+        sender: NbiotSender,
+        modem: Bc95Modem,
+        gateway_id: str,
+        secret: SecretSource,
+        *,
+        retry_attach_s: float = RETRY_ATTACH_S,
+    ) -> None:
+        self._sender, self._modem = sender, modem
+        self._retry_attach_s = retry_attach_s
+        self._busy = False
+        self._gateway_id, self._secret = gateway_id, secret
+        self._connected = False
+        self._queue: asyncio.Queue[tuple[int, bytes, Batch]] = asyncio.Queue(maxsize=1)
+        self._worker: asyncio.Task[None] | None = None
+        self._on_settled: SettledCallback = lambda _ack: None
+        self._on_state: StateCallback = lambda _up: None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the module is registered and the worker is idle or sending."""
+        return self._connected
+
+    def room(self) -> int:
+        """1 when connected and no batch is on its way, else 0."""
+        return int(self._connected and self._queue.empty() and not self._busy)
+
+    async def open(
+        self,
+        on_settled: SettledCallback,
+        on_state: StateCallback,
+        status: StatusSource | None = None,
+    ) -> None:
+        """Start the worker: it attaches the module, then reports the link up."""
+        self._on_settled, self._on_state = on_settled, on_state
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, seq: int, body: bytes) -> int:
+        """Queue batch ``seq`` for the module; see :class:`Uplink`."""
+        if not self._connected:
+            raise NotConnectedError("NB-IoT module not registered")
+        try:
+            batch = decode_batch(body)
+        except WireError as exc:
+            raise PublishError(f"batch {seq} cannot be read: {exc}") from exc
+        try:
+            self._queue.put_nowait((seq, body, batch))
+        except asyncio.QueueFull:
+            raise PublishError("NB-IoT uplink has a batch on its way already") from None
+        return len(body)
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop the worker and close the serial port."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._worker, timeout_s)
+            self._worker = None
+        self._modem.close()
+
+    async def _run(self) -> None:
+        while True:
+            await self._attach()
+            while self._connected:
+                seq, body, batch = await self._queue.get()
+                self._busy = True
+                try:
+                    await self._deliver(seq, body, batch)
+                finally:
+                    self._busy = False
+
+    async def _attach(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._sender.attach)
+            except UplinkError as exc:
+                log.warning("NB-IoT module not ready, again in %s s: %s", self._retry_attach_s, exc)
+                await asyncio.sleep(self._retry_attach_s)  # the module's own pace, not a race
+                continue
+            self._set_state(True)
+            return
+
+    async def _deliver(self, seq: int, body: bytes, batch: Batch) -> None:
+        secret = self._secret()
+        try:
+            ack = await asyncio.to_thread(self._sender.deliver, batch, secret)
+        except UplinkError as exc:
+            log.warning("NB-IoT batch %d not acknowledged: %s", seq, exc)
+            self._set_state(False)  # the agent re-sends on reconnect
+            return
+        except WireError as exc:  # does not fit a frame: the cloud can never take it
+            log.warning("NB-IoT batch %d cannot be sent as a compact frame: %s", seq, exc)
+            refusal = Refusal(seq, "compact_unencodable", refusal_tag(body, secret))
+            self._on_settled(Ack(self._gateway_id, refused=(refusal,)))
+            return
+        if ack.refused:
+            refusal = Refusal(seq, REFUSED, refusal_tag(body, secret))
+            self._on_settled(Ack(self._gateway_id, refused=(refusal,)))
+        else:
+            self._on_settled(Ack(self._gateway_id, committed=(seq,)))
+        self._set_state(True)  # room again: wake the agent
+
+    def _set_state(self, connected: bool) -> None:
+        self._connected = connected
+        self._on_state(connected)
