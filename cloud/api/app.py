@@ -26,13 +26,16 @@ from cloud.api.routes import (
     grants,
     health,
     keys,
+    live,
     login,
+    overview,
     readings,
     sites,
     standards,
 )
+from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
-from cloud.ingest import IngestWorker
+from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 
@@ -94,6 +97,7 @@ def create_app(
             yield
         finally:
             app.state.ingest = None
+            pipeline.stop()
             if worker is not None:
                 await worker.stop()
             if owned:
@@ -105,10 +109,16 @@ def create_app(
         description=DESCRIPTION,
         version="0.2.0",
         lifespan=lifespan,
+        docs_url=None,  # served by cloud.api.routes.dashboard with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.storage = app_storage
     app.state.ingest = None
+    pipeline = IngestPipeline(
+        app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
+    )
+    app.state.pipeline = pipeline
     app.state.rate_limiter = RateLimiter()
     problems.install(app)
     for module in (
@@ -121,11 +131,15 @@ def create_app(
         grants,
         audit,
         health,
+        ingest_route,
+        login,
         alarms,
         alarm_rules,
+        overview,
+        live,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
-    # the pages read their own query (?gateway=&hours=) in the browser
-    app.include_router(login.router)
+    # pages read their own query parameters (and tell the user about bad ones)
     app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     return app

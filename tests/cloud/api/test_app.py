@@ -268,5 +268,7 @@ def test_dashboard_page_draws_from_the_json_api(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
-    assert "/api/v1/gateways/" in page
-    assert "/api/v1/readings?" in page
+    assert "/static/overview.js" in page
+    script = client.get("/static/overview.js")
+    assert script.status_code == 200
+    assert "/api/v1/overview" in script.text

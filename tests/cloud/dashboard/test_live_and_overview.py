@@ -1,0 +1,112 @@
+"""The dashboard's read routes over real HTTP: overview, live events, docs with local assets.
+
+The live channel is tested through a real uvicorn server (a stream never ends, so
+an in-process test client cannot read it): an analyst of one department gets
+nothing of another's over it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from tests.cloud.api.conftest import bearer, issue_key
+from tests.cloud.dashboard.world import PERF_STATIONS, World
+from wire import Reading
+
+TIMEOUT_S = 20.0
+
+
+def _client(world: World, token: str) -> httpx.Client:
+    return httpx.Client(base_url=world.base_url, headers=bearer(token), timeout=TIMEOUT_S)
+
+
+def _events(response: httpx.Response) -> Iterator[tuple[str, dict[str, object]]]:
+    event = "message"
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            yield event, json.loads(line[6:])
+            event = "message"
+
+
+def test_the_overview_rates_each_station_of_the_scope(world: World) -> None:
+    with _client(world, issue_key(world.database_url, "admin")) as client:
+        everything = client.get("/api/v1/overview").json()
+        eeb = client.get("/api/v1/overview", params={"department": "eeb"}).json()
+        water = client.get("/api/v1/overview", params={"monitoring_type": "surface_water"}).json()
+    assert len(everything) == PERF_STATIONS + 5
+    by_name = {s["name"]: s for s in eeb}
+    assert set(by_name) == {"air-1", "air-2", "air-3", "noise-1"}
+    assert by_name["air-3"]["rating"]["category"] == "中度污染"
+    assert by_name["air-1"]["gateways"][0]["presence"] == "online"
+    assert by_name["noise-1"]["rating"]["exceeds"]
+    assert [s["name"] for s in water] == ["river-1"]
+    ranks = [(s["rating"] or {}).get("rank", 0) for s in everything]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_an_analyst_overview_holds_only_the_department(world: World) -> None:
+    with _client(world, issue_key(world.database_url, "analyst", "water")) as client:
+        names = [s["name"] for s in client.get("/api/v1/overview").json()]
+        outline = client.get("/api/v1/map/outline").json()
+    assert names == ["river-1"]
+    assert outline["type"] == "FeatureCollection"
+
+
+def test_the_live_channel_carries_nothing_of_another_department(world: World) -> None:
+    with _client(world, issue_key(world.database_url, "analyst", "water")) as client:
+        assert (
+            client.get("/api/v1/live", params={"station": world.sites["air-1"]}).status_code == 404
+        )
+        with client.stream("GET", "/api/v1/live") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            now_ms = int(time.time() * 1000)
+            world.store("gw-air-1", [Reading("dev1", "pm2_5", now_ms, 33.0)])
+            world.store("gw-river-1", [Reading("dev1", "dissolved_oxygen", now_ms + 1, 6.0)])
+            seen = []
+            for event, data in _events(response):
+                seen.append((event, data))
+                if event == "reading" and data["time_ms"] == now_ms + 1:
+                    break
+    gateways = {str(data["gateway"]) for _, data in seen}
+    assert gateways == {"gw-river-1"}
+    assert ("reading", "dissolved_oxygen") in {(e, d.get("quantity")) for e, d in seen}
+
+
+def test_a_station_stream_pushes_its_new_readings(world: World) -> None:
+    with _client(world, issue_key(world.database_url, "admin")) as client:
+        station = world.sites["air-2"]
+        with client.stream("GET", "/api/v1/live", params={"station": station}) as response:
+            now_ms = int(time.time() * 1000)
+            world.store("gw-air-2", [Reading("dev1", "no2", now_ms, 41.0)])
+            for event, data in _events(response):
+                if event == "reading" and data["time_ms"] == now_ms:
+                    assert (data["station"], data["value"], data["quality"]) == (station, 41.0, "N")
+                    break
+
+
+def test_docs_and_redoc_use_local_assets(world: World) -> None:
+    with httpx.Client(base_url=world.base_url, timeout=TIMEOUT_S) as client:
+        for page, asset in (
+            ("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js"),
+            ("/docs", "/static/vendor/swagger-ui/swagger-ui.css"),
+            ("/redoc", "/static/vendor/redoc/redoc.standalone.js"),
+        ):
+            html = client.get(page).text
+            assert asset in html
+            assert "cdn" not in html.lower()
+            assert client.get(asset).status_code == 200
+        assert "fonts.googleapis" not in client.get("/redoc").text
+
+
+def test_pages_need_a_key(world: World) -> None:
+    with httpx.Client(base_url=world.base_url, timeout=TIMEOUT_S) as client:
+        for page in ("/", f"/station/{world.sites['air-1']}", "/gateways", "/gateway/gw-air-1"):
+            response = client.get(page, follow_redirects=False)
+            assert (response.status_code, response.headers["location"]) == (303, "/login")
