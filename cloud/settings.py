@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         description="TimescaleDB: drop readings older than this (their rollups are kept); "
         "absent: keep everything",
     )
+    smtp_host: str | None = Field(
+        default=None, description="alarm e-mail: the SMTP server; absent: e-mail contacts fail"
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(default="shanshui@localhost", description="alarm e-mail sender")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, repr=False)
+    smtp_starttls: bool = False
 
     future_margin_s: int = Field(
         default=600,

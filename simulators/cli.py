@@ -6,7 +6,10 @@ Layer: argument parsing and printing only; the simulators do the work.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import signal
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 import typer
@@ -14,9 +17,15 @@ import typer
 from device_profiles import ProfileError, builtin_profile
 from simulators.ascii_sensors import AsciiSensor
 from simulators.errors import SimulatorError
+from simulators.hj212_logger import Hj212Logger
 from simulators.modbus_rtu import RtuBus, RtuSlave
 from simulators.modbus_tcp import SimulatedStation
+from simulators.modem import ModemSimulator
 from simulators.register_image import RegisterImage
+from wire import Hj212Error
+from wire.hj212 import DataItem, Edition, PeerCipher
+
+BEIJING = timezone(timedelta(hours=8))
 
 app = typer.Typer(help="Simulated sensors and stations.", no_args_is_help=True)
 
@@ -151,3 +160,66 @@ async def _serve_ascii(sensor: AsciiSensor) -> None:
     async with sensor:
         typer.echo(f"simulated ASCII sensor: {sensor.profile.model} on {sensor.port}")
         await stop.wait()
+
+
+@app.command("modem")
+def modem(
+    registration_delay_s: Annotated[
+        float, typer.Option(min=0, help="Seconds from attach to registration.")
+    ] = 5.0,
+) -> None:
+    """A Quectel BC95-class NB-IoT module on a pseudo-terminal, until SIGINT or SIGTERM."""
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # delivered to sigwait, not to handlers
+    with ModemSimulator(registration_delay_s=registration_delay_s) as sim:
+        typer.echo(f"simulated BC95 NB-IoT module on {sim.port} (UDP goes to real loopback)")
+        signal.sigwait(stop)
+
+
+@app.command("hj212-logger")
+def hj212_logger(  # noqa: PLR0917 - typer options
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The platform's TCP port.")],
+    mn: Annotated[str, typer.Option(help="The station's MN.")],
+    host: Annotated[str, typer.Option(help="The platform's address.")] = "127.0.0.1",
+    edition: Annotated[Edition, typer.Option(help="HJ 212 edition.")] = Edition.HJ212_2017,
+    interval_s: Annotated[float, typer.Option(min=0.1, help="Seconds between uploads.")] = 30.0,
+    count: Annotated[int, typer.Option(min=0, help="Uploads to send; 0: until Ctrl-C.")] = 0,
+) -> None:
+    """A data logger sending real-time (2011) air data over HJ 212; password from
+    SHANSHUI_HJ212_PASSWORD, SM4 key (2025) from SHANSHUI_HJ212_KEY (hex)."""
+    password = os.environ.get("SHANSHUI_HJ212_PASSWORD", "")
+    key = os.environ.get("SHANSHUI_HJ212_KEY", "")
+    if not password:
+        typer.echo("error: set SHANSHUI_HJ212_PASSWORD to the station's password", err=True)
+        raise typer.Exit(2)
+    try:
+        cipher = PeerCipher(bytes.fromhex(key)) if key else None
+    except (ValueError, Hj212Error):
+        typer.echo("error: SHANSHUI_HJ212_KEY must be 32 hex digits", err=True)
+        raise typer.Exit(2) from None
+    logger = Hj212Logger(host, port, mn=mn, password=password, edition=edition, cipher=cipher)
+    try:
+        asyncio.run(_log_forever(logger, interval_s, count))
+    except KeyboardInterrupt:
+        pass
+    except (OSError, SimulatorError, Hj212Error) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _log_forever(logger: Hj212Logger, interval_s: float, count: int) -> None:
+    rng = random.Random()
+    sent = 0
+    async with logger:
+        while count == 0 or sent < count:
+            now = datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
+            items = tuple(
+                DataItem(code, (("Rtd", f"{rng.uniform(low, high):.1f}"), ("Flag", "N")))
+                for code, low, high in (("a34004", 10, 80), ("a34002", 20, 150), ("a21026", 2, 20))
+            )
+            packet = logger.packet("2011", now, items, qn=f"{now:%Y%m%d%H%M%S}000")
+            answer = await logger.upload(packet)
+            typer.echo(f"QN {packet.qn}: answered CN={answer.cn}")
+            sent += 1
+            if count == 0 or sent < count:
+                await asyncio.sleep(interval_s)  # the logger's upload interval

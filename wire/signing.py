@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 
 from wire.batch import Batch, check_gateway_id, decode_batch, encode_batch, parse_json_object
@@ -127,3 +128,35 @@ def _mac(secret: bytes, body: bytes) -> bytes:
 def _check_secret(secret: bytes) -> None:
     if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"gateway secret must be at least {MIN_SECRET_BYTES} bytes")
+
+
+_SIGNED_OBJECT = re.compile(rb'(\{.*\S),"sig":"([0-9a-f]{64})"\}', re.DOTALL)
+
+
+def sign_object(body: bytes, secret: bytes) -> bytes:
+    """Sign a compact JSON object in place: ``{...,"sig":"<hmac of the unsigned bytes>"}``.
+
+    For messages that must stay plain JSON for their readers (the gateway's
+    ``up/status``): the signature covers the exact bytes of ``body``, which
+    :func:`verify_object` recovers by cutting the ``sig`` member off the end.
+    """
+    _check_secret(secret)
+    if not body.startswith(b"{") or not body.endswith(b"}") or body == b"{}":
+        raise ValueError("only a non-empty JSON object can be signed in place")
+    return body[:-1] + b',"sig":"' + _mac(secret, body).hex().encode() + b'"}'
+
+
+def verify_object(data: bytes, secret: bytes) -> bytes:
+    """The unsigned bytes of an object signed by :func:`sign_object`, if the HMAC verifies.
+
+    Raises:
+        UnsignedError: no ``sig`` member at the end.
+        BadSignatureError: the signature does not verify with ``secret``.
+    """
+    match = _SIGNED_OBJECT.fullmatch(data)
+    if match is None:
+        raise UnsignedError("message carries no signature")
+    body = match[1] + b"}"
+    if not hmac.compare_digest(_mac(secret, body), bytes.fromhex(match[2].decode())):
+        raise BadSignatureError("signature does not verify")
+    return body

@@ -75,6 +75,7 @@ class Evaluator:
                 self._by_site[rule.tenant, site].append(rule)
         self._late_after_ms = late_after_s * 1000
         self._states: dict[tuple[str, str], RuleState] = {}
+        self._dirty: set[tuple[str, str]] = set()  # states touched since take_dirty()
         for key, data in (snapshot or {}).items():
             rule_id, _, subject = key.partition("|")
             if rule_id in self._rules:
@@ -124,6 +125,7 @@ class Evaluator:
             if not isinstance(rule, AbsenceRule) or state.level or state.limit_ms is None:
                 continue
             if state.last_ms is not None and now_ms - state.last_ms > state.limit_ms:
+                self._dirty.add((rule_id, subject))
                 state.level, state.opened_ms, state.cause = 1, now_ms, "silent"
                 since = datetime.fromtimestamp(state.last_ms / 1000, UTC).isoformat()
                 out.append(
@@ -146,6 +148,16 @@ class Evaluator:
     def open_alarms(self) -> dict[str, int]:
         """``rule_id|subject`` -> level of every open alarm."""
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}
+
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """The states touched since the last call, JSON-ready, keyed ``rule_id|subject``.
+
+        Storage saves these after each evaluation instead of the whole :meth:`snapshot`.
+        """
+        dirty, self._dirty = self._dirty, set()
+        return {
+            f"{r}|{s}": self._states[r, s].to_dict() for r, s in dirty if (r, s) in self._states
+        }
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every state, JSON-ready, keyed ``rule_id|subject``."""
@@ -212,6 +224,7 @@ class Evaluator:
         return [self._transition(rule, subject, "resolve", sample, detail=detail, late=late)]
 
     def _state(self, rule: Rule, subject: str) -> RuleState:
+        self._dirty.add((rule.id, subject))
         return self._states.setdefault((rule.id, subject), RuleState())
 
     @staticmethod

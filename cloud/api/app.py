@@ -34,8 +34,9 @@ from cloud.api.routes import (
     sites,
     standards,
 )
+from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
-from cloud.ingest import IngestWorker
+from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 
@@ -97,6 +98,7 @@ def create_app(
             yield
         finally:
             app.state.ingest = None
+            pipeline.stop()
             if worker is not None:
                 await worker.stop()
             if owned:
@@ -114,6 +116,10 @@ def create_app(
     app.state.settings = settings
     app.state.storage = app_storage
     app.state.ingest = None
+    pipeline = IngestPipeline(
+        app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
+    )
+    app.state.pipeline = pipeline
     app.state.rate_limiter = RateLimiter()
     problems.install(app)
     for module in (
@@ -126,6 +132,7 @@ def create_app(
         grants,
         audit,
         health,
+        ingest_route,
         login,
         alarms,
         alarm_rules,

@@ -18,8 +18,11 @@ becomes the ``dead_letters.reason``:
 Workers subscribe to every ``up/`` channel, as the design's contract says.
 Besides telemetry they read ``up/status``: the gateway's presence, ``{"state":
 "online"}`` on connect and the broker-published last will ``{"state":
-"offline"}``. Presence is unsigned (a last will cannot be signed per session),
-so it is advisory: kept only for registered gateways, never used to accept data.
+"offline"}``. The gateway signs it in place (``wire.signing.sign_object``; the
+last will is signed at connect, replayable but only ever saying offline); the
+pipeline verifies it before :func:`parse_status` sees it and ignores, counting
+them, unsigned or forged ones. It is kept only for registered gateways and never
+used to accept data.
 
 Accepted batches get their plausibility check here too: a reading flagged
 normal (``N``) whose value lies outside its quantity's range in the vocabulary

@@ -49,12 +49,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from cloud.alarms.live import AlarmEngine
+from cloud.alarms.notify.dispatch import notifier_from_settings
 from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
     DUPLICATE,
+    IGNORED,
     PRESENCE,
     STORED,
     IngestPipeline,
@@ -79,6 +82,8 @@ class IngestStats:
         dead_lettered: messages kept in ``dead_letters``.
         readings_stored: readings written by the accepted batches.
         presence_updates: ``up/status`` messages recorded for registered gateways.
+        ignored_status: ``up/status`` messages ignored as unsigned or forged.
+        acks_published: signed acks published on gateways' ``down/ack``.
         connected: whether the broker connection is up right now.
         subscriptions: subscriptions the broker granted: 1 after start, one more
             after each reconnection.
@@ -90,13 +95,20 @@ class IngestStats:
     readings_stored: int = 0
     presence_updates: int = 0
     acks_published: int = 0
+    ignored_status: int = 0
     connected: bool = False
     subscriptions: int = 0
 
     @property
     def processed(self) -> int:
         """Messages finished (and acknowledged) so far."""
-        return self.accepted + self.duplicate + self.dead_lettered + self.presence_updates
+        return (
+            self.accepted
+            + self.duplicate
+            + self.dead_lettered
+            + self.presence_updates
+            + self.ignored_status
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,8 @@ class IngestWorker:
         policy: ingest rules and housekeeping ages; defaults to :class:`IngestPolicy`'s.
             The worker prunes the batch log and dead letters every
             ``policy.housekeeping_interval_s`` (starting at start).
+        alarms: evaluates each committed batch off the ingest path; the worker starts
+            and stops it.
     """
 
     def __init__(
@@ -142,9 +156,15 @@ class IngestWorker:
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
         policy: IngestPolicy | None = None,
+        alarms: AlarmEngine | None = None,
     ) -> None:
+        self._alarms = alarms
         self._pipeline = IngestPipeline(
-            storage, topic_root=topic_root, quantities=quantities, policy=policy
+            storage,
+            topic_root=topic_root,
+            quantities=quantities,
+            policy=policy,
+            observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         self._endpoint = mqtt
@@ -185,6 +205,7 @@ class IngestWorker:
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
             policy=IngestPolicy.from_settings(settings),
+            alarms=AlarmEngine(storage, notify=notifier_from_settings(storage, settings)),
         )
 
     @property
@@ -207,6 +228,8 @@ class IngestWorker:
         if self._stopping.is_set():
             raise IngestError("a stopped IngestWorker cannot start again; create a new one")
         self._loop = asyncio.get_running_loop()
+        if self._alarms is not None:
+            await self._alarms.start()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="shanshui-prune")
         self._client.connect_async(self._endpoint.host, self._endpoint.port, self._keepalive_s)
@@ -240,6 +263,8 @@ class IngestWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        if self._alarms is not None:
+            await self._alarms.stop(drain_timeout_s)
         with self._lock:
             self._stats = dataclasses.replace(self._stats, connected=False)
 
@@ -351,6 +376,8 @@ class IngestWorker:
             self._count(duplicate=1)
         elif settled.outcome == PRESENCE:
             self._count(presence_updates=1)
+        elif settled.outcome == IGNORED:
+            self._count(ignored_status=1)
         else:
             self._count(dead_lettered=1)
 

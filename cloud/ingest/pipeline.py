@@ -38,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cloud.errors import (
     SeqReusedError,
@@ -53,6 +53,7 @@ from cloud.ingest.decode import (
     UNKNOWN_GATEWAY,
     UNSUPPORTED_TOPIC,
     Channel,
+    Opened,
     Rejected,
     channel_of,
     check_batch,
@@ -65,7 +66,8 @@ from cloud.settings import Settings
 from cloud.storage import Storage
 from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from device_profiles import Quantity, load_quantities
-from wire import Batch, encode_batch
+from wire import Batch, WireError, encode_batch, open_envelope
+from wire.signing import verify_object
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ _REFUSALS = (UnknownQuantityError, SeqReusedError, UnknownGatewayError)
 STORED = "stored"
 DUPLICATE = "duplicate"
 PRESENCE = "presence"
+IGNORED = "ignored"
 DEAD_LETTERED = "dead_lettered"
 
 
@@ -90,7 +93,8 @@ class Settled:
     """What became of one message; the transport may acknowledge it now.
 
     Attributes:
-        outcome: ``stored``, ``duplicate``, ``presence`` or ``dead_lettered``.
+        outcome: ``stored``, ``duplicate``, ``presence``, ``ignored`` (an unsigned or
+            forged status) or ``dead_lettered``.
         gateway_id: the gateway the message belongs to (claimed, for a dead letter),
             when known.
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.
@@ -134,6 +138,16 @@ class IngestPolicy:
         )
 
 
+class CommitObserver(Protocol):
+    """Told of what was committed, after the commit (the alarm engine); must not block."""
+
+    def batch_committed(self, batch: Batch) -> None:
+        """A batch was stored (not a replay)."""
+
+    def status_committed(self, gateway_id: str, online: bool) -> None:
+        """A gateway's presence was recorded."""
+
+
 class StoppingError(Exception):
     """The pipeline is stopping while waiting to retry: leave the message unacknowledged."""
 
@@ -146,6 +160,7 @@ class IngestPipeline:
         topic_root: prefix of the gateways' topics, ``shanshui/v1`` in production.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         policy: margins and limits; defaults to :class:`IngestPolicy`'s.
+        observer: told of each committed batch and presence (alarm evaluation).
     """
 
     def __init__(
@@ -155,8 +170,10 @@ class IngestPipeline:
         topic_root: str = "shanshui/v1",
         quantities: Mapping[str, Quantity] | None = None,
         policy: IngestPolicy | None = None,
+        observer: CommitObserver | None = None,
     ) -> None:
         self._storage = storage
+        self._observer = observer
         self._topic_root = topic_root
         self._policy = policy or IngestPolicy()
         self._future_margin_ms = int(self._policy.future_margin_s * 1000)
@@ -218,6 +235,37 @@ class IngestPipeline:
             return await self._dead_letter(topic, payload, settled)
         return settled
 
+    async def handle_signed(
+        self, source: str, payload: bytes, received_ms: int | None = None
+    ) -> Settled:
+        """Settle a signed envelope that came without a topic (HTTP ingest).
+
+        The gateway is the one the envelope names; its signature proves it.
+
+        Raises:
+            StoppingError: :meth:`stop` was called while storage was failing.
+        """
+        arrived_ms = int(time.time() * 1000) if received_ms is None else received_ms
+        try:
+            settled = await self._verify_and_store(source, payload, arrived_ms)
+        except StoppingError:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: keep the message for later
+            log.exception("unexpected error handling a message from %s", source)
+            settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", None)
+        if isinstance(settled, Rejected):
+            return await self._dead_letter(source, payload, settled)
+        return settled
+
+    async def _verify_and_store(
+        self, source: str, payload: bytes, received_ms: int
+    ) -> Settled | Rejected:
+        try:
+            opened = Opened(open_envelope(payload))
+        except WireError as exc:
+            return Rejected(exc.reason, exc.message, None)
+        return await self._verify_opened(source, opened, received_ms)
+
     async def handle_batch(
         self, source: str, batch: Batch, payload: bytes, received_ms: int | None = None
     ) -> Settled:
@@ -259,12 +307,17 @@ class IngestPipeline:
         opened = open_message(self._topic_root, topic, payload)
         if isinstance(opened, Rejected):
             return opened
+        return await self._verify_opened(topic, opened, received_ms)
+
+    async def _verify_opened(
+        self, source: str, opened: Opened, received_ms: int
+    ) -> Settled | Rejected:
         gateway_id = opened.gateway_id
         secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
         verified = verify_message(opened, secret)
         if isinstance(verified, Rejected):
             return verified
-        return await self._validate_and_store(topic, verified, received_ms)
+        return await self._validate_and_store(source, verified, received_ms)
 
     async def _validate_and_store(
         self, source: str, batch: Batch, received_ms: int
@@ -276,6 +329,18 @@ class IngestPipeline:
         return await self._store(source, flag_implausible(batch, self._quantities), digest)
 
     async def _presence(self, channel: Channel, payload: bytes) -> Settled | Rejected:
+        # signed in place by the gateway (wire.sign_object): an unsigned or forged
+        # status is ignored and counted, so nobody else can make up its devices
+        gateway_id = channel.gateway_id
+        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
+        if secret is None:
+            detail = f"gateway {gateway_id!r} is not registered or is disabled"
+            return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
+        try:
+            payload = verify_object(payload, secret)
+        except WireError as exc:
+            log.info("ignored a status on %s: %s", gateway_id, exc.reason)
+            return Settled(IGNORED, gateway_id)
         status = parse_status(channel, payload)
         if isinstance(status, Rejected):
             return status
@@ -287,6 +352,8 @@ class IngestPipeline:
             )
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
+        if self._observer is not None:
+            self._observer.status_committed(gateway_id, status.state == "online")
         return Settled(PRESENCE, gateway_id)
 
     async def _store(self, source: str, batch: Batch, digest: bytes) -> Settled | Rejected:
@@ -302,6 +369,8 @@ class IngestPipeline:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
         if result.duplicate:
             return Settled(DUPLICATE, batch.gateway_id, batch.seq)
+        if self._observer is not None:
+            self._observer.batch_committed(batch)
         return Settled(STORED, batch.gateway_id, batch.seq, readings_stored=result.stored)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:

@@ -188,7 +188,7 @@ def merge_windows(
     for lo, hi in ordered:
         if merged:
             last_lo, last_hi = merged[-1]
-            if last_hi is None or (lo is not None and lo <= last_hi):
+            if last_hi is None or lo is None or lo <= last_hi:  # None: unbounded
                 merged[-1] = (last_lo, None if last_hi is None or hi is None else max(last_hi, hi))
                 continue
         merged.append((lo, hi))

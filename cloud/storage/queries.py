@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from cloud.storage.access import VisibleSeries, clip
 from cloud.storage.store import Storage
@@ -90,26 +92,34 @@ ORDER BY r.time {order}, r.series_id {order}
     for order in ("asc", "desc")
 }
 
+# Per window (series), so each sorts and groups only its own rows in memory. origin: local
+# midnight of 2000-01-01 in the station's zone, computed once per window in Python.
 _AGGREGATE_FIXED = """
-SELECT w.id, date_bin(%(step)s::interval, r.time, timestamp '2000-01-01' AT TIME ZONE w.tz) AS b,
-       avg(r.value), min(r.value), max(r.value), count(*)
-FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[], %(tzs)s::text[])
-     AS w(id, lo, hi, tz)
-JOIN readings r ON r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi
-WHERE r.quality = 'N'
-GROUP BY w.id, b
-ORDER BY w.id, b
+SELECT w.id, a.b, a.avg, a.min, a.max, a.count
+FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[],
+            %(origins)s::timestamptz[]) AS w(id, lo, hi, origin)
+CROSS JOIN LATERAL (
+    SELECT date_bin(%(step)s::interval, r.time, w.origin) AS b,
+           avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count
+    FROM readings r
+    WHERE r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi AND r.quality = 'N'
+    GROUP BY 1
+) AS a
+ORDER BY w.id, a.b
 """
 
 _AGGREGATE_CALENDAR = """
-SELECT w.id, date_trunc(%(unit)s, r.time, w.tz) AS b,
-       avg(r.value), min(r.value), max(r.value), count(*)
+SELECT w.id, a.b, a.avg, a.min, a.max, a.count
 FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[], %(tzs)s::text[])
      AS w(id, lo, hi, tz)
-JOIN readings r ON r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi
-WHERE r.quality = 'N'
-GROUP BY w.id, b
-ORDER BY w.id, b
+CROSS JOIN LATERAL (
+    SELECT date_trunc(%(unit)s, r.time, w.tz) AS b,
+           avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count
+    FROM readings r
+    WHERE r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi AND r.quality = 'N'
+    GROUP BY 1
+) AS a
+ORDER BY w.id, a.b
 """
 
 _LATEST = """
@@ -208,9 +218,10 @@ async def aggregate(
     if not params["ids"]:
         return []
     if isinstance(size, timedelta):
-        query, extra = _AGGREGATE_FIXED, {"step": size}
+        origins = [_local_origin(tz) for tz in params["tzs"]]
+        query, extra = _AGGREGATE_FIXED, {"step": size, "origins": origins}
     else:
-        query, extra = _AGGREGATE_CALENDAR, {"unit": size}  # type: ignore[dict-item]
+        query, extra = _AGGREGATE_CALENDAR, {"unit": size}
     async with storage.connection("aggregating readings") as conn:
         cursor = await conn.execute(query, {**params, **extra})
         rows = await cursor.fetchall()
@@ -218,6 +229,12 @@ async def aggregate(
         Bucket(sid, b.astimezone(UTC), avg, low, high, count)
         for sid, b, avg, low, high, count in rows
     ]
+
+
+@cache
+def _local_origin(time_zone: str) -> datetime:
+    """2000-01-01 00:00 local time in ``time_zone``, where fixed buckets are aligned."""
+    return datetime(2000, 1, 1, tzinfo=ZoneInfo(time_zone)).astimezone(UTC)
 
 
 async def latest(storage: Storage, series: Sequence[VisibleSeries]) -> list[Row]:

@@ -169,7 +169,7 @@ class ModbusMaster:
             chunk = await self.link.read(max(0.0, deadline_s - self._clock_s()))
             if not chunk:
                 break
-            self._quiet_since_s = self._clock_s()
+            self._quiet_since_s = self.link.last_arrival_s or self._clock_s()
             buffer += chunk
             while buffer:
                 try:
@@ -200,7 +200,7 @@ class ModbusMaster:
         if stale and self._expect_late and self._last_slave is not None:
             self.late_replies[self._last_slave] += 1
         if stale:
-            self._quiet_since_s = self._clock_s()
+            self._quiet_since_s = self.link.last_arrival_s or self._clock_s()
         self._expect_late = False
 
     async def _wait_for_quiet(self) -> None:

@@ -17,12 +17,14 @@ the cloud: on every connect the uplink subscribes to ``{root}/{gateway}/down/ack
 secret (:func:`wire.ack.verify_ack`) and hands verified ones to ``on_settled``;
 one that does not verify is counted (:attr:`MqttUplink.forged`) and changes nothing.
 
-Presence: retained ``{root}/{gateway}/up/status`` is ``{"state": "online", ...}``
-after every connect (the body the agent's ``status`` callable builds, see
-:mod:`edge.status`; published from the event loop before ``on_state(True)``, so
-before any batch the agent sends), whatever :meth:`MqttUplink.publish_status`
-gives while connected, and ``{"state": "offline", ...}`` on a clean close; the
-same retained offline message is the last will for an unclean end.
+Presence: retained ``{root}/{gateway}/up/status``, signed in place with the
+gateway's secret (``{..., "sig": ...}``, :func:`wire.signing.sign_object`), is
+``{"state": "online", ...}`` after every connect (the body the agent's
+``status`` callable builds, see :mod:`edge.status`; published from the event
+loop before ``on_state(True)``, so before any batch the agent sends), whatever
+:meth:`MqttUplink.publish_status` gives while connected, and
+``{"state": "offline", ...}`` on a clean close; the same retained offline
+message is the last will for an unclean end.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from edge.errors import NotConnectedError, PublishError, UplinkError
 from edge.uplink.base import SecretSource, SettledCallback, StateCallback, StatusSource, Uplink
 from wire import WireError
 from wire.ack import verify_ack
-from wire.signing import sign_body
+from wire.signing import sign_body, sign_object
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,6 @@ class MqttUplink(Uplink):
             clean_session=False,
             protocol=paho.MQTTv311,
         )
-        client.will_set(self._status, status_payload("offline", gateway_id), qos=QOS, retain=True)
         client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
         if settings.username is not None:
@@ -171,6 +172,9 @@ class MqttUplink(Uplink):
         if status is not None:
             self._status_source = status
         settings = self._settings
+        # the last will is signed too (replayable, but it only ever says offline)
+        will = self._signed(status_payload("offline", self._gateway_id))
+        self._client.will_set(self._status, will, qos=QOS, retain=True)
         try:
             self._client.connect_async(settings.host, settings.port, settings.keepalive_s)
         except (ValueError, OSError) as exc:
@@ -210,7 +214,7 @@ class MqttUplink(Uplink):
         """
         if not self._connected or not self._open:
             return False
-        self._publish(self._status, payload, retain=True)
+        self._publish(self._status, self._signed(payload), retain=True)
         return True
 
     async def close(self, timeout_s: float) -> None:
@@ -220,7 +224,8 @@ class MqttUplink(Uplink):
         self._open = False
         if self._connected:
             try:
-                mid = self._publish(self._status, status_payload("offline", self._gateway_id), True)
+                offline = self._signed(status_payload("offline", self._gateway_id))
+                mid = self._publish(self._status, offline, True)
                 waiter = self._waiters.setdefault(mid, asyncio.get_running_loop().create_future())
                 await asyncio.wait_for(waiter, timeout_s)
             except (UplinkError, TimeoutError) as exc:
@@ -228,6 +233,13 @@ class MqttUplink(Uplink):
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         self._set_connected(False)
+
+    def _signed(self, status: bytes) -> bytes:
+        """A status body signed in place with the current secret (``wire.sign_object``)."""
+        try:
+            return sign_object(status, self._secret())
+        except ValueError as exc:
+            raise PublishError(f"cannot sign the status: {exc}") from exc
 
     def _publish(self, topic: str, payload: bytes, retain: bool) -> int:
         try:
@@ -316,7 +328,7 @@ class MqttUplink(Uplink):
             return  # close() has begun: no online message after the offline one
         try:
             # before on_state(True), so it precedes every batch the agent sends
-            self._publish(self._status, self._status_source(), retain=True)
+            self._publish(self._status, self._signed(self._status_source()), retain=True)
         except UplinkError as exc:
             log.warning("mqtt: online status not published: %s", exc)
         self._set_connected(True)

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.outbox import OutboxStore
 from wire import WireError, open_envelope, verify_envelope
 from wire.ack import Ack, Refusal, sign_ack
+from wire.signing import verify_object
 
 SECRET = bytes(range(100, 132))
 
@@ -74,6 +75,12 @@ class MqttProbe:
             message = await self.next(max(0.0, deadline - loop.time()))
             if message.topic == topic:
                 return message
+
+
+def status_of(payload: bytes, secret: bytes = SECRET) -> dict[str, Any]:
+    """A gateway's status message, its in-place signature verified and removed."""
+    body: dict[str, Any] = json.loads(verify_object(payload, secret))
+    return body
 
 
 class CloudAcker:

@@ -14,7 +14,15 @@ from edge.config import load_config
 from edge.outbox import OutboxStore
 from edge.uplink.mqtt import status_topic, telemetry_topic
 from simulators.modbus_tcp import SimulatedStation
-from tests.edge.support import SECRET, CloudAcker, Message, MqttProbe, TcpProxy, write_gateway
+from tests.edge.support import (
+    SECRET,
+    CloudAcker,
+    Message,
+    MqttProbe,
+    TcpProxy,
+    status_of,
+    write_gateway,
+)
 from tests.fix_broker import BrokerAddress
 from wire import Batch, open_envelope, verify_envelope
 
@@ -35,7 +43,7 @@ async def status_until(
     """The next status message on ``topic`` whose body satisfies ``condition``."""
     while True:
         message = await probe.next_on(topic)
-        body: dict[str, Any] = json.loads(message.payload)
+        body: dict[str, Any] = status_of(message.payload)
         if condition(body):
             return message, body
 
@@ -49,7 +57,7 @@ async def retained_status(broker: BrokerAddress, topic: str) -> dict[str, Any]:
     async with MqttProbe(broker.host, broker.port, topic) as late:
         message = await late.next()
     assert message.retain
-    body: dict[str, Any] = json.loads(message.payload)
+    body: dict[str, Any] = status_of(message.payload)
     return body
 
 
@@ -78,7 +86,7 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
                 CloudAcker(mqtt_broker.host, mqtt_broker.port, topic_root),
             ):
                 async with Agent(config) as agent:
-                    online = json.loads((await probe.next_on(status_topic(topic_root, gw))).payload)
+                    online = status_of((await probe.next_on(status_topic(topic_root, gw))).payload)
                     assert online == {
                         "state": "online",
                         "gw": gw,
@@ -307,7 +315,7 @@ def test_status_is_republished_every_interval(
             ):
                 await status_until(probe, topic, lambda b: states(b) == {"th1": "ok"})
                 # nothing changes any more: what follows is the periodic republishing
-                repeats = [json.loads((await probe.next()).payload) for _ in range(2)]
+                repeats = [status_of((await probe.next()).payload) for _ in range(2)]
                 assert [states(b) for b in repeats] == [{"th1": "ok"}] * 2
                 assert repeats[0]["time_ms"] < repeats[1]["time_ms"]
 
@@ -344,7 +352,7 @@ def test_status_is_skipped_while_disconnected_and_fresh_on_reconnect(
                 station.set_offline(2, True)  # a change while nothing can be published
                 await agent.wait_until(lambda h: h.devices["th2"].state == "degraded", 10)
                 await proxy.up()
-                online = json.loads((await probe.next()).payload)  # the first after the will
+                online = status_of((await probe.next()).payload)  # the first after the will
                 assert online["state"] == "online"
                 assert states(online) == {"th1": "ok", "th2": "degraded"}
                 assert online["time_ms"] > will["time_ms"]

@@ -177,7 +177,7 @@ def test_scan_finds_simulated_devices_and_refuses_an_address_change_without_a_se
             match = RTU_BUS.fullmatch(bus.stdout.readline().strip())
             assert match is not None
             args = ["scan", "--serial", match.group(1), "--baud", "9600,19200"]
-            args += ["--slaves", "1-12", "--timeout-s", "0.05"]
+            args += ["--slaves", "1-12", "--timeout-s", "0.08"]
             result = runner.invoke(app, args)
             assert result.exit_code == 0, result.output
             found = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)

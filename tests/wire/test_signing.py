@@ -26,7 +26,7 @@ from wire import (
     sign_batch,
     verify_envelope,
 )
-from wire.signing import MIN_SECRET_BYTES
+from wire.signing import MIN_SECRET_BYTES, sign_object, signature, verify_object
 
 KEY = b"0123456789abcdef"
 T0 = 1_700_000_000_000
@@ -282,3 +282,29 @@ def test_error_reasons_are_stable() -> None:
     for error in (MalformedError, UnsignedError, BadSignatureError):
         assert issubclass(error, WireError)
         assert issubclass(error, ValueError)
+
+
+# --- objects signed in place (up/status) ----------------------------------------------
+
+
+@given(
+    body=st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), min_size=1),
+    secret=SECRETS,
+)
+def test_sign_object_round_trip_and_stays_json(body: dict[str, object], secret: bytes) -> None:
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    signed = sign_object(raw, secret)
+    assert verify_object(signed, secret) == raw
+    assert json.loads(signed) == body | {"sig": signature(raw, secret).hex()}
+
+
+def test_a_tampered_or_unsigned_object_is_refused() -> None:
+    signed = sign_object(b'{"state":"online"}', KEY)
+    with pytest.raises(BadSignatureError):
+        verify_object(signed.replace(b"online", b"offline"), KEY)
+    with pytest.raises(BadSignatureError):
+        verify_object(signed, b"another secret!!")
+    with pytest.raises(UnsignedError):
+        verify_object(b'{"state":"online"}', KEY)
+    with pytest.raises(ValueError, match="object"):
+        sign_object(b"{}", KEY)

@@ -8,6 +8,7 @@ a reader waits on an event (with a timeout) instead of polling.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 from edge.errors import LinkError
@@ -34,6 +35,10 @@ class Link(Protocol):
     def take_pending(self) -> bytes:
         """Everything received and not yet read, without waiting."""
 
+    @property
+    def last_arrival_s(self) -> float:
+        """Monotonic time the latest bytes arrived (0 before any)."""
+
     def close(self) -> None:
         """Close the link; a later :meth:`open` reopens it."""
 
@@ -46,9 +51,13 @@ class Inbox:
         self._data = bytearray()
         self._arrived = asyncio.Event()
         self.broken: str | None = None
+        # when the bytes came, not when a reader woke up to them: the line's
+        # silence is measured from the last byte, so a late wake-up costs nothing
+        self.last_arrival_s = 0.0
 
     def feed(self, data: bytes) -> None:
         """Append bytes that arrived (called from a transport callback)."""
+        self.last_arrival_s = time.monotonic()
         self._data += data
         self._arrived.set()
 

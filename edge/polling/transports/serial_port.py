@@ -96,6 +96,11 @@ class SerialLink:
         """What arrived and was not read yet."""
         return self._inbox.take()
 
+    @property
+    def last_arrival_s(self) -> float:
+        """Monotonic time the latest bytes arrived (0 before any)."""
+        return self._inbox.last_arrival_s
+
     def close(self) -> None:
         """Close the port (if open)."""
         if self._serial is None:

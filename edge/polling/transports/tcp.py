@@ -83,6 +83,11 @@ class TcpLink:
         """What arrived and was not read yet."""
         return self._inbox.take()
 
+    @property
+    def last_arrival_s(self) -> float:
+        """Monotonic time the latest bytes arrived (0 before any)."""
+        return self._inbox.last_arrival_s
+
     def close(self) -> None:
         """Close the connection (if any)."""
         if self._transport is not None:

@@ -88,7 +88,7 @@ def test_the_dashboard_needs_a_key_and_the_login_cookie_gives_it(
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
 
-    assert client.get("/").status_code == 200
+    assert client.get("/", params={"gateway": "gw-1", "hours": "6"}).status_code == 200
     assert client.get("/api/v1/gateways").status_code == 200
     # the cookie does not authenticate changes: a page elsewhere cannot make them
     denied = client.post("/api/v1/keys", json={"name": "x", "role": "admin"})

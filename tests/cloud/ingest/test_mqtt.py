@@ -17,6 +17,7 @@ from cloud.storage import Storage, StoreResult
 from tests.cloud.helpers import all_readings, make_batch, publisher, telemetry_topic
 from tests.fix_broker import BrokerAddress
 from wire import Batch, encode_batch, sign_batch
+from wire.signing import sign_object
 
 pytestmark = pytest.mark.anyio
 
@@ -123,17 +124,22 @@ async def test_a_disabled_gateway_is_refused(
 async def test_presence_is_recorded_and_other_channels_dead_lettered(
     storage: Storage, mqtt_broker: BrokerAddress, topic_root: str
 ) -> None:
-    await storage.register_gateway("gw-1")
+    secret = await storage.register_gateway("gw-1")
     status = f"{topic_root}/gw-1/up/status"
     messages = [
         (
             status,
-            b'{"state":"online","gw":"gw-1","time_ms":1790000000000,"devices":'
-            b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer from slave 2"}}}',
+            sign_object(
+                b'{"state":"online","gw":"gw-1","time_ms":1790000000000,"devices":'
+                b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer"}}}',
+                secret,
+            ),
         ),
-        (status, b'{"state":"offline"}'),
+        (status, b'{"state":"online","devices":{"fake":{"state":"ok"}}}'),  # unsigned
+        (status, sign_object(b'{"state":"online","devices":{"fake":{"state":"ok"}}}', b"x" * 32)),
+        (status, sign_object(b'{"state":"offline"}', secret)),
         (f"{topic_root}/gw-ghost/up/status", b'{"state":"online"}'),
-        (status, b"not json"),
+        (status, sign_object(b'{"not":"a status"}', secret)),
         (f"{topic_root}/gw-1/up/event", b'{"kind":"door_open"}'),
     ]
 
@@ -143,11 +149,11 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
                 pub.publish(topic, payload)
         stats = await worker.wait_processed(len(messages), WAIT_S)
 
-    assert (stats.presence_updates, stats.dead_lettered) == (2, 3)
+    assert (stats.presence_updates, stats.dead_lettered, stats.ignored_status) == (2, 3, 2)
     devices = await storage.gateway_devices("gw-1")
     assert [(d.name, d.health, d.health_error) for d in devices] == [
         ("th1", "ok", None),
-        ("th2", "degraded", "no answer from slave 2"),  # known before it sent a reading
+        ("th2", "degraded", "no answer"),  # known before it sent a reading; no "fake"
     ]
     (gateway,) = await storage.list_gateways()
     assert (gateway.id, gateway.presence) == ("gw-1", "offline")  # the last word counts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -14,10 +13,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.config import MqttSection
 from edge.errors import NotConnectedError
 from edge.uplink.mqtt import MAX_IN_FLIGHT, MqttUplink, ack_topic, status_topic, telemetry_topic
-from tests.edge.support import SECRET, MqttProbe, TcpProxy
+from tests.edge.support import SECRET, MqttProbe, TcpProxy, status_of
 from tests.fix_broker import BrokerAddress
 from wire import Batch, encode_batch, open_envelope, verify_envelope
 from wire.ack import Ack, sign_ack
+from wire.signing import verify_object
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -71,10 +71,10 @@ def test_batches_are_signed_when_sent_and_settled_only_by_a_verified_ack(
             try:
                 assert await recorder.state() is True
                 online = await probe.next_on(status_topic(topic_root, gw))
-                assert json.loads(online.payload) == {  # the bare one: no status source given
+                assert status_of(online.payload) == {  # the bare one: no status source given
                     "state": "online",
                     "gw": gw,
-                    "time_ms": json.loads(online.payload)["time_ms"],
+                    "time_ms": status_of(online.payload)["time_ms"],
                 }
                 bodies = [encode_batch(Batch(gw, seq, ())) for seq in (41, 42)]
                 assert uplink.send(41, bodies[0]) > len(bodies[0])
@@ -96,17 +96,17 @@ def test_batches_are_signed_when_sent_and_settled_only_by_a_verified_ack(
             finally:
                 await uplink.close(timeout_s=5)
             offline = await probe.next_on(status_topic(topic_root, gw))
-            assert json.loads(offline.payload) == {
+            assert status_of(offline.payload) == {
                 "state": "offline",
                 "gw": gw,
-                "time_ms": json.loads(offline.payload)["time_ms"],
+                "time_ms": status_of(offline.payload)["time_ms"],
             }
         assert uplink.connected is False
         status = f"{topic_root}/{gw}/up/status"
         async with MqttProbe(mqtt_broker.host, mqtt_broker.port, status) as late:
             retained = await late.next()
             assert retained.retain
-            assert json.loads(retained.payload)["state"] == "offline"
+            assert status_of(retained.payload)["state"] == "offline"
 
     run(scenario)
 
@@ -127,14 +127,14 @@ def test_last_will_says_offline_when_the_link_dies(
             await uplink.open(recorder.settled.put_nowait, recorder.states.put_nowait)
             try:
                 assert await recorder.state() is True
-                assert json.loads((await probe.next()).payload)["state"] == "online"
+                assert status_of((await probe.next()).payload)["state"] == "online"
                 await proxy.down()
                 assert await recorder.state() is False
                 will = await probe.next()
-                assert json.loads(will.payload)["state"] == "offline"
+                assert status_of(will.payload)["state"] == "offline"
                 await proxy.up()
                 assert await recorder.state() is True  # paho reconnected with backoff
-                assert json.loads((await probe.next()).payload)["state"] == "online"
+                assert status_of((await probe.next()).payload)["state"] == "online"
             finally:
                 await uplink.close(timeout_s=5)
                 await proxy.close()
@@ -162,18 +162,22 @@ def test_status_source_is_published_on_connect_and_publish_status_replaces_it(
             await uplink.open(recorder.settled.put_nowait, recorder.states.put_nowait, source)
             try:
                 assert await recorder.state() is True
-                assert (await probe.next()).payload == b'{"state":"online","n":0}'
+                assert (
+                    verify_object((await probe.next()).payload, SECRET)
+                    == b'{"state":"online","n":0}'
+                )
                 assert uplink.publish_status(b'{"state":"online","n":99}') is True
-                assert (await probe.next()).payload == b'{"state":"online","n":99}'
+                assert (
+                    verify_object((await probe.next()).payload, SECRET)
+                    == b'{"state":"online","n":99}'
+                )
                 async with MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as late:
                     retained = await late.next()
-                    assert (retained.retain, retained.payload) == (
-                        True,
-                        b'{"state":"online","n":99}',
-                    )
+                    assert retained.retain
+                    assert verify_object(retained.payload, SECRET) == b'{"state":"online","n":99}'
             finally:
                 await uplink.close(timeout_s=5)
-            assert json.loads((await probe.next()).payload)["state"] == "offline"
+            assert status_of((await probe.next()).payload)["state"] == "offline"
         assert uplink.publish_status(b'{"state":"online"}') is False  # closed: skipped
         assert built == [b'{"state":"online","n":0}']  # built once, for the one connect
 

@@ -1,0 +1,223 @@
+"""Alarms raised, held and cleared through the ingest pipeline, on a real PostgreSQL.
+
+Each test drives readings through :class:`IngestPipeline` into storage; the pipeline
+hands committed batches to an :class:`AlarmEngine`, which records alarms; the tests
+wait for the engine to be idle (an event, not a sleep) and read the alarms back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cloud.alarms.live import AlarmEngine
+from cloud.ingest.pipeline import PRESENCE
+from cloud.storage import Storage
+from cloud.storage.alarms import alarm_history
+from tests.cloud.alarms.live_helpers import (
+    HOUR,
+    MINUTE,
+    PLATFORM,
+    T0,
+    Clock,
+    Recorder,
+    Station,
+    alarms,
+    rules,
+    station,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def storage(migrated_database_url: str) -> AsyncIterator[Storage]:
+    async with Storage(migrated_database_url) as opened:
+        await station(opened)
+        yield opened
+
+
+async def _engine(storage: Storage, clock: Clock, sink: Recorder | None = None) -> AlarmEngine:
+    engine = AlarmEngine(storage, clock=clock, notify=sink, tick_s=3600)
+    await engine.start()
+    return engine
+
+
+async def _events(storage: Storage, alarm_id: int) -> list[tuple[str, str]]:
+    return [(e.kind, e.level) for e in await alarm_history(storage, PLATFORM, alarm_id)]
+
+
+async def test_threshold_hysteresis_and_minimum_duration(storage: Storage) -> None:
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5,
+                          "for_s": 120, "severity": "critical"})  # fmt: skip
+    clock, sink = Clock(), Recorder()
+    engine = await _engine(storage, clock, sink)
+    at = Station(storage, engine, clock)
+    await at.send("dissolved_oxygen", [2.9, 2.8], T0)
+    assert await alarms(storage) == []  # below, but not yet for 120 s
+    await at.send("dissolved_oxygen", [2.7], T0 + 2 * MINUTE)
+    [alarm] = await alarms(storage)
+    assert (alarm.state, alarm.severity, alarm.subject) == (
+        "open", "critical", "gw-1/d1/dissolved_oxygen",
+    )  # fmt: skip
+    await at.send("dissolved_oxygen", [3.2, 3.4], T0 + 3 * MINUTE)  # above 3.0, below clear
+    assert (await alarms(storage))[0].state == "open"
+    await at.send("dissolved_oxygen", [3.6], T0 + 5 * MINUTE)
+    [alarm] = await alarms(storage)
+    assert (alarm.state, alarm.resolved_by) == ("resolved", "auto")
+    assert await _events(storage, alarm.id) == [("open", "critical"), ("resolve", "")]
+    assert [n.kind for n in sink.notified] == ["open", "resolve"]
+    await engine.stop()
+
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, list[float], int, int]]]] = {
+    # kind: (rule, [(quantity, values, start, step)]) raising, holding and clearing
+    "rate": (
+        {"kind": "rate", "per_hour": 6, "window_s": 1800, "scope": {"quantities": ["nh3"]}},
+        [("nh3", [1 + 0.05 * i for i in range(10)], T0, MINUTE),
+         ("nh3", [1.5 + 0.2 * i for i in range(1, 10)], T0 + 10 * MINUTE, MINUTE),
+         ("nh3", [3.3] * 40, T0 + 20 * MINUTE, MINUTE)],
+    ),
+    "aqi": (
+        {"kind": "aqi", "level": 3},
+        [("pm2_5", [40, 80, 120, 60], T0, HOUR)],
+    ),
+    "water_class": (
+        {"kind": "water_class", "worse_than": "III"},
+        [("ammonia_nitrogen", [0.8, 2.5, 2.4, 0.9], T0, MINUTE)],
+    ),
+    "geohazard": (
+        {"kind": "geohazard", "rain_reading": "increment", "rain_window_s": 21600,
+         "rate_window_s": 21600,
+         "levels": [{"level": "blue", "rain_mm": 20, "displacement_mm_per_day": 2},
+                    {"level": "yellow", "rain_mm": 50, "displacement_mm_per_day": 5}]},
+        # one station's rain gauge and crack meter, hour by hour (evaluated in time order)
+        [("displacement", [10.0], T0, HOUR)]
+        + [step for h, rain, crack in ((1, 10.0, 10.5), (2, 10.0, 11.0), (3, 10.0, 11.5),
+                                       (4, 40.0, 12.0), (11, 0.0, 12.0), (12, 0.0, 12.0))
+           for step in (("rainfall", [rain], T0 + h * HOUR, HOUR),
+                        ("displacement", [crack], T0 + h * HOUR, HOUR))],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(SCENARIOS))
+async def test_each_rule_kind_raises_holds_and_clears(storage: Storage, kind: str) -> None:
+    rule, steps = SCENARIOS[kind]
+    await rules(storage, {"id": f"r-{kind}"} | rule)
+    clock = Clock()
+    engine = await _engine(storage, clock)
+    at = Station(storage, engine, clock)
+    for quantity, values, start, step in steps:
+        device = "rg" if quantity == "rainfall" else "d1"
+        await at.send(quantity, values, start, step, device)
+    [alarm] = await alarms(storage)
+    kinds = [k for k, _ in await _events(storage, alarm.id)]
+    assert kinds[0] == "open"
+    assert kinds[-1] == "resolve"
+    assert alarm.state == "resolved"
+    if kind == "geohazard":
+        assert await _events(storage, alarm.id) == [
+            ("open", "blue"), ("level", "yellow"), ("resolve", ""),
+        ]  # fmt: skip
+        assert alarm.subject == "S1"
+        assert alarm.site_id is not None
+    await engine.stop()
+
+
+async def test_gateway_silence_and_offline_status(storage: Storage) -> None:
+    await rules(storage, {"id": "gw-silent", "kind": "absence", "target": "gateway",
+                          "after_s": 900})  # fmt: skip
+    clock = Clock()
+    engine = await _engine(storage, clock)
+    at = Station(storage, engine, clock)
+    await at.send("air_temperature", [20.0], T0)
+    clock.now_s = (T0 + 10 * MINUTE) / 1000
+    await engine.tick()
+    assert await alarms(storage) == []
+    clock.now_s = (T0 + 16 * MINUTE) / 1000
+    await engine.tick()
+    await engine.tick()  # still silent: no second alarm
+    [alarm] = await alarms(storage)
+    assert (alarm.subject, alarm.state) == ("gw-1", "open")
+    await at.send("air_temperature", [20.1], T0 + 17 * MINUTE)
+    assert [a.state for a in await alarms(storage)] == ["resolved"]
+    # the gateway's own word: offline opens, online resolves
+    settled = await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"offline"}')
+    assert settled.outcome == PRESENCE
+    await engine.idle()
+    assert [a.state for a in await alarms(storage)] == ["resolved", "open"]
+    await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"online"}')
+    await engine.idle()
+    assert [a.state for a in await alarms(storage)] == ["resolved", "resolved"]
+    await engine.stop()
+
+
+async def test_a_restart_with_an_alarm_open_neither_refires_nor_forgets(storage: Storage) -> None:
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5})
+    clock = Clock()
+    first = await _engine(storage, clock)
+    await Station(storage, first, clock).send("dissolved_oxygen", [2.0], T0)
+    await first.stop()
+    restarted = await _engine(storage, clock)
+    at = Station(storage, restarted, clock, seq=[100])
+    await at.send("dissolved_oxygen", [2.1, 1.9], T0 + MINUTE)
+    [alarm] = await alarms(storage)
+    assert (alarm.state, alarm.repeats) == ("open", 0)
+    await at.send("dissolved_oxygen", [4.0], T0 + 3 * MINUTE)
+    [alarm] = await alarms(storage)
+    assert alarm.state == "resolved"
+    assert [k for k, _ in await _events(storage, alarm.id)] == ["open", "resolve"]
+    await restarted.stop()
+
+
+async def test_two_workers_raise_an_alarm_once(storage: Storage) -> None:
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5})
+    clock, sink_a, sink_b = Clock(), Recorder(), Recorder()
+    a, b = await _engine(storage, clock, sink_a), await _engine(storage, clock, sink_b)
+    seq = [0]
+    at_a, at_b = Station(storage, a, clock, seq=seq), Station(storage, b, clock, seq=seq)
+    # the shared subscription deals one gateway's batches to either worker
+    await at_a.send("dissolved_oxygen", [2.0], T0)
+    await at_b.send("dissolved_oxygen", [2.1], T0 + MINUTE)
+    await at_a.send("dissolved_oxygen", [2.2], T0 + 2 * MINUTE)
+    # and both at once, for another device
+    await asyncio.gather(
+        at_a.send("dissolved_oxygen", [1.0], T0 + 3 * MINUTE, device="d2"),
+        at_b.send("dissolved_oxygen", [1.1], T0 + 3 * MINUTE + 1000, device="d2"),
+    )
+    found = await alarms(storage)
+    assert sorted(a.subject for a in found) == [
+        "gw-1/d1/dissolved_oxygen", "gw-1/d2/dissolved_oxygen",
+    ]  # fmt: skip
+    opened = [n for n in sink_a.notified + sink_b.notified if n.kind == "open"]
+    assert len(opened) == 2
+    await at_b.send("dissolved_oxygen", [5.0], T0 + 4 * MINUTE)
+    resolved = [n for n in sink_a.notified + sink_b.notified if n.kind == "resolve"]
+    assert [n.subject for n in resolved] == ["gw-1/d1/dissolved_oxygen"]
+    await a.stop()
+    await b.stop()
+
+
+async def test_backfill_after_an_outage_is_recorded_late_and_not_notified(
+    storage: Storage,
+) -> None:
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5})
+    clock, sink = Clock(), Recorder()
+    engine = await _engine(storage, clock, sink)
+    at = Station(storage, engine, clock)
+    # two hours of readings arrive at once after the outage, out of order within the batch
+    backlog = [4.0, 2.0, 2.5, 3.6, 4.0, 1.5]
+    await at.send("dissolved_oxygen", backlog[::-1], T0 + 50 * MINUTE, -10 * MINUTE,
+                  now_ms=T0 + 2 * HOUR)  # fmt: skip
+    first, second = await alarms(storage)
+    assert (first.state, first.late, second.state, second.late) == (
+        "resolved", True, "open", True,
+    )  # fmt: skip
+    assert sink.notified == []
+    await at.send("dissolved_oxygen", [4.0], T0 + 2 * HOUR)  # live again: resolves, notified
+    assert [(n.kind, n.late) for n in sink.notified] == [("resolve", False)]
+    await engine.stop()
