@@ -11,6 +11,7 @@ Secrets are printed only where asked for (``gateway add``), never logged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -28,12 +29,19 @@ from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.migrate import migrate as apply_migrations
-from cloud.settings import MqttEndpoint, Settings, load_settings
+from cloud.settings import (
+    MqttEndpoint,
+    Settings,
+    embedded_servers,
+    embedded_warning,
+    load_settings,
+)
 from cloud.storage import DeadLetter, Storage
 from cloud.storage.policies import configure_policies
 from cloud.storage.sealing import SecretKey
 
 _DETAIL_COLUMN = 60
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="Migrations, API, ingest workers, gateway registry.",
@@ -113,13 +121,19 @@ def serve(
         overrides["http_port"] = port
     settings = load_settings(**overrides)
     key = services.secret_key(settings)
+    embedded = embedded_servers(settings, broker=ingest)
+    if embedded:
+        warning = embedded_warning(embedded)
+        log.warning("%s", warning)
+        typer.echo(f"\n*** WARNING: {warning} ***\n", err=True)
     with ExitStack() as stack:
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
+        services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)
-        api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint)
+        api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint, embedded=embedded)
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
         uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")
@@ -132,6 +146,7 @@ def ingest_command() -> None:
     settings = load_settings()
     key = services.secret_key(settings)
     with services.database(settings) as conninfo, services.broker(settings) as endpoint:
+        services.start_metrics(settings)
         asyncio.run(_run_worker(settings, Storage(conninfo, secret_key=key), endpoint))
 
 

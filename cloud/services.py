@@ -55,6 +55,25 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+def start_metrics(settings: Settings) -> None:
+    """Serve Prometheus metrics if ``SHANSHUI_METRICS_PORT`` is set (a daemon thread).
+
+    Raises:
+        ConfigError: the metrics address cannot be bound.
+    """
+    if settings.metrics_port is None:
+        return
+    from cloud.metrics import serve_metrics  # noqa: PLC0415 - only when asked for
+
+    try:
+        serve_metrics(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+            f"{exc.strerror or exc}"
+        ) from exc
+
+
 def secret_key(settings: Settings) -> SecretKey:
     """The operator key sealing gateway secrets: ``SHANSHUI_SECRET_KEY``, or, for the
     embedded development database only, one generated once into ``DATA_DIR/secret_key``

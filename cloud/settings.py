@@ -107,6 +107,16 @@ class Settings(BaseSettings):
         default=False,
         description="silence the warning about serving plain HTTP beyond loopback",
     )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address of the Prometheus /metrics listener"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (no API key: "
+        "a listener of its own); absent: no metrics listener. One port per process",
+    )
     topic_root: str = "shanshui/v1"
     ingest_group: str = "ingest"
     ingest_client_id: str | None = Field(
@@ -270,3 +280,24 @@ def load_settings(**overrides: object) -> Settings:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def embedded_servers(settings: Settings, *, broker: bool = True) -> list[str]:
+    """Which development servers a command would start: ``postgresql``, ``mqtt`` (if
+    ``broker``) for what ``SHANSHUI_DATABASE_URL`` / ``SHANSHUI_MQTT_URL`` leave unset."""
+    servers = []
+    if settings.database_conninfo() is None:
+        servers.append("postgresql")
+    if broker and settings.mqtt() is None:
+        servers.append("mqtt")
+    return servers
+
+
+def embedded_warning(servers: list[str]) -> str:
+    """The warning for running on embedded development servers."""
+    unset = {"postgresql": "SHANSHUI_DATABASE_URL", "mqtt": "SHANSHUI_MQTT_URL"}
+    names = " and ".join(f"{server} ({unset[server]} unset)" for server in servers)
+    return (
+        f"running on EMBEDDED DEVELOPMENT servers: {names}; "
+        "not for production (no TLS, no backups, data in SHANSHUI_DATA_DIR)"
+    )

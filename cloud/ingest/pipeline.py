@@ -46,6 +46,7 @@ from cloud.errors import (
     UnknownGatewayError,
     UnknownQuantityError,
 )
+from cloud.ingest.batch_log import batch_extra, batch_fields, claimed_seq
 from cloud.ingest.decode import (
     DEFAULT_FUTURE_MARGIN_MS,
     REVOKED,
@@ -63,8 +64,15 @@ from cloud.ingest.decode import (
     parse_status,
     verify_with_keys,
 )
+from cloud.metrics import (
+    BATCHES_STORED,
+    DEAD_LETTERS,
+    DUPLICATES,
+    READINGS_STORED,
+    WRITE_SECONDS,
+)
 from cloud.settings import Settings
-from cloud.storage import Storage
+from cloud.storage import Storage, StoreResult
 from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from device_profiles import Quantity, load_quantities
 from wire import Batch, WireError, encode_batch, open_envelope
@@ -287,7 +295,12 @@ class IngestPipeline:
         except StoppingError:
             raise
         except Exception as exc:  # a bug must not stop ingest: keep the message for later
-            log.exception("unexpected error handling a batch from %s", source)
+            log.exception(
+                "unexpected error handling a batch from %s %s",
+                source,
+                batch_fields(batch.gateway_id, batch.seq),
+                extra=batch_extra(batch.gateway_id, batch.seq),
+            )
             settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", batch.gateway_id)
         if isinstance(settled, Rejected):
             return await self._dead_letter(source, payload, settled)
@@ -365,24 +378,43 @@ class IngestPipeline:
         return Settled(PRESENCE, gateway_id)
 
     async def _store(self, source: str, batch: Batch, digest: bytes) -> Settled | Rejected:
+        fields = batch_fields(batch.gateway_id, batch.seq)
+
+        async def store() -> StoreResult:
+            with WRITE_SECONDS.time():
+                return await self._storage.store_batch(batch, source, digest=digest)
+
         try:
-            result = await self._retrying(
-                lambda: self._storage.store_batch(batch, source, digest=digest)
-            )
+            result = await self._retrying(store, fields)
         except UnknownQuantityError as exc:
             return Rejected(UNKNOWN_QUANTITY, str(exc), batch.gateway_id)
         except SeqReusedError as exc:
             return Rejected(SEQ_REUSED, str(exc), batch.gateway_id)
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
+        extra = batch_extra(batch.gateway_id, batch.seq)
         if result.duplicate:
+            DUPLICATES.inc()
+            log.info("replay of a stored batch %s from %s", fields, source, extra=extra)
             return Settled(DUPLICATE, batch.gateway_id, batch.seq)
+        BATCHES_STORED.inc()
+        READINGS_STORED.inc(result.stored)
+        log.debug("stored %s readings=%d", fields, result.stored, extra=extra)
         if self._observer is not None:
             self._observer.batch_committed(batch)
         return Settled(STORED, batch.gateway_id, batch.seq, readings_stored=result.stored)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
-        log.info("dead-lettered a message on %s: %s (%s)", source, rejected.reason, rejected.detail)
+        seq = claimed_seq(payload)
+        fields = batch_fields(rejected.gateway_id, seq)
+        log.info(
+            "dead-lettered %s reason=%s source=%s: %s",
+            fields,
+            rejected.reason,
+            source,
+            rejected.detail,
+            extra=batch_extra(rejected.gateway_id, seq),
+        )
         await self._retrying(
             lambda: self._storage.dead_letter(
                 source=source,
@@ -391,16 +423,19 @@ class IngestPipeline:
                 payload=payload,
                 gateway_id=rejected.gateway_id,
                 payload_limit=self._policy.dead_letter_payload_bytes,
-            )
+            ),
+            fields,
         )
+        DEAD_LETTERS.labels(rejected.reason).inc()
         return Settled(DEAD_LETTERED, rejected.gateway_id, rejected=rejected)
 
-    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
         """Run ``operation`` until it settles; back off while storage fails.
 
         Refusals (:data:`_REFUSALS`) pass through at once. Anything else is
         retried: unavailability is expected and logged as a warning, any other
         error as an exception with its traceback, once per failing spell.
+        ``about`` (``gateway=… seq=…``) names the batch in those lines.
         """
         delay_s = _RETRY_FIRST_S
         failing = False
@@ -411,11 +446,11 @@ class IngestPipeline:
                 raise
             except StorageUnavailableError as exc:
                 if not failing:
-                    log.warning("database unavailable, holding the message: %s", exc)
+                    log.warning("database unavailable, holding the message %s: %s", about, exc)
                     failing = True
             except Exception:
                 if not failing:
-                    log.exception("unexpected error from storage, holding the message")
+                    log.exception("unexpected error from storage, holding the message %s", about)
                     failing = True
             else:
                 if failing:
