@@ -31,7 +31,7 @@ from cloud.api.station_ratings import (
     water_rating,
 )
 from cloud.schemas import iso_utc, iso_utc_or_none
-from cloud.storage import queries
+from cloud.storage import aggregates, queries
 from cloud.storage.access import SeriesFilter, VisibleSeries, visible_gateways, visible_series
 from cloud.storage.alarms import AlarmFilter, list_alarms
 from cloud.storage.models import GatewaySummary
@@ -131,7 +131,7 @@ async def _air_hours(
     air = [s for s in series if s.quantity in AIR_POLLUTANTS]
     hour = now.replace(minute=0, second=0, microsecond=0)
     start = hour - timedelta(hours=AIR_HOURS - 1)
-    buckets = await queries.aggregate(storage, air, start, now, "1h")
+    buckets = await aggregates.aggregate(storage, air, start, now, "1h")
     by_id = {s.id: s for s in air}
     sums: dict[tuple[int, str, int], list[float]] = defaultdict(list)
     for b in buckets:
