@@ -29,6 +29,7 @@ from tests.cloud.alarms.live_helpers import (
     rules,
     station,
 )
+from wire.signing import sign_object
 
 pytestmark = pytest.mark.anyio
 
@@ -146,11 +147,13 @@ async def test_gateway_silence_and_offline_status(storage: Storage) -> None:
     await at.send("air_temperature", [20.1], T0 + 17 * MINUTE)
     assert [a.state for a in await alarms(storage)] == ["resolved"]
     # the gateway's own word: offline opens, online resolves
-    settled = await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"offline"}')
+    secret = await storage.rotate_secret("gw-1")
+    topic = "shanshui/v1/gw-1/up/status"
+    settled = await at.pipeline.handle(topic, sign_object(b'{"state":"offline"}', secret))
     assert settled.outcome == PRESENCE
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "open"]
-    await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"online"}')
+    await at.pipeline.handle(topic, sign_object(b'{"state":"online"}', secret))
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "resolved"]
     await engine.stop()
