@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cloud.ingest.decode import UNKNOWN_GATEWAY, Rejected
+from cloud.ingest.decode import REVOKED, UNKNOWN_GATEWAY, Rejected
 from cloud.ingest.pipeline import DEAD_LETTERED, IngestPipeline
 from cloud.storage import Storage
 from wire import WireError
@@ -50,16 +50,28 @@ class CompactFrames:
         except WireError as exc:
             await self._pipeline.refuse(source, data, Rejected(exc.reason, exc.message, None))
             return None
-        secret = await self._storage.gateway_secret(gateway)
+        keys = await self._storage.gateway_keys(gateway)
         table = self._tables.get(gateway)
-        if secret is None or table is None:
-            reason = UNKNOWN_GATEWAY if secret is None else NO_CHANNEL_TABLE
+        if keys is not None and keys.revoked:
+            await self._pipeline.refuse(source, data, Rejected(REVOKED, gateway, gateway))
+            return None
+        if keys is None or not keys.usable or table is None:
+            reason = NO_CHANNEL_TABLE if keys is not None and keys.usable else UNKNOWN_GATEWAY
             await self._pipeline.refuse(source, data, Rejected(reason, gateway, gateway))
             return None
-        try:
-            batch = decode_compact(data, table, secret)
-        except WireError as exc:
-            await self._pipeline.refuse(source, data, Rejected(exc.reason, exc.message, gateway))
+        # the current secret, then the one before a rotation while its grace runs;
+        # the ack is signed with the secret that verified the frame
+        failure: WireError | None = None
+        for secret in keys.accepted:
+            try:
+                batch = decode_compact(data, table, secret)
+                break
+            except WireError as exc:
+                failure = failure or exc
+        else:
+            assert failure is not None  # noqa: S101 - accepted is not empty when usable
+            refused = Rejected(failure.reason, failure.message, gateway)
+            await self._pipeline.refuse(source, data, refused)
             return None
         settled = await self._pipeline.handle_batch(source, batch, data)
         ack = CompactAck(gateway, batch.seq, refused=settled.outcome == DEAD_LETTERED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,18 @@ async def test_a_forged_frame_gets_no_acknowledgement(
     _, reply = await _post(coap_server, frame, tmp_path)
     assert b"4.00" in reply
     assert [d.reason for d in await storage.list_dead_letters()] == ["bad_signature"]
+
+
+async def test_during_a_rotation_grace_a_frame_signed_with_the_old_secret_is_acked_with_it(
+    storage: Storage, coap_server: CompactCoapServer, tmp_path: Path
+) -> None:
+    old = await storage.register_gateway("soil-07")
+    await storage.rotate_secret("soil-07", grace=timedelta(hours=1))
+    code, reply = await _post(coap_server, encode_compact(_batch(8), AIR, old), tmp_path)
+    assert code == 0, reply
+    ack = decode_compact_ack(reply, old)
+    assert (ack.seq, ack.refused) == (8, False)
+    await storage.set_gateway_revoked("soil-07")
+    _, refused = await _post(coap_server, encode_compact(_batch(9), AIR, old), tmp_path)
+    assert [d.reason for d in await storage.list_dead_letters()] == ["revoked"]
+    assert b"4.00" in refused
