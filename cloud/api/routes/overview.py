@@ -33,6 +33,7 @@ from cloud.api.station_ratings import (
 from cloud.schemas import iso_utc, iso_utc_or_none
 from cloud.storage import queries
 from cloud.storage.access import SeriesFilter, VisibleSeries, visible_gateways, visible_series
+from cloud.storage.aggregates import aggregate
 from cloud.storage.models import GatewaySummary
 from cloud.storage.sites import MonitoringType, Site, list_sites
 from cloud.storage.store import Storage
@@ -115,7 +116,7 @@ async def _air_hours(
     air = [s for s in series if s.quantity in AIR_POLLUTANTS]
     hour = now.replace(minute=0, second=0, microsecond=0)
     start = hour - timedelta(hours=AIR_HOURS - 1)
-    buckets = await queries.aggregate(storage, air, start, now, "1h")
+    buckets = await aggregate(storage, air, start, now, "1h")
     by_id = {s.id: s for s in air}
     sums: dict[tuple[int, str, int], list[float]] = defaultdict(list)
     for b in buckets:
