@@ -96,7 +96,11 @@ class Agent:
         """
         self.config = config
         self.uplink = uplink or MqttUplink(
-            config.gateway_id, config.settings.mqtt, config.mqtt_password, secret=self._secret
+            config.gateway_id,
+            config.settings.mqtt,
+            config.mqtt_password,
+            secret=self._secret,
+            base_dir=config.source.parent if config.source is not None else None,
         )
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -64,6 +64,7 @@ __all__ = [
     "MqttSection",
     "OutboxSection",
     "PublishSection",
+    "TlsSection",
     "describe_config",
     "load_config",
 ]
@@ -89,6 +90,34 @@ class GatewaySection(BaseModel):
         return check_gateway_id(value)
 
 
+TlsVersion = Literal["1.2", "1.3"]
+
+
+class TlsSection(BaseModel):
+    """``mqtt.tls:`` MQTT over TLS; paths are relative to gateway.yaml.
+
+    ``ca_file``: the CA that signed the broker's certificate (default: the
+    system's CAs). ``cert_file``/``key_file``: the gateway's client certificate,
+    for brokers that require one. The broker's name is checked against its
+    certificate unless ``check_hostname`` is false (a broker reached by an IP
+    address its certificate does not name).
+    """
+
+    model_config = _STRICT
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    min_version: TlsVersion = "1.2"
+    check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise LocatedError(("cert_file",), "cert_file and key_file go together")
+        return self
+
+
 class MqttSection(BaseModel):
     """``mqtt:`` broker address and topic root; the password lives in a file."""
 
@@ -100,6 +129,7 @@ class MqttSection(BaseModel):
     keepalive_s: int = Field(default=30, ge=5, le=65535)
     username: str | None = None
     password_file: Path | None = None
+    tls: TlsSection | None = None
 
     @field_validator("topic_root")
     @classmethod

@@ -33,6 +33,7 @@ import asyncio
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -43,6 +44,7 @@ from pydantic import SecretStr
 from edge.config import MqttSection
 from edge.errors import NotConnectedError, PublishError, UplinkError
 from edge.uplink.base import SecretSource, SettledCallback, StateCallback, StatusSource, Uplink
+from edge.uplink.tls import tls_context
 from wire import WireError
 from wire.ack import verify_ack
 from wire.signing import sign_body, sign_object
@@ -84,6 +86,7 @@ class MqttUplink(Uplink):
         password: SecretStr | None = None,
         *,
         secret: SecretSource,
+        base_dir: Path | None = None,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 60,
     ) -> None:
@@ -94,6 +97,7 @@ class MqttUplink(Uplink):
             settings: the ``mqtt`` section of gateway.yaml.
             password: the broker password (from ``password_file``).
             secret: the gateway's current secret (signs batches, verifies acks).
+            base_dir: what ``mqtt.tls`` paths are relative to (gateway.yaml's folder).
             reconnect_min_s: first reconnect delay; doubles up to ``reconnect_max_s``.
             reconnect_max_s: longest reconnect delay.
         """
@@ -102,6 +106,7 @@ class MqttUplink(Uplink):
         self._telemetry = telemetry_topic(settings.topic_root, gateway_id)
         self._status = status_topic(settings.topic_root, gateway_id)
         self._ack_topic = ack_topic(settings.topic_root, gateway_id)
+        self._base_dir = base_dir or Path.cwd()
         self._secret = secret
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -172,6 +177,8 @@ class MqttUplink(Uplink):
         if status is not None:
             self._status_source = status
         settings = self._settings
+        if settings.tls is not None:
+            self._client.tls_set_context(tls_context(settings.tls, self._base_dir))
         # the last will is signed too (replayable, but it only ever says offline)
         will = self._signed(status_payload("offline", self._gateway_id))
         self._client.will_set(self._status, will, qos=QOS, retain=True)

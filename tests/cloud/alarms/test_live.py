@@ -29,6 +29,7 @@ from tests.cloud.alarms.live_helpers import (
     rules,
     station,
 )
+from wire.signing import sign_object
 
 pytestmark = pytest.mark.anyio
 
@@ -145,12 +146,16 @@ async def test_gateway_silence_and_offline_status(storage: Storage) -> None:
     assert (alarm.subject, alarm.state) == ("gw-1", "open")
     await at.send("air_temperature", [20.1], T0 + 17 * MINUTE)
     assert [a.state for a in await alarms(storage)] == ["resolved"]
-    # the gateway's own word: offline opens, online resolves
-    settled = await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"offline"}')
+    # the gateway's own word (signed, as gateways sign their status): offline opens, online resolves
+    secret = await storage.gateway_secret("gw-1")
+    assert secret is not None
+    offline = sign_object(b'{"state":"offline"}', secret)
+    settled = await at.pipeline.handle("shanshui/v1/gw-1/up/status", offline)
     assert settled.outcome == PRESENCE
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "open"]
-    await at.pipeline.handle("shanshui/v1/gw-1/up/status", b'{"state":"online"}')
+    online = sign_object(b'{"state":"online"}', secret)
+    await at.pipeline.handle("shanshui/v1/gw-1/up/status", online)
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "resolved"]
     await engine.stop()
