@@ -76,6 +76,7 @@ class Evaluator:
         self._late_after_ms = late_after_s * 1000
         self._states: dict[tuple[str, str], RuleState] = {}
         self._dirty: set[tuple[str, str]] = set()  # states touched since take_dirty()
+        self._watching: dict[Series, list[Rule]] = {}
         for key, data in (snapshot or {}).items():
             rule_id, _, subject = key.partition("|")
             if rule_id in self._rules:
@@ -86,10 +87,18 @@ class Evaluator:
         out: list[Transition] = []
         for sample in sorted(samples, key=lambda s: s.time_ms):
             late = now_ms - sample.time_ms > self._late_after_ms
-            for rule in self._candidates(sample.series.tenant, sample.series.site):
-                if watches(rule, sample.series):
-                    out.extend(self._evaluate(rule, sample, late))
+            for rule in self._watchers(sample.series):
+                out.extend(self._evaluate(rule, sample, late))
         return out
+
+    def _watchers(self, series: Series) -> list[Rule]:
+        """The rules that watch ``series``, remembered per series (rules are fixed)."""
+        found = self._watching.get(series)
+        if found is None:
+            candidates = self._candidates(series.tenant, series.site)
+            found = [rule for rule in candidates if watches(rule, series)]
+            self._watching[series] = found
+        return found
 
     def status(self, status: GatewayStatus, now_ms: int) -> list[Transition]:
         """A gateway's presence: offline opens its gateway absence alarms, online resolves them."""
@@ -149,15 +158,23 @@ class Evaluator:
         """``rule_id|subject`` -> level of every open alarm."""
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}
 
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """The states touched since the last call, JSON-ready, keyed ``rule_id|subject``.
+    def take_dirty(self) -> set[str]:
+        """Keys (``rule_id|subject``) of the states touched since the last call.
 
-        Storage saves these after each evaluation instead of the whole :meth:`snapshot`.
+        Storage saves :meth:`states_of` these instead of the whole :meth:`snapshot`.
         """
         dirty, self._dirty = self._dirty, set()
-        return {
-            f"{r}|{s}": self._states[r, s].to_dict() for r, s in dirty if (r, s) in self._states
-        }
+        return {f"{r}|{s}" for r, s in dirty}
+
+    def states_of(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The states of ``keys`` (``rule_id|subject``), JSON-ready; unknown keys left out."""
+        out = {}
+        for key in keys:
+            rule_id, _, subject = key.partition("|")
+            state = self._states.get((rule_id, subject))
+            if state is not None:
+                out[key] = state.to_dict()
+        return out
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every state, JSON-ready, keyed ``rule_id|subject``."""
@@ -224,8 +241,12 @@ class Evaluator:
         return [self._transition(rule, subject, "resolve", sample, detail=detail, late=late)]
 
     def _state(self, rule: Rule, subject: str) -> RuleState:
-        self._dirty.add((rule.id, subject))
-        return self._states.setdefault((rule.id, subject), RuleState())
+        key = (rule.id, subject)
+        self._dirty.add(key)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = RuleState()
+        return state
 
     @staticmethod
     def _transition(

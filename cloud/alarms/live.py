@@ -71,6 +71,9 @@ class AlarmEngine:
         notify: told of the events recorded (not late) after each commit, and ticked.
         late_after_s: readings older than this when committed raise late alarms.
         tick_s: how often silence is checked and rules are reloaded.
+        checkpoint_s: the state of subjects whose alarms changed is saved with the change;
+            the rest (windows, candidates) at most this often, and at :meth:`stop`.
+        gather_s: after a batch arrives, wait this long for more to evaluate together.
         clock: seconds since the epoch (tests may pass their own).
     """
 
@@ -81,12 +84,18 @@ class AlarmEngine:
         notify: AlarmSink | None = None,
         late_after_s: float = DEFAULT_LATE_AFTER_S,
         tick_s: float = 30.0,
+        checkpoint_s: float = 2.0,
+        gather_s: float = 0.05,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._storage = storage
         self._notify = notify
         self._late_after_s = late_after_s
         self._tick_s = tick_s
+        self._checkpoint_s = checkpoint_s
+        self._gather_s = gather_s
+        self._unsaved: set[str] = set()  # keys of states changed since the last save
+        self._saved_at = time.monotonic()
         self._clock = clock
         self._queue: asyncio.Queue[_Batch | _Status] = asyncio.Queue(_MAX_QUEUE)
         self._rules: list[Rule] = []
@@ -121,6 +130,11 @@ class AlarmEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._unsaved:
+            try:
+                await self._evaluate(lambda _: [], checkpoint=True)
+            except StorageError as exc:
+                log.warning("alarm state not saved at stop: %s", exc)
 
     def batch_committed(self, batch: Batch) -> None:
         """Queue a committed batch for evaluation; returns at once."""
@@ -175,6 +189,8 @@ class AlarmEngine:
     async def _drain(self) -> None:
         while True:
             items = [await self._queue.get()]
+            # let a burst gather for a moment: one evaluation transaction for all of it
+            await asyncio.sleep(self._gather_s)
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:
@@ -193,34 +209,32 @@ class AlarmEngine:
         await self._learn_gateways({i.batch.gateway_id for i in batches} | {
             s.gateway_id for s in statuses
         })  # fmt: skip
-        samples = [
-            (sample, item.committed_ms) for item in batches for sample in self._samples(item.batch)
-        ]
-        samples.sort(key=lambda pair: pair[0].time_ms)
+        # one evaluation for the whole burst, in time order; "late" is judged against the
+        # newest commit of the burst (they lie gather_s apart at most)
+        samples = [sample for item in batches for sample in self._samples(item.batch)]
+        now_ms = max(i.committed_ms if isinstance(i, _Batch) else i.time_ms for i in items)
         gateway_statuses = [
-            (GatewayStatus(ctx.tenant, s.gateway_id, s.time_ms, s.online, ctx.site, ctx.region),
-             s.time_ms)
+            GatewayStatus(ctx.tenant, s.gateway_id, s.time_ms, s.online, ctx.site, ctx.region)
             for s in statuses
             if (ctx := self._context.get(s.gateway_id)) is not None
-        ]  # fmt: skip
+        ]
 
         def run(evaluator: Evaluator) -> list[Transition]:
-            out: list[Transition] = []
-            for sample, committed_ms in samples:
-                out.extend(evaluator.feed([sample], committed_ms))
-            for status, now_ms in gateway_statuses:
+            out = evaluator.feed(samples, now_ms)
+            for status in gateway_statuses:
                 out.extend(evaluator.status(status, now_ms))
             return out
 
         await self._evaluate(run)
 
-    async def _evaluate(self, step: Callable[[Evaluator], list[Transition]]) -> None:
+    async def _evaluate(
+        self, step: Callable[[Evaluator], list[Transition]], *, checkpoint: bool = False
+    ) -> None:
         delay_s = _RETRY_FIRST_S
         while True:
             try:
-                notices = await self._evaluate_once(step)
+                notices = await self._evaluate_once(step, checkpoint)
             except StorageError as exc:
-                self._version = None  # memory may be ahead of the database: reload
                 log.warning("alarm evaluation: database unavailable, retrying: %s", exc)
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
@@ -234,16 +248,43 @@ class AlarmEngine:
         if live and self._notify is not None:
             await self._notify.notify(live)
 
-    async def _evaluate_once(self, step: Callable[[Evaluator], list[Transition]]) -> list[Notice]:
+    async def _evaluate_once(
+        self, step: Callable[[Evaluator], list[Transition]], checkpoint: bool
+    ) -> list[Notice]:
+        try:
+            return await self._evaluate_in(step, checkpoint)
+        except StorageError:
+            # nothing of this step was committed and memory is ahead: start again from the
+            # database (progress since the last checkpoint is evaluated again or lost)
+            self._unsaved = set()
+            self._version = None
+            raise
+
+    async def _evaluate_in(
+        self, step: Callable[[Evaluator], list[Transition]], checkpoint: bool
+    ) -> list[Notice]:
         async with evaluation(self._storage) as tx:
             version = await tx.version()
             if version != self._version:
+                # another worker saved since (or first use): its states, then what this
+                # worker evaluated since its own last save
+                snapshot = await tx.states() | self._evaluator.states_of(self._unsaved)
                 self._evaluator = Evaluator(
-                    self._rules, late_after_s=self._late_after_s, snapshot=await tx.states()
+                    self._rules, late_after_s=self._late_after_s, snapshot=snapshot
                 )
+            self._version = version
             transitions = step(self._evaluator)
             notices = await tx.record(transitions, self._severities)
-            self._version = await tx.save_states(self._evaluator.take_dirty())
+            self._unsaved |= self._evaluator.take_dirty()
+            now = time.monotonic()
+            if checkpoint or now - self._saved_at >= self._checkpoint_s:
+                self._version = await tx.save_states(self._evaluator.states_of(self._unsaved))
+                self._unsaved, self._saved_at = set(), now
+            elif transitions:
+                # an alarm changed: its subject's state is saved with it, in this transaction
+                keys = {t.alarm_key for t in transitions} & self._unsaved
+                self._version = await tx.save_states(self._evaluator.states_of(keys))
+                self._unsaved -= keys
             return notices
 
     async def _learn_gateways(self, gateway_ids: set[str]) -> None:

@@ -22,6 +22,7 @@ from cloud.api.routes import (
     alarms,
     audit,
     dashboard,
+    dashboard_actions,
     gateways,
     grants,
     health,
@@ -137,6 +138,7 @@ def create_app(
         alarm_rules,
         overview,
         live,
+        dashboard_actions,
     ):
         app.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     # pages read their own query parameters (and tell the user about bad ones)

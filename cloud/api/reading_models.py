@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from cloud.schemas import iso_utc
 from cloud.storage.access import VisibleSeries
+from cloud.storage.aggregates import Bucket
 from cloud.storage.models import to_time_ms
-from cloud.storage.queries import Bucket, Row
+from cloud.storage.queries import Row
 
 
 class SeriesRef(BaseModel):

@@ -103,7 +103,8 @@ RETURNING id
 """
 
 _SAVE = """
-INSERT INTO alarm_states (key, state) VALUES (%s, %s)
+INSERT INTO alarm_states (key, state)
+SELECT key, value FROM jsonb_each(%(states)s::jsonb)
 ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = now()
 """
 
@@ -130,10 +131,7 @@ class EvaluationTx:
     async def save_states(self, states: Mapping[str, Mapping[str, Any]]) -> int:
         """Upsert states; the new version."""
         if states:
-            async with self._conn.cursor() as cursor:
-                await cursor.executemany(
-                    _SAVE, [(key, Jsonb(dict(state))) for key, state in states.items()]
-                )
+            await self._conn.execute(_SAVE, {"states": Jsonb(dict(states))})
         cursor = await self._conn.execute(
             "UPDATE alarm_state_version SET version = version + 1 RETURNING version"
         )

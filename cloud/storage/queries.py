@@ -1,46 +1,25 @@
-"""Reading queries over series already resolved in scope: pages, exports, buckets, latest.
+"""Reading queries over series already resolved in scope: pages, exports, latest values.
 
 Layer: storage. Every function takes :class:`cloud.storage.access.VisibleSeries`
 (from :func:`cloud.storage.access.visible_series`), so what a caller may see is
 decided once, and each series is read only inside its windows. Pages use keyset
 pagination on ``(time, series_id)``; exports stream through a server-side cursor
-and never hold the result in memory. Aggregates count readings flagged ``N``
-(valid) only, and cut calendar buckets (day, week, month) in each station's time
-zone; fixed buckets (minutes, hours) are aligned to local midnight of 2000-01-01.
+and never hold the result in memory. Bucketed aggregates are in
+:mod:`cloud.storage.aggregates`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from cloud.storage.access import VisibleSeries, clip
 from cloud.storage.store import Storage
 
 Order = Literal["asc", "desc"]
 EXPORT_FETCH_ROWS = 5000
-
-# bucket name -> (fixed interval, or calendar unit for date_trunc)
-BUCKETS: dict[str, timedelta | str] = {
-    "1min": timedelta(minutes=1),
-    "5min": timedelta(minutes=5),
-    "10min": timedelta(minutes=10),
-    "15min": timedelta(minutes=15),
-    "30min": timedelta(minutes=30),
-    "1h": timedelta(hours=1),
-    "2h": timedelta(hours=2),
-    "3h": timedelta(hours=3),
-    "6h": timedelta(hours=6),
-    "8h": timedelta(hours=8),
-    "12h": timedelta(hours=12),
-    "1d": "day",
-    "1w": "week",
-    "1mo": "month",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +30,6 @@ class Row:
     time: datetime
     value: float
     quality: str
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """Aggregates of one series over one bucket; ``start`` is the bucket's first instant."""
-
-    series_id: int
-    start: datetime
-    avg: float
-    min: float
-    max: float
-    count: int
 
 
 _WINDOWS = (
@@ -92,36 +59,6 @@ ORDER BY r.time {order}, r.series_id {order}
     for order in ("asc", "desc")
 }
 
-# Per window (series), so each sorts and groups only its own rows in memory. origin: local
-# midnight of 2000-01-01 in the station's zone, computed once per window in Python.
-_AGGREGATE_FIXED = """
-SELECT w.id, a.b, a.avg, a.min, a.max, a.count
-FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[],
-            %(origins)s::timestamptz[]) AS w(id, lo, hi, origin)
-CROSS JOIN LATERAL (
-    SELECT date_bin(%(step)s::interval, r.time, w.origin) AS b,
-           avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count
-    FROM readings r
-    WHERE r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi AND r.quality = 'N'
-    GROUP BY 1
-) AS a
-ORDER BY w.id, a.b
-"""
-
-_AGGREGATE_CALENDAR = """
-SELECT w.id, a.b, a.avg, a.min, a.max, a.count
-FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[], %(tzs)s::text[])
-     AS w(id, lo, hi, tz)
-CROSS JOIN LATERAL (
-    SELECT date_trunc(%(unit)s, r.time, w.tz) AS b,
-           avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count
-    FROM readings r
-    WHERE r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi AND r.quality = 'N'
-    GROUP BY 1
-) AS a
-ORDER BY w.id, a.b
-"""
-
 _LATEST = """
 SELECT DISTINCT ON (w.id) w.id, r.time, r.value, r.quality
 FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS w(id, lo, hi)
@@ -136,7 +73,7 @@ ORDER BY w.id, r.time DESC
 """
 
 
-def _windows(
+def windows(
     series: Sequence[VisibleSeries], start: datetime, end: datetime
 ) -> dict[str, list[Any]]:
     ids: list[int] = []
@@ -167,7 +104,7 @@ async def page(
     Returns:
         The rows, ordered by (time, series id) in ``order``, and whether more follow.
     """
-    params = _windows(series, start, end) | {
+    params = windows(series, start, end) | {
         "after_t": None if after is None else after[0],
         "after_s": None if after is None else after[1],
         "limit": limit + 1,
@@ -190,7 +127,7 @@ async def export(
     order: Order = "asc",
 ) -> AsyncIterator[list[Row]]:
     """Every reading of the window, in chunks, through a server-side cursor."""
-    params = _windows(series, start, end)
+    params = windows(series, start, end)
     if not params["ids"]:
         return
     async with (
@@ -203,38 +140,6 @@ async def export(
             if not rows:
                 break
             yield [Row(sid, t.astimezone(UTC), v, q) for sid, t, v, q in rows]
-
-
-async def aggregate(
-    storage: Storage,
-    series: Sequence[VisibleSeries],
-    start: datetime,
-    end: datetime,
-    bucket: str,
-) -> list[Bucket]:
-    """avg/min/max/count of valid readings per series and bucket (see :data:`BUCKETS`)."""
-    size = BUCKETS[bucket]
-    params = _windows(series, start, end)
-    if not params["ids"]:
-        return []
-    if isinstance(size, timedelta):
-        origins = [_local_origin(tz) for tz in params["tzs"]]
-        query, extra = _AGGREGATE_FIXED, {"step": size, "origins": origins}
-    else:
-        query, extra = _AGGREGATE_CALENDAR, {"unit": size}
-    async with storage.connection("aggregating readings") as conn:
-        cursor = await conn.execute(query, {**params, **extra})
-        rows = await cursor.fetchall()
-    return [
-        Bucket(sid, b.astimezone(UTC), avg, low, high, count)
-        for sid, b, avg, low, high, count in rows
-    ]
-
-
-@cache
-def _local_origin(time_zone: str) -> datetime:
-    """2000-01-01 00:00 local time in ``time_zone``, where fixed buckets are aligned."""
-    return datetime(2000, 1, 1, tzinfo=ZoneInfo(time_zone)).astimezone(UTC)
 
 
 async def latest(storage: Storage, series: Sequence[VisibleSeries]) -> list[Row]:

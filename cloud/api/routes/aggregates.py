@@ -30,7 +30,8 @@ from cloud.api.routes.readings import (
 )
 from cloud.api.scoping import FilterDep, resolve
 from cloud.schemas import iso_utc
-from cloud.storage import audit, queries
+from cloud.storage import audit
+from cloud.storage.aggregates import BUCKETS, aggregate
 
 router = APIRouter(
     prefix="/api/v1", tags=["readings"], responses=error_responses(401, 403, 404, 422, 429, 503)
@@ -91,7 +92,7 @@ async def get_aggregates(
     At most 50 000 buckets per series: a longer window needs a larger bucket.
     """
     start, end = checked_window(start, end)
-    size = queries.BUCKETS[bucket]
+    size = BUCKETS[bucket]
     step = size if isinstance(size, timedelta) else _CALENDAR_SIZE[size]
     if (end - start) / step > MAX_BUCKETS_PER_SERIES:
         raise ApiProblem(
@@ -100,7 +101,7 @@ async def get_aggregates(
             "buckets per series; narrow the window or choose a larger bucket",
         )
     series = await resolve(storage, key, query)
-    rows = await queries.aggregate(storage, series, start, end, bucket)
+    rows = await aggregate(storage, series, start, end, bucket)
     by_series: dict[int, list[BucketOut]] = {s.id: [] for s in series}
     for row in rows:
         by_series[row.series_id].append(BucketOut.of(row))

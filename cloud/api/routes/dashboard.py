@@ -77,6 +77,12 @@ async def technician(
     return await _signed_in_page(request, storage, credentials, "gateway.html")
 
 
+@router.get("/alarms", response_class=HTMLResponse)
+async def alarms(request: Request, storage: StorageDep, credentials: CredentialsDep) -> Response:
+    """Open and recent alarms, to acknowledge and resolve."""
+    return await _signed_in_page(request, storage, credentials, "alarms.html")
+
+
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
     """Swagger UI from the vendored ``swagger-ui-dist``."""

@@ -31,8 +31,9 @@ from cloud.api.station_ratings import (
     water_rating,
 )
 from cloud.schemas import iso_utc, iso_utc_or_none
-from cloud.storage import queries
+from cloud.storage import aggregates, queries
 from cloud.storage.access import SeriesFilter, VisibleSeries, visible_gateways, visible_series
+from cloud.storage.alarms import AlarmFilter, list_alarms
 from cloud.storage.models import GatewaySummary
 from cloud.storage.sites import MonitoringType, Site, list_sites
 from cloud.storage.store import Storage
@@ -43,6 +44,7 @@ router = APIRouter(
 )
 
 AIR_HOURS = 8  # the O3 8-h moving mean needs eight hourly means
+MAX_ALARMS = 10_000
 WATER_TYPES = ("surface_water", "pond")
 
 
@@ -75,7 +77,9 @@ class StationStatus(BaseModel):
         "noise (GB 3096 exceedance); rank grows with how bad it is; null without data"
     )
     alarm: dict[str, Any] | None = Field(
-        default=None, description="open alarms (reserved: filled once alarms are stored)"
+        default=None,
+        description="active alarms: counts of open and acknowledged ones and their "
+        "severities; null when none",
     )
 
 
@@ -101,10 +105,22 @@ async def get_overview(
     hourly = await _air_hours(storage, series, now)
     visible = set(await visible_gateways(storage, key.scope))
     gateways = [g for g in await storage.list_gateways() if g.id in visible]
+    active = await list_alarms(
+        storage, key.scope, AlarmFilter(states=("open", "acknowledged"), limit=MAX_ALARMS)
+    )
+    alarms: dict[int, dict[str, Any]] = {}
+    for a in active:
+        if a.site_id is not None:
+            one = alarms.setdefault(a.site_id, {"open": 0, "acknowledged": 0, "severities": []})
+            one[a.state] += 1
+            if a.severity not in one["severities"]:
+                one["severities"].append(a.severity)
     out = [
         _status(site, series=series, latest=latest, hourly=hourly, gateways=gateways, now=now)
         for site in sites
     ]
+    for station in out:
+        station.alarm = alarms.get(station.id)
     return sorted(out, key=lambda s: (-(s.rating or {}).get("rank", 0.0), s.name, s.id))
 
 
@@ -115,7 +131,7 @@ async def _air_hours(
     air = [s for s in series if s.quantity in AIR_POLLUTANTS]
     hour = now.replace(minute=0, second=0, microsecond=0)
     start = hour - timedelta(hours=AIR_HOURS - 1)
-    buckets = await queries.aggregate(storage, air, start, now, "1h")
+    buckets = await aggregates.aggregate(storage, air, start, now, "1h")
     by_id = {s.id: s for s in air}
     sums: dict[tuple[int, str, int], list[float]] = defaultdict(list)
     for b in buckets:

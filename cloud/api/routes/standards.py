@@ -24,8 +24,8 @@ from cloud.api.scoping import resolve
 from cloud.schemas import iso_utc
 from cloud.standards.aqi_reports import daily_report
 from cloud.standards.report import aqi_dict
-from cloud.storage import queries
 from cloud.storage.access import SeriesFilter, VisibleSeries
+from cloud.storage.aggregates import Bucket, aggregate
 
 router = APIRouter(
     prefix="/api/v1/aqi",
@@ -80,7 +80,7 @@ async def get_daily_aqi(
         # 24 hours from local midnight (a DST day's 23 or 25 are not a case in China)
         start = datetime.combine(day, time(), ZoneInfo(zone)).astimezone(UTC)
         end = start + timedelta(hours=HOURS)
-        buckets = await queries.aggregate(storage, members, start, end, "1h")
+        buckets = await aggregate(storage, members, start, end, "1h")
         reports += _reports(day, zone, start, series=members, buckets=buckets)
     return sorted(reports, key=lambda r: r.station)
 
@@ -91,7 +91,7 @@ def _reports(
     start: datetime,
     *,
     series: list[VisibleSeries],
-    buckets: list[queries.Bucket],
+    buckets: list[Bucket],
 ) -> list[StationAqi]:
     by_id = {s.id: s for s in series}
     # station -> pollutant -> hour -> means of its series (several analysers: their mean)

@@ -76,7 +76,7 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], gapM
     `<line x1="${L}" x2="${W - R}" y1="${y(l.value).toFixed(1)}" y2="${y(l.value).toFixed(1)}" stroke="#b3261e" stroke-dasharray="6 4"/>` +
     `<text x="${W - R - 4}" y="${(y(l.value) - 4).toFixed(1)}" text-anchor="end" fill="#8c1d18" font-size="12">${esc(l.label)} ${fmtValue(l.value)}</text>`).join("");
   const last = points.length ? points[points.length - 1].t : "";
-  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}">
+  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}" data-flagged="${flagged.length}" data-y-max="${hi}">
     <title>${esc(label)} (${esc(q.unit)})</title>
     ${yTicks.map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e1e7e4"/><text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#4a5a52">${tick(v)}</text>`).join("")}
     ${timeTicks(t0, t1, tz).map((tk) => `<line x1="${x(tk.ms).toFixed(1)}" x2="${x(tk.ms).toFixed(1)}" y1="${T}" y2="${H - B}" stroke="#eef2f0"/><text x="${x(tk.ms).toFixed(1)}" y="${H - 10}" text-anchor="middle" font-size="12" fill="#4a5a52">${tk.label}</text>`).join("")}

@@ -17,7 +17,7 @@ const STRINGS = {
     bad_param: "参数无效，已使用默认值", not_found: "未找到或无权访问", loading: "加载中…",
     raw: "原始数据", hourly: "小时均值", daily_means: "日均值", minute: "分钟均值", ten_min: "10 分钟均值",
     min_max: "最小–最大", limit: "限值", gap: "断点为数据缺失", alarm: "报警",
-    alarm_none: "报警功能待接入", station: "站点", open_station: "打开站点", technician: "现场视图",
+    comment: "备注", state: "状态", ack: "确认", resolve: "解除", rule: "规则", active: "未解除的报警", recent: "最近 7 天已解除", none: "无", comment_needed: "解除报警需要填写备注", open: "未确认", acknowledged: "已确认", resolved: "已解除", station: "站点", open_station: "打开站点", technician: "现场视图",
     ok: "正常", degraded: "异常", types: { air: "空气", surface_water: "地表水", noise: "噪声",
       soil: "土壤", farm: "农田", barn: "畜舍", pond: "鱼塘", geohazard: "地质灾害" },
     water_class: "水质类别", aqi: "AQI", leq: "等效声级",
@@ -38,7 +38,7 @@ const STRINGS = {
     live: "live", bad_param: "invalid parameter, default used", not_found: "not found or not in your scope",
     loading: "Loading…", raw: "raw readings", hourly: "hourly means", daily_means: "daily means",
     minute: "1-minute means", ten_min: "10-minute means", min_max: "min–max", limit: "limit",
-    gap: "breaks are missing data", alarm: "Alarms", alarm_none: "alarms not connected yet",
+    gap: "breaks are missing data", alarm: "Alarms", comment: "Comment", state: "State", ack: "Acknowledge", resolve: "Resolve", rule: "Rule", active: "Active alarms", recent: "Resolved in the last 7 days", none: "none", comment_needed: "resolving an alarm needs a comment", open: "open", acknowledged: "acknowledged", resolved: "resolved",
     station: "Station", open_station: "open station", technician: "Technician view",
     ok: "ok", degraded: "degraded", types: { air: "air", surface_water: "surface water",
       noise: "noise", soil: "soil", farm: "farm", barn: "barn", pond: "pond",
@@ -166,7 +166,7 @@ export function ratingChip(rating) {
 export function header(active) {
   const el = document.querySelector("header.top");
   const link = (href, key) => `<a href="${href}"${active === key ? ' aria-current="page"' : ""}>${t(key)}</a>`;
-  el.innerHTML = `<h1>${t("title")}</h1><nav aria-label="main">${link("/", "overview")}${link("/gateways", "gateways")}${link("/docs", "docs")}</nav>
+  el.innerHTML = `<h1>${t("title")}</h1><nav aria-label="main">${link("/", "overview")}${link("/alarms", "alarm")}${link("/gateways", "gateways")}${link("/docs", "docs")}</nav>
     <span class="spacer"></span><button type="button" id="lang" lang="${lang === "zh" ? "en" : "zh"}">${t("lang")}</button>
     <form method="post" action="/logout" style="margin:0"><button type="submit">${t("signout")}</button></form>`;
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";

@@ -54,7 +54,7 @@ function drawList(stations) {
       <span class="chip" style="background:${chip.bg};color:${chip.fg}">${esc(chip.label)}</span>
       <span><a href="/station/${s.id}">${esc(s.name)}</a> <span class="sub">${esc(chip.detail)}</span><br>
         <span class="sub">${esc(typeName(s.monitoring_type))} · ${esc(s.department)} · ${esc(s.region_code ?? "—")} · ${esc(latest)}</span></span>
-      <span class="sub">${gatewayState(s)}</span></li>`;
+      <span class="sub">${gatewayState(s)}${s.alarm ? `<br><a class="alarm" href="/alarms">${t("alarm")} ${s.alarm.open + s.alarm.acknowledged}</a>` : ""}</span></li>`;
   }).join("");
 }
 

@@ -136,9 +136,12 @@ async function daily() {
     const d = days.get(key) ?? { sum: 0, n: 0 };
     d.sum += p.v; d.n += 1; days.set(key, d);
   }
-  const dates = [...new Set([...days.keys()].map((k) => k.split("|")[0]))].sort().reverse();
+  const dates = [...new Set([...days.keys()].map((k) => k.split("|")[0]))].sort().reverse().slice(0, 7);  // an 8th is cut by the window
+  // today counts only the hours begun so far
+  const nowLocal = fmtTime(end, tz);
+  const hoursOf = (date) => (date === nowLocal.slice(0, 10) ? Number(nowLocal.slice(11, 13)) + 1 : 24);
   document.getElementById("daily").innerHTML = `<table><thead><tr><th>${t("date")}</th>${state.chosen.map((c) => `<th class="num">${esc(qname(c))} (${esc(quantity(c).unit)})</th><th class="num">${t("completeness")}</th>`).join("")}</tr></thead><tbody>
-    ${dates.map((date) => `<tr><td>${date}</td>${state.chosen.map((c) => { const d = days.get(`${date}|${c}`); return d ? `<td class="num">${fmtValue(d.sum / d.n)}</td><td class="num">${Math.round((d.n / 24) * 100)} %</td>` : "<td class=num>—</td><td class=num>0 %</td>"; }).join("")}</tr>`).join("")}</tbody></table>`;
+    ${dates.map((date) => `<tr><td>${date}</td>${state.chosen.map((c) => { const d = days.get(`${date}|${c}`); return d ? `<td class="num">${fmtValue(d.sum / d.n)}</td><td class="num">${Math.min(100, Math.round((d.n / hoursOf(date)) * 100))} %</td>` : "<td class=num>—</td><td class=num>0 %</td>"; }).join("")}</tr>`).join("")}</tbody></table>`;
 }
 
 function live() {

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from cloud.api import create_app
 from cloud.settings import Settings
-from cloud.storage import Storage, queries
+from cloud.storage import Storage, aggregates, queries
 from cloud.storage.sites import SiteAttributes, add_site
 from tests.cloud.api.conftest import bearer
 from tests.cloud.helpers import make_batch
@@ -125,6 +125,32 @@ def test_change_the_station_zone_and_the_days_follow(client: TestClient) -> None
     assert patched.status_code == 200, patched.text
     body = client.get("/api/v1/aggregates", params=TEMPERATURE | {"bucket": "1d"}).json()
     assert [d["start"] for d in body["series"][0]["buckets"]] == ["2026-03-01T00:00:00.000Z"]
+
+
+@pytest.mark.parametrize("bucket", ["1h", "3h", "1d", "1mo"])
+def test_rollups_and_raw_readings_give_the_same_buckets(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, bucket: str
+) -> None:
+    params = TEMPERATURE | {"bucket": bucket}
+    from_rollups = client.get("/api/v1/aggregates", params=params).json()
+    monkeypatch.setattr(aggregates, "fits_hourly", lambda *_: False)
+    from_raw = client.get("/api/v1/aggregates", params=params).json()
+    assert from_rollups["series"][0]["buckets"]
+    assert from_rollups == from_raw
+
+
+def test_a_window_off_the_hour_reads_raw_readings(client: TestClient) -> None:
+    params = {
+        "quantity": "air_temperature",
+        "bucket": "1h",
+        "start": "2026-03-01T15:30:00Z",
+        "end": "2026-03-01T17:00:00Z",
+    }
+    buckets = client.get("/api/v1/aggregates", params=params).json()["series"][0]["buckets"]
+    assert [(b["start"], b["count"], b["min"]) for b in buckets] == [
+        ("2026-03-01T15:00:00.000Z", 30, 30.0),
+        ("2026-03-01T16:00:00.000Z", 60, 60.0),
+    ]
 
 
 def test_too_many_buckets_is_refused_with_a_reason(client: TestClient) -> None:

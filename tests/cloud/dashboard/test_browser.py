@@ -126,6 +126,15 @@ def test_overview_station_chart_live_and_language(
     world.store("gw-air-1", [Reading("dev1", "pm2_5", now_ms, 25.0)])
     _wait(driver, f"return Number(document.body.dataset.lastLiveMs) >= {now_ms}")
 
+    # raw readings for short ranges: the fault-flagged reading (3x the level) is drawn apart
+    # and kept out of the scale
+    driver.find_element(By.CSS_SELECTOR, "[data-range='1h']").click()
+    _wait(driver, "return document.body.dataset.chartRange === '1h'")
+    svg = driver.find_element(By.CSS_SELECTOR, ".chart svg")
+    assert int(svg.get_attribute("data-flagged") or 0) >= 1
+    assert float(svg.get_attribute("data-y-max") or 0) < 40
+    driver.save_screenshot(str(screenshot_dir / "station-1h-flags.png"))
+
     driver.find_element(By.CSS_SELECTOR, "[data-range='30d']").click()
     _wait(driver, "return document.body.dataset.chartRange === '30d'")
     chart_ms = driver.execute_script("return document.body.dataset.chartMs")
@@ -186,3 +195,23 @@ def test_an_analyst_sees_only_the_stations_of_the_department(
         for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-gateway]")
     }
     assert gateways == {"gw-river-1"}
+
+
+def test_acknowledge_an_alarm(browser: WebDriver, world: World, screenshot_dir: Path) -> None:
+    driver = browser
+    driver.set_window_size(1280, 1000)
+    _login(driver, world, issue_key(world.database_url, "analyst", "eeb"))
+    assert "报警 1" in _station_rows(driver)[str(world.sites["air-3"])][1]
+    driver.get(f"{world.base_url}/alarms")
+    _wait(driver, "return document.body.dataset.ready === '1'")
+    row = driver.find_element(By.CSS_SELECTOR, "tr[data-state='open']")
+    alarm_id = row.get_attribute("data-alarm")
+    row.find_element(By.NAME, "comment").send_keys("technician on the way")
+    row.find_element(By.CSS_SELECTOR, "button[value='ack']").click()
+    _wait(
+        driver,
+        f"return document.querySelector(\"tr[data-alarm='{alarm_id}']\")?.dataset.state"
+        " === 'acknowledged'",
+    )
+    assert "technician on the way" not in driver.find_element(By.ID, "message").text
+    driver.save_screenshot(str(screenshot_dir / "alarms-acknowledged.png"))

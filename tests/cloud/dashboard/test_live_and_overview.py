@@ -110,3 +110,18 @@ def test_pages_need_a_key(world: World) -> None:
         for page in ("/", f"/station/{world.sites['air-1']}", "/gateways", "/gateway/gw-air-1"):
             response = client.get(page, follow_redirects=False)
             assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
+def test_dashboard_alarm_actions_need_the_header_and_the_scope(world: World) -> None:
+    with httpx.Client(base_url=world.base_url, timeout=TIMEOUT_S) as client:
+        eeb = client.get("/api/v1/alarms", headers=bearer(issue_key(world.database_url)))
+        alarm_id = eeb.json()[0]["id"]
+        url = f"/dashboard/alarms/{alarm_id}/resolve"
+        water = issue_key(world.database_url, "analyst", "water")
+        client.cookies.set("shanshui_key", water)
+        # a cross-site form: no header, no JSON
+        assert client.post(url, data={"comment": "x"}).status_code == 403
+        header = {"X-Shanshui-Dashboard": "1"}
+        assert client.post(url, json={"comment": "x"}, headers=header).status_code == 404
+        client.cookies.set("shanshui_key", issue_key(world.database_url, "sharing", "eeb"))
+        assert client.post(url, json={"comment": "x"}, headers=header).status_code == 403

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 import uvicorn
 from pydantic import SecretStr
 
+from cloud.alarms.events import Transition
 from cloud.api import create_app
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.alarm_eval import evaluation
 from cloud.storage.sites import SiteAttributes, add_site
 from wire import Batch, Quality, Reading
 
@@ -32,6 +34,7 @@ PERF_STATIONS = 500
 # station -> pm2_5 (µg/m³): 20 → 优 (level 1), 60 → 良 (2), 130 → 中度污染 (4)
 AIR = {"air-1": 20.0, "air-2": 60.0, "air-3": 130.0}
 BATCH = 4000
+ALARM_RULE = "pm25-high"
 
 
 @dataclass
@@ -116,6 +119,18 @@ async def seed(url: str) -> dict[str, int]:
             Reading("dev1", "ammonia_nitrogen", now_ms - 60_000, 0.4),
         ]
         await station("water", "river-1", river, water)
+        opened = Transition(
+            ALARM_RULE,
+            tenant="eeb",
+            subject="gw-air-3/dev1/pm2_5",
+            kind="open",
+            time_ms=now_ms - 600_000,
+            level="warning",
+            value=130.0,
+            detail="PM2.5 above 115 µg/m³",
+        )
+        async with evaluation(storage) as tx:
+            await tx.record([opened], {ALARM_RULE: "critical"})
         for i in range(PERF_STATIONS):
             attrs = SiteAttributes(
                 latitude=33.8 + (i % 25) * 0.04,
