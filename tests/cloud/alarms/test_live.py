@@ -146,16 +146,14 @@ async def test_gateway_silence_and_offline_status(storage: Storage) -> None:
     assert (alarm.subject, alarm.state) == ("gw-1", "open")
     await at.send("air_temperature", [20.1], T0 + 17 * MINUTE)
     assert [a.state for a in await alarms(storage)] == ["resolved"]
-    # the gateway's own word (signed, as gateways sign their status): offline opens, online resolves
-    secret = await storage.gateway_secret("gw-1")
-    assert secret is not None
-    offline = sign_object(b'{"state":"offline"}', secret)
-    settled = await at.pipeline.handle("shanshui/v1/gw-1/up/status", offline)
+    # the gateway's own word: offline opens, online resolves
+    secret = await storage.rotate_secret("gw-1")
+    topic = "shanshui/v1/gw-1/up/status"
+    settled = await at.pipeline.handle(topic, sign_object(b'{"state":"offline"}', secret))
     assert settled.outcome == PRESENCE
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "open"]
-    online = sign_object(b'{"state":"online"}', secret)
-    await at.pipeline.handle("shanshui/v1/gw-1/up/status", online)
+    await at.pipeline.handle(topic, sign_object(b'{"state":"online"}', secret))
     await engine.idle()
     assert [a.state for a in await alarms(storage)] == ["resolved", "resolved"]
     await engine.stop()
