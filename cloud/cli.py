@@ -11,10 +11,12 @@ Secrets are printed only where asked for (``gateway add``), never logged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -22,15 +24,24 @@ import typer
 
 from cloud import services
 from cloud.cli_alarms import alarms_app, rules_app
-from cloud.cli_common import EXIT_USAGE
+from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
+from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.migrate import migrate as apply_migrations
-from cloud.settings import MqttEndpoint, Settings, load_settings
+from cloud.settings import (
+    MqttEndpoint,
+    Settings,
+    embedded_servers,
+    embedded_warning,
+    load_settings,
+)
 from cloud.storage import DeadLetter, Storage
 from cloud.storage.policies import configure_policies
+from cloud.storage.sealing import SecretKey
 
 _DETAIL_COLUMN = 60
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="Migrations, API, ingest workers, gateway registry.",
@@ -39,6 +50,7 @@ app = typer.Typer(
 )
 gateway_app = typer.Typer(help="The gateway registry.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
+register_gateway_commands(gateway_app)
 app.add_typer(key_app, name="key")
 app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")
@@ -51,10 +63,15 @@ app.add_typer(rules_app, name="rules")
 def migrate() -> None:
     """Apply pending database migrations (an embedded database when none is configured).
 
+    With SHANSHUI_SECRET_KEY, seal gateway secrets still stored in plaintext.
+
     On TimescaleDB, then (re)apply the deployment's policies: columnstore age
     (SHANSHUI_COMPRESS_AFTER_DAYS) and retention (SHANSHUI_RETENTION_DAYS).
     """
     settings = load_settings()
+    key = None
+    if settings.secret_key is not None or settings.database_conninfo() is None:
+        key = services.secret_key(settings)
     with services.database(settings) as conninfo:
         applied = apply_migrations(conninfo)
         timescale = configure_policies(
@@ -62,7 +79,16 @@ def migrate() -> None:
             compress_after_days=settings.compress_after_days,
             retention_days=settings.retention_days,
         )
+        sealed = None if key is None else asyncio.run(_seal_secrets(conninfo, key))
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    if sealed:
+        typer.echo(f"sealed {sealed} plaintext gateway secret(s) under SHANSHUI_SECRET_KEY")
+    elif key is None:
+        typer.echo(
+            "warning: SHANSHUI_SECRET_KEY is not set: plaintext gateway secrets stay as they are "
+            "(serve and ingest refuse to start without it)",
+            err=True,
+        )
     if timescale:
         retention = f"{settings.retention_days} days" if settings.retention_days else "none"
         typer.echo(
@@ -94,12 +120,20 @@ def serve(
     if port is not None:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
+    key = services.secret_key(settings)
+    embedded = embedded_servers(settings, broker=ingest)
+    if embedded:
+        warning = embedded_warning(embedded)
+        log.warning("%s", warning)
+        typer.echo(f"\n*** WARNING: {warning} ***\n", err=True)
     with ExitStack() as stack:
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
-        api = create_app(settings, storage=Storage(conninfo), ingest=ingest, mqtt=endpoint)
+        services.start_metrics(settings)
+        storage = Storage(conninfo, secret_key=key)
+        api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint, embedded=embedded)
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
         uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")
@@ -110,11 +144,13 @@ def serve(
 def ingest_command() -> None:
     """Run an ingest worker only (several may share one subscription group)."""
     settings = load_settings()
+    key = services.secret_key(settings)
     with services.database(settings) as conninfo, services.broker(settings) as endpoint:
-        asyncio.run(_run_worker(settings, conninfo, endpoint))
+        services.start_metrics(settings)
+        asyncio.run(_run_worker(settings, Storage(conninfo, secret_key=key), endpoint))
 
 
-async def _run_worker(settings: Settings, conninfo: str, endpoint: MqttEndpoint) -> None:
+async def _run_worker(settings: Settings, storage: Storage, endpoint: MqttEndpoint) -> None:
     from cloud.ingest import IngestWorker  # noqa: PLC0415 - paho only for this command
 
     stop = asyncio.Event()
@@ -122,7 +158,7 @@ async def _run_worker(settings: Settings, conninfo: str, endpoint: MqttEndpoint)
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with (
-        Storage(conninfo) as storage,
+        storage,
         IngestWorker.from_settings(storage, settings, endpoint) as worker,
     ):
         typer.echo(f"ingest worker subscribed at {endpoint.address} (Ctrl-C stops)", err=True)
@@ -149,7 +185,9 @@ def gateway_add(
     """Register a gateway and hand out its signing secret, once."""
     _issue_secret(
         secret_file,
-        lambda storage: storage.register_gateway(gateway_id, tenant=tenant, site=site),
+        lambda storage: storage.register_gateway(
+            gateway_id, tenant=tenant, site=site, actor=actor()
+        ),
         f"registered {gateway_id}",
     )
 
@@ -162,12 +200,27 @@ def gateway_rotate_secret(
         Path | None,
         typer.Option(help="Write the hex secret to this new file (mode 0600) instead of stdout."),
     ] = None,
+    grace_hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Hours the old secret still verifies; 0 for a leaked one "
+            "[SHANSHUI_GATEWAY_SECRET_GRACE_HOURS, 24].",
+        ),
+    ] = None,
 ) -> None:
-    """Replace a gateway's secret (leaked, or the gateway was re-provisioned)."""
+    """Give a gateway a new secret; the old one keeps verifying for the grace period.
+
+    Install the new secret on the gateway within that period: until then its
+    batches, signed with the old secret, are accepted and acknowledged.
+    """
+    hours = load_settings().gateway_secret_grace_hours if grace_hours is None else grace_hours
     _issue_secret(
         secret_file,
-        lambda storage: storage.rotate_secret(gateway_id),
-        f"new secret for {gateway_id}",
+        lambda storage: storage.rotate_secret(
+            gateway_id, grace=timedelta(hours=hours), actor=actor()
+        ),
+        f"new secret for {gateway_id} (the old one verifies for {hours:g} h more)",
     )
 
 
@@ -181,8 +234,9 @@ def _issue_secret(
     # Claim the file before asking for a secret, so none is issued that cannot be kept.
     handle = _claim_secret_file(secret_file) if secret_file is not None else None
     try:
+        key = services.secret_key(settings)
         with services.database(settings) as conninfo:
-            secret = asyncio.run(_with_storage(conninfo, make))
+            secret = asyncio.run(_with_storage(conninfo, key, make))
     except BaseException:
         if handle is not None and secret_file is not None:
             os.close(handle)
@@ -197,9 +251,16 @@ def _issue_secret(
     typer.echo(f"{done}; secret written to {secret_file}", err=True)
 
 
-async def _with_storage(conninfo: str, make: Callable[[Storage], Awaitable[bytes]]) -> bytes:
-    async with Storage(conninfo, max_size=1) as storage:
+async def _with_storage(
+    conninfo: str, key: SecretKey, make: Callable[[Storage], Awaitable[bytes]]
+) -> bytes:
+    async with Storage(conninfo, max_size=1, secret_key=key) as storage:
         return await make(storage)
+
+
+async def _seal_secrets(conninfo: str, key: SecretKey) -> int:
+    async with Storage(conninfo, max_size=1, secret_key=key) as storage:
+        return await storage.seal_secrets()
 
 
 def _claim_secret_file(path: Path) -> int:

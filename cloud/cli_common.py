@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -41,12 +42,26 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def with_storage(work: Callable[[Storage], Awaitable[R]]) -> R:
-    """Run ``work`` with a one-connection Storage on the configured (or embedded) database."""
+def actor() -> str:
+    """Who runs this command, for the audit log: ``cli:<user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return "cli:unknown"
+
+
+def with_storage(work: Callable[[Storage], Awaitable[R]], *, sealing: bool = False) -> R:
+    """Run ``work`` with a one-connection Storage on the configured (or embedded) database.
+
+    ``sealing``: the work reads or writes gateway secrets, so it needs the operator
+    key (:func:`cloud.services.secret_key`; refused without one).
+    """
+    settings = load_settings()
+    key = services.secret_key(settings) if sealing else None
 
     async def run(conninfo: str) -> R:
-        async with Storage(conninfo, max_size=1) as storage:
+        async with Storage(conninfo, max_size=1, secret_key=key) as storage:
             return await work(storage)
 
-    with services.database(load_settings()) as conninfo:
+    with services.database(settings) as conninfo:
         return asyncio.run(run(conninfo))

@@ -236,3 +236,10 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     ingest: IngestHealth | None = Field(description="null when this process runs no worker")
+    embedded_servers: list[Literal["postgresql", "mqtt"]] = Field(
+        default_factory=list,
+        description="embedded development servers this process runs on (not for production)",
+    )
+    warning: str | None = Field(
+        default=None, description="set when running on embedded development servers"
+    )

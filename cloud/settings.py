@@ -88,12 +88,34 @@ class Settings(BaseSettings):
     mqtt_url: SecretStr | None = Field(
         default=None, description="mqtt://[user:password@]host:port; absent: embedded broker"
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="operator key sealing gateway secrets at rest: 32 bytes as 64 hex digits "
+        "or base64; required with SHANSHUI_DATABASE_URL (embedded: kept in DATA_DIR/secret_key)",
+    )
+    gateway_secret_grace_hours: float = Field(
+        default=24.0,
+        ge=0,
+        repr=False,
+        description="after rotate-secret, the old secret still verifies for this long",
+    )
     data_dir: Path = Field(default=Path("~/.local/share/shanshui"))
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     http_public: bool = Field(
         default=False,
         description="silence the warning about serving plain HTTP beyond loopback",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address of the Prometheus /metrics listener"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (no API key: "
+        "a listener of its own); absent: no metrics listener. One port per process",
     )
     topic_root: str = "shanshui/v1"
     ingest_group: str = "ingest"
@@ -148,7 +170,7 @@ class Settings(BaseSettings):
         description="GeoJSON outline of the operator's region, drawn under the dashboard's map",
     )
 
-    @field_validator("database_url", "mqtt_url", mode="before")
+    @field_validator("database_url", "mqtt_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_absent(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -258,3 +280,24 @@ def load_settings(**overrides: object) -> Settings:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def embedded_servers(settings: Settings, *, broker: bool = True) -> list[str]:
+    """Which development servers a command would start: ``postgresql``, ``mqtt`` (if
+    ``broker``) for what ``SHANSHUI_DATABASE_URL`` / ``SHANSHUI_MQTT_URL`` leave unset."""
+    servers = []
+    if settings.database_conninfo() is None:
+        servers.append("postgresql")
+    if broker and settings.mqtt() is None:
+        servers.append("mqtt")
+    return servers
+
+
+def embedded_warning(servers: list[str]) -> str:
+    """The warning for running on embedded development servers."""
+    unset = {"postgresql": "SHANSHUI_DATABASE_URL", "mqtt": "SHANSHUI_MQTT_URL"}
+    names = " and ".join(f"{server} ({unset[server]} unset)" for server in servers)
+    return (
+        f"running on EMBEDDED DEVELOPMENT servers: {names}; "
+        "not for production (no TLS, no backups, data in SHANSHUI_DATA_DIR)"
+    )

@@ -31,6 +31,7 @@ import yaml
 
 from cloud.embedded.broker import EmbeddedBroker, free_port
 from cloud.embedded.postgres import EmbeddedPostgres
+from cloud.services import embedded_secret_key_text
 from shanshui.children import Children
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
             "SHANSHUI_HTTP_HOST": "127.0.0.1",
             "SHANSHUI_HTTP_PORT": str(ports.http),
             "SHANSHUI_DATA_DIR": str(data_dir),
+            # the demo's database is embedded: its key is kept next to it (0600)
+            "SHANSHUI_SECRET_KEY": embedded_secret_key_text(data_dir),
         }
         children = Children(data_dir / "logs")
         stack.callback(children.stop_all)

@@ -39,6 +39,7 @@ from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
+from cloud.storage.sealing import SecretKey
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def create_app(
     storage: Storage | None = None,
     ingest: bool = False,
     mqtt: MqttEndpoint | None = None,
+    embedded: list[str] | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -70,6 +72,8 @@ def create_app(
         ingest: also run an :class:`IngestWorker` on the app's event loop, started
             and stopped with the app; its counters show in ``/healthz``.
         mqtt: the broker for that worker; defaults to ``settings.mqtt()``.
+        embedded: the embedded development servers this process runs on
+            (``postgresql``, ``mqtt``); ``/healthz`` says so, loudly.
 
     Raises:
         ConfigError: no storage given and ``SHANSHUI_DATABASE_URL`` is unset.
@@ -79,7 +83,10 @@ def create_app(
         conninfo = settings.database_conninfo()
         if conninfo is None:
             raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
-        storage = Storage(conninfo)
+        # `shanshui cloud serve` passes a storage with the key; here: the key if set
+        secret = settings.secret_key
+        key = None if secret is None else SecretKey.parse(secret.get_secret_value())
+        storage = Storage(conninfo, secret_key=key)
     if ingest and mqtt is None and settings.mqtt() is None:
         raise ConfigError("ingest needs a broker: SHANSHUI_MQTT_URL is not set")
     app_storage = storage
@@ -116,6 +123,7 @@ def create_app(
     app.state.settings = settings
     app.state.storage = app_storage
     app.state.ingest = None
+    app.state.embedded = list(embedded or [])
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )

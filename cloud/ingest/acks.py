@@ -50,6 +50,7 @@ def ack_topic(topic_root: str, gateway_id: str) -> str:
 class _Pending:
     committed: set[int] = field(default_factory=set)
     refused: dict[int, Refusal] = field(default_factory=dict)
+    secret: bytes | None = field(default=None, repr=False)  # the one that verified
 
 
 class AckSender:
@@ -84,7 +85,10 @@ class AckSender:
         """Record what became of one message, if it was a telemetry batch."""
         if settled.outcome in (STORED, DUPLICATE):
             if settled.gateway_id is not None and settled.seq is not None:
-                self._entry(settled.gateway_id).committed.add(settled.seq)
+                entry = self._entry(settled.gateway_id)
+                entry.committed.add(settled.seq)
+                if settled.secret is not None:
+                    entry.secret = settled.secret
                 self._count += 1
         elif settled.outcome == DEAD_LETTERED and settled.rejected is not None:
             refusal = _refusal(self._topic_root, topic, payload, settled.rejected.reason)
@@ -101,7 +105,9 @@ class AckSender:
         sent = 0
         for gateway_id, entry in pending.items():
             try:
-                secret = await self._secret_of(gateway_id)
+                # signed with the secret that verified its batches (the old one, while
+                # the gateway has not yet been given the new one after a rotation)
+                secret = entry.secret or await self._secret_of(gateway_id)
             except StorageError as exc:
                 log.warning("no ack for %s now (its batches come again): %s", gateway_id, exc)
                 continue

@@ -36,6 +36,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cloud.storage.registry import GatewayKeys
 from device_profiles import Quantity, reflag
 from wire import (
     Batch,
@@ -58,6 +59,7 @@ MAX_STATUS_BYTES = 16 * 1024
 MAX_DEVICE_ERROR_CHARS = 200
 TOPIC_MISMATCH = "topic_mismatch"
 UNKNOWN_GATEWAY = "unknown_gateway"
+REVOKED = "revoked"
 UNSUPPORTED_TOPIC = "unsupported_topic"
 MALFORMED = "malformed"
 FUTURE_TIME = "future_time"
@@ -206,6 +208,29 @@ def verify_message(opened: Opened, secret: bytes | None) -> Batch | Rejected:
         return verify_envelope(opened.signed, secret)
     except WireError as exc:
         return Rejected(exc.reason, exc.message, opened.gateway_id)
+
+
+def verify_with_keys(opened: Opened, keys: GatewayKeys | None) -> tuple[Batch, bytes] | Rejected:
+    """Verify with each secret that verifies now (current, then the one before a
+    rotation during its grace period); return the batch and the secret that verified.
+
+    ``keys`` None: the gateway is unknown. A revoked gateway is refused as ``revoked``.
+    """
+    gateway_id = opened.gateway_id
+    if keys is not None and keys.revoked:
+        return Rejected(REVOKED, f"gateway {gateway_id!r} is revoked", gateway_id)
+    accepted = () if keys is None else keys.accepted
+    if not accepted:
+        detail = f"gateway {gateway_id!r} is not registered or is disabled"
+        return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
+    first: Rejected | None = None
+    for secret in accepted:
+        verified = verify_message(opened, secret)
+        if not isinstance(verified, Rejected):
+            return verified, secret
+        first = first or verified
+    assert first is not None  # noqa: S101 - accepted is not empty
+    return first
 
 
 def check_batch(

@@ -65,6 +65,7 @@ from cloud.ingest.pipeline import (
     Settled,
     StoppingError,
 )
+from cloud.metrics import BROKER_CONNECTED, QUEUE_DEPTH
 from cloud.settings import MqttEndpoint, Settings
 from cloud.storage import Storage
 from device_profiles import Quantity
@@ -267,6 +268,7 @@ class IngestWorker:
             await self._alarms.stop(drain_timeout_s)
         with self._lock:
             self._stats = dataclasses.replace(self._stats, connected=False)
+        BROKER_CONNECTED.set(0)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -337,6 +339,7 @@ class IngestWorker:
     async def _consume(self) -> None:
         while True:
             message = await self._queue.get()
+            QUEUE_DEPTH.dec()
             try:
                 settled = await self._pipeline.handle(message.topic, message.payload)
             except StoppingError:
@@ -427,6 +430,7 @@ class IngestWorker:
         with self._lock:
             self._connection += 1
             self._stats = dataclasses.replace(self._stats, connected=True)
+        BROKER_CONNECTED.set(1)
         self._call_in_loop(self._progress.set)
         if self._was_connected:
             log.info("ingest reconnected to %s", self._endpoint.address)
@@ -446,6 +450,7 @@ class IngestWorker:
             # Acks of messages from the connection that just ended must not be sent later.
             self._connection += 1
             self._stats = dataclasses.replace(self._stats, connected=False)
+        BROKER_CONNECTED.set(0)
         self._call_in_loop(self._progress.set)
         if not self._stopping.is_set():
             log.warning(
@@ -486,7 +491,11 @@ class IngestWorker:
         with self._lock:
             connection = self._connection
         message = _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection)
-        self._call_in_loop(self._queue.put_nowait, message)
+        self._call_in_loop(self._enqueue, message)
+
+    def _enqueue(self, message: _Message) -> None:
+        QUEUE_DEPTH.inc()
+        self._queue.put_nowait(message)
 
     def _call_in_loop(self, callback: Callable[..., object], *args: object) -> None:
         loop = self._loop

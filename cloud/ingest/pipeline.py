@@ -36,7 +36,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -46,8 +46,10 @@ from cloud.errors import (
     UnknownGatewayError,
     UnknownQuantityError,
 )
+from cloud.ingest.batch_log import batch_extra, batch_fields, claimed_seq
 from cloud.ingest.decode import (
     DEFAULT_FUTURE_MARGIN_MS,
+    REVOKED,
     STATUS,
     TELEMETRY,
     UNKNOWN_GATEWAY,
@@ -60,10 +62,17 @@ from cloud.ingest.decode import (
     flag_implausible,
     open_message,
     parse_status,
-    verify_message,
+    verify_with_keys,
+)
+from cloud.metrics import (
+    BATCHES_STORED,
+    DEAD_LETTERS,
+    DUPLICATES,
+    READINGS_STORED,
+    WRITE_SECONDS,
 )
 from cloud.settings import Settings
-from cloud.storage import Storage
+from cloud.storage import Storage, StoreResult
 from cloud.storage.dead_letters import MAX_DEAD_LETTER_PAYLOAD
 from device_profiles import Quantity, load_quantities
 from wire import Batch, WireError, encode_batch, open_envelope
@@ -100,6 +109,8 @@ class Settled:
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.
         readings_stored: readings written by a ``stored`` batch.
         rejected: the reason and detail of a ``dead_lettered`` message.
+        secret: the secret that verified the batch (its ack is signed with it: during
+            a rotation's grace period the gateway may still hold the old one).
     """
 
     outcome: str
@@ -107,6 +118,7 @@ class Settled:
     seq: int | None = None
     readings_stored: int = 0
     rejected: Rejected | None = None
+    secret: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +295,12 @@ class IngestPipeline:
         except StoppingError:
             raise
         except Exception as exc:  # a bug must not stop ingest: keep the message for later
-            log.exception("unexpected error handling a batch from %s", source)
+            log.exception(
+                "unexpected error handling a batch from %s %s",
+                source,
+                batch_fields(batch.gateway_id, batch.seq),
+                extra=batch_extra(batch.gateway_id, batch.seq),
+            )
             settled = Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", batch.gateway_id)
         if isinstance(settled, Rejected):
             return await self._dead_letter(source, payload, settled)
@@ -313,11 +330,13 @@ class IngestPipeline:
         self, source: str, opened: Opened, received_ms: int
     ) -> Settled | Rejected:
         gateway_id = opened.gateway_id
-        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
-        verified = verify_message(opened, secret)
+        keys = await self._retrying(lambda: self._storage.gateway_keys(gateway_id))
+        verified = verify_with_keys(opened, keys)
         if isinstance(verified, Rejected):
             return verified
-        return await self._validate_and_store(source, verified, received_ms)
+        batch, secret = verified
+        settled = await self._validate_and_store(source, batch, received_ms)
+        return settled if isinstance(settled, Rejected) else replace(settled, secret=secret)
 
     async def _validate_and_store(
         self, source: str, batch: Batch, received_ms: int
@@ -332,15 +351,17 @@ class IngestPipeline:
         # signed in place by the gateway (wire.sign_object): an unsigned or forged
         # status is ignored and counted, so nobody else can make up its devices
         gateway_id = channel.gateway_id
-        secret = await self._retrying(lambda: self._storage.gateway_secret(gateway_id))
-        if secret is None:
+        keys = await self._retrying(lambda: self._storage.gateway_keys(gateway_id))
+        if keys is not None and keys.revoked:
+            return Rejected(REVOKED, f"gateway {gateway_id!r} is revoked", gateway_id)
+        if keys is None or not keys.usable:
             detail = f"gateway {gateway_id!r} is not registered or is disabled"
             return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
-        try:
-            payload = verify_object(payload, secret)
-        except WireError as exc:
-            log.info("ignored a status on %s: %s", gateway_id, exc.reason)
+        opened_status = _verify_status(payload, keys.accepted)
+        if opened_status is None:
+            log.info("ignored a status on %s: bad signature", gateway_id)
             return Settled(IGNORED, gateway_id)
+        payload = opened_status
         status = parse_status(channel, payload)
         if isinstance(status, Rejected):
             return status
@@ -357,24 +378,43 @@ class IngestPipeline:
         return Settled(PRESENCE, gateway_id)
 
     async def _store(self, source: str, batch: Batch, digest: bytes) -> Settled | Rejected:
+        fields = batch_fields(batch.gateway_id, batch.seq)
+
+        async def store() -> StoreResult:
+            with WRITE_SECONDS.time():
+                return await self._storage.store_batch(batch, source, digest=digest)
+
         try:
-            result = await self._retrying(
-                lambda: self._storage.store_batch(batch, source, digest=digest)
-            )
+            result = await self._retrying(store, fields)
         except UnknownQuantityError as exc:
             return Rejected(UNKNOWN_QUANTITY, str(exc), batch.gateway_id)
         except SeqReusedError as exc:
             return Rejected(SEQ_REUSED, str(exc), batch.gateway_id)
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), batch.gateway_id)
+        extra = batch_extra(batch.gateway_id, batch.seq)
         if result.duplicate:
+            DUPLICATES.inc()
+            log.info("replay of a stored batch %s from %s", fields, source, extra=extra)
             return Settled(DUPLICATE, batch.gateway_id, batch.seq)
+        BATCHES_STORED.inc()
+        READINGS_STORED.inc(result.stored)
+        log.debug("stored %s readings=%d", fields, result.stored, extra=extra)
         if self._observer is not None:
             self._observer.batch_committed(batch)
         return Settled(STORED, batch.gateway_id, batch.seq, readings_stored=result.stored)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
-        log.info("dead-lettered a message on %s: %s (%s)", source, rejected.reason, rejected.detail)
+        seq = claimed_seq(payload)
+        fields = batch_fields(rejected.gateway_id, seq)
+        log.info(
+            "dead-lettered %s reason=%s source=%s: %s",
+            fields,
+            rejected.reason,
+            source,
+            rejected.detail,
+            extra=batch_extra(rejected.gateway_id, seq),
+        )
         await self._retrying(
             lambda: self._storage.dead_letter(
                 source=source,
@@ -383,16 +423,19 @@ class IngestPipeline:
                 payload=payload,
                 gateway_id=rejected.gateway_id,
                 payload_limit=self._policy.dead_letter_payload_bytes,
-            )
+            ),
+            fields,
         )
+        DEAD_LETTERS.labels(rejected.reason).inc()
         return Settled(DEAD_LETTERED, rejected.gateway_id, rejected=rejected)
 
-    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
         """Run ``operation`` until it settles; back off while storage fails.
 
         Refusals (:data:`_REFUSALS`) pass through at once. Anything else is
         retried: unavailability is expected and logged as a warning, any other
         error as an exception with its traceback, once per failing spell.
+        ``about`` (``gateway=… seq=…``) names the batch in those lines.
         """
         delay_s = _RETRY_FIRST_S
         failing = False
@@ -403,11 +446,11 @@ class IngestPipeline:
                 raise
             except StorageUnavailableError as exc:
                 if not failing:
-                    log.warning("database unavailable, holding the message: %s", exc)
+                    log.warning("database unavailable, holding the message %s: %s", about, exc)
                     failing = True
             except Exception:
                 if not failing:
-                    log.exception("unexpected error from storage, holding the message")
+                    log.exception("unexpected error from storage, holding the message %s", about)
                     failing = True
             else:
                 if failing:
@@ -421,3 +464,13 @@ class IngestPipeline:
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
                 continue
             raise StoppingError
+
+
+def _verify_status(payload: bytes, accepted: tuple[bytes, ...]) -> bytes | None:
+    """The status payload verified by one of the accepted secrets, or None."""
+    for secret in accepted:
+        try:
+            return verify_object(payload, secret)
+        except WireError:
+            continue
+    return None

@@ -112,6 +112,9 @@ class GatewaySummary:
         presence: ``online``/``offline`` as last reported on ``up/status``, or None.
         presence_at: when that report was received.
         last_batch_at: when its newest accepted batch was received, or None.
+        revoked_at: when it was revoked (its batches are dead-lettered), or None.
+        previous_secret_until: until when its secret before the last rotation still
+            verifies, or None.
     """
 
     id: str
@@ -122,6 +125,8 @@ class GatewaySummary:
     presence: str | None
     presence_at: datetime | None
     last_batch_at: datetime | None
+    revoked_at: datetime | None = None
+    previous_secret_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,19 +2,39 @@
 
 Layer: storage (SQL over the pool of :class:`cloud.storage.pool.PooledStorage`).
 It must not know about HTTP or MQTT; secrets are returned once and never logged.
+
+Secrets are sealed at rest under the operator key (:mod:`cloud.storage.sealing`)
+when the storage has one (the cloud's commands always give it one). A row still
+in plaintext (written before migration 0013, or by a keyless storage) is sealed
+by :meth:`GatewayRegistry.seal_secrets` (``shanshui cloud migrate``) or on its
+first lookup. Every change is appended to ``audit_log`` (who, when, what).
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-from cloud.errors import GatewayExistsError, InvalidIdentifierError, UnknownGatewayError
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from cloud.errors import (
+    GatewayExistsError,
+    InvalidIdentifierError,
+    StorageError,
+    UnknownGatewayError,
+)
 from cloud.storage.models import GatewaySummary
 from cloud.storage.pool import PooledStorage, scalar, utc, utc_or_none
+from cloud.storage.sealing import SecretKey
 from wire import MalformedError, check_gateway_id
 
 SECRET_BYTES = 32
 MAX_SITE_NAME_CHARS = 200
+DEFAULT_GRACE = timedelta(hours=24)
+SYSTEM_ACTOR = "system"
 
 # Get-or-create in one statement that always returns the id. Not "DO NOTHING, then
 # SELECT": when a concurrent registration inserts the same tenant or site, our
@@ -34,21 +54,51 @@ RETURNING id
 """
 
 _INSERT_GATEWAY = """
-INSERT INTO gateways (id, tenant_id, site_id, secret)
-VALUES (%(id)s, %(tenant_id)s, %(site_id)s, %(secret)s)
+INSERT INTO gateways (id, tenant_id, site_id, secret, secret_sealed)
+VALUES (%(id)s, %(tenant_id)s, %(site_id)s, %(secret)s, %(sealed)s)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
 
-_SELECT_HMAC_KEY = "SELECT secret FROM gateways WHERE id = %(id)s AND NOT disabled"
+_SELECT_KEYS = """
+SELECT secret, secret_sealed, disabled, revoked_at IS NOT NULL,
+       CASE WHEN previous_until > now() THEN previous_secret END
+FROM gateways WHERE id = %(id)s
+"""
 
-_SET_DISABLED = "UPDATE gateways SET disabled = %(disabled)s WHERE id = %(id)s RETURNING id"
+_SET_DISABLED = "UPDATE gateways SET disabled = %(disabled)s WHERE id = %(id)s RETURNING tenant_id"
 
-_SET_SECRET = "UPDATE gateways SET secret = %(secret)s WHERE id = %(id)s RETURNING id"  # noqa: S105
+_SET_REVOKED = """
+UPDATE gateways SET revoked_at = CASE WHEN %(revoked)s THEN coalesce(revoked_at, now()) END
+WHERE id = %(id)s RETURNING tenant_id
+"""
+
+# The current secret becomes the previous one, verifying for the grace period.
+_ROTATE = """
+UPDATE gateways
+SET previous_secret = CASE WHEN %(grace)s > interval '0' THEN secret END,
+    previous_until = CASE WHEN %(grace)s > interval '0' THEN now() + %(grace)s END,
+    secret = %(secret)s
+WHERE id = %(id)s AND secret_sealed = %(sealed)s
+RETURNING tenant_id
+"""
+
+_PLAINTEXT_ROWS = "SELECT id, secret, previous_secret FROM gateways WHERE NOT secret_sealed"
+
+_SEAL_ROW = """
+UPDATE gateways SET secret = %(secret)s, previous_secret = %(previous)s, secret_sealed = true
+WHERE id = %(id)s AND NOT secret_sealed
+"""
+
+_AUDIT = """
+INSERT INTO audit_log (actor, tenant_id, action, target, detail)
+VALUES (%(actor)s, %(tenant_id)s, %(action)s, %(target)s, %(detail)s)
+"""
 
 _LIST_GATEWAYS = """
 SELECT g.id, t.name, s.name, g.disabled, g.created_at, g.presence, g.presence_at,
-       (SELECT max(b.received_at) FROM ingested_batches b WHERE b.gateway_id = g.id)
+       (SELECT max(b.received_at) FROM ingested_batches b WHERE b.gateway_id = g.id),
+       g.revoked_at, CASE WHEN g.previous_until > now() THEN g.previous_until END
 FROM gateways g
 JOIN tenants t ON t.id = g.tenant_id
 LEFT JOIN sites s ON s.id = g.site_id
@@ -56,11 +106,50 @@ ORDER BY g.id
 """
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayKeys:
+    """What verifies a gateway's batches now (never logged: ``repr`` hides the secrets).
+
+    Attributes:
+        current: the secret issued last.
+        previous: the one before a rotation, while its grace period runs; else None.
+        usable: False when the gateway is disabled or revoked.
+        revoked: the gateway was revoked (its batches are dead-lettered as ``revoked``).
+    """
+
+    current: bytes = field(repr=False)
+    previous: bytes | None = field(repr=False)
+    usable: bool
+    revoked: bool
+
+    @property
+    def accepted(self) -> tuple[bytes, ...]:
+        """The secrets that verify, newest first; none when not usable."""
+        if not self.usable:
+            return ()
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
+
 class GatewayRegistry(PooledStorage):
-    """Who may send: gateways, their tenant and site, their secret, enabled or not."""
+    """Who may send: gateways, their tenant and site, their secret, enabled or not.
+
+    Args (besides the pool's): secret_key: the operator key sealing secrets at rest;
+    None keeps them in plaintext (libraries and tests; the commands refuse that).
+    """
+
+    _secret_key: SecretKey | None = None
+
+    def use_secret_key(self, key: SecretKey | None) -> None:
+        """Seal secrets written from now on under ``key`` and open sealed ones with it."""
+        self._secret_key = key
 
     async def register_gateway(
-        self, gateway_id: str, tenant: str = "default", site: str | None = None
+        self,
+        gateway_id: str,
+        tenant: str = "default",
+        site: str | None = None,
+        *,
+        actor: str = SYSTEM_ACTOR,
     ) -> bytes:
         """Register a gateway with a fresh 32-byte secret and return the secret.
 
@@ -86,36 +175,85 @@ class GatewayRegistry(PooledStorage):
                 "id": gateway_id,
                 "tenant_id": tenant_id,
                 "site_id": site_id,
-                "secret": secret,
+                "secret": self._stored(gateway_id, secret),
+                "sealed": self._secret_key is not None,
             }
             cursor = await conn.execute(_INSERT_GATEWAY, params)
             if await cursor.fetchone() is None:
                 raise GatewayExistsError(gateway_id)
+            detail = {"tenant": tenant, "site": site}
+            await _audit(conn, actor, tenant_id, "gateway.register", gateway_id, detail)
         return secret
 
-    async def gateway_secret(self, gateway_id: str) -> bytes | None:
-        """The gateway's HMAC secret; None if it is unknown or disabled."""
+    async def gateway_keys(self, gateway_id: str) -> GatewayKeys | None:
+        """The secrets that verify the gateway's batches now; None if it is unknown.
+
+        Raises:
+            StorageError: a sealed secret and no (or another) operator key.
+        """
         async with self._connection("looking up a gateway") as conn:
-            cursor = await conn.execute(_SELECT_HMAC_KEY, {"id": gateway_id})
+            cursor = await conn.execute(_SELECT_KEYS, {"id": gateway_id})
             row = await cursor.fetchone()
-        return None if row is None else bytes(row[0])
+            if row is None:
+                return None
+            secret, sealed, disabled, revoked, previous = row
+            if not sealed and self._secret_key is not None:  # sealed on first use
+                await self._seal_row(conn, gateway_id, bytes(secret), _bytes(previous))
+        current = self._opened(gateway_id, bytes(secret), sealed)
+        before = None if previous is None else self._opened(gateway_id, bytes(previous), sealed)
+        return GatewayKeys(current, before, usable=not (disabled or revoked), revoked=revoked)
 
-    async def rotate_secret(self, gateway_id: str) -> bytes:
-        """Give a gateway a fresh secret and return it; the old one stops verifying at once.
+    async def gateway_secret(self, gateway_id: str) -> bytes | None:
+        """The gateway's current HMAC secret; None if it is unknown, disabled or revoked."""
+        keys = await self.gateway_keys(gateway_id)
+        return None if keys is None or not keys.usable else keys.current
 
-        For a gateway whose secret leaked, or that was re-provisioned. Batches it
-        signed with the old secret and has not yet delivered will be dead-lettered
-        as ``bad_signature`` (kept, with their payload, for an operator to replay).
+    async def rotate_secret(
+        self, gateway_id: str, *, grace: timedelta = DEFAULT_GRACE, actor: str = SYSTEM_ACTOR
+    ) -> bytes:
+        """Give a gateway a fresh secret and return it; the old one verifies for ``grace``.
+
+        Without downtime: the gateway keeps signing with the old secret until it is
+        re-provisioned, and both verify until the grace period ends (a zero grace
+        stops the old secret at once, for a leaked one). Batches signed with the old
+        secret that arrive later are dead-lettered as ``bad_signature``.
 
         Raises:
             UnknownGatewayError: no such gateway.
         """
+        if grace < timedelta(0):
+            raise InvalidIdentifierError("the grace period cannot be negative")
+        await self.gateway_keys(gateway_id)  # seals a plaintext row first
         secret = secrets.token_bytes(SECRET_BYTES)
         async with self._connection("rotating a gateway secret") as conn:
-            cursor = await conn.execute(_SET_SECRET, {"id": gateway_id, "secret": secret})
-            if await cursor.fetchone() is None:
+            params = {
+                "id": gateway_id,
+                "secret": self._stored(gateway_id, secret),
+                "sealed": self._secret_key is not None,
+                "grace": grace,
+            }
+            cursor = await conn.execute(_ROTATE, params)
+            row = await cursor.fetchone()
+            if row is None:
                 raise UnknownGatewayError(gateway_id)
+            detail = {"grace_s": int(grace.total_seconds())}
+            await _audit(conn, actor, row[0], "gateway.rotate_secret", gateway_id, detail)
         return secret
+
+    async def seal_secrets(self) -> int:
+        """Seal every secret still in plaintext under the operator key; return how many.
+
+        Raises:
+            StorageError: the storage has no operator key.
+        """
+        if self._secret_key is None:
+            raise StorageError("sealing gateway secrets needs SHANSHUI_SECRET_KEY")
+        async with self._connection("sealing gateway secrets") as conn:
+            cursor = await conn.execute(_PLAINTEXT_ROWS)
+            rows = await cursor.fetchall()
+            for gateway_id, secret, previous in rows:
+                await self._seal_row(conn, gateway_id, bytes(secret), _bytes(previous))
+        return len(rows)
 
     async def list_gateways(self) -> list[GatewaySummary]:
         """Every registered gateway with its presence and newest batch, by id."""
@@ -132,11 +270,26 @@ class GatewayRegistry(PooledStorage):
                 presence=presence,
                 presence_at=utc_or_none(presence_at),
                 last_batch_at=utc_or_none(last_batch),
+                revoked_at=utc_or_none(revoked_at),
+                previous_secret_until=utc_or_none(previous_until),
             )
-            for gw, tenant, site, disabled, created, presence, presence_at, last_batch in rows
+            for (
+                gw,
+                tenant,
+                site,
+                disabled,
+                created,
+                presence,
+                presence_at,
+                last_batch,
+                revoked_at,
+                previous_until,
+            ) in rows
         ]
 
-    async def set_gateway_disabled(self, gateway_id: str, disabled: bool = True) -> None:
+    async def set_gateway_disabled(
+        self, gateway_id: str, disabled: bool = True, *, actor: str = SYSTEM_ACTOR
+    ) -> None:
         """Disable (or re-enable) a gateway: its batches are refused while disabled.
 
         Raises:
@@ -145,8 +298,77 @@ class GatewayRegistry(PooledStorage):
         async with self._connection("updating a gateway") as conn:
             params = {"id": gateway_id, "disabled": disabled}
             cursor = await conn.execute(_SET_DISABLED, params)
-            if await cursor.fetchone() is None:
+            row = await cursor.fetchone()
+            if row is None:
                 raise UnknownGatewayError(gateway_id)
+            action = "gateway.disable" if disabled else "gateway.enable"
+            await _audit(conn, actor, row[0], action, gateway_id, {})
+
+    async def set_gateway_revoked(
+        self, gateway_id: str, revoked: bool = True, *, actor: str = SYSTEM_ACTOR
+    ) -> None:
+        """Revoke (or restore) a gateway: while revoked, its batches are dead-lettered
+        as ``revoked`` and it gets no acks.
+
+        Raises:
+            UnknownGatewayError: no such gateway.
+        """
+        async with self._connection("revoking a gateway") as conn:
+            cursor = await conn.execute(_SET_REVOKED, {"id": gateway_id, "revoked": revoked})
+            row = await cursor.fetchone()
+            if row is None:
+                raise UnknownGatewayError(gateway_id)
+            action = "gateway.revoke" if revoked else "gateway.restore"
+            await _audit(conn, actor, row[0], action, gateway_id, {})
+
+    def _stored(self, gateway_id: str, secret: bytes) -> bytes:
+        key = self._secret_key
+        return secret if key is None else key.seal(gateway_id, secret)
+
+    def _opened(self, gateway_id: str, stored: bytes, sealed: bool) -> bytes:
+        if not sealed:
+            return stored
+        if self._secret_key is None:
+            raise StorageError(
+                f"the secret of gateway {gateway_id!r} is sealed; set SHANSHUI_SECRET_KEY"
+            )
+        return self._secret_key.open(gateway_id, stored)
+
+    async def _seal_row(
+        self,
+        conn: AsyncConnection[Any],
+        gateway_id: str,
+        secret: bytes,
+        previous: bytes | None,
+    ) -> None:
+        params = {
+            "id": gateway_id,
+            "secret": self._stored(gateway_id, secret),
+            "previous": None if previous is None else self._stored(gateway_id, previous),
+        }
+        await conn.execute(_SEAL_ROW, params)
+
+
+async def _audit(  # noqa: PLR0917 - one audit line, every column
+    conn: AsyncConnection[Any],
+    actor: str,
+    tenant_id: int | None,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+) -> None:
+    params = {
+        "actor": actor[:200],
+        "tenant_id": tenant_id,
+        "action": action,
+        "target": target,
+        "detail": Jsonb(detail),
+    }
+    await conn.execute(_AUDIT, params)
+
+
+def _bytes(value: object) -> bytes | None:
+    return None if value is None else bytes(value)  # type: ignore[call-overload]
 
 
 def check_identifier(what: str, value: str) -> None:

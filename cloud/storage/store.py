@@ -26,6 +26,7 @@ from cloud.storage.presence import GatewayPresence
 from cloud.storage.readings import ReadingQueries
 from cloud.storage.registry import GatewayRegistry
 from cloud.storage.rollups import RollupQueries
+from cloud.storage.sealing import SecretKey
 from device_profiles import Quantity, load_quantities
 
 
@@ -49,6 +50,8 @@ class Storage(
         max_size: most connections at once.
         timeout_s: how long an operation waits for a free connection.
         quantities: the vocabulary; defaults to ``device_profiles``' ``quantities.yaml``.
+        secret_key: the operator key sealing gateway secrets at rest (see
+            :mod:`cloud.storage.registry`); None keeps new secrets in plaintext.
     """
 
     def __init__(
@@ -59,7 +62,9 @@ class Storage(
         max_size: int = 8,
         timeout_s: float = 10.0,
         quantities: Mapping[str, Quantity] | None = None,
+        secret_key: SecretKey | None = None,
     ) -> None:
         super().__init__(conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s)
+        self.use_secret_key(secret_key)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._series_cache = {}

@@ -7,13 +7,17 @@ import re
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from cloud.cli import app
 from cloud.storage import Storage
+from cloud.storage.sealing import SecretKey
 
 HEX_SECRET = re.compile(r"[0-9a-f]{64}")
+KEY_TEXT = SecretKey.generate_text()
+KEY = SecretKey.parse(KEY_TEXT)
 
 
 @pytest.fixture
@@ -21,11 +25,12 @@ def runner(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRu
     for name in ("SHANSHUI_MQTT_URL", "SHANSHUI_INGEST_CLIENT_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SHANSHUI_DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("SHANSHUI_SECRET_KEY", KEY_TEXT)
     return CliRunner()
 
 
 async def _secret_of(url: str, gateway_id: str) -> bytes | None:
-    async with Storage(url, max_size=1) as storage:
+    async with Storage(url, max_size=1, secret_key=KEY) as storage:
         return await storage.gateway_secret(gateway_id)
 
 
@@ -83,7 +88,16 @@ def test_rotate_secret_replaces_the_old_one(
     secret_file = tmp_path / "gw-1.secret"
 
     result = runner.invoke(
-        app, ["gateway", "rotate-secret", "gw-1", "--secret-file", str(secret_file)]
+        app,
+        [
+            "gateway",
+            "rotate-secret",
+            "gw-1",
+            "--secret-file",
+            str(secret_file),
+            "--grace-hours",
+            "0",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -155,3 +169,69 @@ def test_persistent_ingest_sessions_are_refused_on_the_embedded_broker(
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 2
     assert "SHANSHUI_INGEST_CLIENT_ID" in result.output
+
+
+def test_commands_that_touch_secrets_refuse_to_run_without_the_key(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHANSHUI_SECRET_KEY")
+    for command in (["gateway", "add", "gw-1"], ["serve"], ["ingest"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, command
+        assert "SHANSHUI_SECRET_KEY is not set" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_malformed_key_is_refused_without_echoing_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHANSHUI_SECRET_KEY", "not-a-key-but-a-secret-1234")
+    result = runner.invoke(app, ["gateway", "add", "gw-1"])
+    assert result.exit_code == 2
+    assert "32 bytes" in result.output
+    assert "not-a-key-but-a-secret-1234" not in result.output
+
+
+def test_gateway_list_revoke_restore_and_their_audit(
+    runner: CliRunner, migrated_database_url: str
+) -> None:
+    assert runner.invoke(app, ["gateway", "add", "gw-1", "--site", "Lake 1"]).exit_code == 0
+    assert runner.invoke(app, ["gateway", "revoke", "gw-1"]).exit_code == 0
+    listed = runner.invoke(app, ["gateway", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "gw-1" in listed.output
+    assert "Lake 1" in listed.output
+    assert "revoked since" in listed.output
+    assert asyncio.run(_secret_of(migrated_database_url, "gw-1")) is None
+    assert runner.invoke(app, ["gateway", "restore", "gw-1"]).exit_code == 0
+    assert "revoked" not in runner.invoke(app, ["gateway", "list"]).output
+    assert asyncio.run(_secret_of(migrated_database_url, "gw-1")) is not None
+    unknown = runner.invoke(app, ["gateway", "revoke", "nobody"])
+    assert unknown.exit_code == 2
+    assert "nobody" in unknown.output
+
+    async def actions() -> list[tuple[str, str, str]]:
+        async with await psycopg.AsyncConnection.connect(migrated_database_url) as conn:
+            cursor = await conn.execute("SELECT actor, action, target FROM audit_log ORDER BY id")
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    logged = asyncio.run(actions())
+    assert [(action, target) for _, action, target in logged] == [
+        ("gateway.register", "gw-1"),
+        ("gateway.revoke", "gw-1"),
+        ("gateway.restore", "gw-1"),
+    ]
+    assert all(who.startswith("cli:") for who, _, _ in logged)
+
+
+def test_migrate_seals_plaintext_secrets(runner: CliRunner, migrated_database_url: str) -> None:
+    async def plaintext_gateway() -> bytes:
+        async with Storage(migrated_database_url, max_size=1) as keyless:
+            return await keyless.register_gateway("gw-old")
+
+    secret = asyncio.run(plaintext_gateway())
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert "sealed 1 plaintext gateway secret" in result.output
+    assert asyncio.run(_secret_of(migrated_database_url, "gw-old")) == secret
+    assert "sealed" not in runner.invoke(app, ["migrate"]).output

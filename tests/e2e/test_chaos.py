@@ -35,6 +35,7 @@ import pytest
 
 from cloud.embedded.broker import MAX_PAYLOAD_BYTES, free_port
 from cloud.storage import Storage
+from cloud.storage.sealing import SecretKey
 from edge.config import load_config
 from edge.status import STATUS_FILE
 from shanshui.children import die_with_parent
@@ -157,6 +158,8 @@ def test_nothing_is_lost_or_doubled_whatever_is_killed(
         "SHANSHUI_DATABASE_URL": migrated_database_url,
         "SHANSHUI_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
         "SHANSHUI_TOPIC_ROOT": topic_root,
+        # the gateway is registered in plaintext below; the worker seals it on first use
+        "SHANSHUI_SECRET_KEY": SecretKey.generate_text(),
     }
     if kind == "mosquitto":  # a persistent session: the broker queues for the worker
         env["SHANSHUI_INGEST_CLIENT_ID"] = f"chaos-worker-{secrets.token_hex(3)}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -135,7 +135,7 @@ def test_a_rotated_secret_loses_no_batch(
             journal_outbox(config.data_dir)
             async with Agent(config) as agent:
                 await agent.wait_until(lambda h: h.acked_batches >= 2, TIMEOUT_S)
-                new = await storage.rotate_secret(gateway)
+                new = await storage.rotate_secret(gateway, grace=timedelta(0))
                 dead = worker.stats.dead_lettered
                 await worker.wait_until(lambda s: s.dead_lettered >= dead + 3, TIMEOUT_S)
                 health = await agent.wait_until(lambda h: h.forged_acks >= 1, TIMEOUT_S)

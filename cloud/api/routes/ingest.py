@@ -32,6 +32,7 @@ _STATUS = {
     "unknown_gateway": status.HTTP_401_UNAUTHORIZED,
     "unsigned": status.HTTP_401_UNAUTHORIZED,
     "bad_signature": status.HTTP_401_UNAUTHORIZED,
+    "revoked": status.HTTP_403_FORBIDDEN,
     "seq_reused": status.HTTP_409_CONFLICT,
     "internal_error": status.HTTP_500_INTERNAL_SERVER_ERROR,
 }
@@ -59,7 +60,7 @@ PipelineDep = Annotated[IngestPipeline, Depends(get_pipeline)]
 @router.post(
     "/api/v1/ingest",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(401, 409, 413, 422, 503),
+    responses=error_responses(401, 403, 409, 413, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -101,11 +101,10 @@ class Station:
         for group in groups:
             self.seq[0] += 1
             self.clock.now_s = (now_ms if now_ms is not None else group[-1].time_ms + 1000) / 1000
-            # received at the test's clock, not the wall clock: T0 is a fixed date
+            # received at the test's clock, not the wall clock (T0 is a fixed date)
+            batch = Batch(self.gateway, self.seq[0], tuple(group))
             received_ms = int(self.clock.now_s * 1000)
-            settled = await pipeline.handle_batch("test", Batch(self.gateway, self.seq[0],
-                                                                tuple(group)), b"",
-                                                  received_ms=received_ms)  # fmt: skip
+            settled = await pipeline.handle_batch("test", batch, b"", received_ms)
             assert settled.outcome == STORED, settled
         await self.engine.idle()
 

@@ -189,7 +189,25 @@ def test_gateways_and_their_devices(client: TestClient, migrated_database_url: s
 def test_health_without_ingest(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "ingest": None}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "ingest": None,
+        "embedded_servers": [],
+        "warning": None,
+    }
+
+
+def test_health_says_loudly_when_running_on_embedded_servers(
+    migrated_database_url: str, admin_token: str
+) -> None:
+    app = create_app(_settings(migrated_database_url), embedded=["postgresql", "mqtt"])
+    with TestClient(app, headers=bearer(admin_token)) as test_client:
+        health = test_client.get("/healthz").json()
+    assert health["embedded_servers"] == ["postgresql", "mqtt"]
+    assert "EMBEDDED DEVELOPMENT" in health["warning"]
+    assert "SHANSHUI_DATABASE_URL" in health["warning"]
+    assert "SHANSHUI_MQTT_URL" in health["warning"]
 
 
 def test_health_is_503_when_the_database_is_gone(client: TestClient) -> None:

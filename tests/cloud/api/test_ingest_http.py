@@ -97,3 +97,17 @@ def test_an_unknown_gateway_is_401(client: TestClient) -> None:
 def test_a_body_over_the_limit_is_413_unread(client: TestClient) -> None:
     response = client.post(URL, content=b"x" * (MAX_BODY_BYTES + 1))
     assert response.status_code == 413
+
+
+def test_a_revoked_gateway_is_answered_403_and_dead_lettered(
+    client: TestClient, secret: bytes, migrated_database_url: str
+) -> None:
+    async def revoke() -> None:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            await storage.set_gateway_revoked("gw-1")
+
+    asyncio.run(revoke())
+    response = client.post(URL, content=sign_batch(make_batch("gw-1", 3), secret))
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"].startswith("revoked: ")
+    assert asyncio.run(_stored_and_dead(migrated_database_url)) == (0, ["revoked"])

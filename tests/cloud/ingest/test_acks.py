@@ -82,3 +82,12 @@ def test_acks_are_due_when_many_settlements_wait() -> None:
     assert not acks.due
     acks.add(telemetry("gw-1"), b"", Settled(STORED, "gw-1", FLUSH_AT))
     assert acks.due
+
+
+def test_an_ack_is_signed_with_the_secret_that_verified_its_batches() -> None:
+    acks, published = sender()
+    old_secret = b"o" * 32  # verified during a rotation's grace period
+    acks.add(telemetry("gw-1"), b"", Settled(STORED, "gw-1", 4, secret=old_secret))
+    asyncio.run(acks.flush())
+    ((_, payload),) = published
+    assert verify_ack(payload, old_secret, "gw-1") == Ack("gw-1", (4,))
