@@ -29,10 +29,12 @@ from cloud.api.routes import (
     keys,
     live,
     login,
+    noise,
     overview,
     readings,
     sites,
     standards,
+    water_class,
 )
 from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
@@ -134,6 +136,8 @@ def create_app(
         readings,
         aggregates,
         standards,
+        water_class,
+        noise,
         gateways,
         sites,
         keys,
