@@ -27,6 +27,7 @@ from device_profiles import (
     measure,
 )
 from device_profiles.ascii import AsciiError, parse_line
+from edge import systemd
 from edge.app import Agent
 from edge.bus_timing import Parity
 from edge.cli_scan import scan_command
@@ -213,9 +214,27 @@ def _quiet_pymodbus() -> None:
 async def _run_agent(config: EdgeConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        systemd.notify("STOPPING=1")
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await Agent(config).run(stop)
+        loop.add_signal_handler(signum, stopping)
+    watchdog: list[asyncio.Task[None]] = []
+
+    def started() -> None:
+        systemd.notify("READY=1")
+        interval_s = systemd.watchdog_interval_s()
+        if interval_s is not None:
+            watchdog.append(loop.create_task(systemd.keep_watchdog(interval_s), name="watchdog"))
+
+    try:
+        await Agent(config).run(stop, on_started=started)
+    finally:
+        for task in watchdog:
+            task.cancel()
+        await asyncio.gather(*watchdog, return_exceptions=True)
 
 
 async def _read_ascii_once(
