@@ -152,6 +152,7 @@ def ingest_command() -> None:
 
 async def _run_worker(settings: Settings, storage: Storage, endpoint: MqttEndpoint) -> None:
     from cloud.ingest import IngestWorker  # noqa: PLC0415 - paho only for this command
+    from cloud.ingest.listeners import ListenerSet  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,8 +162,11 @@ async def _run_worker(settings: Settings, storage: Storage, endpoint: MqttEndpoi
         storage,
         IngestWorker.from_settings(storage, settings, endpoint) as worker,
     ):
+        listeners = ListenerSet(settings, worker.pipeline)
+        await listeners.start()
         typer.echo(f"ingest worker subscribed at {endpoint.address} (Ctrl-C stops)", err=True)
         await stop.wait()
+        await listeners.stop()
         stats = worker.stats
     typer.echo(
         f"stopped: {stats.accepted} accepted, {stats.duplicate} duplicate, "

@@ -169,6 +169,25 @@ class Settings(BaseSettings):
         default=None,
         description="GeoJSON outline of the operator's region, drawn under the dashboard's map",
     )
+    hj212_listen: str | None = Field(
+        default=None,
+        description="host:port where HJ 212 data loggers connect over TCP; absent: off",
+    )
+    hj212_stations_file: Path | None = Field(
+        default=None,
+        description="YAML file of the HJ 212 stations (MN, gateway, password, edition, SM4 key)",
+    )
+
+    @field_validator("hj212_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    def hj212_address(self) -> tuple[str, int] | None:
+        """Where the HJ 212 listener binds, if it is on."""
+        return split_listen(self.hj212_listen) if self.hj212_listen else None
 
     @field_validator("database_url", "mqtt_url", "secret_key", mode="before")
     @classmethod
@@ -248,6 +267,18 @@ class Settings(BaseSettings):
     def database_conninfo(self) -> str | None:
         """The configured database conninfo, or None for an embedded PostgreSQL."""
         return None if self.database_url is None else self.database_url.get_secret_value()
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (port 0: any free port) as a pair.
+
+    Raises:
+        ValueError: not host:port with a port 0..65535.
+    """
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
 
 
 def _is_loopback(host: str) -> bool:

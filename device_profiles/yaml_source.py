@@ -142,7 +142,9 @@ def describe_errors(
             message = str(cause)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
-            message = f"must be one of {', '.join(union_tags)}"
+            expected = str(error.get("ctx", {}).get("expected_tags", ""))
+            tags = [t.strip(" '") for t in expected.split(",") if t.strip(" '")] or union_tags
+            message = f"must be one of {', '.join(tags)}"
         problems.append(Where(path, node).format(loc, message))
     return problems
 
@@ -152,8 +154,8 @@ def _clean_loc(loc: Sequence[str | int], union_tags: Sequence[str]) -> tuple[str
     for part in loc:
         if _is_pydantic_tag(part):
             continue
-        if part in union_tags and kept and isinstance(kept[-1], int):
-            continue  # the tag of a discriminated union in a list, not a key in the file
+        if part in union_tags and kept:
+            continue  # the tag of a discriminated union (in a list or a key), not a key in the file
         kept.append(part)
     return tuple(kept)
 

@@ -42,7 +42,7 @@ from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import STATUS_FILE, status_body
 from edge.uplink.base import Uplink
-from edge.uplink.mqtt import MqttUplink
+from edge.uplink.build import build_uplink
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +90,12 @@ class Agent:
 
         Args:
             config: the resolved gateway configuration.
-            uplink: the transport (default: MQTT per ``config.settings.mqtt``).
+            uplink: the transport (default: what ``config.settings.uplink`` chooses).
             profiles: device id -> profile overrides (default: the built-in models).
             shutdown_timeout_s: how long :meth:`stop` waits for in-flight batches.
         """
         self.config = config
-        self.uplink = uplink or MqttUplink(
-            config.gateway_id,
-            config.settings.mqtt,
-            config.mqtt_password,
-            secret=self._secret,
-            base_dir=config.source.parent if config.source is not None else None,
-        )
+        self.uplink = uplink or build_uplink(config, self._secret)
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)
         self._publisher = Publisher(

@@ -45,6 +45,15 @@ from edge.bus_config import (
 )
 from edge.config_source import SECRET_ENV, load_password, load_secret
 from edge.errors import ConfigError
+from edge.uplink_config import (
+    UPLINK_TYPES,
+    Hj212UplinkSection,
+    MqttUplinkSection,
+    NbiotUplinkSection,
+    UplinkSection,
+    load_hj212_key,
+    load_hj212_password,
+)
 from wire import MAX_BATCH_BYTES
 from wire.batch import check_gateway_id
 from wire.signing import MIN_SECRET_BYTES
@@ -196,6 +205,7 @@ class GatewayFile(BaseModel):
     mqtt: MqttSection = MqttSection()
     publish: PublishSection = PublishSection()
     outbox: OutboxSection = OutboxSection()
+    uplink: UplinkSection = MqttUplinkSection()
     buses: tuple[BusConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -229,6 +239,8 @@ class EdgeConfig:
     data_dir: Path
     mqtt_password: SecretStr | None = None
     source: Path | None = None
+    hj212_password: SecretStr | None = None
+    hj212_key: SecretBytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret.get_secret_value()) < MIN_SECRET_BYTES:
@@ -262,15 +274,23 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeCon
     try:
         settings = GatewayFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(describe_errors(path, node, exc, BUS_TYPES))) from None
+        tags = (*BUS_TYPES, *UPLINK_TYPES)
+        raise ConfigError("\n".join(describe_errors(path, node, exc, tags))) from None
     base = path.parent.resolve()
     where = Where(path, node)
+    uplink = settings.uplink
+    hj212_password, hj212_key = None, None
+    if isinstance(uplink, Hj212UplinkSection):
+        hj212_password = load_hj212_password(uplink, base, where)
+        hj212_key = load_hj212_key(uplink, base, where)
     return EdgeConfig(
         settings=settings,
         secret=load_secret(settings.gateway.secret_file, base, env, where),
         data_dir=base / settings.gateway.data_dir,
         mqtt_password=load_password(settings.mqtt.password_file, base, where),
         source=path,
+        hj212_password=hj212_password,
+        hj212_key=hj212_key,
     )
 
 
@@ -278,11 +298,20 @@ def describe_config(config: EdgeConfig) -> list[str]:
     """A human summary of the buses and devices, one line each (no secrets)."""
     settings = config.settings
     mqtt = settings.mqtt
-    lines = [
-        f"gateway {config.gateway_id}: data in {config.data_dir}",
-        f"mqtt {mqtt.host}:{mqtt.port} topic root {mqtt.topic_root}"
-        + (f" as {mqtt.username}" if mqtt.username else ""),
-    ]
+    uplink = settings.uplink
+    lines = [f"gateway {config.gateway_id}: data in {config.data_dir}"]
+    if isinstance(uplink, NbiotUplinkSection):
+        lines.append(
+            f"nbiot {uplink.serial_port} at {uplink.baudrate} baud to udp "
+            f"{uplink.host}:{uplink.port}, {len(uplink.channels)} channel(s)"
+        )
+    elif isinstance(uplink, Hj212UplinkSection):
+        lines.append(f"hj212 {uplink.edition} to {uplink.host}:{uplink.port} as MN {uplink.mn}")
+    else:
+        lines.append(
+            f"mqtt {mqtt.host}:{mqtt.port} topic root {mqtt.topic_root}"
+            + (f" as {mqtt.username}" if mqtt.username else "")
+        )
     for bus in settings.buses:
         lines.append(f"bus {bus.name}: {bus.type} {bus.where}, timeout {bus.timeout_s}s")
         for d in bus.devices:

@@ -39,6 +39,7 @@ from cloud.api.routes import (
 from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
+from cloud.ingest.listeners import ListenerSet
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -99,14 +100,19 @@ def create_app(
         if owned:
             await app_storage.open()
         worker = None
+        listeners: ListenerSet | None = app.state.listeners
         try:
             if ingest:
                 worker = IngestWorker.from_settings(app_storage, settings, mqtt)
                 await worker.start()
                 app.state.ingest = worker
+            if listeners is not None:
+                await listeners.start()
             yield
         finally:
             app.state.ingest = None
+            if listeners is not None:
+                await listeners.stop()
             pipeline.stop()
             if worker is not None:
                 await worker.stop()
@@ -130,6 +136,8 @@ def create_app(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
     app.state.pipeline = pipeline
+    # HJ 212 (and later NB-IoT) listeners run with the ingest worker, on its pipeline
+    app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
     app.state.rate_limiter = RateLimiter()
     problems.install(app)
     for module in (

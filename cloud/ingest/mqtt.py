@@ -210,6 +210,11 @@ class IngestWorker:
         )
 
     @property
+    def pipeline(self) -> IngestPipeline:
+        """The pipeline this worker stores through (other listeners share it)."""
+        return self._pipeline
+
+    @property
     def stats(self) -> IngestStats:
         """A snapshot of the counters."""
         with self._lock:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from cloud.ingest.hj212_readings import Station
 from cloud.ingest.hj212_server import Hj212Server
@@ -137,3 +139,41 @@ async def test_the_agents_uplink_interface_settles_on_9014_and_refuses_on_9011(
             await uplink.close(5)
     pm25 = await all_readings(storage, "platform-copy", MN, "pm2_5")
     assert [r.value for r in pm25.readings] == [40.0]
+
+
+async def test_the_agent_configured_with_uplink_hj212_delivers_to_the_platform(
+    server: Hj212Server, storage: Storage, tmp_path: Path
+) -> None:
+    """gateway.yaml ``uplink: {type: hj212}`` -> Agent -> the cloud's Hj212Server -> stored."""
+    from edge.app import Agent  # noqa: PLC0415
+    from edge.config import load_config  # noqa: PLC0415
+    from simulators.modbus_tcp import SimulatedStation  # noqa: PLC0415
+    from tests.edge.support import write_gateway  # noqa: PLC0415
+
+    async with SimulatedStation.for_model("jxct-th-rs485", [1], update_interval_s=None) as sim:
+        path = write_gateway(
+            tmp_path, gateway_id="gw-hj", mqtt_port=1, topic_root="unused",
+            modbus_port=sim.port, slaves={"th1": 1},
+        )  # fmt: skip
+        document = yaml.safe_load(path.read_text())
+        document["uplink"] = {
+            "type": "hj212",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "mn": MN,
+            "password_file": "hj212.password",
+            "edition": "2025",
+            "sm4_key_file": "hj212.key",
+            "answer_timeout_s": 2.0,
+        }
+        path.write_text(yaml.safe_dump(document))
+        (tmp_path / "hj212.password").write_text("123456\n")
+        (tmp_path / "hj212.key").write_text(KEY.key.hex() + "\n")
+        config = load_config(path, environ={})
+        async with Agent(config) as agent:
+            health = await agent.wait_until(lambda h: h.last_acked_seq is not None, timeout_s=30)
+        served = sim.served(1)["temperature"]
+    assert health.quarantined_batches == 0
+    stored = await all_readings(storage, "platform-copy", MN, "air_temperature")
+    assert stored.readings
+    assert {r.value for r in stored.readings} == {served}

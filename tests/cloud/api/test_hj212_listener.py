@@ -1,0 +1,112 @@
+"""``serve`` with SHANSHUI_HJ212_LISTEN: a simulated data logger's upload is answered and stored."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from cloud.api import create_app
+from cloud.errors import ConfigError
+from cloud.ingest.hj212_stations import load_stations
+from cloud.ingest.listeners import ListenerSet
+from cloud.settings import Settings
+from cloud.storage import Storage
+from simulators.hj212_logger import Hj212Logger
+from tests.cloud.helpers import all_readings
+from tests.fix_broker import BrokerAddress
+from wire.hj212 import CN_DATA_RESPONSE, CN_REALTIME, DataItem, Edition, PeerCipher
+
+MN = "010000A8900016F000169DC0"
+KEY_HEX = "000102030405060708090a0b0c0d0e0f"
+
+STATIONS = f"""\
+stations:
+  - mn: {MN}
+    gateway: hj-station
+    password_file: station.password
+    edition: "2025"
+    sm4_key_file: station.key
+"""
+
+
+def write_stations(folder: Path, text: str = STATIONS) -> Path:
+    (folder / "station.password").write_text("123456\n")
+    (folder / "station.key").write_text(KEY_HEX + "\n")
+    path = folder / "stations.yaml"
+    path.write_text(text)
+    return path
+
+
+async def _register(database_url: str) -> None:
+    async with Storage(database_url) as storage:
+        await storage.register_gateway("hj-station")
+
+
+async def _stored(database_url: str) -> list[float]:
+    async with Storage(database_url) as storage:
+        series = await all_readings(storage, "hj-station", MN, "pm2_5")
+    return [r.value for r in series.readings]
+
+
+def test_serve_with_the_hj212_listener_stores_a_loggers_upload(
+    migrated_database_url: str, mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    asyncio.run(_register(migrated_database_url))
+    settings = Settings(
+        database_url=SecretStr(migrated_database_url),
+        mqtt_url=SecretStr(mqtt_broker.url),
+        topic_root=topic_root,
+        hj212_listen="127.0.0.1:0",
+        hj212_stations_file=write_stations(tmp_path),
+    )
+    app = create_app(settings, ingest=True)
+    listeners = app.state.listeners
+    assert isinstance(listeners, ListenerSet)
+    with TestClient(app) as client:
+        assert listeners.hj212 is not None
+        port = listeners.hj212.port
+
+        async def upload() -> str:
+            async with Hj212Logger(
+                "127.0.0.1", port, mn=MN, password="123456", edition=Edition.HJ212_2025,
+                cipher=PeerCipher(bytes.fromhex(KEY_HEX)),
+            ) as logger:  # fmt: skip
+                when = datetime.now().astimezone()
+                items = (DataItem("a34004", (("Rtd", "42.5"), ("Flag", "N"))),)
+                qn = f"{when:%Y%m%d%H%M%S}000"
+                answer = await logger.upload(logger.packet(CN_REALTIME, when, items, qn=qn))
+            return answer.cn
+
+        assert client.portal is not None
+        assert client.portal.call(upload) == CN_DATA_RESPONSE
+    assert asyncio.run(_stored(migrated_database_url)) == [42.5]
+
+
+def test_the_listener_is_off_by_default_and_needs_a_stations_file() -> None:
+    assert Settings().hj212_address() is None
+    with pytest.raises(ConfigError, match="SHANSHUI_HJ212_STATIONS_FILE"):
+        ListenerSet(Settings(hj212_listen="127.0.0.1:6000"), None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="host:port"):
+        Settings(hj212_listen="6000")
+
+
+def test_a_broken_stations_file_names_line_and_key(tmp_path: Path) -> None:
+    text = STATIONS.replace('"2025"', '"2019"')
+    with pytest.raises(ConfigError) as caught:
+        load_stations(write_stations(tmp_path, text))
+    assert str(caught.value).startswith("stations.yaml:5: stations[0].edition: ")
+    path = write_stations(tmp_path)
+    (tmp_path / "station.key").write_text("0011\n")
+    with pytest.raises(ConfigError) as caught:
+        load_stations(path)
+    assert str(caught.value) == (
+        "stations.yaml:6: stations[0].sm4_key_file: must hold the 16-byte SM4 key as 32 hex digits"
+    )
+    stations = load_stations(write_stations(tmp_path))
+    assert stations[MN].password_matches("123456")
+    assert "123456" not in repr(stations)
