@@ -27,7 +27,6 @@ from device_profiles import (
     measure,
 )
 from device_profiles.ascii import AsciiError, parse_line
-from edge.app import Agent
 from edge.bus_timing import Parity
 from edge.cli_scan import scan_command
 from edge.config import EdgeConfig, describe_config, load_config
@@ -40,6 +39,7 @@ from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
 from edge.polling.modbus_master import ModbusMaster
 from edge.polling.transports import SerialLink
+from edge.remote import Supervisor
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -62,13 +62,17 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway.yaml")] = Path(
         "gateway.yaml"
     ),
+    config_timeout: Annotated[
+        float,
+        typer.Option(help="seconds a config pushed on down/config has to reach its broker"),
+    ] = 60.0,
 ) -> None:
-    """Run the gateway agent until SIGINT or SIGTERM."""
+    """Run the gateway agent until SIGINT or SIGTERM (remote config and commands included)."""
     edge_config = _load_or_exit(config)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     _quiet_pymodbus()
     try:
-        asyncio.run(_run_agent(edge_config))
+        asyncio.run(_run_agent(config, edge_config, config_timeout))
     except EdgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -210,12 +214,13 @@ def _quiet_pymodbus() -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-async def _run_agent(config: EdgeConfig) -> None:
+async def _run_agent(path: Path, config: EdgeConfig, config_timeout_s: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await Agent(config).run(stop)
+    supervisor = Supervisor(path, config=config, connect_timeout_s=config_timeout_s)
+    await supervisor.run(stop)
 
 
 async def _read_ascii_once(
