@@ -28,6 +28,7 @@ from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
+from cloud.cli_remote import register_remote_commands
 from cloud.migrate import migrate as apply_migrations
 from cloud.settings import (
     MqttEndpoint,
@@ -51,6 +52,7 @@ app = typer.Typer(
 gateway_app = typer.Typer(help="The gateway registry.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
 register_gateway_commands(gateway_app)
+register_remote_commands(gateway_app)
 app.add_typer(key_app, name="key")
 app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")

@@ -136,3 +136,7 @@ class NotFoundError(StorageError):
         super().__init__(f"no {kind} {ident!r}")
         self.kind = kind
         self.ident = ident
+
+
+class RemoteError(CloudError):
+    """A pushed config or a command cannot be sent, or its answer did not come in time."""

@@ -28,7 +28,6 @@ from device_profiles import (
 )
 from device_profiles.ascii import AsciiError, parse_line
 from edge import systemd
-from edge.app import Agent
 from edge.bus_timing import Parity
 from edge.cli_scan import scan_command
 from edge.config import EdgeConfig, describe_config, load_config
@@ -41,6 +40,7 @@ from edge.polling.buses import master_for_line
 from edge.polling.device_read import PointValues, read_points
 from edge.polling.modbus_master import ModbusMaster
 from edge.polling.transports import SerialLink
+from edge.remote import Supervisor
 
 app = typer.Typer(help="The gateway agent and the technician's tools.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -63,13 +63,17 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway.yaml")] = Path(
         "gateway.yaml"
     ),
+    config_timeout: Annotated[
+        float,
+        typer.Option(help="seconds a config pushed on down/config has to reach its broker"),
+    ] = 60.0,
 ) -> None:
-    """Run the gateway agent until SIGINT or SIGTERM."""
+    """Run the gateway agent until SIGINT or SIGTERM (remote config and commands included)."""
     edge_config = _load_or_exit(config)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     _quiet_pymodbus()
     try:
-        asyncio.run(_run_agent(edge_config))
+        asyncio.run(_run_agent(config, edge_config, config_timeout))
     except EdgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -211,7 +215,7 @@ def _quiet_pymodbus() -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-async def _run_agent(config: EdgeConfig) -> None:
+async def _run_agent(path: Path, config: EdgeConfig, config_timeout_s: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -230,7 +234,8 @@ async def _run_agent(config: EdgeConfig) -> None:
             watchdog.append(loop.create_task(systemd.keep_watchdog(interval_s), name="watchdog"))
 
     try:
-        await Agent(config).run(stop, on_started=started)
+        supervisor = Supervisor(path, config=config, connect_timeout_s=config_timeout_s)
+        await supervisor.run(stop, on_started=started)
     finally:
         for task in watchdog:
             task.cancel()
