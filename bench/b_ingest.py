@@ -51,7 +51,9 @@ MQTT_BATCHES = 400
 LATENCY_BATCHES = 300
 DEVICES = 20
 QUANTITIES = ("air_temperature", "relative_humidity", "pm2_5", "pm10", "so2")
-START_MS = 1_790_000_000_000
+# about four years ago: the runs below stamp their readings up to ~2.9 years later,
+# all of it still in the past (ingest refuses readings from the future as future_time)
+START_MS = int(time.time() * 1000) - 1500 * 86_400_000
 TOPIC_ROOT = "shanshui/v1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
