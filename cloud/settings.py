@@ -177,8 +177,20 @@ class Settings(BaseSettings):
         default=None,
         description="YAML file of the HJ 212 stations (MN, gateway, password, edition, SM4 key)",
     )
+    nbiot_udp_listen: str | None = Field(
+        default=None,
+        description="host:port where NB-IoT devices send compact frames over UDP; absent: off",
+    )
+    nbiot_coap_listen: str | None = Field(
+        default=None,
+        description="host:port where NB-IoT devices POST compact frames over CoAP; absent: off",
+    )
+    nbiot_channels_file: Path | None = Field(
+        default=None,
+        description="YAML file of each NB-IoT gateway's channel table (device, quantity, decimals)",
+    )
 
-    @field_validator("hj212_listen")
+    @field_validator("hj212_listen", "nbiot_udp_listen", "nbiot_coap_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:
@@ -188,6 +200,14 @@ class Settings(BaseSettings):
     def hj212_address(self) -> tuple[str, int] | None:
         """Where the HJ 212 listener binds, if it is on."""
         return split_listen(self.hj212_listen) if self.hj212_listen else None
+
+    def nbiot_udp_address(self) -> tuple[str, int] | None:
+        """Where the NB-IoT UDP listener binds, if it is on."""
+        return split_listen(self.nbiot_udp_listen) if self.nbiot_udp_listen else None
+
+    def nbiot_coap_address(self) -> tuple[str, int] | None:
+        """Where the NB-IoT CoAP server binds, if it is on."""
+        return split_listen(self.nbiot_coap_listen) if self.nbiot_coap_listen else None
 
     @field_validator("database_url", "mqtt_url", "secret_key", mode="before")
     @classmethod

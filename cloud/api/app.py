@@ -136,7 +136,7 @@ def create_app(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
     app.state.pipeline = pipeline
-    # HJ 212 (and later NB-IoT) listeners run with the ingest worker, on its pipeline
+    # HJ 212 and NB-IoT (UDP, CoAP) listeners run with the ingest worker, on its pipeline
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
     app.state.rate_limiter = RateLimiter()
     problems.install(app)

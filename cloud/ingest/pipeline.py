@@ -193,6 +193,11 @@ class IngestPipeline:
         self._stopping = asyncio.Event()
 
     @property
+    def storage(self) -> Storage:
+        """The storage the pipeline settles into (the listeners look up secrets there)."""
+        return self._storage
+
+    @property
     def policy(self) -> IngestPolicy:
         """The rules this pipeline applies."""
         return self._policy
