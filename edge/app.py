@@ -68,6 +68,7 @@ class Health:
     forged_acks: int = 0
     uptime_s: float = 0.0
     clock_synced: bool | None = None
+    config_version: str | None = None
 
     @property
     def outbox_depth(self) -> int:
@@ -125,6 +126,7 @@ class Agent:
         self._started_at = time.monotonic()
         self._clock_synced: bool | None = None
         self._file_at = -math.inf  # loop time of the last status file written
+        self.config_version: str | None = None  # of a pushed config, set by the supervisor
 
     async def start(self) -> None:
         """Open the outbox, connect the uplink, start publisher and pollers.
@@ -227,6 +229,7 @@ class Agent:
             forged_acks=self.uplink.forged,
             uptime_s=time.monotonic() - self._started_at,
             clock_synced=self._clock_synced,
+            config_version=self.config_version,
         )
 
     def is_acked(self, seq: int) -> bool:

@@ -121,7 +121,7 @@ class Supervisor:
             RuntimeError: the agent died (a bug; the log has its traceback).
             EdgeError: the first agent cannot start.
         """
-        _agent, task = await self._start(self.config)
+        _agent, task = await self._start(self.config, self.applied_version)
         if on_started is not None:
             on_started()
         try:
@@ -146,9 +146,12 @@ class Supervisor:
 
     # --- lifecycle ------------------------------------------------------------
 
-    async def _start(self, config: EdgeConfig) -> tuple[Agent, asyncio.Task[None]]:
+    async def _start(
+        self, config: EdgeConfig, version: str | None
+    ) -> tuple[Agent, asyncio.Task[None]]:
         self.config = config
         agent = self.agent = self._factory(config)
+        agent.config_version = version  # reported in up/status
         self._agent_stop = asyncio.Event()
         task = self._agent_task = asyncio.create_task(agent.run(self._agent_stop), name="agent")
         self._link = ControlLink(config, self._received)
@@ -222,7 +225,7 @@ class Supervisor:
             return  # the retained push, delivered again
         self._state["handled"] = version
         self._write_state()
-        reason = await self.apply_text(text)
+        reason = await self.apply_text(text, version)
         result = "applied" if reason is None else "rejected"
         if reason is None:
             self._state["applied"] = version
@@ -236,10 +239,11 @@ class Supervisor:
         """Restart the agent with the config in force; None once it reached its broker."""
         config = self.config
         await self._stop()
-        return await self._reaches_broker(*await self._start(config))
+        version = self.agent.config_version if self.agent else None
+        return await self._reaches_broker(*await self._start(config, version))
 
-    async def apply_text(self, text: str) -> str | None:
-        """Swap to the config ``text``; None when applied, else the reason it was not."""
+    async def apply_text(self, text: str, version: str | None = None) -> str | None:
+        """Swap to the config ``text`` (pushed as ``version``); None when applied, else why not."""
         pushed = self.path.with_name(self.path.name + ".pushed")
         try:
             pushed.write_text(text, encoding="utf-8")
@@ -253,10 +257,10 @@ class Supervisor:
         refused = _identity_change(self.config, new)
         if refused is not None:
             return refused
-        old = self.config
+        old, old_version = self.config, self.agent.config_version if self.agent else None
         await self._stop()
         try:
-            reason = await self._reaches_broker(*await self._start(new))
+            reason = await self._reaches_broker(*await self._start(new, version))
         except EdgeError as exc:
             reason = f"the agent did not start: {exc}"
         if reason is None:
@@ -266,7 +270,7 @@ class Supervisor:
             except OSError as exc:
                 reason = f"cannot write {self.path.name}: {exc}"
         await self._stop()
-        await self._start(old)
+        await self._start(old, old_version)
         return reason
 
     def _ack(self, answer: dict[str, Any]) -> None:

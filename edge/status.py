@@ -17,6 +17,8 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
 where that cannot be asked. The agent also keeps the body in
 ``data_dir/`` :data:`STATUS_FILE`, for ``shanshui edge status``.
 
+``config_version`` (the version of the pushed config the agent runs, see
+:mod:`edge.remote`) appears only on a gateway that has applied one.
 ``errors`` (failure counts by kind since start: ``timeout``, ``crc``,
 ``garbage``, ``exception``, ``link``, ``decode``, ``late``) appears only when
 one is non-zero; it goes with the error text when the body must shrink.
@@ -120,6 +122,8 @@ def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, Any]]) -> 
         "clock_synced": health.clock_synced,
         "forged_acks": health.forged_acks,
     }
+    if health.config_version is not None:
+        body["config_version"] = health.config_version
     return _dumps(body)
 
 

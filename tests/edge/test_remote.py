@@ -21,6 +21,7 @@ from edge.app import Agent
 from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic, config_topic
+from edge.uplink.mqtt import status_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import SECRET, CloudAcker, MqttProbe, write_gateway
 from tests.fix_broker import BrokerAddress
@@ -198,6 +199,19 @@ def test_forged_pushes_change_nothing_broken_ones_roll_back_good_ones_apply(
                 await cloud.command("c3", "diagnostics")
                 answer = await cloud.answer()
                 assert answer["health"]["config_version"] == "v2"
+                # the cloud reads the version in force from the retained presence message
+                async with MqttProbe(
+                    mqtt_broker.host, mqtt_broker.port, status_topic(topic_root, gw)
+                ) as presence:
+                    while True:
+                        status = json.loads(
+                            verify_object(
+                                (await asyncio.wait_for(presence.messages.get(), 20)).payload,
+                                SECRET,
+                            )
+                        )
+                        if status.get("config_version") == "v2":
+                            break
 
     run(scenario)
 

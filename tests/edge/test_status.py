@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -138,3 +139,9 @@ def test_error_counts_ride_along_when_not_zero() -> None:
         "errors": {"late": 1, "timeout": 3},
     }
     assert device_entry(DeviceHealth("th1", "station-1", 1, state="ok")) == {"state": "ok"}
+
+
+def test_config_version_appears_only_once_a_pushed_config_is_applied() -> None:
+    assert "config_version" not in json.loads(status_body(health(device("th1", 1)), NOW_MS))
+    pushed = dataclasses.replace(health(device("th1", 1)), config_version="v7")
+    assert json.loads(status_body(pushed, NOW_MS))["config_version"] == "v7"
