@@ -161,6 +161,19 @@ class GatewayLatestOut(BaseModel):
     series: list[LatestOut]
 
 
+class GatewayStatusOut(BaseModel):
+    """Outbox depth, uptime and clock sync as the gateway last reported them."""
+
+    pending_readings: int | None = Field(None, description="readings waiting in its outbox")
+    unacked_batches: int | None = Field(None, description="batches sent, not yet acknowledged")
+    quarantined_batches: int | None = Field(None, description="batches it set aside as bad")
+    resent_batches: int | None = Field(None, description="batches it had to send again")
+    thinned_readings: int | None = Field(None, description="readings thinned out when full")
+    uptime_s: int | None = Field(None, description="seconds since its agent started")
+    clock_synced: bool | None = Field(None, description="whether its clock is NTP-synced")
+    forged_acks: int | None = Field(None, description="acks it refused as forged")
+
+
 class GatewayOut(BaseModel):
     """One gateway in ``GET /api/v1/gateways`` (never its secret)."""
 
@@ -171,6 +184,9 @@ class GatewayOut(BaseModel):
     presence: str | None = Field(description="online/offline as last reported, or null")
     presence_at: str | None = Field(description="when that was received (ISO 8601 UTC)")
     last_batch_at: str | None = Field(description="when its newest batch was received")
+    status: GatewayStatusOut = Field(
+        description="what its last online up/status reported (fields absent: not reported)"
+    )
 
     @classmethod
     def of(cls, gateway: GatewaySummary) -> GatewayOut:
@@ -183,6 +199,7 @@ class GatewayOut(BaseModel):
             presence=gateway.presence,
             presence_at=iso_utc_or_none(gateway.presence_at),
             last_batch_at=iso_utc_or_none(gateway.last_batch_at),
+            status=GatewayStatusOut.model_validate(gateway.status_report),
         )
 
 

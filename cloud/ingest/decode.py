@@ -131,14 +131,27 @@ class Status:
 
     state: str
     devices: Mapping[str, DeviceStatus] = dataclasses.field(default_factory=dict)
+    report: Mapping[str, int | bool] = dataclasses.field(default_factory=dict)
+
+
+#: Counters a gateway reports under ``outbox`` on ``up/status`` (edge/status.py).
+OUTBOX_COUNTERS = (
+    "pending_readings",
+    "unacked_batches",
+    "quarantined_batches",
+    "resent_batches",
+    "thinned_readings",
+)
 
 
 def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
     """Parse an ``up/status`` message.
 
     ``{"state": "online"|"offline", "devices": {"th1": {"state": "ok"|"degraded"|
-    "unknown", "error": "..."}}, ...}``; ``devices`` is optional and other keys
-    (``gw``, ``time_ms``, ``outbox``) are informative and ignored here.
+    "unknown", "error": "..."}}, ...}``; ``devices`` is optional. The informative
+    ``outbox`` counters, ``uptime_s``, ``forged_acks`` (non-negative integers) and
+    ``clock_synced`` (boolean) go to :attr:`Status.report` when well typed and are
+    otherwise left out; ``gw`` and ``time_ms`` are ignored.
     """
     try:
         if len(payload) > MAX_STATUS_BYTES:
@@ -150,7 +163,32 @@ def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
         devices = _device_statuses(body.get("devices", {}))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         return Rejected(MALFORMED, f"status message: {exc}", channel.gateway_id)
-    return Status(str(state), devices)
+    return Status(str(state), devices, _status_report(body))
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value
+    return None
+
+
+def _status_report(body: dict[str, object]) -> dict[str, int | bool]:
+    """The well-typed informative fields of a status body, flattened."""
+    report: dict[str, int | bool] = {}
+    outbox = body.get("outbox")
+    if isinstance(outbox, dict):
+        for key in OUTBOX_COUNTERS:
+            count = _count(outbox.get(key))
+            if count is not None:
+                report[key] = count
+    for key in ("uptime_s", "forged_acks"):
+        count = _count(body.get(key))
+        if count is not None:
+            report[key] = count
+    synced = body.get("clock_synced")
+    if isinstance(synced, bool):
+        report["clock_synced"] = synced
+    return report
 
 
 def _device_statuses(raw: object) -> dict[str, DeviceStatus]:

@@ -374,7 +374,7 @@ class IngestPipeline:
         devices = {name: (d.state, d.error) for name, d in status.devices.items()}
         try:
             await self._retrying(
-                lambda: self._storage.set_presence(gateway_id, status.state, devices)
+                lambda: self._storage.set_presence(gateway_id, status.state, devices, status.report)
             )
         except UnknownGatewayError as exc:
             return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)

@@ -6,6 +6,7 @@ the gateway's online/offline state and each device's reported health.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from cloud.errors import UnknownGatewayError
@@ -13,7 +14,8 @@ from cloud.storage.models import DeviceSummary
 from cloud.storage.pool import PooledStorage, utc_or_none
 
 _SET_PRESENCE = """
-UPDATE gateways SET presence = %(state)s, presence_at = now()
+UPDATE gateways SET presence = %(state)s, presence_at = now(),
+    status_report = coalesce(%(report)s::jsonb, status_report)
 WHERE id = %(id)s AND NOT disabled
 RETURNING id
 """
@@ -45,6 +47,7 @@ class GatewayPresence(PooledStorage):
         gateway_id: str,
         state: str,
         devices: Mapping[str, tuple[str, str | None]] | None = None,
+        report: Mapping[str, int | bool] | None = None,
     ) -> None:
         """Record what the gateway said on ``up/status``, now, in one transaction.
 
@@ -54,13 +57,20 @@ class GatewayPresence(PooledStorage):
             devices: device name -> (``ok``/``degraded``/``unknown``, error or None);
                 devices not seen before are created, so a sensor that never
                 answered still shows up as degraded.
+            report: outbox counters, uptime and clock sync as reported; replaces the
+                last report when given (an offline status keeps the last one).
 
         Raises:
             UnknownGatewayError: no such gateway, or it is disabled.
         """
         health = sorted((devices or {}).items())
         async with self._connection("recording a gateway's presence") as conn:
-            cursor = await conn.execute(_SET_PRESENCE, {"id": gateway_id, "state": state})
+            params_presence = {
+                "id": gateway_id,
+                "state": state,
+                "report": json.dumps(dict(report)) if report else None,
+            }
+            cursor = await conn.execute(_SET_PRESENCE, params_presence)
             if await cursor.fetchone() is None:
                 raise UnknownGatewayError(gateway_id)
             if health:

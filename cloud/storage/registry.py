@@ -98,7 +98,8 @@ VALUES (%(actor)s, %(tenant_id)s, %(action)s, %(target)s, %(detail)s)
 _LIST_GATEWAYS = """
 SELECT g.id, t.name, s.name, g.disabled, g.created_at, g.presence, g.presence_at,
        (SELECT max(b.received_at) FROM ingested_batches b WHERE b.gateway_id = g.id),
-       g.revoked_at, CASE WHEN g.previous_until > now() THEN g.previous_until END
+       g.revoked_at, CASE WHEN g.previous_until > now() THEN g.previous_until END,
+       g.status_report
 FROM gateways g
 JOIN tenants t ON t.id = g.tenant_id
 LEFT JOIN sites s ON s.id = g.site_id
@@ -272,6 +273,7 @@ class GatewayRegistry(PooledStorage):
                 last_batch_at=utc_or_none(last_batch),
                 revoked_at=utc_or_none(revoked_at),
                 previous_secret_until=utc_or_none(previous_until),
+                status_report=dict(report or {}),
             )
             for (
                 gw,
@@ -284,6 +286,7 @@ class GatewayRegistry(PooledStorage):
                 last_batch,
                 revoked_at,
                 previous_until,
+                report,
             ) in rows
         ]
 

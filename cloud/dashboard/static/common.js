@@ -14,6 +14,8 @@ const STRINGS = {
     date: "日期", mean: "均值", completeness: "完整率", latest: "最新值", age: "时长",
     stale: "数据过期", devices: "设备", health: "健康状态", presence: "在线状态", error: "错误", outbox: "缓存深度",
     signal: "信号", config: "配置版本", not_reported: "网关未上报", live: "实时",
+    pending_readings: "待发读数", unacked_batches: "未确认批次", quarantined_batches: "隔离批次",
+    thinned_readings: "抽稀读数", uptime: "运行时长", clock_synced: "时钟已同步", clock_unsynced: "时钟未同步",
     bad_param: "参数无效，已使用默认值", not_found: "未找到或无权访问", loading: "加载中…",
     raw: "原始数据", hourly: "小时均值", daily_means: "日均值", minute: "分钟均值", ten_min: "10 分钟均值",
     min_max: "最小–最大", limit: "限值", gap: "断点为数据缺失", alarm: "报警",
@@ -35,6 +37,8 @@ const STRINGS = {
     completeness: "Completeness", latest: "Latest", age: "Age", stale: "stale",
     devices: "Devices", health: "health", presence: "Presence", error: "Error", outbox: "Outbox depth",
     signal: "Signal", config: "Config version", not_reported: "not reported by the gateway",
+    pending_readings: "pending readings", unacked_batches: "unacked batches", quarantined_batches: "quarantined batches",
+    thinned_readings: "thinned readings", uptime: "uptime", clock_synced: "clock synced", clock_unsynced: "clock NOT synced",
     live: "live", bad_param: "invalid parameter, default used", not_found: "not found or not in your scope",
     loading: "Loading…", raw: "raw readings", hourly: "hourly means", daily_means: "daily means",
     minute: "1-minute means", ten_min: "10-minute means", min_max: "min–max", limit: "limit",
@@ -122,6 +126,16 @@ export function fmtAge(ms) {
   if (s < 7200) return lang === "zh" ? `${Math.round(s / 60)} 分钟` : `${Math.round(s / 60)} min`;
   if (s < 172800) return lang === "zh" ? `${Math.round(s / 3600)} 小时` : `${Math.round(s / 3600)} h`;
   return lang === "zh" ? `${Math.round(s / 86400)} 天` : `${Math.round(s / 86400)} d`;
+}
+/** Outbox depth, uptime and clock sync as the gateway last reported them (``status`` of /api/v1/gateways). */
+export function gatewayStatusHtml(s) {
+  if (!s || Object.values(s).every((v) => v === null || v === undefined)) return `<span class="muted">${t("not_reported")}</span>`;
+  const counts = ["pending_readings", "unacked_batches", "quarantined_batches", "thinned_readings"]
+    .filter((k) => Number.isInteger(s[k]))
+    .map((k) => `<div class="${k === "quarantined_batches" && s[k] > 0 ? "stale" : ""}">${t(k)}: <span data-field="${k}">${s[k]}</span></div>`);
+  if (Number.isInteger(s.uptime_s)) counts.push(`<div>${t("uptime")}: <span data-field="uptime_s">${fmtAge(Date.now() - s.uptime_s * 1000)}</span></div>`);
+  if (typeof s.clock_synced === "boolean") counts.push(`<div class="${s.clock_synced ? "" : "stale"}" data-field="clock_synced">${t(s.clock_synced ? "clock_synced" : "clock_unsynced")}</div>`);
+  return counts.join("");
 }
 export function fmtValue(v) {
   if (!Number.isFinite(v)) return "—";

@@ -1,13 +1,14 @@
 // Technician's view of one gateway, for a phone: newest value per sensor with its age,
 // stale values marked, device health; new readings arrive by server-sent events.
 "use strict";
-import { ApiError, api, esc, fmtAge, fmtTime, fmtValue, header, loadVocabulary, qname, t, zoneLabel } from "/static/common.js";
+import { ApiError, api, esc, fmtAge, fmtTime, fmtValue, gatewayStatusHtml, header, loadVocabulary, qname, t, zoneLabel } from "/static/common.js";
 
 const STALE_MS = 5 * 60e3;  // no value for five minutes: the sensor or its bus needs a look
 let TZ = "Asia/Shanghai";  // until the station says otherwise
 const id = decodeURIComponent(location.pathname.split("/")[2] ?? "");
 const latest = new Map();
 let devices = [];
+let gateway = null;  // this gateway's entry in /api/v1/gateways: presence and reported status
 
 function render() {
   const now = Date.now();
@@ -15,7 +16,8 @@ function render() {
   for (const r of latest.values()) (byDevice.get(r.device) ?? byDevice.set(r.device, []).get(r.device)).push(r);
   const health = new Map(devices.map((d) => [d.name, d]));
   const names = [...new Set([...byDevice.keys(), ...health.keys()])].sort();
-  document.getElementById("content").innerHTML = names.map((name) => {
+  const status = `<section class="card gw-status"><h2>${t("outbox")} / ${t("uptime")}</h2>${gatewayStatusHtml(gateway?.status)}</section>`;
+  document.getElementById("content").innerHTML = status + (names.map((name) => {
     const d = health.get(name);
     const rows = (byDevice.get(name) ?? []).sort((a, b) => a.quantity.localeCompare(b.quantity));
     return `<section class="card"><h2>${esc(name)} <span class="${d?.health === "degraded" ? "stale" : "muted"}">${t(d?.health ?? "unknown")}</span></h2>
@@ -26,7 +28,7 @@ function render() {
           <div class="v">${fmtValue(r.value)} <small>${esc(r.unit)}</small></div>
           <div class="muted">${fmtTime(r.time_ms, TZ).slice(11)} · ${fmtAge(r.time_ms)}${stale ? ` · <span class="stale">${t("stale")}</span>` : ""}${r.quality !== "N" ? ` · ${esc(r.quality)}` : ""}</div></div>`;
       }).join("")}</div></section>`;
-  }).join("") || `<p class="muted">${t("nodata")}</p>`;
+  }).join("") || `<p class="muted">${t("nodata")}</p>`);
 }
 
 async function main() {
@@ -36,8 +38,9 @@ async function main() {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/.test(id)) { document.getElementById("message").textContent = t("not_found"); return; }
   try {
     await loadVocabulary();
-    const [devs, body] = await Promise.all([api(`/api/v1/gateways/${encodeURIComponent(id)}/devices`), api(`/api/v1/latest?gateway=${encodeURIComponent(id)}`)]);
+    const [devs, body, all] = await Promise.all([api(`/api/v1/gateways/${encodeURIComponent(id)}/devices`), api(`/api/v1/latest?gateway=${encodeURIComponent(id)}`), api("/api/v1/gateways")]);
     devices = devs;
+    gateway = all.find((g) => g.id === id) ?? null;
     for (const r of body.series) latest.set(`${r.device}/${r.quantity}`, r);
     const station = body.series.find((r) => r.station !== null)?.station;
     if (station) {

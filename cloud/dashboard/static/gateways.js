@@ -1,6 +1,7 @@
-// Gateways of the key's scope: presence and since when, last contact, devices and their health.
+// Gateways of the key's scope: presence and since when, last contact, devices and their health,
+// outbox depth, uptime and clock sync as each gateway last reported them.
 "use strict";
-import { api, esc, fmtAge, fmtTime, header, t } from "/static/common.js";
+import { api, esc, fmtAge, fmtTime, gatewayStatusHtml, header, t } from "/static/common.js";
 
 const TZ = "Asia/Shanghai";
 const state = { gateways: [], devices: new Map() };
@@ -10,7 +11,7 @@ function when(iso) { return iso ? `${fmtTime(Date.parse(iso), TZ)} (${fmtAge(Dat
 function render() {
   document.getElementById("content").innerHTML = `<div class="card scroll"><table><thead><tr>
     <th>${t("gateways")}</th><th>${t("station")}</th><th>${t("presence")}</th><th>${t("last_contact")} (${TZ})</th>
-    <th>${t("devices")}: ${t("health")}</th><th>${t("outbox")} / ${t("signal")} / ${t("config")}</th></tr></thead><tbody>
+    <th>${t("devices")}: ${t("health")}</th><th>${t("outbox")} / ${t("uptime")}</th></tr></thead><tbody>
     ${state.gateways.map((g) => {
       const presence = g.presence ?? "unknown";
       const devices = state.devices.get(g.id) ?? [];
@@ -19,7 +20,7 @@ function render() {
         <td><span class="dot ${presence}" aria-hidden="true"></span>${t(presence)}${g.presence_at ? `<br><span class="muted">${t("since")} ${when(g.presence_at)}</span>` : ""}</td>
         <td>${when(g.last_batch_at)}</td>
         <td>${devices.map((d) => `<div>${esc(d.name)}: <span class="${d.health === "degraded" ? "stale" : ""}">${t(d.health ?? "unknown")}</span>${d.health_error ? ` <span class="muted">(${esc(d.health_error)})</span>` : ""}</div>`).join("") || "—"}</td>
-        <td class="muted">${t("not_reported")}</td></tr>`;
+        <td class="gw-status">${gatewayStatusHtml(g.status)}</td></tr>`;
     }).join("")}</tbody></table></div>
     <p class="muted">${t("zone")} ${TZ}</p>`;
 }

@@ -166,7 +166,8 @@ def test_latest_of_unknown_gateway_is_404_and_bad_id_422(client: TestClient) -> 
 def test_gateways_and_their_devices(client: TestClient, migrated_database_url: str) -> None:
     async def report() -> None:
         async with Storage(migrated_database_url) as storage:
-            await storage.set_presence("gw-1", "online", {"th1": ("degraded", "timeout")})
+            report = {"pending_readings": 7, "uptime_s": 120, "clock_synced": True}
+            await storage.set_presence("gw-1", "online", {"th1": ("degraded", "timeout")}, report)
 
     asyncio.run(report())
     listed = {g["id"]: g for g in client.get("/api/v1/gateways").json()}
@@ -174,6 +175,14 @@ def test_gateways_and_their_devices(client: TestClient, migrated_database_url: s
     assert (listed["gw-1"]["presence"], listed["gw-empty"]["presence"]) == ("online", None)
     assert listed["gw-1"]["last_batch_at"] is not None
     assert listed["gw-empty"]["last_batch_at"] is None
+    status = listed["gw-1"]["status"]
+    assert (status["pending_readings"], status["uptime_s"], status["clock_synced"]) == (
+        7,
+        120,
+        True,
+    )
+    assert status["unacked_batches"] is None  # not reported
+    assert set(listed["gw-empty"]["status"].values()) == {None}
     assert "secret" not in json.dumps(listed)
 
     (device,) = client.get("/api/v1/gateways/gw-1/devices").json()

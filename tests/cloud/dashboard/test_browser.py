@@ -152,12 +152,17 @@ def test_overview_station_chart_live_and_language(
 
     driver.get(f"{world.base_url}/gateways")
     _wait(driver, "return document.body.dataset.ready === '1'")
+    row = driver.find_element(By.CSS_SELECTOR, "tr[data-gateway='gw-air-1']")
+    assert row.find_element(By.CSS_SELECTOR, "[data-field='pending_readings']").text == "17"
+    assert "clock synced" in row.find_element(By.CSS_SELECTOR, ".gw-status").text
     driver.save_screenshot(str(screenshot_dir / "gateways-en.png"))
 
     driver.set_window_size(390, 844)
     driver.get(f"{world.base_url}/gateway/gw-air-1")
     _wait(driver, "return document.body.dataset.ready === '1'")
     assert driver.find_elements(By.CSS_SELECTOR, ".tile[data-quantity='pm2_5']")
+    status = driver.find_element(By.CSS_SELECTOR, ".gw-status [data-field='pending_readings']")
+    assert status.text == "17"
     assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
     driver.save_screenshot(str(screenshot_dir / "technician-phone.png"))
     driver.execute_script("localStorage.clear()")

@@ -85,7 +85,8 @@ async def seed(url: str) -> dict[str, int]:
             sites[name] = site.id
             gateway = f"gw-{name}"
             await storage.register_gateway(gateway, tenant=tenant, site=name)
-            await storage.set_presence(gateway, "online", {"dev1": ("ok", None)})
+            report = {"pending_readings": 17, "quarantined_batches": 0, "clock_synced": True}
+            await storage.set_presence(gateway, "online", {"dev1": ("ok", None)}, report)
             for i in range(0, len(readings), BATCH):
                 seq += 1
                 await storage.store_batch(Batch(gateway, seq, tuple(readings[i : i + BATCH])), "")

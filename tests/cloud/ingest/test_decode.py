@@ -85,6 +85,31 @@ def test_status_carries_device_health() -> None:
     assert status.devices["th1"] == DeviceStatus("ok")
     assert status.devices["th2"].state == "degraded"
     assert len(status.devices["th2"].error or "") == 200  # bounded, as the column is
+    assert status.report == {"pending_readings": 3, "unacked_batches": 0}
+
+
+def test_status_report_keeps_only_well_typed_known_fields() -> None:
+    body = {
+        "state": "online",
+        "outbox": {
+            "pending_readings": 12,
+            "unacked_batches": -1,  # negative: left out
+            "quarantined_batches": True,  # a boolean is no count
+            "thinned_readings": 4,
+            "secret": 7,  # not a known counter
+        },
+        "uptime_s": 3600,
+        "clock_synced": False,
+        "forged_acks": "0",
+    }
+    status = parse_status(Channel("gw-1", "status"), json.dumps(body).encode())
+    assert isinstance(status, Status)
+    assert status.report == {
+        "pending_readings": 12,
+        "thinned_readings": 4,
+        "uptime_s": 3600,
+        "clock_synced": False,
+    }
 
 
 @pytest.mark.parametrize(

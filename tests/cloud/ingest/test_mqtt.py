@@ -131,7 +131,10 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
             status,
             sign_object(
                 b'{"state":"online","gw":"gw-1","time_ms":1790000000000,"devices":'
-                b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer"}}}',
+                b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer"}},'
+                b'"outbox":{"pending_readings":40,"unacked_batches":2,"quarantined_batches":1,'
+                b'"resent_batches":0,"thinned_readings":5},"uptime_s":86400,'
+                b'"clock_synced":true,"forged_acks":0}',
                 secret,
             ),
         ),
@@ -158,6 +161,16 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
     (gateway,) = await storage.list_gateways()
     assert (gateway.id, gateway.presence) == ("gw-1", "offline")  # the last word counts
     assert gateway.presence_at is not None
+    assert gateway.status_report == {  # as last reported online; offline keeps it
+        "pending_readings": 40,
+        "unacked_batches": 2,
+        "quarantined_batches": 1,
+        "resent_batches": 0,
+        "thinned_readings": 5,
+        "uptime_s": 86400,
+        "clock_synced": True,
+        "forged_acks": 0,
+    }
     letters = await storage.list_dead_letters()
     assert [(d.reason, d.gateway_id) for d in reversed(letters)] == [
         ("unknown_gateway", "gw-ghost"),
