@@ -189,18 +189,13 @@ class Agent:
         """Stop the agent."""
         await self.stop()
 
-    async def run(self, stop: asyncio.Event, on_started: Callable[[], None] | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (or an internal task dies), then stop cleanly.
-
-        ``on_started`` is called once the agent has started (outbox open, pollers
-        and uplink running): where ``shanshui edge run`` tells systemd it is ready.
 
         Raises:
             RuntimeError: an internal task died (a bug; the log has its traceback).
         """
         async with self:
-            if on_started is not None:
-                on_started()
             stopped = asyncio.ensure_future(stop.wait())
             crashed = asyncio.ensure_future(self._crashed.wait())
             await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
