@@ -325,8 +325,9 @@ def _read_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
 
 def _write_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
     address, value = request.address, request.registers[0]
-    if not slave.image.write(address, value):
-        return ExceptionResponse(request.function_code, ILLEGAL_ADDRESS, request.dev_id)
+    refused = slave.image.write(address, [value])
+    if refused is not None:
+        return ExceptionResponse(request.function_code, refused, request.dev_id)
     return WriteSingleRegisterResponse(address=address, registers=[value], dev_id=request.dev_id)
 
 
