@@ -189,6 +189,18 @@ class Settings(BaseSettings):
         default=None,
         description="YAML file of each NB-IoT gateway's channel table (device, quantity, decimals)",
     )
+    ctwing_push_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="secret in the URL of CTWing's subscription push "
+        "(POST /api/v1/nbiot/ctwing/<token>); absent: that endpoint is off",
+    )
+    onenet_push_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="the token configured in OneNET's data push (signs its messages); "
+        "absent: POST/GET /api/v1/nbiot/onenet is off",
+    )
 
     @field_validator("hj212_listen", "nbiot_udp_listen", "nbiot_coap_listen")
     @classmethod
