@@ -42,7 +42,7 @@ from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
 from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.listeners import ListenerSet
-from cloud.ingest.mqtt_compact import channel_tables
+from cloud.ingest.registries import StoredTables
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -176,5 +176,4 @@ def _platform_frames(settings: Settings, pipeline: IngestPipeline) -> CompactFra
     """CTWing / OneNET push settle frames on the app's pipeline (when a push token is set)."""
     if settings.ctwing_push_token is None and settings.onenet_push_token is None:
         return None
-    tables = channel_tables(settings.nbiot_channels_file)
-    return CompactFrames(pipeline, pipeline.storage, tables)
+    return CompactFrames(pipeline, pipeline.storage, StoredTables(pipeline.storage))

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from cloud.ingest.decode import REVOKED, TOPIC_MISMATCH, UNKNOWN_GATEWAY, Rejected
 from cloud.ingest.pipeline import DEAD_LETTERED, IngestPipeline, Settled
+from cloud.ingest.registries import ChannelTables, channel_tables
 from cloud.storage import Storage
 from wire import WireError
 from wire.compact import Channel, CompactAck, decode_compact, encode_compact_ack, frame_gateway
@@ -28,17 +29,18 @@ class CompactFrames:
     Args:
         pipeline: the shared ingest pipeline.
         storage: where gateway secrets are looked up.
-        tables: each gateway's channel table (from its configuration).
+        tables: each gateway's channel table: the database's (:class:`StoredTables`),
+            or a fixed mapping.
     """
 
     def __init__(
         self,
         pipeline: IngestPipeline,
         storage: Storage,
-        tables: Mapping[str, Sequence[Channel]],
+        tables: ChannelTables | Mapping[str, Sequence[Channel]],
     ) -> None:
         self._pipeline, self._storage = pipeline, storage
-        self._tables = {gw: tuple(table) for gw, table in tables.items()}
+        self._tables = channel_tables(tables)
 
     async def settle(self, source: str, data: bytes) -> bytes | None:
         """Store or refuse one frame; return the acknowledgement to send, or None.
@@ -71,7 +73,7 @@ class CompactFrames:
                 source, data, Rejected(TOPIC_MISMATCH, detail, claimed)
             ), None
         keys = await self._storage.gateway_keys(gateway)
-        table = self._tables.get(gateway)
+        table = await self._tables.table(gateway)
         if keys is not None and keys.revoked:
             return await self._pipeline.refuse(
                 source, data, Rejected(REVOKED, gateway, gateway)

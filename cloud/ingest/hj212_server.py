@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
+from cloud.errors import StorageUnavailableError
 from cloud.ingest.decode import Rejected
 from cloud.ingest.hj212_readings import (
     BAD_PASSWORD,
@@ -38,6 +39,7 @@ from cloud.ingest.hj212_readings import (
     upload_batch,
 )
 from cloud.ingest.pipeline import IngestPipeline, Settled
+from cloud.ingest.registries import StationLookup, station_lookup
 from device_profiles import Quantity, load_quantities
 from wire import Hj212Error
 from wire.hj212 import (
@@ -65,21 +67,22 @@ class Hj212Server:
 
     Args:
         pipeline: the shared ingest pipeline (open storage behind it).
-        stations: known loggers by MN.
+        stations: known loggers: the database's (:class:`StoredStations`, read at every
+            packet), or a fixed mapping by MN.
         host, port: where to listen; port 0 picks a free one (see :attr:`port`).
     """
 
     def __init__(
         self,
         pipeline: IngestPipeline,
-        stations: Mapping[str, Station],
+        stations: StationLookup | Mapping[str, Station],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         quantities: Mapping[str, Quantity] | None = None,
     ) -> None:
         self._pipeline = pipeline
-        self._stations = dict(stations)
+        self._stations = station_lookup(stations)
         self._host, self._port = host, port
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._server: asyncio.Server | None = None
@@ -149,11 +152,14 @@ class Hj212Server:
 
     async def _settle(self, frame: bytes) -> tuple[Packet | None, PeerCipher | None]:
         try:
-            station = self._stations.get(peek_mn(frame))
+            station = await self._stations.station(peek_mn(frame))
             if station is None:
                 await self._refuse(frame, Rejected(UNKNOWN_MN, "MN not known", None))
                 return _answer_unknown(frame), None
             parsed = parse_packet(frame, station.cipher)
+        except StorageUnavailableError as exc:  # no answer: the logger sends it again
+            log.warning("HJ 212 packet held back: %s", exc)
+            return None, None
         except Hj212Error as exc:
             await self._refuse(frame, Rejected(HJ212_MALFORMED, exc.message, None))
             return None, None

@@ -55,7 +55,7 @@ from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
-from cloud.ingest.mqtt_compact import MqttCompactFrames, channel_tables
+from cloud.ingest.mqtt_compact import MqttCompactFrames
 from cloud.ingest.pipeline import (
     DUPLICATE,
     IGNORED,
@@ -66,6 +66,7 @@ from cloud.ingest.pipeline import (
     Settled,
     StoppingError,
 )
+from cloud.ingest.registries import ChannelTables, StoredTables
 from cloud.metrics import BROKER_CONNECTED, QUEUE_DEPTH
 from cloud.settings import MqttEndpoint, Settings
 from cloud.storage import Storage
@@ -147,7 +148,8 @@ class IngestWorker:
         alarms: evaluates each committed batch off the ingest path; the worker starts
             and stops it.
         channel_tables: NB-IoT gateways' channel tables, for the compact frames their
-            modules publish on ``up/compact`` (:mod:`cloud.ingest.mqtt_compact`).
+            modules publish on ``up/compact`` (:mod:`cloud.ingest.mqtt_compact`);
+            default: the database's, read at every frame.
     """
 
     def __init__(
@@ -162,7 +164,7 @@ class IngestWorker:
         keepalive_s: int = 30,
         policy: IngestPolicy | None = None,
         alarms: AlarmEngine | None = None,
-        channel_tables: Mapping[str, Sequence[Channel]] | None = None,
+        channel_tables: ChannelTables | Mapping[str, Sequence[Channel]] | None = None,
     ) -> None:
         self._alarms = alarms
         self._pipeline = IngestPipeline(
@@ -173,7 +175,8 @@ class IngestWorker:
             observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
-        self._compact = MqttCompactFrames(self._pipeline, channel_tables or {}, self._publish_ack)
+        tables = StoredTables(storage) if channel_tables is None else channel_tables
+        self._compact = MqttCompactFrames(self._pipeline, tables, self._publish_ack)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
         self._keepalive_s = keepalive_s
@@ -213,7 +216,6 @@ class IngestWorker:
             client_id=settings.ingest_client_id,
             policy=IngestPolicy.from_settings(settings),
             alarms=AlarmEngine(storage, notify=notifier_from_settings(storage, settings)),
-            channel_tables=channel_tables(settings.nbiot_channels_file),
         )
 
     @property

@@ -17,26 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.decode import MALFORMED, Rejected, channel_of
-from cloud.ingest.nbiot_channels import load_channel_tables
 from cloud.ingest.pipeline import IngestPipeline, Settled
+from cloud.ingest.registries import ChannelTables
 from wire.compact import Channel
 
 log = logging.getLogger(__name__)
 
 COMPACT = "compact"
-
-
-def channel_tables(channels_file: Path | None) -> dict[str, tuple[Channel, ...]]:
-    """The tables of ``SHANSHUI_NBIOT_CHANNELS_FILE`` (none: every frame is refused).
-
-    Raises:
-        ConfigError: the file is unusable.
-    """
-    return load_channel_tables(channels_file) if channels_file is not None else {}
 
 
 def compact_ack_topic(topic_root: str, gateway_id: str) -> str:
@@ -56,7 +46,7 @@ class MqttCompactFrames:
     def __init__(
         self,
         pipeline: IngestPipeline,
-        tables: Mapping[str, Sequence[Channel]],
+        tables: ChannelTables | Mapping[str, Sequence[Channel]],
         publish: Callable[[str, bytes], None],
     ) -> None:
         self._frames = CompactFrames(pipeline, pipeline.storage, tables)

@@ -16,6 +16,7 @@ from cloud.ingest.hj212_stations import load_stations
 from cloud.ingest.listeners import ListenerSet
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.hj212_stations import put_station
 from simulators.hj212_logger import Hj212Logger
 from tests.cloud.helpers import all_readings
 from tests.fix_broker import BrokerAddress
@@ -47,6 +48,14 @@ async def _register(database_url: str) -> None:
         await storage.register_gateway("hj-station")
 
 
+async def _add_station(database_url: str) -> None:
+    async with Storage(database_url) as storage:
+        key = bytes.fromhex(KEY_HEX)
+        await put_station(
+            storage, MN, "hj-station", "123456", edition="2025", sm4_key=key, actor="test"
+        )
+
+
 async def _stored(database_url: str) -> list[float]:
     async with Storage(database_url) as storage:
         series = await all_readings(storage, "hj-station", MN, "pm2_5")
@@ -62,7 +71,6 @@ def test_serve_with_the_hj212_listener_stores_a_loggers_upload(
         mqtt_url=SecretStr(mqtt_broker.url),
         topic_root=topic_root,
         hj212_listen="127.0.0.1:0",
-        hj212_stations_file=write_stations(tmp_path),
     )
     app = create_app(settings, ingest=True)
     listeners = app.state.listeners
@@ -70,6 +78,7 @@ def test_serve_with_the_hj212_listener_stores_a_loggers_upload(
     with TestClient(app) as client:
         assert listeners.hj212 is not None
         port = listeners.hj212.port
+        asyncio.run(_add_station(migrated_database_url))  # while serving: no restart needed
 
         async def upload() -> str:
             async with Hj212Logger(
@@ -87,10 +96,13 @@ def test_serve_with_the_hj212_listener_stores_a_loggers_upload(
     assert asyncio.run(_stored(migrated_database_url)) == [42.5]
 
 
-def test_the_listener_is_off_by_default_and_needs_a_stations_file() -> None:
+def test_the_listener_is_off_by_default_and_the_old_stations_file_is_refused(
+    tmp_path: Path,
+) -> None:
     assert Settings().hj212_address() is None
-    with pytest.raises(ConfigError, match="SHANSHUI_HJ212_STATIONS_FILE"):
-        ListenerSet(Settings(hj212_listen="127.0.0.1:6000"), None)  # type: ignore[arg-type]
+    old = Settings(hj212_listen="127.0.0.1:6000", hj212_stations_file=write_stations(tmp_path))
+    with pytest.raises(ConfigError, match=r"shanshui cloud hj212 station import .*stations.yaml"):
+        ListenerSet(old, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="host:port"):
         Settings(hj212_listen="6000")
 

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +15,7 @@ from cloud.api import create_app
 from cloud.ingest.platform_push import onenet_signature
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.nbiot_channels import set_channels
 from tests.cloud.helpers import all_readings, make_batch, now_ms
 from wire.compact import Channel, decode_compact_ack, encode_compact
 
@@ -26,7 +26,9 @@ ONENET_TOKEN = "onenet-token-1"
 
 async def _register(database_url: str) -> bytes:
     async with Storage(database_url) as storage:
-        return await storage.register_gateway("gw-nb")
+        secret = await storage.register_gateway("gw-nb")
+        await set_channels(storage, "gw-nb", TABLE, actor="test")
+    return secret
 
 
 async def _state(database_url: str) -> tuple[list[float], list[tuple[str, str]]]:
@@ -45,17 +47,11 @@ def secret(migrated_database_url: str) -> bytes:
 
 
 @pytest.fixture
-def client(migrated_database_url: str, secret: bytes, tmp_path: Path) -> Iterator[TestClient]:
-    channels = tmp_path / "channels.yaml"
-    channels.write_text(
-        "gateways:\n  - gateway: gw-nb\n    channels:\n"
-        "      - {device: th1, quantity: air_temperature, decimals: 1}\n"
-    )
+def client(migrated_database_url: str, secret: bytes) -> Iterator[TestClient]:
     settings = Settings(  # type: ignore[call-arg]
         database_url=SecretStr(migrated_database_url),
         ctwing_push_token=SecretStr(CTWING_TOKEN),
         onenet_push_token=SecretStr(ONENET_TOKEN),
-        nbiot_channels_file=channels,
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
