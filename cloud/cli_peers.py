@@ -1,27 +1,35 @@
-"""``shanshui cloud hj212 station …`` and ``shanshui cloud nbiot channels …``: who may send.
+"""``shanshui cloud hj212 station|command …`` and ``nbiot channels …``: who may send, and commands.
 
 Layer: command line. Parses options, reads the files it is given (the stations
 and channels YAML of earlier versions, imported once; a password or key file),
 calls :mod:`cloud.storage.hj212_stations` and :mod:`cloud.storage.nbiot_channels`,
 and prints one line per record. Passwords and keys are sealed with the operator
 key (``SHANSHUI_SECRET_KEY``) like gateway secrets and never printed. A change
-applies to the running listeners at their next packet or frame. No SQL here.
+applies to the running listeners at their next packet or frame. ``hj212
+command`` queues a command for a logger and waits for the listener holding its
+connection to carry it out (:mod:`cloud.ingest.hj212_command_queue`). No SQL here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from cloud.cli_common import actor, reports_errors, with_storage
+from cloud.cli_common import EXIT_UNAVAILABLE, actor, reports_errors, with_storage
 from cloud.errors import ConfigError
 from cloud.ingest.hj212_stations import SM4_KEY_BYTES, load_stations
 from cloud.ingest.nbiot_channels import load_channel_tables
 from cloud.storage import Storage
+from cloud.storage import hj212_commands as commands
 from cloud.storage import hj212_stations as stations
 from cloud.storage import nbiot_channels as channels
+from wire import Hj212Error
+from wire.hj212 import command_packet
 
 hj212_app = typer.Typer(help="HJ 212: the data loggers the cloud accepts.", no_args_is_help=True)
 station_app = typer.Typer(help="HJ 212 stations: add, list, remove, import.", no_args_is_help=True)
@@ -165,3 +173,45 @@ def channels_remove(gateway: Annotated[str, typer.Argument(help="The gateway.")]
     """Remove a gateway's table: its frames are refused (no_channel_table) from now on."""
     with_storage(lambda storage: channels.set_channels(storage, gateway, (), actor=actor()))
     typer.echo(f"removed the channel table of {gateway}")
+
+
+_ACTIONS = {"get-time": "1011", "set-time": "1012", "get-interval": "1061", "set-interval": "1062"}
+_POLL_S = 0.25
+
+
+@hj212_app.command("command")
+@reports_errors
+def hj212_command(
+    mn: Annotated[str, typer.Argument(help="The logger's MN.")],
+    action: Annotated[
+        Literal["get-time", "set-time", "get-interval", "set-interval"],
+        typer.Argument(help="1011 get-time, 1012 set-time, 1061 get-interval, 1062 set-interval."),
+    ],
+    value: Annotated[
+        str | None,
+        typer.Argument(help="set-time: YYYYMMDDhhmmss (Beijing); set-interval: seconds."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.", min=1)] = 60,
+) -> None:
+    """Send a command to a logger through the listener it is connected to; print the answer."""
+    cn = _ACTIONS[action]
+    try:  # the value checked here, not by a listener later
+        command_packet(cn, st="22", pw="-", mn=mn, qn="20000101000000000", value=value)
+    except Hj212Error as exc:
+        raise ConfigError(str(exc)) from None
+
+    async def run(storage: Storage) -> commands.QueuedCommand:
+        ttl = timedelta(seconds=timeout)
+        command_id = await commands.queue_command(storage, mn, cn, value, ttl=ttl, actor=actor())
+        deadline = time.monotonic() + timeout + 5
+        while True:
+            found = await commands.get_command(storage, command_id)
+            if found.state in (commands.DONE, commands.FAILED) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(_POLL_S)  # another process answers: look again
+
+    found = with_storage(run)
+    values = " ".join(f"{k}={v}" for k, v in (found.result or {}).items())
+    typer.echo(f"{mn} CN {cn}: {found.state} QnRtn={found.qn_rtn} ExeRtn={found.exe_rtn} {values}")
+    if found.state != commands.DONE:
+        raise typer.Exit(EXIT_UNAVAILABLE)

@@ -17,6 +17,7 @@ import logging
 
 from cloud.errors import ConfigError
 from cloud.ingest.coap import CompactCoapServer
+from cloud.ingest.hj212_command_queue import CommandQueueRunner
 from cloud.ingest.hj212_server import Hj212Server
 from cloud.ingest.pipeline import IngestPipeline
 from cloud.ingest.registries import StoredStations, StoredTables
@@ -38,6 +39,7 @@ class ListenerSet:
         refuse_files(settings)
         self._pipeline = pipeline
         self.hj212: Hj212Server | None = None
+        self.hj212_commands: CommandQueueRunner | None = None
         self.nbiot_udp: CompactUdpListener | None = None
         self.nbiot_coap: CompactCoapServer | None = None
         storage = pipeline.storage
@@ -45,6 +47,7 @@ class ListenerSet:
         if address is not None:
             host, port = address
             self.hj212 = Hj212Server(pipeline, StoredStations(storage), host=host, port=port)
+            self.hj212_commands = CommandQueueRunner(storage, self.hj212.commands)
         udp, coap = settings.nbiot_udp_address(), settings.nbiot_coap_address()
         if udp is not None:
             host, port = udp
@@ -63,6 +66,8 @@ class ListenerSet:
             if self.hj212 is not None:
                 await self.hj212.start()
                 log.info("HJ 212 listener on port %d", self.hj212.port)
+            if self.hj212_commands is not None:
+                self.hj212_commands.start()
             if self.nbiot_udp is not None:
                 await self.nbiot_udp.start()
                 log.info("NB-IoT UDP listener on port %d", self.nbiot_udp.port)
@@ -79,6 +84,8 @@ class ListenerSet:
             await self.nbiot_coap.stop()
         if self.nbiot_udp is not None:
             await self.nbiot_udp.stop()
+        if self.hj212_commands is not None:
+            await self.hj212_commands.stop()
         if self.hj212 is not None:
             await self.hj212.stop()
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from cloud.api import create_app
+from cloud.cli import app as cli
 from cloud.errors import ConfigError
 from cloud.ingest.hj212_stations import load_stations
 from cloud.ingest.listeners import ListenerSet
@@ -122,3 +124,56 @@ def test_a_broken_stations_file_names_line_and_key(tmp_path: Path) -> None:
     stations = load_stations(write_stations(tmp_path))
     assert stations[MN].password_matches("123456")
     assert "123456" not in repr(stations)
+
+
+def test_an_operators_command_reaches_the_connected_logger_through_the_listener(
+    migrated_database_url: str,
+    mqtt_broker: BrokerAddress,
+    topic_root: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asyncio.run(_register(migrated_database_url))
+    asyncio.run(_add_station(migrated_database_url))
+    settings = Settings(
+        database_url=SecretStr(migrated_database_url),
+        mqtt_url=SecretStr(mqtt_broker.url),
+        topic_root=topic_root,
+        hj212_listen="127.0.0.1:0",
+    )
+    monkeypatch.setenv("SHANSHUI_DATABASE_URL", migrated_database_url)
+    app = create_app(settings, ingest=True)
+    with TestClient(app) as client:
+        listeners = app.state.listeners
+        assert client.portal is not None
+        assert listeners.hj212 is not None
+        logger = Hj212Logger(
+            "127.0.0.1", listeners.hj212.port, mn=MN, password="123456",
+            edition=Edition.HJ212_2025, cipher=PeerCipher(bytes.fromhex(KEY_HEX)),
+        )  # fmt: skip
+
+        async def connect() -> None:
+            await logger.connect()
+            when = datetime.now().astimezone()
+            items = (DataItem("a34004", (("Rtd", "40"), ("Flag", "N"))),)
+            await logger.upload(
+                logger.packet(CN_REALTIME, when, items, qn=f"{when:%Y%m%d%H%M%S}000")
+            )
+
+        client.portal.call(connect)
+        answering = client.portal.start_task_soon(logger.answer_commands)
+        runner = CliRunner()
+        done = runner.invoke(
+            cli, ["hj212", "command", MN, "set-interval", "120", "--timeout", "20"]
+        )
+        assert done.exit_code == 0, done.output
+        assert "done QnRtn=1 ExeRtn=1" in done.output
+        read = runner.invoke(cli, ["hj212", "command", MN, "get-interval", "--timeout", "20"])
+        assert read.exit_code == 0, read.output
+        assert "RtdInterval=120" in read.output
+        bad = runner.invoke(cli, ["hj212", "command", MN, "set-time", "tomorrow"])
+        assert (bad.exit_code, "YYYYMMDDhhmmss" in bad.output) == (2, True)
+        client.portal.call(logger.close)
+        answering.result(timeout=10)
+        gone = runner.invoke(cli, ["hj212", "command", MN, "get-time", "--timeout", "1"])
+        assert gone.exit_code == 1
+        assert "failed" in gone.output
