@@ -63,6 +63,8 @@ class NbiotUplinkSection(BaseModel):
     UDP listener at ``host:port``; ``transport: mqtt`` publishes it through the
     module's own MQTT client to the broker at ``host:port``, under ``topic_root``
     (the top-level ``mqtt:`` section is not used: the module holds the session).
+    ``apn`` and ``bands`` (NB-IoT bands the BC28 supports: 1, 3, 5, 8, 20, 28) are
+    set before attaching; without them the module keeps its own.
     """
 
     model_config = _STRICT
@@ -75,6 +77,8 @@ class NbiotUplinkSection(BaseModel):
     port: int = Field(ge=1, le=65535)
     topic_root: str = Field(default="shanshui/v1", pattern=r'^[^"#+\s]+$')
     keepalive_s: int = Field(default=120, ge=10, le=3600)
+    apn: str | None = Field(default=None, min_length=1, max_length=63, pattern=r"^[A-Za-z0-9.-]+$")
+    bands: tuple[Literal[1, 3, 5, 8, 20, 28], ...] = ()
     channels: tuple[ChannelSection, ...] = Field(min_length=1)
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600)
     attempts: int = Field(default=5, ge=1, le=100)

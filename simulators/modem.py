@@ -31,7 +31,10 @@ answer ``ERROR``), and ``AT+NRB`` reboots (sockets gone, registration again).
 
 The module's MQTT client (Quectel's ``AT+QMT...`` commands, forwarded to a real
 broker) is :mod:`simulators.modem_mqtt`, reachable as :attr:`ModemSimulator.mqtt`
-for its faults; losing the cell ends its link with ``+QMTSTAT: 0,2``.
+for its faults; losing the cell ends its link with ``+QMTSTAT: 0,2``. Bands and
+APN (``AT+NBAND``, ``AT+CGDCONT``) are :attr:`ModemSimulator.radio`
+(:mod:`simulators.modem_radio`): the module registers only when it scans the
+cell's band (``cell_band``) and, if the network requires one, uses its APN.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import tty
 from dataclasses import dataclass
 
 from simulators.modem_mqtt import STAT_PING_TIMEOUT, CmeError, ModuleMqtt
+from simulators.modem_radio import RadioSettings
 
 IMEI = "868334033100031"
 IMSI = "460111176332415"
@@ -71,7 +75,15 @@ class ModemSimulator:
         rssi: the ``+CSQ`` value (0-31; 99 unknown).
     """
 
-    def __init__(self, *, registration_delay_s: float = 0.5, rssi: int = 18) -> None:
+    def __init__(
+        self,
+        *,
+        registration_delay_s: float = 0.5,
+        rssi: int = 18,
+        cell_band: int = 8,
+        required_apn: str | None = None,
+    ) -> None:
+        self.radio = RadioSettings(cell_band=cell_band, required_apn=required_apn)
         self.registration_delay_s = registration_delay_s
         self.rssi = rssi
         self.lose_datagrams = 0
@@ -145,7 +157,8 @@ class ModemSimulator:
             self._network_back_at = None
             self.restore_network()
         at = self._registered_at
-        return self._network_up and at is not None and time.monotonic() >= at
+        in_reach = self._network_up and self.radio.can_register
+        return in_reach and at is not None and time.monotonic() >= at
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -246,8 +259,10 @@ class ModemSimulator:
             return [f"+CGSN:{IMEI}", _OK]
         if name == "+CIMI":
             return [IMSI, _OK]
-        if name in ("+NCONFIG", "+QREGSWT", "+NBAND", "+CPSMS", "+CEDRXS", "+NSONMI"):
+        if name in ("+NCONFIG", "+QREGSWT", "+CPSMS", "+CEDRXS", "+NSONMI"):
             return [_OK]
+        if name in ("+NBAND", "+NBAND?", "+CGDCONT", "+CGDCONT?"):
+            return self._radio_setting(name, params)
         if name == "+CFUN":
             return self._cfun_command(args)
         if name == "+CFUN?":
@@ -280,6 +295,14 @@ class ModemSimulator:
         if name.startswith("+QMT"):
             return self.mqtt.execute(name, params)
         raise _PlainError
+
+    def _radio_setting(self, name: str, params: str) -> list[str]:
+        radio_on = self._cfun == 1
+        if name == "+NBAND":
+            return self.radio.nband(params, radio_on)
+        if name == "+CGDCONT":
+            return self.radio.cgdcont(params, radio_on)
+        return self.radio.read_nband() if name == "+NBAND?" else self.radio.read_cgdcont()
 
     def _cfun_command(self, args: str) -> list[str]:
         if args not in ("0", "1"):

@@ -33,7 +33,9 @@ def build_uplink(config: EdgeConfig, secret: SecretSource) -> Uplink:
     """
     chosen = config.settings.uplink
     if isinstance(chosen, NbiotUplinkSection):
-        modem = Bc95Modem(chosen.serial_port, baudrate=chosen.baudrate)
+        modem = Bc95Modem(
+            chosen.serial_port, baudrate=chosen.baudrate, apn=chosen.apn, bands=chosen.bands
+        )
         link = None
         if chosen.transport == "mqtt":
             link = MqttLink(

@@ -35,8 +35,15 @@ class Bc95Modem:
     """
 
     def __init__(
-        self, port: str, *, baudrate: int = 9600, command_timeout_s: float = COMMAND_TIMEOUT_S
+        self,
+        port: str,
+        *,
+        baudrate: int = 9600,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
+        apn: str | None = None,
+        bands: tuple[int, ...] = (),
     ) -> None:
+        self.apn, self.bands = apn, bands
         try:
             self._serial = serial.Serial(port, baudrate, timeout=0.05)
         except serial.SerialException as exc:
@@ -73,9 +80,21 @@ class Bc95Modem:
         raise ModemError(f"{name}: no answer within {timeout_s or self._timeout_s} s", name)
 
     def configure(self) -> None:
-        """Echo off, no automatic platform registration, PSM and eDRX off while we talk."""
+        """Echo off, no automatic platform registration, PSM and eDRX off while we talk.
+
+        With an APN or bands: the radio off (``AT+CFUN=0``, which the module needs for
+        them), ``AT+NBAND=<b>[,<b>...]`` and ``AT+CGDCONT=1,"IP","<apn>"``; :meth:`attach`
+        switches the radio on again.
+        """
         for command in ("ATE0", "AT+CEREG=0", "AT+CPSMS=0", "AT+CEDRXS=0,5", "AT+NSONMI=1"):
             self.command(command)
+        if self.apn is None and not self.bands:
+            return
+        self.command("AT+CFUN=0", timeout_s=10)
+        if self.bands:
+            self.command("AT+NBAND=" + ",".join(str(band) for band in self.bands))
+        if self.apn is not None:
+            self.command(f'AT+CGDCONT=1,"IP","{self.apn}"')
 
     def attach(self, timeout_s: float = 60.0) -> None:
         """Switch the radio on, ask to attach, and wait for registration.
