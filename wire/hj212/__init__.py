@@ -1,7 +1,8 @@
 """HJ 212 (2017 and 2025 editions): the protocol of China's environmental monitoring platforms.
 
 Layer: sans-IO codecs (see the modules). ``packet`` frames, header fields, Flag,
-CRC and SM4; ``cp`` the data area; ``messages`` the answers and split uploads.
+CRC and SM4 (over ``model``, ``head``, ``framing``); ``cp`` the data area;
+``messages`` the answers and split uploads; ``commands`` the platform's commands.
 """
 
 from wire.hj212.commands import (
@@ -29,6 +30,7 @@ from wire.hj212.cp import (
     parse_cp,
 )
 from wire.hj212.crc import crc16, crc16_hex
+from wire.hj212.framing import next_frame, peek_mn
 from wire.hj212.messages import (
     CN_DATA_RESPONSE,
     CN_EXECUTION_RESULT,
@@ -42,20 +44,8 @@ from wire.hj212.messages import (
     request_response,
     split_upload,
 )
-from wire.hj212.packet import (
-    MAX_FRAME,
-    MAX_SEGMENT,
-    CipherForm,
-    Edition,
-    Frame,
-    Packet,
-    PeerCipher,
-    decode_packet,
-    encode_packet,
-    next_frame,
-    parse_packet,
-    peek_mn,
-)
+from wire.hj212.model import MAX_FRAME, MAX_SEGMENT, CipherForm, Edition, Packet, PeerCipher
+from wire.hj212.packet import Frame, decode_packet, encode_packet, parse_packet
 
 __all__ = [
     "CN_DAILY",

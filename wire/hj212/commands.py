@@ -22,7 +22,7 @@ from datetime import datetime
 from wire.errors import Hj212Error
 from wire.hj212.cp import parse_cp
 from wire.hj212.messages import CN_EXECUTION_RESULT, CN_REQUEST_RESPONSE, ExeRtn, QnRtn
-from wire.hj212.packet import Edition, Packet
+from wire.hj212.model import Edition, Packet
 
 CN_GET_TIME = "1011"
 CN_SET_TIME = "1012"
