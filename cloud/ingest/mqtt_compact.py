@@ -9,8 +9,9 @@ settled by :class:`cloud.ingest.compact_frames.CompactFrames`, exactly as one
 that came over UDP, and only then is the signed compact acknowledgement
 published, as hex too, on ``{root}/{gateway}/down/compact-ack``, which the module
 subscribes to. A frame that cannot be verified is kept as a dead letter and
-answered with nothing. While the database is unavailable the message stays
-un-PUBACKed (the worker logs it); the module re-sends after its own timeout.
+answered with nothing. While the database is unavailable the settling is
+retried with the pipeline's back-off and the message is not PUBACKed, as for
+JSON batches.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class MqttCompactFrames:
         """Settle one message of :meth:`handles`' topic; acknowledge it after the commit.
 
         Raises:
-            StorageUnavailableError: the database is down; nothing was settled.
             StoppingError: the pipeline stops while the database is unavailable.
         """
         channel = channel_of(self._root, topic)
@@ -74,7 +74,9 @@ class MqttCompactFrames:
         except (UnicodeDecodeError, ValueError):
             rejected = Rejected(MALFORMED, "up/compact carries no hex text", channel.gateway_id)
             return await self._pipeline.refuse(topic, payload, rejected)
-        settled, ack = await self._frames.settle_frame(topic, frame, channel.gateway_id)
+        settled, ack = await self._pipeline.retrying(  # the database down: wait, no PUBACK
+            lambda: self._frames.settle_frame(topic, frame, channel.gateway_id)
+        )
         if ack is not None:
             reply_topic = compact_ack_topic(self._root, channel.gateway_id)
             self._publish(reply_topic, ack.hex().upper().encode("ascii"))

@@ -434,6 +434,14 @@ class IngestPipeline:
         DEAD_LETTERS.labels(rejected.reason).inc()
         return Settled(DEAD_LETTERED, rejected.gateway_id, rejected=rejected)
 
+    async def retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
+        """Run ``operation`` as the pipeline runs its storage calls: retried while storage fails.
+
+        For transports whose settling calls storage besides the pipeline (the MQTT
+        worker's compact frames). Raises :class:`StoppingError` when stopped meanwhile.
+        """
+        return await self._retrying(operation, about)
+
     async def _retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
         """Run ``operation`` until it settles; back off while storage fails.
 

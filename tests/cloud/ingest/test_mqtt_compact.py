@@ -9,9 +9,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+import cloud.ingest.pipeline
+from cloud.errors import StorageUnavailableError
 from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage
+from cloud.storage.registry import GatewayKeys
 from tests.cloud.helpers import all_readings, make_batch, publisher
 from tests.fix_broker import BrokerAddress
 from wire.compact import Channel, decode_compact_ack, encode_compact
@@ -105,3 +108,40 @@ async def test_bad_compact_messages_are_dead_lettered_and_get_no_ack(
     reasons = [d.reason for d in reversed(letters)]
     assert reasons == ["malformed", "topic_mismatch", "bad_signature", "no_channel_table"]
     assert acks.empty()
+
+
+class _KeysDown(Storage):
+    """The first ``failures`` key lookups fail as an unreachable database does."""
+
+    def __init__(self, conninfo: str, failures: int) -> None:
+        super().__init__(conninfo, max_size=1)
+        self.failures = failures
+
+    async def gateway_keys(self, gateway_id: str) -> GatewayKeys | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StorageUnavailableError("database restarting")
+        return await super().gateway_keys(gateway_id)
+
+
+async def test_a_database_outage_holds_the_frame_until_it_is_stored(
+    migrated_database_url: str,
+    mqtt_broker: BrokerAddress,
+    topic_root: str,
+    acks: queue.Queue[tuple[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
+    async with _KeysDown(migrated_database_url, failures=3) as flaky:
+        secret = await flaky.register_gateway("gw-nb")
+        frame = encode_compact(make_batch("gw-nb", 1, [20.5]), TABLE, secret)
+        endpoint = MqttEndpoint(mqtt_broker.host, mqtt_broker.port)
+        async with IngestWorker(
+            flaky, endpoint, topic_root=topic_root, channel_tables={"gw-nb": TABLE}
+        ) as worker:
+            with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
+                pub.publish(f"{topic_root}/gw-nb/up/compact", _hex(frame))
+            stats = await worker.wait_processed(1, WAIT_S)
+        assert (stats.accepted, stats.dead_lettered, flaky.failures) == (1, 0, 0)
+    ack_topic, _ = acks.get(timeout=WAIT_S)
+    assert ack_topic.endswith("/gw-nb/down/compact-ack")
