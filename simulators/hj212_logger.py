@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from simulators.errors import SimulatorError
@@ -84,6 +85,7 @@ class Hj212Logger:
         self.lose_answers = 0
         self.sent_packets = 0
         self.rtd_interval_s = 30
+        self.on_interval: Callable[[int], None] | None = None  # told of a 1062
         self.clock_offset = timedelta(0)
         self.commands_answered = 0
 
@@ -172,6 +174,8 @@ class Hj212Logger:
                 self.clock_offset = wanted - datetime.now(BEIJING).replace(tzinfo=None)
             elif command.cn == CN_SET_RTD_INTERVAL:
                 self.rtd_interval_s = int(values["RtdInterval"])
+                if self.on_interval is not None:
+                    self.on_interval(self.rtd_interval_s)
         except (Hj212Error, KeyError, ValueError):
             result = ExeRtn.BAD_CONDITION
         reading = {
