@@ -45,6 +45,7 @@ from edge.config import EdgeConfig, load_config
 from edge.errors import ConfigError, EdgeError
 from edge.remote_cmds import run_command
 from edge.remote_link import ControlLink
+from edge.remote_secret import previous_path, read_previous, secret_path
 from wire import WireError
 from wire.signing import sign_object, verify_object
 
@@ -78,7 +79,7 @@ class Supervisor:
             agent_factory: builds an agent for a config (tests pass options).
         """
         self.path = path
-        self._environ = environ
+        self.environ = environ
         self.config = config if config is not None else load_config(path, environ)
         self._timeout_s = connect_timeout_s
         self._factory = agent_factory
@@ -152,6 +153,8 @@ class Supervisor:
         self.config = config
         agent = self.agent = self._factory(config)
         agent.config_version = version  # reported in up/status
+        agent.retired_secret.value = read_previous(secret_path(config, self.environ))
+        agent.retired_secret.on_confirmed = self._secret_confirmed
         self._agent_stop = asyncio.Event()
         task = self._agent_task = asyncio.create_task(agent.run(self._agent_stop), name="agent")
         self._link = ControlLink(config, self._received)
@@ -182,6 +185,21 @@ class Supervisor:
             return f"the agent did not start: {exc}" if exc is not None else "the agent stopped"
         mqtt = self.config.settings.mqtt
         return f"broker {mqtt.host}:{mqtt.port} not reached within {self._timeout_s:g}s"
+
+    def use_secret(self, config: EdgeConfig, previous: bytes) -> None:
+        """Sign with ``config``'s new secret now; ``previous`` verifies acks until confirmed."""
+        self.config = config
+        if self.agent is not None:
+            self.agent.config = config
+            self.agent.retired_secret.value = previous
+            self.agent.retired_secret.on_confirmed = self._secret_confirmed
+
+    def _secret_confirmed(self) -> None:
+        path = secret_path(self.config, self.environ)
+        if path is not None:
+            with suppress(OSError):
+                previous_path(path).unlink()
+        log.info("remote: the cloud acknowledged under the new secret; the old one is deleted")
 
     # --- messages -------------------------------------------------------------
 
@@ -248,7 +266,7 @@ class Supervisor:
         try:
             pushed.write_text(text, encoding="utf-8")
             try:
-                new = load_config(pushed, self._environ)
+                new = load_config(pushed, self.environ)
             except ConfigError as exc:
                 return str(exc)
         finally:

@@ -8,6 +8,8 @@ Layer: command semantics on top of :class:`edge.remote.Supervisor`; no transport
 - ``set-interval DEVICE SECONDS``: rewrites that device's ``interval_s`` in
   gateway.yaml and applies it exactly like a pushed config (same validation,
   same rollback, written to disk once it runs).
+- ``rotate-secret SEALED``: installs a new gateway secret delivered encrypted
+  (see :mod:`edge.remote_secret`); the answer is signed with the new secret.
 - ``resend START END``: not available: the outbox deletes a batch once the
   cloud confirmed its commit, and re-sends unconfirmed ones on its own, so
   there is nothing older to re-send; the answer says so.
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from device_profiles.yaml_source import YamlSourceError, read_yaml
+from edge.remote_secret import NAME, rotate_secret
 from edge.status import status_body
 
 if TYPE_CHECKING:
@@ -41,6 +44,12 @@ async def run_command(supervisor: Supervisor, message: dict[str, Any]) -> dict[s
         return _answer(name, await supervisor.restart())
     if name == "set-interval":
         return await _set_interval(supervisor, args)
+    if name == NAME:
+        return await rotate_secret(supervisor, str(message.get("id")), args)
+    return _not_here(name)
+
+
+def _not_here(name: object) -> dict[str, Any]:
     if name == "resend":
         return {
             "cmd": name,

@@ -56,6 +56,7 @@ from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.pipeline import (
+    ANSWER,
     DUPLICATE,
     IGNORED,
     PRESENCE,
@@ -386,7 +387,7 @@ class IngestWorker:
             self._count(presence_updates=1)
         elif settled.outcome == IGNORED:
             self._count(ignored_status=1)
-        else:
+        elif settled.outcome != ANSWER:
             self._count(dead_lettered=1)
 
     def _count(self, **increments: int) -> None:
