@@ -23,6 +23,7 @@ from cloud.api.routes import (
     audit,
     dashboard,
     dashboard_actions,
+    gateway_control,
     gateways,
     grants,
     health,
@@ -132,6 +133,7 @@ def create_app(
     app.state.storage = app_storage
     app.state.ingest = None
     app.state.embedded = list(embedded or [])
+    app.state.broker = mqtt or settings.mqtt()  # where configs and commands go
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
@@ -147,6 +149,7 @@ def create_app(
         water_class,
         noise,
         gateways,
+        gateway_control,
         sites,
         keys,
         grants,
