@@ -232,6 +232,7 @@ def test_commands_poll_now_set_interval_resend_and_replays(
                 slaves={"th1": 1},
                 interval_s=3600,
             )
+            path.write_text("# Station 7: keep this comment\n" + path.read_text())
             async with supervised(mqtt_broker, topic_root, path) as (supervisor, cloud):
                 agent = supervisor.agent
                 assert agent is not None
@@ -258,6 +259,7 @@ def test_commands_poll_now_set_interval_resend_and_replays(
                 assert yaml.safe_load(path.read_text())["buses"][0]["devices"][0]["interval_s"] == (
                     0.5
                 )
+                assert path.read_text().startswith("# Station 7: keep this comment\n")
                 await supervisor.wait_ready(20)
 
                 await cloud.command("s2", "set-interval", "nope", 1)
