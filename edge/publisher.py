@@ -22,13 +22,17 @@ Settling: a batch leaves the outbox only when the cloud's verified ack says it
 is committed; a refused batch moves to the quarantine table, except a
 ``bad_signature`` refusal of a copy signed with another secret than the current
 one (the secret was rotated while it waited): that batch is re-signed and sent
-again, once.
+again, once. A batch no ack ever names (the cloud cannot read its seq, so it
+dead-letters it without one) would otherwise be re-sent forever: once it has
+been sent ``quarantine_after_sends`` times in this run and acks for newer
+batches arrived after its last send, it is quarantined as ``never_acknowledged``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import shutil
 import time
 from collections import deque
@@ -46,6 +50,7 @@ from wire.ack import Ack, refusal_tag
 log = logging.getLogger(__name__)
 
 BAD_SIGNATURE = "bad_signature"
+NEVER_ACKNOWLEDGED = "never_acknowledged"
 _RECENT = 4096  # settled seqs remembered for is_settled()
 _MAX_LIVE = 1024  # live seqs remembered ahead of the cursor; beyond, the pass finds them
 
@@ -108,6 +113,9 @@ class Publisher:
         self._tokens = float(max(publish.max_bytes_per_s or 0, publish.max_payload_bytes))
         self._tokens_at = time.monotonic()
         self._unsent: set[int] = set()
+        self._sends: dict[int, int] = {}  # seq -> times sent in this run, until settled
+        self._newest_committed = -1  # the highest seq an ack committed, and when
+        self._committed_at = -math.inf
 
     async def load(self) -> None:
         """Read the outbox's counts (not its batches: a deep outbox may not fit in memory)."""
@@ -186,6 +194,8 @@ class Publisher:
                 self.view.unacked_batches = max(0, self.view.unacked_batches - deleted)
                 self.view.acked_batches += deleted
                 self.view.last_acked_seq = ack.committed[-1]
+                self._newest_committed = max(self._newest_committed, *ack.committed)
+                self._committed_at = time.monotonic()
             for refusal in ack.refused:
                 await self._refused(refusal.seq, refusal.reason, refusal.tag)
             self._settled.pop(0)
@@ -211,13 +221,39 @@ class Publisher:
             return
         if await self._outbox.quarantine(seq, reason):
             log.warning("cloud refused batch %d (%s): quarantined", seq, reason)
-            self.view.unacked_batches = max(0, self.view.unacked_batches - 1)
-            self.view.quarantined_batches += 1
+            self._quarantined()
         self._forget(seq)
+
+    def _quarantined(self) -> None:
+        self.view.unacked_batches = max(0, self.view.unacked_batches - 1)
+        self.view.quarantined_batches += 1
+        self._on_change()
+
+    def _never_acknowledged(self, seq: int, sent_at: float) -> bool:
+        """Whether ``seq`` is owed an ack that will never come (see the module docstring)."""
+        return (
+            self._sends.get(seq, 0) >= self._settings.quarantine_after_sends
+            and self._newest_committed > seq
+            and self._committed_at > sent_at
+        )
+
+    async def _give_up(self, seqs: list[int]) -> None:
+        for seq in seqs:
+            count = self._sends.get(seq, 0)
+            if await self._outbox.quarantine(seq, NEVER_ACKNOWLEDGED):
+                log.warning(
+                    "batch %d sent %d times, never acknowledged while newer ones were: "
+                    "quarantined (see `shanshui edge outbox list`)",
+                    seq,
+                    count,
+                )
+                self._quarantined()
+            self._forget(seq)
 
     def _forget(self, seq: int) -> None:
         """``seq`` is settled: free its slot and remember it for :meth:`is_settled`."""
         self._unsettled.pop(seq, None)
+        self._sends.pop(seq, None)
         self._ahead.discard(seq)
         if seq in self._resign:
             return  # refused as bad_signature: about to be sent again
@@ -328,6 +364,10 @@ class Publisher:
         now = time.monotonic()
         timeout_s = self._settings.ack_timeout_s
         overdue = [seq for seq, sent in self._unsettled.items() if now - sent >= timeout_s]
+        lost = [seq for seq in overdue if self._never_acknowledged(seq, self._unsettled[seq])]
+        if lost:
+            await self._give_up(lost)
+            overdue = [seq for seq in overdue if seq not in lost]
         sent = await self._send_seqs(overdue[: max(0, self._uplink.room())], again=True)
         self.view.resent_batches += len(sent)
         while self._resign and self._room() > 0:
@@ -403,6 +443,7 @@ class Publisher:
         except NotConnectedError:
             return False  # on_state will wake us when it is back
         self._unsettled[seq] = time.monotonic()
+        self._sends[seq] = self._sends.get(seq, 0) + 1
         self._tokens -= sent_bytes
         return True
 

@@ -239,6 +239,33 @@ def test_a_refused_batch_is_quarantined_not_deleted(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(
+            tmp_path, max_batch_readings=1, ack_timeout_s=0.05, quarantine_after_sends=3
+        ) as r:
+            await r.publisher.store(readings(1))
+            await r.changes.until(lambda: len(r.uplink.sent) >= 4)
+            (lost,) = set(r.sent_seqs())
+            # sent again and again, but no newer batch is acked: the cloud may just be away
+            assert r.publisher.view.quarantined_batches == 0
+            await r.publisher.store(readings(1, start=1))
+            await r.changes.until(lambda: len(set(r.sent_seqs())) == 2)
+            newer = max(r.sent_seqs())
+            r.uplink.commit([newer])
+            await r.changes.until(lambda: r.publisher.view.quarantined_batches == 1)
+            assert r.publisher.view.unacked_batches == 0
+            assert r.sent_seqs().count(lost) >= 3
+        kept = OutboxStore.open(tmp_path)
+        try:
+            (quarantined,) = kept.quarantined()
+        finally:
+            kept.close()
+        assert (quarantined.seq, quarantined.reason) == (lost, "never_acknowledged")
+
+    run(scenario)
+
+
 def test_bad_signature_after_a_rotation_is_re_signed_once_then_quarantined(
     tmp_path: Path,
 ) -> None:
