@@ -348,6 +348,11 @@ def test_a_full_outbox_thins_the_oldest_readings_to_means_and_counts_them(
         assert [v for _, v in minute(199)] == whole  # the newest are kept whole
         # folded readings + what is left = what came: nothing dropped silently
         assert len(waiting) + counts.thinned_readings == 1200
+        # and each mean says so in the data: how many raw readings it stands for
+        (mean,) = [r for r in waiting if r.time_ms == t0 + 30 * minute_ms]
+        assert (mean.thinned, mean.mean_of) == (True, 6)
+        assert not any(r.thinned for r in waiting if r.time_ms >= t0 + 199 * minute_ms)
+        assert sum(r.mean_of for r in waiting) == 1200
 
     run(scenario)
 
