@@ -145,6 +145,9 @@ async def send_and_wait(  # noqa: PLR0917 - one round trip, all of it
     finally:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
+        # paho closes its wake-up socketpair only in __del__: close it now, or each
+        # round trip of a long-running API holds two descriptors until collected
+        client._reset_sockets()
 
 
 def _verified(payload: bytes, secrets_: Sequence[bytes]) -> object:

@@ -83,6 +83,18 @@ def status_payload(state: str, gateway_id: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def release_sockets(client: paho.Client) -> None:
+    """Close a stopped client's sockets now (its connection and its wake-up socketpair).
+
+    paho creates the socketpair in ``loop_start`` and closes it only in
+    ``__del__``; a client in a reference cycle (its callbacks are our bound
+    methods) is freed by the garbage collector later, which may finalise the
+    sockets first: "unclosed socket" ResourceWarnings, and two descriptors held
+    per client meanwhile. Call after ``disconnect()`` and ``loop_stop()``.
+    """
+    client._reset_sockets()  # paho has no public way to do this
+
+
 class MqttUplink(Uplink):
     """paho-mqtt client: batches out at QoS 1, the cloud's signed acks in."""
 
@@ -250,6 +262,7 @@ class MqttUplink(Uplink):
                 log.warning("mqtt: offline status not confirmed before closing: %s", exc)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        release_sockets(self._client)
         self._set_connected(False)
 
     def _signed(self, status: bytes) -> bytes:

@@ -13,8 +13,6 @@ import json
 import logging
 import secrets
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,11 +26,12 @@ from cloud.settings import parse_mqtt_url
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
 from edge.app import Agent
+from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.e2e.test_delivery import assert_exactly_once, outbox_counts, stored
-from tests.edge.support import MqttProbe, journal_outbox, journaled, write_gateway
+from tests.edge.support import MqttProbe, journal_outbox, journaled, supervised, write_gateway
 from tests.fix_broker import BrokerAddress
 from wire.secret_transfer import seal_secret
 from wire.signing import sign_object, verify_object
@@ -43,22 +42,8 @@ MODEL = "jxct-th-rs485"
 TIMEOUT_S = 30.0
 
 
-@asynccontextmanager
-async def supervised(path: Path) -> AsyncIterator[Supervisor]:
-    supervisor = Supervisor(
-        path,
-        environ={},
-        connect_timeout_s=20,
-        agent_factory=lambda c: Agent(c, shutdown_timeout_s=2),
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(supervisor.run(stop))
-    await supervisor.wait_ready(20)
-    try:
-        yield supervisor
-    finally:
-        stop.set()
-        await task
+def patient_agent(config: EdgeConfig) -> Agent:
+    return Agent(config, shutdown_timeout_s=2)  # the last batches are acked before it stops
 
 
 def running(supervisor: Supervisor) -> Agent:
@@ -100,7 +85,9 @@ def test_rotation_over_down_cmd_loses_no_batch_and_replays_change_nothing(
             secret_file = tmp_path / "gateway.secret"
             journal_outbox(tmp_path / "var")
             async with (
-                supervised(path) as supervisor,
+                supervised(
+                    path, agent_factory=lambda c: Agent(c, shutdown_timeout_s=2)
+                ) as supervisor,
                 MqttProbe(
                     mqtt_broker.host, mqtt_broker.port, cmd_topic(topic_root, gateway)
                 ) as sent,

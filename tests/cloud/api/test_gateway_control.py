@@ -23,10 +23,8 @@ from cloud.api import create_app
 from cloud.settings import Settings
 from cloud.storage import Storage, audit
 from cloud.storage.keys import NewKey, create_key
-from edge.app import Agent
-from edge.remote import Supervisor
 from tests.cloud.api.conftest import TEST_BURST, TEST_RATE_PER_S, bearer
-from tests.edge.support import write_gateway
+from tests.edge.support import supervised, write_gateway
 from tests.fix_broker import BrokerAddress
 
 pytestmark = pytest.mark.e2e
@@ -42,24 +40,6 @@ async def token(storage: Storage, role: str = "admin", tenant: str | None = None
     )
     issued, _ = await create_key(storage, new)
     return issued
-
-
-@asynccontextmanager
-async def supervised(path: Path) -> AsyncIterator[Supervisor]:
-    supervisor = Supervisor(
-        path,
-        environ={},
-        connect_timeout_s=20,
-        agent_factory=lambda c: Agent(c, shutdown_timeout_s=0.5),
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(supervisor.run(stop))
-    await supervisor.wait_ready(20)
-    try:
-        yield supervisor
-    finally:
-        stop.set()
-        await task
 
 
 @asynccontextmanager
