@@ -190,7 +190,7 @@ def test_a_deep_backlog_drains_in_order_with_bounded_unsettled_and_live_data_fir
         live_seqs: list[int] = []
 
         def on_send(batch: SentBatch) -> None:
-            peak[0] = max(peak[0], len(r.publisher._unsettled) + 1)
+            peak[0] = max(peak[0], r.publisher.unsettled + 1)
             if len(r.uplink.sent) == 20 and not live_seqs:
                 live_seqs.append(-1)  # store live readings once the drain is under way
                 asyncio.get_running_loop().create_task(r.publisher.store(readings(1, 9999)))
