@@ -202,6 +202,7 @@ def gateway_add(
 @_reports_errors
 def gateway_rotate_secret(
     gateway_id: Annotated[str, typer.Argument(help="A registered gateway id.")],
+    *,
     secret_file: Annotated[
         Path | None,
         typer.Option(help="Write the hex secret to this new file (mode 0600) instead of stdout."),
@@ -225,6 +226,14 @@ def gateway_rotate_secret(
     timeout: Annotated[
         float, typer.Option(help="With --push: seconds to wait for the answer.")
     ] = 30.0,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="With --push: issue no new secret; deliver the pending rotation's again "
+            "(when the gateway did not answer).",
+        ),
+    ] = False,
 ) -> None:
     """Give a gateway a new secret; the old one keeps verifying for the grace period.
 
@@ -236,8 +245,11 @@ def gateway_rotate_secret(
         if secret_file is not None:
             typer.echo("error: --push delivers the secret; drop --secret-file", err=True)
             raise typer.Exit(EXIT_USAGE)
-        rotate_and_push(gateway_id, hours, timeout)
+        rotate_and_push(gateway_id, hours, timeout, resume)
         return
+    if resume:
+        typer.echo("error: --resume goes with --push", err=True)
+        raise typer.Exit(EXIT_USAGE)
     _issue_secret(
         secret_file,
         lambda storage: storage.rotate_secret(

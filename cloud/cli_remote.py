@@ -24,6 +24,7 @@ from cloud.gateway_control import (
     OK_RESULTS,
     Broker,
     push_config,
+    resume_rotation,
     rotate_secret_and_push,
     send_command,
 )
@@ -69,8 +70,18 @@ def gateway_cmd(
     )
 
 
-def rotate_and_push(gateway_id: str, grace_hours: float, timeout_s: float) -> None:
-    """``gateway rotate-secret GATEWAY --push``: rotate, deliver encrypted, print the answer."""
+def rotate_and_push(gateway_id: str, grace_hours: float, timeout_s: float, resume: bool) -> None:
+    """``gateway rotate-secret GATEWAY --push``: rotate, deliver encrypted, print the answer.
+
+    ``resume``: no new secret; deliver the pending rotation's secret again.
+    """
+    if resume:
+        _run(
+            lambda storage, broker: resume_rotation(
+                storage, broker, gateway_id, timeout_s=timeout_s, actor=actor()
+            )
+        )
+        return
     _run(
         lambda storage, broker: rotate_secret_and_push(
             storage,

@@ -12,7 +12,9 @@ before are accepted and acknowledged), then a ``rotate-secret`` command carries
 it, encrypted for the gateway under its current secret, and the answer must be
 signed with the new secret. When no answer comes, the rotation stands in the
 registry: the gateway keeps signing with the old secret, accepted until the
-grace period ends; the error says so.
+grace period ends; the error says so, and ``resume_rotation`` (``--resume``)
+delivers the same secret again, sealed under and signed with the old one, which
+the gateway keeps until the cloud confirms the new one.
 """
 
 from __future__ import annotations
@@ -130,8 +132,33 @@ async def rotate_secret_and_push(
         raise NoAnswerError(
             gateway_id,
             f"{exc}: the registry has the new secret; the gateway signs with the old one, "
-            f"accepted for {hours:g} h more (run `rotate-secret --push` again before then)",
+            f"accepted for {hours:g} h more: deliver it again before then with "
+            f"`shanshui cloud gateway rotate-secret {gateway_id} --push --resume`",
         ) from None
+
+
+async def resume_rotation(
+    storage: Storage, broker: Broker, gateway_id: str, *, timeout_s: float, actor: str
+) -> dict[str, Any]:
+    """Deliver the secret of a rotation still in its grace period again (no new secret).
+
+    Raises:
+        UnknownGatewayError: unknown, disabled or revoked.
+        RemoteError: no rotation is pending (the previous secret no longer verifies).
+        BrokerUnreachableError, NoAnswerError: see :func:`cloud.remote.send_and_wait`.
+    """
+    keys = await storage.gateway_keys(gateway_id)
+    if keys is None or not keys.usable:
+        raise UnknownGatewayError(gateway_id)
+    if keys.previous is None:
+        raise RemoteError(f"no rotation of {gateway_id} is pending: nothing to deliver again")
+    command_id, message = rotate_message(gateway_id, keys.current, keys.previous)
+    detail: dict[str, Any] = {"cmd": ROTATE_SECRET, "id": command_id, "resumed": True}
+    return await _round_trip(
+        storage, broker, gateway_id, "cmd", message, keys.previous, ("id", command_id),
+        timeout_s=timeout_s, actor=actor, action="gateway.command", detail=detail,
+        answer_secrets=(keys.current,),
+    )  # fmt: skip
 
 
 async def _secret(storage: Storage, gateway_id: str) -> bytes:

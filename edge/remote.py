@@ -45,7 +45,13 @@ from edge.config import EdgeConfig, load_config
 from edge.errors import ConfigError, EdgeError
 from edge.remote_cmds import run_command
 from edge.remote_link import ControlLink
-from edge.remote_secret import previous_path, read_previous, secret_path
+from edge.remote_secret import (
+    ROTATE_SECRET,
+    confirm_secret,
+    previous_path,
+    read_previous,
+    secret_path,
+)
 from wire import WireError
 from wire.signing import sign_object, verify_object
 
@@ -87,7 +93,7 @@ class Supervisor:
         self._agent_stop = asyncio.Event()
         self._agent_task: asyncio.Task[None] | None = None
         self._link: ControlLink | None = None
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         self.forged = 0
         self._begun = asyncio.Event()  # the first agent has been started
         self._state = self._read_state()
@@ -133,8 +139,7 @@ class Supervisor:
                     {stopped, got, task}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if got in done:
-                    kind, payload = got.result()
-                    await self._handle(kind, payload)
+                    await self._handle(*got.result())
                 else:
                     got.cancel()
                 task = self._agent_task or task
@@ -205,17 +210,34 @@ class Supervisor:
 
     def _received(self, kind: str, payload: bytes) -> None:
         try:
-            body = verify_object(payload, self.config.secret.get_secret_value())
+            body, retired = self._verified(kind, payload)
             message = json.loads(body)
             if not isinstance(message, dict):
                 raise ValueError("not a JSON object")
+            if retired and message.get("cmd") != ROTATE_SECRET:
+                raise WireError("signed with the previous secret")
         except (WireError, ValueError) as exc:
             self.forged += 1
             log.warning("remote: ignored a %s message that does not verify: %s", kind, exc)
             return
-        self._inbox.put_nowait((kind, body))
+        self._inbox.put_nowait((kind, body, retired))
 
-    async def _handle(self, kind: str, body: bytes) -> None:
+    def _verified(self, kind: str, payload: bytes) -> tuple[bytes, bool]:
+        """The unsigned body, and whether only the secret before a rotation verified it.
+
+        That secret is kept until the cloud confirms the new one; it verifies only a
+        ``rotate-secret`` that re-delivers the secret in force (the cloud's
+        ``--resume`` when the first answer was lost), which changes nothing.
+        """
+        try:
+            return verify_object(payload, self.config.secret.get_secret_value()), False
+        except WireError:
+            retired = self.agent.retired_secret.value if self.agent is not None else None
+            if kind != "cmd" or retired is None:
+                raise
+            return verify_object(payload, retired), True
+
+    async def _handle(self, kind: str, body: bytes, retired: bool) -> None:
         message: dict[str, Any] = json.loads(body)
         if kind == "config":
             await self._config(message)
@@ -224,7 +246,10 @@ class Supervisor:
             if not isinstance(command_id, str) or command_id in self._seen():
                 return
             self._remember(command_id)
-            answer = await run_command(self, message)
+            if retired:
+                answer = confirm_secret(self, command_id, message.get("args", []))
+            else:
+                answer = await run_command(self, message)
             self._ack({"kind": "cmd", "id": command_id, **answer})
 
     async def _config(self, message: dict[str, Any]) -> None:

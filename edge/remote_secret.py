@@ -33,7 +33,6 @@ from pydantic import SecretBytes
 
 from edge.config import EdgeConfig
 from edge.config_source import SECRET_ENV
-from wire import WireError
 from wire.secret_transfer import open_secret
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIOUS_SUFFIX = ".previous"
-NAME = "rotate-secret"
+ROTATE_SECRET = NAME = "rotate-secret"  # noqa: S105 - a command's name
 
 
 def secret_path(config: EdgeConfig, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -81,7 +80,7 @@ async def rotate_secret(supervisor: Supervisor, command_id: str, args: list[Any]
     current = config.secret.get_secret_value()
     try:
         new = open_secret(bytes.fromhex(args[0]), current, config.gateway_id, command_id)
-    except (ValueError, WireError) as exc:  # WireError is a ValueError; both named for clarity
+    except ValueError as exc:  # WireError included
         return _refused(f"the sealed secret does not open: {exc}")
     if new == current:
         return {"cmd": NAME, "result": "ok", "detail": "already in force"}
@@ -93,6 +92,28 @@ async def rotate_secret(supervisor: Supervisor, command_id: str, args: list[Any]
     supervisor.use_secret(dataclasses.replace(config, secret=SecretBytes(new)), previous=current)
     log.info("remote: new gateway secret installed; the old one is kept until the cloud confirms")
     return {"cmd": NAME, "result": "ok"}
+
+
+def confirm_secret(supervisor: Supervisor, command_id: str, args: list[Any]) -> dict[str, Any]:
+    """A ``rotate-secret`` signed with the secret before the rotation: a re-delivery.
+
+    The cloud re-sends the rotation it did not hear back about (``--resume``),
+    sealed under and signed with the old secret. If it carries the secret in
+    force the answer (signed with it) says so; nothing changes either way.
+    """
+    retired = supervisor.agent.retired_secret.value if supervisor.agent is not None else None
+    current = supervisor.config.secret.get_secret_value()
+    if retired is None or len(args) != 1 or not isinstance(args[0], str):
+        return _refused("usage: rotate-secret SEALED_SECRET_HEX")
+    try:
+        carried = open_secret(
+            bytes.fromhex(args[0]), retired, supervisor.config.gateway_id, command_id
+        )
+    except ValueError as exc:  # WireError included
+        return _refused(f"the sealed secret does not open: {exc}")
+    if carried != current:
+        return _refused("signed with the previous secret, it may only re-deliver the current one")
+    return {"cmd": NAME, "result": "ok", "detail": "already in force"}
 
 
 def write_secret(path: Path, secret: bytes) -> None:

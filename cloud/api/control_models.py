@@ -57,6 +57,10 @@ class RotateIn(BaseModel):
     grace_hours: float = Field(
         default=24.0, ge=0, le=24 * 365, description="hours the old secret still verifies"
     )
+    resume: bool = Field(
+        default=False,
+        description="issue no new secret: deliver the pending rotation's again (after a 504)",
+    )
     timeout_s: float = Field(
         default=30.0, gt=0, le=300, description="how long to wait for the gateway's answer"
     )

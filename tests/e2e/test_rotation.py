@@ -20,7 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cloud.cli import app as cloud_cli
-from cloud.gateway_control import Broker, rotate_secret_and_push
+from cloud.errors import RemoteError
+from cloud.gateway_control import Broker, resume_rotation, rotate_secret_and_push
 from cloud.ingest import IngestWorker
 from cloud.settings import parse_mqtt_url
 from cloud.storage import Storage
@@ -217,3 +218,41 @@ def test_the_cli_rotates_pushes_and_prints_no_secret(  # noqa: PLR0917 - fixture
     for secret in (old, new):
         assert secret.hex() not in output
         assert secret.hex() not in caplog.text
+
+
+def test_a_rotation_without_an_answer_is_delivered_again_with_resume(
+    migrated_database_url: str, mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    """The command was lost (the gateway still holds the old secret), then its answer was lost."""
+    gateway = f"gw-res-{secrets.token_hex(3)}"
+    broker = Broker(parse_mqtt_url(mqtt_broker.url), topic_root)
+
+    async def scenario() -> None:
+        async with Storage(migrated_database_url) as storage:
+            old = await storage.register_gateway(gateway)
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gateway,
+                mqtt_port=mqtt_broker.port,
+                topic_root=topic_root,
+                modbus_port=1,
+                slaves={},
+                secret=old,
+                with_bus=False,
+            )
+            async with supervised(path) as supervisor:
+                with pytest.raises(RemoteError, match=r"no rotation of .* is pending"):
+                    await resume_rotation(storage, broker, gateway, timeout_s=5, actor="test")
+                # rotated in the registry, but the command never reached the gateway
+                new = await storage.rotate_secret(gateway, grace=timedelta(hours=1))
+                answer = await resume_rotation(storage, broker, gateway, timeout_s=20, actor="t")
+                assert (answer["result"], answer.get("detail")) == ("ok", None)
+                assert supervisor.config.secret.get_secret_value() == new
+                assert (tmp_path / "gateway.secret.previous").read_text().strip() == old.hex()
+                # the answer was lost: resumed again, the gateway says it is in force already
+                answer = await resume_rotation(storage, broker, gateway, timeout_s=20, actor="t")
+                assert (answer["result"], answer["detail"]) == ("ok", "already in force")
+                assert supervisor.config.secret.get_secret_value() == new
+                assert supervisor.forged == 0
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))

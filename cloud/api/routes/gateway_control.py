@@ -19,7 +19,13 @@ from cloud.api.control_models import CommandIn, ConfigIn, GatewayAnswer, RotateI
 from cloud.api.deps import StorageDep
 from cloud.api.problems import error_responses
 from cloud.errors import BrokerUnreachableError, UnknownGatewayError
-from cloud.gateway_control import Broker, push_config, rotate_secret_and_push, send_command
+from cloud.gateway_control import (
+    Broker,
+    push_config,
+    resume_rotation,
+    rotate_secret_and_push,
+    send_command,
+)
 from cloud.schemas import ID_PATTERN
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage
@@ -78,9 +84,14 @@ async def post_rotate_secret(
     """Issue a new secret and deliver it to the gateway encrypted; its answer under the new one.
 
     The secret appears in no response. On 504 the rotation stands: the gateway keeps
-    signing with the old secret, accepted for ``grace_hours``.
+    signing with the old secret, accepted for ``grace_hours``; ``resume`` delivers it again.
     """
     broker = await _target(request, storage, admin, gateway_id)
+    if body.resume:
+        answer = await resume_rotation(
+            storage, broker, gateway_id, timeout_s=body.timeout_s, actor=admin.actor
+        )
+        return GatewayAnswer.model_validate(answer)
     answer = await rotate_secret_and_push(
         storage,
         broker,
