@@ -176,6 +176,9 @@ class PublishSection(BaseModel):
     max_bytes_per_s: int | None = Field(default=None, ge=100)
     # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
     max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
+    # a batch sent this many times without an ack while newer ones were acked since its
+    # last send (the cloud cannot read its seq) is quarantined as never_acknowledged
+    quarantine_after_sends: int = Field(default=5, ge=2, le=1000)
 
 
 class OutboxSection(BaseModel):

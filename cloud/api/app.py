@@ -23,6 +23,7 @@ from cloud.api.routes import (
     audit,
     dashboard,
     dashboard_actions,
+    gateway_control,
     gateways,
     grants,
     health,
@@ -135,6 +136,7 @@ def create_app(
     app.state.storage = app_storage
     app.state.ingest = None
     app.state.embedded = list(embedded or [])
+    app.state.broker = mqtt or settings.mqtt()  # where configs and commands go
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
@@ -151,6 +153,7 @@ def create_app(
         water_class,
         noise,
         gateways,
+        gateway_control,
         sites,
         keys,
         grants,

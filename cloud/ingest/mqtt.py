@@ -57,6 +57,7 @@ from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
 from cloud.ingest.mqtt_compact import MqttCompactFrames
 from cloud.ingest.pipeline import (
+    ANSWER,
     DUPLICATE,
     IGNORED,
     PRESENCE,
@@ -400,7 +401,7 @@ class IngestWorker:
             self._count(presence_updates=1)
         elif settled.outcome == IGNORED:
             self._count(ignored_status=1)
-        else:
+        elif settled.outcome != ANSWER:
             self._count(dead_lettered=1)
 
     def _count(self, **increments: int) -> None:
