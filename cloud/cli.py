@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 from cloud import services
+from cloud.alarms.child import EvaluatorChild
 from cloud.cli_alarms import alarms_app, rules_app
 from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
@@ -107,10 +108,11 @@ def serve(
     ingest: Annotated[bool, typer.Option(help="Run an ingest worker in-process.")] = True,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
-    """Serve the HTTP API with an in-process ingest worker.
+    """Serve the HTTP API with an in-process ingest worker and an alarm evaluator beside it.
 
     Without SHANSHUI_DATABASE_URL / SHANSHUI_MQTT_URL, an embedded PostgreSQL and
-    MQTT broker are started, and stopped again on exit.
+    MQTT broker are started, and stopped again on exit. The alarm evaluator is a
+    child process (``alarms run``); SHANSHUI_ALARM_EVALUATOR=false leaves it out.
     """
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
@@ -132,6 +134,8 @@ def serve(
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
+        if settings.alarm_evaluator:
+            stack.enter_context(EvaluatorChild(conninfo))
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
         services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)
@@ -144,10 +148,18 @@ def serve(
 @app.command("ingest")
 @_reports_errors
 def ingest_command() -> None:
-    """Run an ingest worker only (several may share one subscription group)."""
+    """Run an ingest worker (several may share one subscription group).
+
+    An alarm evaluator runs beside it as a child process (``alarms run``; one of
+    several evaluates, the others stand by) unless SHANSHUI_ALARM_EVALUATOR=false.
+    """
     settings = load_settings()
     key = services.secret_key(settings)
-    with services.database(settings) as conninfo, services.broker(settings) as endpoint:
+    with ExitStack() as stack:
+        conninfo = stack.enter_context(services.database(settings))
+        endpoint = stack.enter_context(services.broker(settings))
+        if settings.alarm_evaluator:
+            stack.enter_context(EvaluatorChild(conninfo))
         services.start_metrics(settings)
         asyncio.run(_run_worker(settings, Storage(conninfo, secret_key=key), endpoint))
 

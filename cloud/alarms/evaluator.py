@@ -190,8 +190,13 @@ class Evaluator:
             return self._heard(rule, sample, late)
         subject = sample.series.station if isinstance(rule, GeohazardRule) else sample.series.key
         state = self._state(rule, subject)
-        if state.last_ms is not None and sample.time_ms < state.last_ms:
-            return []  # stale: this subject has already been evaluated past it
+        if state.last_ms is not None and (
+            sample.time_ms < state.last_ms
+            or (sample.time_ms == state.last_ms and subject == sample.series.key)
+        ):
+            # stale: this subject has already been evaluated past it; or this very reading
+            # again (a series has one reading per time; a station's are told apart below)
+            return []
         verdict = _CONDITIONS[type(rule)](rule, state, sample)
         state.last_ms = sample.time_ms
         if verdict is None:

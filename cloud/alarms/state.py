@@ -33,7 +33,8 @@ class RuleState:
             "last_ms": self.last_ms,
             "limit_ms": self.limit_ms,
             "cause": self.cause,
-            "windows": {name: [list(p) for p in points] for name, points in self.windows.items()},
+            # (time, value) pairs: JSON arrays like lists, and immutable, so a shallow copy
+            "windows": {name: list(points) for name, points in self.windows.items()},
         }
 
     @classmethod
