@@ -190,7 +190,8 @@ class Stepper:
 
     def _samples(self, readings: list[FeedReading]) -> list[Sample]:
         out = []
-        for reading in readings:
+        # in time order: a series' interval is learnt from consecutive readings
+        for reading in sorted(readings, key=_time_of):
             context = self._context.get(reading.gateway_id)
             if context is None:
                 continue
@@ -216,3 +217,7 @@ class Stepper:
             )  # fmt: skip
             self._series[key] = series
         return series
+
+
+def _time_of(reading: FeedReading) -> int:
+    return reading.time_ms

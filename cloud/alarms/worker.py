@@ -107,6 +107,7 @@ class AlarmWorker:
         self._active = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.recorded: list[Notice] = []  # every event this worker recorded (tests, bench)
+        self._recorded_more = asyncio.Condition()
         self.steps = 0  # steps committed that read something
 
     @property
@@ -226,8 +227,21 @@ class AlarmWorker:
         await self._hand_over(notices)
         return feed.more
 
+    async def wait_recorded(self, count: int, timeout_s: float = 10.0) -> list[Notice]:
+        """Wait until this worker has recorded ``count`` events in all; them.
+
+        Raises:
+            TimeoutError: not within ``timeout_s``.
+        """
+        async with asyncio.timeout(timeout_s), self._recorded_more:
+            await self._recorded_more.wait_for(lambda: len(self.recorded) >= count)
+            return list(self.recorded)
+
     async def _hand_over(self, notices: list[Notice]) -> None:
-        self.recorded.extend(notices)
+        if notices:
+            async with self._recorded_more:
+                self.recorded.extend(notices)
+                self._recorded_more.notify_all()
         live = [n for n in notices if not n.late]
         if len(live) < len(notices):
             log.info("recorded %d alarm event(s) from late data, not notified",
