@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class RuleState:
     """Where one (rule, subject) pair stands."""
 
@@ -34,7 +34,7 @@ class RuleState:
             "limit_ms": self.limit_ms,
             "cause": self.cause,
             # (time, value) pairs: JSON arrays like lists, and immutable, so a shallow copy
-            "windows": {name: list(points) for name, points in self.windows.items()},
+            "windows": {n: list(p) for n, p in self.windows.items()} if self.windows else {},
         }
 
     @classmethod
