@@ -27,6 +27,7 @@ from cloud.alarms.child import EvaluatorChild
 from cloud.cli_alarms import alarms_app, rules_app
 from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
+from cloud.cli_contacts import contacts_app
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.cli_remote import register_remote_commands
@@ -59,6 +60,7 @@ app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(rules_app, name="rules")
+app.add_typer(contacts_app, name="contacts")
 
 
 @app.command()

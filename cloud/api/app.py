@@ -18,6 +18,7 @@ from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
     aggregates,
+    alarm_contacts,
     alarm_rules,
     alarms,
     audit,
@@ -156,6 +157,7 @@ def create_app(
         login,
         alarms,
         alarm_rules,
+        alarm_contacts,
         overview,
         live,
         dashboard_actions,
