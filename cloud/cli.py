@@ -136,12 +136,18 @@ def serve(
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
-        if settings.alarm_evaluator:
-            stack.enter_context(EvaluatorChild(conninfo))
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
         services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)
-        api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint, embedded=embedded)
+        api = create_app(
+            settings,
+            storage=storage,
+            ingest=ingest,
+            mqtt=endpoint,
+            embedded=embedded,
+            # in the app's lifespan: uvicorn ends the process on SIGTERM once it has shut down
+            alarm_evaluator=conninfo if settings.alarm_evaluator else None,
+        )
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
         uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")

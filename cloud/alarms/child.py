@@ -42,9 +42,13 @@ class EvaluatorChild:
         self._thread = threading.Thread(target=self._keep, name="shanshui-alarms", daemon=True)
 
     def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the child, and keep it running until :meth:`stop`."""
         self._start()
         self._thread.start()
-        return self
 
     def __exit__(
         self,
