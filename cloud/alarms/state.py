@@ -23,6 +23,11 @@ class RuleState:
     cause: str | None = None  # absence rules: "silent" or "offline"
     windows: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
+    @property
+    def quiet(self) -> bool:
+        """No alarm open, no level pending, no window: nothing but the newest reading's time."""
+        return not self.level and self.candidate is None and not self.windows
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return {
