@@ -5,9 +5,11 @@ thinking); no waiting, no leadership, no notification (that is
 :mod:`cloud.alarms.worker`). A step, under the evaluation lock:
 
 1. if the stored generation is not the one this stepper last committed (first use,
-   another evaluator stepped since, a rule changed, an error), reload the states
-   and the position from the database;
-2. read the feed's next transactions (:func:`cloud.storage.alarm_feed.read_step`);
+   another evaluator stepped since, an error), reload the states and the position
+   from the database;
+2. choose the feed's next transactions (:func:`cloud.storage.alarm_feed.choose`); if
+   the rules' version read with them moved, read the rules again (a rule change
+   committed before a batch applies to that batch); read their rows;
 3. evaluate their readings in time order (the series' station metadata from the
    site registry), then the presence changes; "late" is judged against the clock:
    readings evaluated more than ``late_after_s`` after they were measured
@@ -68,6 +70,7 @@ class Stepper:
         self._severities: dict[str, str] = {}
         self._evaluator = Evaluator([], late_after_s=late_after_s)
         self._generation: int | None = None  # None: reload states and position at next use
+        self._rules_version: int | None = None  # None: read the rules at next use
         self._position = FeedPosition()
         self._context: dict[str, GatewayContext] = {}
         self._series: dict[SeriesKey, Series] = {}
@@ -93,15 +96,27 @@ class Stepper:
         self._context.clear()
         self._series.clear()
 
-    async def reload_rules(self) -> bool:
-        """Read the enabled rules again; True if they changed (states reload at next step)."""
+    def reload_rules(self) -> None:
+        """Read the enabled rules again at the next step (a step also does so by itself
+        whenever the rules' version in the database moved)."""
+        self._rules_version = None
+
+    async def _rules_at(self, tx: EvaluationTx, version: int) -> None:
+        """The rules of ``version`` (or newer); states of rules kept carry over."""
+        if version == self._rules_version:
+            return
         rules = await enabled_rules(self._storage)
+        self._rules_version = version
         if rules == self._rules:
-            return False
+            return
         self._rules = rules
         self._severities = {rule.id: rule.severity for rule in rules}
-        self._generation = None
-        return True
+        # the stored states (of rules the evaluator did not have yet, too), and what this
+        # evaluator holds beyond them (a quiet state's newest reading time)
+        snapshot = await tx.states() | self._evaluator.snapshot()
+        self._evaluator = Evaluator(rules, late_after_s=self._late_after_s, snapshot=snapshot)
+        self._evaluator.take_dirty()
+        log.info("evaluating %d alarm rule(s)", len(rules))
 
     async def step(self, now_ms: int) -> tuple[FeedStep, list[Notice]]:
         """Evaluate the feed's next transactions; what was read, and the events recorded.
@@ -112,8 +127,10 @@ class Stepper:
         try:
             async with evaluation(self._storage) as tx:
                 await self._load(tx)
-                feed = await tx.step(self._position, limit=self._step_limit,
-                                     readings=bool(self._rules))  # fmt: skip
+                chosen = await tx.choose(self._position, limit=self._step_limit)
+                # a rule change committed before a batch of this step applies to it
+                await self._rules_at(tx, chosen.rules_version)
+                feed = await tx.read(chosen, readings=bool(self._rules))
                 if feed.position == self._position and not feed.transactions:
                     return feed, []  # nothing new: write nothing
                 await self._learn_gateways(
@@ -134,11 +151,12 @@ class Stepper:
         Raises:
             StorageError: nothing was committed; the next step reloads.
         """
-        if not self._rules:
-            return []
         try:
             async with evaluation(self._storage) as tx:
                 await self._load(tx)
+                await self._rules_at(tx, await tx.rules_version())
+                if not self._rules:
+                    return []
                 notices = await self._evaluate(tx, lambda ev: ev.tick(now_ms))
                 generation = await tx.advance(None, self._name)
                 self._generation = generation if notices is not None else None

@@ -20,8 +20,10 @@ log, so every committed batch is evaluated, and no ingest worker waits for it.
   the last ``late_after_s`` that no delivery was claimed for (a crash after the
   commit, before notifying); a delivery is claimed once per contact and event, so
   nothing is sent twice.
-* Every ``tick_s``: rules and stations' metadata reloaded (a rule change also
-  notifies, and is taken at once), silence checked, escalations, pruning.
+* Rules: a step reads them again when their version (counted by a trigger in the
+  transaction that changes them) moved, read in the snapshot in which it chooses
+  its batches: a batch committed after a rule change is evaluated with it.
+* Every ``tick_s``: stations' metadata reloaded, silence checked, escalations, pruning.
 """
 
 from __future__ import annotations
@@ -170,10 +172,9 @@ class AlarmWorker:
         await self._hand_over(notices)
 
     async def reload_rules(self) -> None:
-        """Read the rules again (the worker does this every ``tick_s`` and on a change)."""
+        """Read the rules again at the next step (steps also follow the rules' version)."""
         async with self._lock:
-            if await self._stepper.reload_rules():
-                log.info("evaluating %d alarm rule(s)", len(self._stepper.rules))
+            self._stepper.reload_rules()
 
     async def _stand_by(self, listener: FeedListener) -> None:
         said = False

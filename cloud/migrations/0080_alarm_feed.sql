@@ -70,30 +70,35 @@ CREATE TRIGGER ingested_batches_notify AFTER INSERT ON ingested_batches
 CREATE TRIGGER gateway_presence_log_notify AFTER INSERT ON gateway_presence_log
     FOR EACH STATEMENT EXECUTE FUNCTION shanshui_notify_alarm_feed();
 
--- Rules changed: the evaluator reloads them at once instead of at its next tick.
-CREATE FUNCTION shanshui_notify_alarm_rules() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('shanshui_alarm_rules', '');
-    RETURN NULL;
-END
-$$;
 
-CREATE TRIGGER alarm_rules_notify AFTER INSERT OR UPDATE OR DELETE ON alarm_rules
-    FOR EACH STATEMENT EXECUTE FUNCTION shanshui_notify_alarm_rules();
-
--- The evaluator's position in both logs (frontier, pending: see above), and a
--- generation counted up by every step it commits: an evaluator whose generation
--- differs from the stored one reloads states and position before it goes on (another
--- one evaluated since). Replaces the version of 0060.
+-- The evaluator's position in both logs (frontier, pending: see above), a generation
+-- counted up by every step it commits (an evaluator whose generation differs from the
+-- stored one reloads states and position before it goes on: another one evaluated
+-- since; replaces the version of 0060), and the rules' version.
 CREATE TABLE alarm_evaluation (
     one             boolean PRIMARY KEY DEFAULT true CHECK (one),
     frontier        xid8 NOT NULL DEFAULT '0',
     pending         xid8[] NOT NULL DEFAULT '{}',
     generation      bigint NOT NULL DEFAULT 0,
+    rules_version   bigint NOT NULL DEFAULT 0,
     evaluator       text,
     updated_at      timestamptz
 );
 
 INSERT INTO alarm_evaluation DEFAULT VALUES;
+
+-- Rules changed: counted in the transaction that changes them, so an evaluator step
+-- that sees a batch committed after the change sees the change too (it reads the count
+-- in the snapshot in which it chooses the batches) and evaluates it with the new rules.
+CREATE FUNCTION shanshui_count_alarm_rules() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE alarm_evaluation SET rules_version = rules_version + 1;
+    PERFORM pg_notify('shanshui_alarm_rules', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER alarm_rules_count AFTER INSERT OR UPDATE OR DELETE ON alarm_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION shanshui_count_alarm_rules();
 
 DROP TABLE alarm_state_version;

@@ -23,7 +23,17 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.alarms.events import Transition
-from cloud.storage.alarm_feed import FeedPosition, FeedStep, read_position, read_step, save_position
+from cloud.storage.alarm_feed import (
+    Chosen,
+    FeedPosition,
+    FeedStep,
+    choose,
+    read_chosen,
+    read_position,
+    read_step,
+    rules_version,
+    save_position,
+)
 from cloud.storage.store import Storage
 
 # pg_advisory_xact_lock key of alarm evaluation ("shanshui" alarms, any fixed bigint)
@@ -136,6 +146,18 @@ class EvaluationTx:
     async def step(self, position: FeedPosition, *, limit: int, readings: bool) -> FeedStep:
         """The feed's next transactions after ``position`` (see :func:`read_step`)."""
         return await read_step(self._conn, position, limit=limit, readings=readings)
+
+    async def choose(self, position: FeedPosition, *, limit: int) -> Chosen:
+        """The feed's next transactions after ``position`` (see :func:`choose`)."""
+        return await choose(self._conn, position, limit=limit)
+
+    async def read(self, chosen: Chosen, *, readings: bool) -> FeedStep:
+        """Their rows (see :func:`read_chosen`)."""
+        return await read_chosen(self._conn, chosen, readings=readings)
+
+    async def rules_version(self) -> int:
+        """How many times the rules changed."""
+        return await rules_version(self._conn)
 
     async def advance(self, position: FeedPosition | None, evaluator: str) -> int:
         """Store the new position (None: unchanged) and count the step; its generation."""

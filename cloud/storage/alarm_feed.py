@@ -6,9 +6,10 @@ batch log (``first_ms``/``last_ms``); every row of ``ingested_batches`` and of
 trigger wakes listeners of ``shanshui_alarm_feed`` (migration 0080 explains the
 order without gaps). Here:
 
-* :func:`read_step`, in an evaluation transaction: from a :class:`FeedPosition`,
-  the next transactions' batches (their readings read back from ``readings``,
-  flagged ``N`` only) and presence changes, with the position after them;
+* :func:`choose` then :func:`read_chosen` (together :func:`read_step`), in an
+  evaluation transaction: from a :class:`FeedPosition`, the next transactions'
+  batches (their readings read back from ``readings``, flagged ``N`` only) and
+  presence changes, with the position after them and the rules' version;
 * :func:`read_position` / :func:`save_position`: the cursor row, whose
   generation counts the steps committed;
 * :class:`FeedListener`: a connection of its own that holds the single active
@@ -83,8 +84,9 @@ class FeedStep:
 
 
 # One snapshot for all of it: its xmax and running transactions, the oldest committed
-# transactions at or above the frontier in either log (a limit of rows each), and which
-# pending transactions have committed rows since.
+# transactions at or above the frontier in either log (a limit of rows each), which
+# pending transactions have committed rows since, and the rules' version: a rule change
+# committed before a batch of this step is seen here, so it applies to that batch.
 _CHOOSE = """
 WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
 SELECT pg_snapshot_xmax(s)::text,
@@ -94,7 +96,8 @@ SELECT pg_snapshot_xmax(s)::text,
        ARRAY(SELECT txid::text FROM gateway_presence_log WHERE txid >= %(frontier)s::xid8
              ORDER BY txid LIMIT %(limit)s),
        ARRAY(SELECT txid::text FROM ingested_batches WHERE txid = ANY(%(pending)s::xid8[])),
-       ARRAY(SELECT txid::text FROM gateway_presence_log WHERE txid = ANY(%(pending)s::xid8[]))
+       ARRAY(SELECT txid::text FROM gateway_presence_log WHERE txid = ANY(%(pending)s::xid8[])),
+       (SELECT rules_version FROM alarm_evaluation)
 FROM snap
 """
 
@@ -124,6 +127,8 @@ ORDER BY id
 """
 
 _POSITION = "SELECT frontier::text, pending::text[], generation FROM alarm_evaluation"
+
+_RULES_VERSION = "SELECT rules_version FROM alarm_evaluation"
 
 _SAVE_POSITION = """
 UPDATE alarm_evaluation SET frontier = %(frontier)s::xid8, pending = %(pending)s::xid8[],
@@ -157,6 +162,12 @@ async def read_position(conn: AsyncConnection[Any]) -> FeedPosition:
     return FeedPosition(int(row[0]), tuple(int(x) for x in row[1]), int(row[2]))
 
 
+async def rules_version(conn: AsyncConnection[Any]) -> int:
+    """How many times the rules changed (a trigger on ``alarm_rules`` counts)."""
+    row = await (await conn.execute(_RULES_VERSION)).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def save_position(
     conn: AsyncConnection[Any], position: FeedPosition | None, evaluator: str
 ) -> int:
@@ -174,16 +185,24 @@ async def save_position(
     return int(row[0]) if row else 0
 
 
-async def read_step(
-    conn: AsyncConnection[Any], position: FeedPosition, *, limit: int, readings: bool = True
-) -> FeedStep:
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The transactions a step takes (see :func:`choose`), before their rows are read."""
+
+    position: FeedPosition
+    batch_txids: tuple[int, ...]
+    presence_txids: tuple[int, ...]
+    more: bool
+    rules_version: int
+
+
+async def choose(conn: AsyncConnection[Any], position: FeedPosition, *, limit: int) -> Chosen:
     """The next transactions after ``position`` (``limit`` rows of each log at most).
 
     Args:
         conn: a connection in the evaluation transaction, before it writes anything.
         position: where the last step ended.
         limit: rows of each log to look at, at most (a step takes whole transactions).
-        readings: False skips reading the batches' readings (no rules to evaluate).
     """
     params = {
         "frontier": str(position.frontier),
@@ -205,19 +224,43 @@ async def read_step(
     pending = tuple(
         sorted(x for x in running if x in position.pending or position.frontier <= x < frontier)
     )
-    step = FeedStep(FeedPosition(frontier, pending, position.generation), more=bool(cuts))
+    return Chosen(
+        FeedPosition(frontier, pending, position.generation),
+        tuple(batch_rows),
+        tuple(presence_rows),
+        bool(cuts),
+        int(row[6] or 0),
+    )
+
+
+async def read_chosen(conn: AsyncConnection[Any], chosen: Chosen, *, readings: bool) -> FeedStep:
+    """The rows of the transactions :func:`choose` took.
+
+    Args:
+        readings: False skips reading the batches' readings (no rules to evaluate).
+    """
     found, presences = [], []
-    if readings and batch_rows:
-        ids = {"chosen": _texts(sorted(set(batch_rows)))}
+    if readings and chosen.batch_txids:
+        ids = {"chosen": _texts(sorted(set(chosen.batch_txids)))}
         rows = await (await conn.execute(_READINGS, ids)).fetchall()
         found = list(map(FeedReading._make, rows))
-    if presence_rows:
-        ids = {"chosen": _texts(sorted(set(presence_rows)))}
+    if chosen.presence_txids:
+        ids = {"chosen": _texts(sorted(set(chosen.presence_txids)))}
         presences = [
             FeedPresence(*r) for r in await (await conn.execute(_PRESENCES, ids)).fetchall()
         ]
-    transactions = len(set(batch_rows) | set(presence_rows))
-    return FeedStep(step.position, transactions, len(batch_rows), found, presences, step.more)
+    transactions = len(set(chosen.batch_txids) | set(chosen.presence_txids))
+    return FeedStep(
+        chosen.position, transactions, len(chosen.batch_txids), found, presences, chosen.more
+    )
+
+
+async def read_step(
+    conn: AsyncConnection[Any], position: FeedPosition, *, limit: int, readings: bool = True
+) -> FeedStep:
+    """:func:`choose` then :func:`read_chosen`."""
+    chosen = await choose(conn, position, limit=limit)
+    return await read_chosen(conn, chosen, readings=readings)
 
 
 async def prune_presence_log(storage: Storage, days: int) -> int:

@@ -160,6 +160,19 @@ async def test_gateway_silence_and_offline_status(storage: Storage) -> None:
     await engine.stop()
 
 
+async def test_a_rule_committed_before_a_batch_applies_to_it(storage: Storage) -> None:
+    clock = Clock()
+    worker = await _engine(storage, clock)  # no rules yet: it steps over what comes
+    at = Station(storage, worker, clock)
+    await at.send("dissolved_oxygen", [2.0], T0)
+    # the rule, then at once a batch: whenever the evaluator steps, it uses the rule
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0})
+    await at.send("dissolved_oxygen", [2.1], T0 + MINUTE)
+    [alarm] = await alarms(storage)
+    assert (alarm.rule_id, alarm.value) == ("do-low", 2.1)
+    await worker.stop()
+
+
 async def test_a_restart_with_an_alarm_open_neither_refires_nor_forgets(storage: Storage) -> None:
     await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5})
     clock = Clock()
