@@ -26,12 +26,14 @@ from cloud.api.routes import (
     audit,
     dashboard,
     dashboard_actions,
+    gateway_control,
     gateways,
     grants,
     health,
     keys,
     live,
     login,
+    nbiot_push,
     noise,
     overview,
     readings,
@@ -42,7 +44,9 @@ from cloud.api.routes import (
 from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
+from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.listeners import ListenerSet
+from cloud.ingest.registries import StoredTables
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -90,13 +94,7 @@ def create_app(
     """
     settings = settings or load_settings()
     if storage is None:
-        conninfo = settings.database_conninfo()
-        if conninfo is None:
-            raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
-        # `shanshui cloud serve` passes a storage with the key; here: the key if set
-        secret = settings.secret_key
-        key = None if secret is None else SecretKey.parse(secret.get_secret_value())
-        storage = Storage(conninfo, secret_key=key)
+        storage = _storage_from_settings(settings)
     if ingest and mqtt is None and settings.mqtt() is None:
         raise ConfigError("ingest needs a broker: SHANSHUI_MQTT_URL is not set")
     app_storage = storage
@@ -140,12 +138,14 @@ def create_app(
     app.state.storage = app_storage
     app.state.ingest = None
     app.state.embedded = list(embedded or [])
+    app.state.broker = mqtt or settings.mqtt()  # where configs and commands go
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
     app.state.pipeline = pipeline
     # HJ 212 and NB-IoT (UDP, CoAP) listeners run with the ingest worker, on its pipeline
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
+    app.state.platform_frames = _platform_frames(settings, pipeline)
     app.state.rate_limiter = RateLimiter()
     problems.install(app)
     for module in (
@@ -155,12 +155,14 @@ def create_app(
         water_class,
         noise,
         gateways,
+        gateway_control,
         sites,
         keys,
         grants,
         audit,
         health,
         ingest_route,
+        nbiot_push,
         login,
         alarms,
         alarm_rules,
@@ -188,3 +190,20 @@ async def _evaluator_beside(conninfo: str | None) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(child.stop)
+
+
+def _storage_from_settings(settings: Settings) -> Storage:
+    conninfo = settings.database_conninfo()
+    if conninfo is None:
+        raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
+    # `shanshui cloud serve` passes a storage with the key; here: the key if set
+    secret = settings.secret_key
+    key = None if secret is None else SecretKey.parse(secret.get_secret_value())
+    return Storage(conninfo, secret_key=key)
+
+
+def _platform_frames(settings: Settings, pipeline: IngestPipeline) -> CompactFrames | None:
+    """CTWing / OneNET push settle frames on the app's pipeline (when a push token is set)."""
+    if settings.ctwing_push_token is None and settings.onenet_push_token is None:
+        return None
+    return CompactFrames(pipeline, pipeline.storage, StoredTables(pipeline.storage))
