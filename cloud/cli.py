@@ -278,7 +278,12 @@ def gateway_rotate_secret(
         lambda storage: storage.rotate_secret(
             gateway_id, grace=timedelta(hours=hours), actor=actor()
         ),
-        f"new secret for {gateway_id} (the old one verifies for {hours:g} h more)",
+        f"new secret for {gateway_id} "
+        + (
+            "(the old one no longer verifies)"
+            if hours <= 0
+            else f"(the old one verifies for {hours:g} h more)"
+        ),
     )
 
 
