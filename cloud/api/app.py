@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from cloud.api import problems
+from cloud.api.live_hub import LiveHub
 from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
@@ -58,6 +59,16 @@ problem details (`application/problem+json`). Times are ISO 8601 with a UTC offs
 """
 
 
+def _storage_of(settings: Settings) -> Storage:
+    conninfo = settings.database_conninfo()
+    if conninfo is None:
+        raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
+    # `shanshui cloud serve` passes a storage with the key; here: the key if set
+    secret = settings.secret_key
+    key = None if secret is None else SecretKey.parse(secret.get_secret_value())
+    return Storage(conninfo, secret_key=key)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -84,13 +95,7 @@ def create_app(
     """
     settings = settings or load_settings()
     if storage is None:
-        conninfo = settings.database_conninfo()
-        if conninfo is None:
-            raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
-        # `shanshui cloud serve` passes a storage with the key; here: the key if set
-        secret = settings.secret_key
-        key = None if secret is None else SecretKey.parse(secret.get_secret_value())
-        storage = Storage(conninfo, secret_key=key)
+        storage = _storage_of(settings)
     if ingest and mqtt is None and settings.mqtt() is None:
         raise ConfigError("ingest needs a broker: SHANSHUI_MQTT_URL is not set")
     app_storage = storage
@@ -111,6 +116,7 @@ def create_app(
                 await listeners.start()
             yield
         finally:
+            await app.state.live_hub.close()
             app.state.ingest = None
             if listeners is not None:
                 await listeners.stop()
@@ -140,6 +146,7 @@ def create_app(
     # HJ 212 and NB-IoT (UDP, CoAP) listeners run with the ingest worker, on its pipeline
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
     app.state.rate_limiter = RateLimiter()
+    app.state.live_hub = LiveHub(app_storage)
     problems.install(app)
     for module in (
         readings,

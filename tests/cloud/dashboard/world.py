@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cloud.alarms.events import Transition
@@ -63,6 +64,7 @@ class World:
     database_url: str
     sites: dict[str, int]
     seq: list[int]
+    app: FastAPI
 
     def store(self, gateway: str, readings: list[Reading]) -> None:
         """Store readings of ``gateway`` now, as ingest would."""
@@ -178,13 +180,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, outline: str | None) -> Iterator[str]:
-    """The cloud app under uvicorn on a free loopback port, in a thread; its base URL."""
+def serve(database_url: str, outline: str | None) -> Iterator[tuple[str, FastAPI]]:
+    """The cloud app under uvicorn on a free loopback port, in a thread; its base URL, and it."""
     settings = Settings(  # type: ignore[call-arg]
         database_url=SecretStr(database_url), map_outline=outline
     )
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -194,7 +197,7 @@ def serve(database_url: str, outline: str | None) -> Iterator[str]:
             raise RuntimeError("the cloud app did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=10)
