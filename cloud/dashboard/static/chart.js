@@ -73,7 +73,8 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rule
     prev = null;
     let seg = [];
     const flush = () => { if (seg.length) band += `M${seg.map((p) => `${x(p.t).toFixed(1)},${y(p.hi).toFixed(1)}`).join("L")}L${seg.reverse().map((p) => `${x(p.t).toFixed(1)},${y(p.lo).toFixed(1)}`).join("L")}Z`; seg = []; };
-    for (const p of normal) { if (prev !== null && p.t - prev > gap) flush(); seg.push(p); prev = p.t; }
+    // a raw reading carrying the line of means on to the end has no min-max: the band stops there
+    for (const p of normal) { if (p.lo === undefined) continue; if (prev !== null && p.t - prev > gap) flush(); seg.push(p); prev = p.t; }
     flush();
   }
   const flagged = points.filter((p) => p.q !== "N");
@@ -90,9 +91,9 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rule
   }).join("");
   const shareBars = shares.filter((s) => s.readings > 0).map((s) => {
     const share = (s.readings - s.valid) / s.readings, h = 4 + share * (SHARE_STRIP - 4);
-    const x0 = Math.max(L, x(s.t)), x1 = Math.min(W - R, x(s.t + (bucketMs ?? 0)));
-    if (x1 <= x0) return "";
-    return `<rect class="share" x="${x0.toFixed(1)}" y="${(H - B - h).toFixed(1)}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${h.toFixed(1)}" fill="${SHARE_COLOUR}" fill-opacity="0.45"><title>${Math.round(share * 100)} %</title></rect>`;
+    const x1 = Math.min(W - R, x(s.t + (bucketMs ?? 0))), x0 = Math.min(Math.max(L, x(s.t)), x1 - 3);
+    if (x1 <= L) return "";
+    return `<rect class="share" x="${x0.toFixed(1)}" y="${(H - B - h).toFixed(1)}" width="${Math.max(3, x1 - x0).toFixed(1)}" height="${h.toFixed(1)}" fill="${SHARE_COLOUR}" fill-opacity="0.45"><title>${Math.round(share * 100)} %</title></rect>`;
   }).join("");
   const limitLines = limits.filter((l) => l.value >= lo && l.value <= hi).map((l) =>
     `<line x1="${L}" x2="${W - R}" y1="${y(l.value).toFixed(1)}" y2="${y(l.value).toFixed(1)}" stroke="#b3261e" stroke-dasharray="6 4"/>` +

@@ -178,3 +178,21 @@ def test_open_streams_share_one_poll_of_the_database(
     assert ticks >= 1
     assert len(used) <= 3 * (ticks + 1)
     assert len(used) < 2 * streams * ticks  # one poll per stream would read twice per stream
+
+
+def test_signed_in_pages_share_one_document_around_their_main(world: World) -> None:
+    with httpx.Client(base_url=world.base_url, timeout=TIMEOUT_S) as client:
+        client.cookies.set("shanshui_key", issue_key(world.database_url, "admin"))
+        for page, script, element in (
+            ("/", "overview.js", 'id="map"'),
+            (f"/station/{world.sites['air-1']}", "station.js", 'id="charts"'),
+            ("/alarms", "alarms.js", 'id="content"'),
+            ("/gateways", "gateways.js", 'id="content"'),
+            ("/gateway/gw-air-1", "gateway.js", 'id="content"'),
+        ):
+            html = client.get(page).text
+            assert html.startswith("<!doctype html>")
+            assert f'<script type="module" src="/static/{script}">' in html
+            assert "<noscript>" in html
+            assert element in html
+            assert "{{" not in html
