@@ -296,6 +296,14 @@ def test_zoom_custom_range_rule_limits_and_flag_shares(
     _wait(driver, "return document.body.dataset.chartRange === '30d'")
     assert abs(_chart(driver)["t1"] - time.time() * 1000) < 60_000
 
+    # the picker and the presets fit a phone
+    driver.set_window_size(390, 844)
+    driver.refresh()
+    _wait(driver, "return document.body.dataset.ready === '1'")
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    driver.save_screenshot(str(screenshot_dir / "station-phone.png"))
+    driver.set_window_size(1280, 1000)
+
 
 def _local(ms: int) -> str:
     """``YYYY-MM-DDTHH:MM`` in Asia/Shanghai, the stations' zone."""
