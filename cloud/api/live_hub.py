@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from cloud.errors import CloudError
+from cloud.schemas import iso_utc_or_none
 from cloud.storage import live_feed
 from cloud.storage.live_feed import FeedRow
 from cloud.storage.models import GatewaySummary
@@ -41,11 +42,46 @@ PER_SERIES = 500  # readings per series and tick; more wait for the next tick
 MAX_BATCHES = 20_000
 QUEUE_EVENTS = 20_000
 
+GatewayState = tuple[str | None, str | None, str | None]
+
+
+class Tick:
+    """What one poll found, with what every listener would encode alike, encoded once.
+
+    Attributes:
+        readings: the new readings, by time then series.
+        gateways: every gateway as the registry has it now.
+    """
+
+    def __init__(self, readings: Sequence[FeedRow], gateways: Sequence[GatewaySummary]) -> None:
+        self.readings = readings
+        self.gateways = gateways
+        self._events: dict[int, str] = {}
+        self._states: dict[str, GatewayState] = {}
+
+    def reading_event(self, index: int, encode: Callable[[FeedRow], str]) -> str:
+        """The event of ``readings[index]``, encoded by the first listener that sends it."""
+        event = self._events.get(index)
+        if event is None:
+            event = self._events[index] = encode(self.readings[index])
+        return event
+
+    def state(self, gateway: GatewaySummary) -> GatewayState:
+        """(presence, presence_at, last_batch_at) of ``gateway``, times as ISO 8601 UTC."""
+        state = self._states.get(gateway.id)
+        if state is None:
+            state = self._states[gateway.id] = (
+                gateway.presence,
+                iso_utc_or_none(gateway.presence_at),
+                iso_utc_or_none(gateway.last_batch_at),
+            )
+        return state
+
 
 class Listener(Protocol):
-    """What the hub hands new readings and the gateways' state to."""
+    """What the hub hands each tick to."""
 
-    def offer(self, readings: Sequence[FeedRow], gateways: Sequence[GatewaySummary]) -> None:
+    def offer(self, tick: Tick) -> None:
         """Take what this listener may see (called in the event loop, must not block)."""
 
 
@@ -82,7 +118,7 @@ class LiveHub:
         """Register ``listener``; it gets the last :data:`BACKLOG` of readings at once."""
         self._listeners.append(listener)
         if self._recent or self._gateways:
-            listener.offer(list(self._recent), self._gateways)
+            listener.offer(Tick(list(self._recent), self._gateways))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="live hub")
 
@@ -150,8 +186,9 @@ class LiveHub:
         self._recent.extend(rows)
         while self._recent and self._recent[0].time < now - BACKLOG:
             self._recent.popleft()
+        tick = Tick(rows, self._gateways)
         for listener in list(self._listeners):
-            listener.offer(rows, self._gateways)
+            listener.offer(tick)
 
     async def _readings(self, gateways: set[str], floor: datetime, now: datetime) -> list[FeedRow]:
         cursors = {

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -28,15 +29,13 @@ from fastapi.responses import StreamingResponse
 
 from cloud.api.auth import ReaderDep
 from cloud.api.deps import StorageDep
-from cloud.api.live_hub import QUEUE_EVENTS, LiveHub
+from cloud.api.live_hub import QUEUE_EVENTS, GatewayState, LiveHub, Tick
 from cloud.api.params import ID_PATTERN, MAX_DB_ID
 from cloud.api.reading_models import ReadingRow
 from cloud.api.scoping import resolve
-from cloud.schemas import iso_utc_or_none
 from cloud.storage.access import SeriesFilter, VisibleSeries, visible_gateways
 from cloud.storage.keys import ApiKey
 from cloud.storage.live_feed import FeedRow
-from cloud.storage.models import GatewaySummary
 from cloud.storage.queries import Row
 from cloud.storage.store import Storage
 
@@ -78,6 +77,12 @@ def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def _event(reading: FeedRow, *, series: VisibleSeries) -> str:
+    """The ``reading`` event of one reading (alike for every key that may read its series)."""
+    row = Row(reading.series_id, reading.time, reading.value, reading.quality)
+    return sse("reading", ReadingRow.of(row, series).model_dump())
+
+
 def _within(series: VisibleSeries, time: datetime) -> bool:
     """Whether ``time`` lies in one of the windows the key may read ``series`` in."""
     return any(
@@ -98,7 +103,7 @@ class _Stream:
         self._series: dict[int, VisibleSeries] = {}
         self._visible: set[str] = set()
         self._mine: set[str] = set()
-        self._sent: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self._sent: dict[str, GatewayState] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self.overflowed = False
 
@@ -111,28 +116,27 @@ class _Stream:
         if self._query.gateway:
             self._mine.add(self._query.gateway)
 
-    def offer(self, readings: Sequence[FeedRow], gateways: Sequence[GatewaySummary]) -> None:
+    def offer(self, tick: Tick) -> None:
         """Queue the events of what the hub found that this stream may carry."""
-        events = self._status(gateways)
+        events = self._status(tick)
         if self._send_readings:
-            for r in readings:
+            for index, r in enumerate(tick.readings):
                 series = self._series.get(r.series_id)
                 if series is not None and _within(series, r.time):
-                    row = Row(r.series_id, r.time, r.value, r.quality)
-                    events.append(sse("reading", ReadingRow.of(row, series).model_dump()))
+                    events.append(tick.reading_event(index, partial(_event, series=series)))
         if self._queue.qsize() + len(events) > QUEUE_EVENTS:
             self.overflowed = True
             return
         for event in events:
             self._queue.put_nowait(event)
 
-    def _status(self, gateways: Sequence[GatewaySummary]) -> list[str]:
+    def _status(self, tick: Tick) -> list[str]:
         narrowed = self._query.site_id is not None or self._query.gateway is not None
         out = []
-        for g in gateways:
+        for g in tick.gateways:
             if g.id not in self._visible or (narrowed and g.id not in self._mine):
                 continue
-            state = (g.presence, iso_utc_or_none(g.presence_at), iso_utc_or_none(g.last_batch_at))
+            state = tick.state(g)
             if self._sent.get(g.id) != state:
                 self._sent[g.id] = state
                 presence, presence_at, last_batch_at = state
