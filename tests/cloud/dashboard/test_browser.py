@@ -296,6 +296,14 @@ def test_zoom_custom_range_rule_limits_and_flag_shares(
     _wait(driver, "return document.body.dataset.chartRange === '30d'")
     assert abs(_chart(driver)["t1"] - time.time() * 1000) < 60_000
 
+    # every preset reaches now, whichever means it is drawn from
+    for preset in ("6h", "24h", "7d", "1y"):
+        driver.find_element(By.CSS_SELECTOR, f"[data-range='{preset}']").click()
+        _wait(driver, f"return document.body.dataset.chartRange === '{preset}'")
+        chart = _chart(driver)
+        assert chart["points"] > 2, preset
+        assert abs(chart["last-ms"] - time.time() * 1000) < 60_000, preset
+
     # the picker and the presets fit a phone
     driver.set_window_size(390, 844)
     driver.refresh()
