@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 REFUSED = "refused_by_cloud"
 RETRY_ATTACH_S = 30.0
-SIGNAL_EVERY_S = 60.0  # the module is asked for its signal after a send at most this often
+SIGNAL_EVERY_S = 60.0  # the module is asked for its signal before a send at most this often
 
 
 class NbiotUplink(Uplink):
@@ -125,9 +125,10 @@ class NbiotUplink(Uplink):
                 seq, body, batch = await self._queue.get()
                 self._busy = True
                 try:
-                    await self._deliver(seq, body, batch)
+                    # before the send: its end wakes the agent for the next batch
                     if asyncio.get_running_loop().time() - self._signal_at >= SIGNAL_EVERY_S:
                         await self._measure_signal()
+                    await self._deliver(seq, body, batch)
                 finally:
                     self._busy = False
 
