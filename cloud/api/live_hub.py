@@ -4,9 +4,12 @@ Layer: application service under the HTTP routes (no SQL: :mod:`cloud.storage.li
 and the registry). Every open ``/api/v1/live`` stream registers a :class:`Listener`;
 while at least one is registered the hub polls storage once per :data:`POLL_S`, for
 all of them together: the batches received since the last tick (one index probe
-when nothing arrived), the readings those batches brought (a cursor per series, so a
-gateway whose batch comes late still gets its readings pushed, up to
-:data:`LATE` late), and the gateways' presence. Each listener then takes what its
+when nothing arrived), the readings those batches brought (after the last reading pushed of each
+series, so a gateway whose batch comes late, or that sends minutes of readings at
+once, still gets every reading pushed; never from more than :data:`LATE` ago: an
+outbox replay of hours is not pushed), and the gateways' presence. The cursors start,
+when the first listener comes, at each series' newest reading (at most
+:data:`BACKLOG` ago, which is pushed). Each listener then takes what its
 key may see (:meth:`Listener.offer`); the hub itself knows nothing of scopes. With
 no listener left the hub stops polling.
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 BACKLOG = timedelta(seconds=10)  # readings this recent are replayed to a new listener
-LATE = timedelta(seconds=120)  # readings stamped longer ago than this when they arrive: not pushed
+LATE = timedelta(minutes=10)  # readings this old when they arrive are not pushed
 SLACK = timedelta(seconds=30)  # a batch's received_at is its transaction's start: look back
 FAR = timedelta(days=1)  # readings stamped up to a day ahead (a gateway's fast clock) pass
 PER_SERIES = 500  # readings per series and tick; more wait for the next tick
@@ -100,7 +103,6 @@ class LiveHub:
         self._task: asyncio.Task[None] | None = None
         self._seen: dict[tuple[str, int], datetime] = {}  # batches handled, until out of SLACK
         self._since: datetime | None = None
-        self._floor: datetime | None = None
         self._cursors: dict[str, dict[int, datetime]] = {}  # gateway -> series -> last time
         self._more: set[str] = set()  # gateways with readings left over by PER_SERIES
         self._recent: deque[FeedRow] = deque()
@@ -156,7 +158,7 @@ class LiveHub:
 
     def _reset(self) -> None:
         """Start afresh with the next listener (nobody heard what passed meanwhile)."""
-        self._since = self._floor = None
+        self._since = None
         self._seen.clear()
         self._cursors.clear()
         self._more.clear()
@@ -166,9 +168,9 @@ class LiveHub:
     async def _tick(self) -> None:
         now = datetime.now(UTC)
         if self._since is None:
+            await self._start_cursors(now)
             self._since = now - BACKLOG - SLACK
-        floor = max(self._floor or now - BACKLOG, now - LATE)
-        self._floor = floor
+        floor = now - LATE
         self.ticks += 1
         batches = await live_feed.new_batches(self._storage, self._since, MAX_BATCHES)
         self.queries += 1
@@ -183,20 +185,22 @@ class LiveHub:
             rows = await self._readings(wanted, floor, now)
         self._gateways = await self._storage.list_gateways()
         self.queries += 1
-        self._recent.extend(rows)
+        self._recent.extend(r for r in rows if r.time >= now - BACKLOG)
         while self._recent and self._recent[0].time < now - BACKLOG:
             self._recent.popleft()
         tick = Tick(rows, self._gateways)
         for listener in list(self._listeners):
             listener.offer(tick)
 
+    async def _start_cursors(self, now: datetime) -> None:
+        """Each series from its newest reading on, or from :data:`BACKLOG` ago if newer."""
+        backlog = now - BACKLOG
+        for sid, gateway, newest in await live_feed.newest_times(self._storage, now + FAR):
+            self._cursors.setdefault(gateway, {})[sid] = min(newest, backlog)
+        self.queries += 1
+
     async def _readings(self, gateways: set[str], floor: datetime, now: datetime) -> list[FeedRow]:
-        cursors = {
-            sid: at
-            for gw in gateways
-            for sid, at in self._cursors.get(gw, {}).items()
-            if at > floor
-        }
+        cursors = {sid: at for gw in gateways for sid, at in self._cursors.get(gw, {}).items()}
         rows = await live_feed.new_readings(
             self._storage, gateways, cursors, floor=floor, until=now + FAR, per_series=PER_SERIES
         )
@@ -208,12 +212,6 @@ class LiveHub:
             counts[row.series_id] = counts.get(row.series_id, 0) + 1
             if counts[row.series_id] >= PER_SERIES:
                 self._more.add(row.gateway)
-        for gw in gateways:
-            kept = {s: at for s, at in self._cursors.get(gw, {}).items() if at > floor}
-            if kept:
-                self._cursors[gw] = kept
-            else:
-                self._cursors.pop(gw, None)
         # replayed to new listeners in time order, as they arrived
         rows.sort(key=lambda r: (r.time, r.series_id))
         return rows

@@ -8,7 +8,8 @@ questions once per tick for the whole process, whatever the number of open strea
 * :func:`new_readings`: the readings of the gateways that sent those batches, after
   a cursor per series (the primary key ``(series_id, time)`` per series), so that a
   gateway whose batch arrives late does not lose readings to another gateway's newer
-  ones. Readings older than ``floor`` (outbox replays) are not asked for.
+  ones; never from before ``floor`` (an outbox replay of hours is not news).
+* :func:`newest_times`: where those cursors start, once, when the hub starts.
 
 Scoping is not done here: the hub filters what each stream may see.
 """
@@ -44,6 +45,19 @@ ORDER BY r.time, s.id
 """
 
 
+_NEWEST_TIMES = """
+SELECT s.id, d.gateway_id, n.time
+FROM devices d
+JOIN series s ON s.device_id = d.id
+CROSS JOIN LATERAL (
+    SELECT r.time FROM readings r
+    WHERE r.series_id = s.id AND r.time < %(until)s
+    ORDER BY r.time DESC
+    LIMIT 1
+) AS n
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedRow:
     """One new reading, with the gateway it came from."""
@@ -71,9 +85,8 @@ async def new_readings(
     until: datetime,
     per_series: int,
 ) -> list[FeedRow]:
-    """Readings of ``gateways``' series after each series' cursor (else after ``floor``),
-    never older than ``floor``, before ``until``; at most ``per_series`` per series,
-    ordered by time then series."""
+    """Readings of ``gateways``' series after each series' cursor and after ``floor``,
+    before ``until``; at most ``per_series`` per series, ordered by time then series."""
     params = {
         "gateways": list(gateways),
         "sids": list(cursors),
@@ -89,3 +102,11 @@ async def new_readings(
         FeedRow(int(sid), str(gateway), time.astimezone(UTC), float(value), str(quality))
         for sid, gateway, time, value, quality in rows
     ]
+
+
+async def newest_times(storage: Storage, until: datetime) -> list[tuple[int, str, datetime]]:
+    """(series, gateway, time of its newest reading before ``until``) of every series."""
+    async with storage.connection("reading the newest reading of each series") as conn:
+        cursor = await conn.execute(_NEWEST_TIMES, {"until": until})
+        rows = await cursor.fetchall()
+    return [(int(sid), str(gateway), time.astimezone(UTC)) for sid, gateway, time in rows]

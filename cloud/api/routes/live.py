@@ -6,9 +6,11 @@ join), exactly as the query routes resolve them: a key sees over the live channe
 nothing it could not read through ``/api/v1/readings`` (a sharing grant's time
 windows included). New data comes from the app's one :class:`LiveHub`, which polls
 the database once per tick for every open stream together; each stream keeps what
-its scope allows. A reading that arrives more than :data:`cloud.api.live_hub.LATE`
-after it was measured (a gateway's outbox replay) is not pushed; the pages show it
-when they next load the window.
+its scope allows. Each series is followed from the last reading pushed, so a
+gateway's late batch is pushed whole; a reading that arrives more than
+:data:`cloud.api.live_hub.LATE` after it was measured, or older than one already
+pushed of its series (an outbox replay), is not: the pages show it when they next
+load the window.
 
 Events: ``reading`` (one reading, as in ``/api/v1/readings``), ``status`` (a
 gateway's presence or newest batch changed), and a comment every

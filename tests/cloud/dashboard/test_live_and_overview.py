@@ -201,3 +201,28 @@ def test_signed_in_pages_share_one_document_around_their_main(world: World) -> N
             assert "<noscript>" in html
             assert element in html
             assert "{{" not in html
+
+
+def test_a_gateways_late_batch_is_pushed_after_newer_readings_of_another(world: World) -> None:
+    start_ms = int(time.time() * 1000)
+    world.store("gw-air-2", [Reading("dev1", "o3", start_ms - 120_000, 80.0)])
+    with (
+        _client(world, issue_key(world.database_url, "admin")) as client,
+        client.stream("GET", "/api/v1/live") as response,
+    ):
+        events = _events(response)
+        now_ms = int(time.time() * 1000)
+        world.store("gw-air-1", [Reading("dev1", "pm2_5", now_ms, 30.0)])
+        _until(events, "gw-air-1", now_ms)
+        # measured half a minute ago, arriving only now (a slow link, a batch of minutes)
+        world.store("gw-air-2", [Reading("dev1", "o3", now_ms - 30_000, 81.0)])
+        _until(events, "gw-air-2", now_ms - 30_000)
+
+
+def _until(events: Iterator[tuple[str, dict[str, object]]], gateway: str, time_ms: int) -> None:
+    deadline = time.monotonic() + 60
+    for event, data in events:
+        if event == "reading" and (data["gateway"], data["time_ms"]) == (gateway, time_ms):
+            return
+        assert time.monotonic() < deadline, f"{gateway}'s reading at {time_ms} not pushed"
+    raise AssertionError("the stream ended")
