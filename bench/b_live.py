@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cloud.api.live_hub import LiveHub, Tick
-from cloud.api.routes.live import _Stream
+from cloud.api.routes.live import LiveStream
 from cloud.embedded.postgres import EmbeddedPostgres
 from cloud.migrate import migrate
 from cloud.storage import Storage
@@ -71,7 +71,7 @@ async def _bench(conninfo: str) -> None:
             if len(streams) == STREAMS:
                 break
             query = SeriesFilter(site_id=site_id) if n % 2 else SeriesFilter()
-            stream = _Stream(storage, ADMIN, query, send_readings=True)
+            stream = LiveStream(storage, ADMIN, query, send_readings=True)
             await stream.rescope()
             streams.append(stream)
             hub._listeners.append(stream)  # registered without the polling task: ticked here

@@ -64,7 +64,7 @@ async def get_live(
 ) -> StreamingResponse:
     """A stream of ``reading`` and ``status`` events; 404 for a station or gateway out of scope."""
     query = SeriesFilter(site_id=station, gateway=gateway)
-    stream = _Stream(storage, key, query, send_readings=readings)
+    stream = LiveStream(storage, key, query, send_readings=readings)
     await stream.rescope()
     hub: LiveHub = request.app.state.live_hub
     return StreamingResponse(
@@ -92,7 +92,7 @@ def _within(series: VisibleSeries, time: datetime) -> bool:
     )
 
 
-class _Stream:
+class LiveStream:
     """One open stream: what it may send, what it sent last, and what waits to be sent."""
 
     def __init__(
