@@ -296,7 +296,8 @@ def test_zoom_custom_range_rule_limits_and_flag_shares(
     _wait(driver, "return document.body.dataset.chartRange === '30d'")
     assert abs(_chart(driver)["t1"] - time.time() * 1000) < 60_000
 
-    # every preset reaches now, whichever means it is drawn from
+    # every preset reaches now, whichever means it is drawn from (the station keeps reporting)
+    world.store("gw-air-1", [Reading("dev1", "pm2_5", int(time.time() * 1000) - 1000, 20.0)])
     for preset in ("6h", "24h", "7d", "1y"):
         driver.find_element(By.CSS_SELECTOR, f"[data-range='{preset}']").click()
         _wait(driver, f"return document.body.dataset.chartRange === '{preset}'")
