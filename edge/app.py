@@ -41,7 +41,7 @@ from edge.outbox import OutboxRunner
 from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import STATUS_FILE, status_body
-from edge.uplink.base import Uplink
+from edge.uplink.base import RetiredSecret, Uplink
 from edge.uplink.build import build_uplink
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class Agent:
             shutdown_timeout_s: how long :meth:`stop` waits for in-flight batches.
         """
         self.config = config
-        self.uplink = uplink or build_uplink(config, self._secret)
+        self.retired_secret = RetiredSecret()  # set by the supervisor after a rotation
+        self.uplink = uplink or build_uplink(config, self._secret, self.retired_secret)
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)
         self._publisher = Publisher(
@@ -263,7 +264,11 @@ class Agent:
         return await self.wait_until(lambda _h: self.is_acked(seq), timeout_s)
 
     def _secret(self) -> bytes:
-        """The gateway's current secret (read at every send and every ack)."""
+        """The gateway's current secret (read at every send and every ack).
+
+        A rotation replaces :attr:`config` with one holding the new secret: the
+        next batch is signed with it, no restart needed.
+        """
         return self.config.secret.get_secret_value()
 
     def _notify(self) -> None:

@@ -176,6 +176,9 @@ class PublishSection(BaseModel):
     max_bytes_per_s: int | None = Field(default=None, ge=100)
     # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
     max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
+    # a batch sent this many times without an ack while newer ones were acked since its
+    # last send (the cloud cannot read its seq) is quarantined as never_acknowledged
+    quarantine_after_sends: int = Field(default=5, ge=2, le=1000)
 
 
 class OutboxSection(BaseModel):
@@ -302,8 +305,10 @@ def describe_config(config: EdgeConfig) -> list[str]:
     lines = [f"gateway {config.gateway_id}: data in {config.data_dir}"]
     if isinstance(uplink, NbiotUplinkSection):
         lines.append(
-            f"nbiot {uplink.serial_port} at {uplink.baudrate} baud to udp "
+            f"nbiot {uplink.serial_port} at {uplink.baudrate} baud to {uplink.transport} "
             f"{uplink.host}:{uplink.port}, {len(uplink.channels)} channel(s)"
+            + (f", bands {','.join(map(str, uplink.bands))}" if uplink.bands else "")
+            + (f", APN {uplink.apn}" if uplink.apn else "")
         )
     elif isinstance(uplink, Hj212UplinkSection):
         lines.append(f"hj212 {uplink.edition} to {uplink.host}:{uplink.port} as MN {uplink.mn}")

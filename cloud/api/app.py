@@ -24,12 +24,14 @@ from cloud.api.routes import (
     audit,
     dashboard,
     dashboard_actions,
+    gateway_control,
     gateways,
     grants,
     health,
     keys,
     live,
     login,
+    nbiot_push,
     noise,
     overview,
     readings,
@@ -41,7 +43,9 @@ from cloud.api.routes import (
 from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
+from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.listeners import ListenerSet
+from cloud.ingest.registries import StoredTables
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -57,16 +61,6 @@ analyst, technician, sharing) and a scope (a tenant, optionally narrowed to regi
 stations or gateways); what lies outside the scope answers 404. Errors are RFC 9457
 problem details (`application/problem+json`). Times are ISO 8601 with a UTC offset.
 """
-
-
-def _storage_of(settings: Settings) -> Storage:
-    conninfo = settings.database_conninfo()
-    if conninfo is None:
-        raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
-    # `shanshui cloud serve` passes a storage with the key; here: the key if set
-    secret = settings.secret_key
-    key = None if secret is None else SecretKey.parse(secret.get_secret_value())
-    return Storage(conninfo, secret_key=key)
 
 
 def create_app(
@@ -95,7 +89,7 @@ def create_app(
     """
     settings = settings or load_settings()
     if storage is None:
-        storage = _storage_of(settings)
+        storage = _storage_from_settings(settings)
     if ingest and mqtt is None and settings.mqtt() is None:
         raise ConfigError("ingest needs a broker: SHANSHUI_MQTT_URL is not set")
     app_storage = storage
@@ -139,12 +133,14 @@ def create_app(
     app.state.storage = app_storage
     app.state.ingest = None
     app.state.embedded = list(embedded or [])
+    app.state.broker = mqtt or settings.mqtt()  # where configs and commands go
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
     app.state.pipeline = pipeline
     # HJ 212 and NB-IoT (UDP, CoAP) listeners run with the ingest worker, on its pipeline
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
+    app.state.platform_frames = _platform_frames(settings, pipeline)
     app.state.rate_limiter = RateLimiter()
     app.state.live_hub = LiveHub(app_storage)
     problems.install(app)
@@ -155,12 +151,14 @@ def create_app(
         water_class,
         noise,
         gateways,
+        gateway_control,
         sites,
         keys,
         grants,
         audit,
         health,
         ingest_route,
+        nbiot_push,
         login,
         alarms,
         alarm_rules,
@@ -174,3 +172,20 @@ def create_app(
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app
+
+
+def _storage_from_settings(settings: Settings) -> Storage:
+    conninfo = settings.database_conninfo()
+    if conninfo is None:
+        raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
+    # `shanshui cloud serve` passes a storage with the key; here: the key if set
+    secret = settings.secret_key
+    key = None if secret is None else SecretKey.parse(secret.get_secret_value())
+    return Storage(conninfo, secret_key=key)
+
+
+def _platform_frames(settings: Settings, pipeline: IngestPipeline) -> CompactFrames | None:
+    """CTWing / OneNET push settle frames on the app's pipeline (when a push token is set)."""
+    if settings.ctwing_push_token is None and settings.onenet_push_token is None:
+        return None
+    return CompactFrames(pipeline, pipeline.storage, StoredTables(pipeline.storage))

@@ -22,11 +22,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import (
+    BrokerUnreachableError,
     CloudError,
     GatewayExistsError,
     InvalidIdentifierError,
     InvalidValueError,
+    NoAnswerError,
     NotFoundError,
+    RemoteError,
     SeriesNotFoundError,
     StorageUnavailableError,
     UnknownGatewayError,
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 UNAVAILABLE = "the database is unavailable; try again later"
+BROKER_UNAVAILABLE = "the broker is unavailable; try again later"
 _STATUS: dict[type[CloudError], int] = {
     SeriesNotFoundError: status.HTTP_404_NOT_FOUND,
     UnknownGatewayError: status.HTTP_404_NOT_FOUND,
@@ -44,6 +48,9 @@ _STATUS: dict[type[CloudError], int] = {
     InvalidIdentifierError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     InvalidValueError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     StorageUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    BrokerUnreachableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    NoAnswerError: status.HTTP_504_GATEWAY_TIMEOUT,
+    RemoteError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 
@@ -106,10 +113,13 @@ async def _cloud_error(request: Request, exc: Exception) -> JSONResponse:
         (c for kind, c in _STATUS.items() if isinstance(exc, kind)),
         status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+    if isinstance(exc, NoAnswerError):  # names the gateway and the timeout, nothing more
+        return problem(request, code, str(exc))
     if code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
-        # the driver's words may carry the database's host and port: log, don't tell
+        # the driver's words may carry the server's host and port: log, don't tell
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return problem(request, code, UNAVAILABLE)
+        broker = isinstance(exc, BrokerUnreachableError)
+        return problem(request, code, BROKER_UNAVAILABLE if broker else UNAVAILABLE)
     return problem(request, code, str(exc))
 
 

@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -55,7 +55,9 @@ from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
+from cloud.ingest.mqtt_compact import MqttCompactFrames
 from cloud.ingest.pipeline import (
+    ANSWER,
     DUPLICATE,
     IGNORED,
     PRESENCE,
@@ -65,10 +67,12 @@ from cloud.ingest.pipeline import (
     Settled,
     StoppingError,
 )
+from cloud.ingest.registries import ChannelTables, StoredTables
 from cloud.metrics import BROKER_CONNECTED, QUEUE_DEPTH
 from cloud.settings import MqttEndpoint, Settings
 from cloud.storage import Storage
 from device_profiles import Quantity
+from wire.compact import Channel
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +148,9 @@ class IngestWorker:
             ``policy.housekeeping_interval_s`` (starting at start).
         alarms: evaluates each committed batch off the ingest path; the worker starts
             and stops it.
+        channel_tables: NB-IoT gateways' channel tables, for the compact frames their
+            modules publish on ``up/compact`` (:mod:`cloud.ingest.mqtt_compact`);
+            default: the database's, read at every frame.
     """
 
     def __init__(
@@ -158,6 +165,7 @@ class IngestWorker:
         keepalive_s: int = 30,
         policy: IngestPolicy | None = None,
         alarms: AlarmEngine | None = None,
+        channel_tables: ChannelTables | Mapping[str, Sequence[Channel]] | None = None,
     ) -> None:
         self._alarms = alarms
         self._pipeline = IngestPipeline(
@@ -168,6 +176,8 @@ class IngestWorker:
             observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
+        tables = StoredTables(storage) if channel_tables is None else channel_tables
+        self._compact = MqttCompactFrames(self._pipeline, tables, self._publish_ack)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
         self._keepalive_s = keepalive_s
@@ -345,15 +355,20 @@ class IngestWorker:
         while True:
             message = await self._queue.get()
             QUEUE_DEPTH.dec()
+            compact = self._compact.handles(message.topic)  # a module's NB-IoT frame
             try:
-                settled = await self._pipeline.handle(message.topic, message.payload)
+                if compact:
+                    settled = await self._compact.settle(message.topic, message.payload)
+                else:
+                    settled = await self._pipeline.handle(message.topic, message.payload)
             except StoppingError:
                 return
             except Exception:  # the dead letter itself failed: leave the message to the broker
-                log.exception("could not keep a dead letter for %s; not acked", message.topic)
+                log.exception("could not settle or dead-letter %s; not acked", message.topic)
             else:
                 self._count_settled(settled)
-                self._acks.add(message.topic, message.payload, settled)
+                if not compact:  # a compact frame's ack is already out, on down/compact-ack
+                    self._acks.add(message.topic, message.payload, settled)
                 self._ack(message)
             finally:
                 self._queue.task_done()
@@ -386,7 +401,7 @@ class IngestWorker:
             self._count(presence_updates=1)
         elif settled.outcome == IGNORED:
             self._count(ignored_status=1)
-        else:
+        elif settled.outcome != ANSWER:
             self._count(dead_lettered=1)
 
     def _count(self, **increments: int) -> None:

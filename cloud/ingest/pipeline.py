@@ -94,6 +94,8 @@ STORED = "stored"
 DUPLICATE = "duplicate"
 PRESENCE = "presence"
 IGNORED = "ignored"
+ANSWER = "answer"  # a gateway's up/cmd-ack: read by whoever sent the command, not stored
+CMD_ACK = "cmd-ack"
 DEAD_LETTERED = "dead_lettered"
 
 
@@ -103,7 +105,8 @@ class Settled:
 
     Attributes:
         outcome: ``stored``, ``duplicate``, ``presence``, ``ignored`` (an unsigned or
-            forged status) or ``dead_lettered``.
+            forged status), ``answer`` (a gateway's answer on ``up/cmd-ack``, which the
+            sender of the command reads itself) or ``dead_lettered``.
         gateway_id: the gateway the message belongs to (claimed, for a dead letter),
             when known.
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.
@@ -323,6 +326,8 @@ class IngestPipeline:
         channel = channel_of(self._topic_root, topic)
         if channel is not None and channel.name == STATUS:
             return await self._presence(channel, payload)
+        if channel is not None and channel.name == CMD_ACK:
+            return Settled(ANSWER, channel.gateway_id)  # cloud.remote waits for it itself
         if channel is not None and channel.name != TELEMETRY:
             detail = f"up/{channel.name} is not handled by this cloud (yet)"
             return Rejected(UNSUPPORTED_TOPIC, detail, channel.gateway_id)
@@ -433,6 +438,14 @@ class IngestPipeline:
         )
         DEAD_LETTERS.labels(rejected.reason).inc()
         return Settled(DEAD_LETTERED, rejected.gateway_id, rejected=rejected)
+
+    async def retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
+        """Run ``operation`` as the pipeline runs its storage calls: retried while storage fails.
+
+        For transports whose settling calls storage besides the pipeline (the MQTT
+        worker's compact frames). Raises :class:`StoppingError` when stopped meanwhile.
+        """
+        return await self._retrying(operation, about)
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
         """Run ``operation`` until it settles; back off while storage fails.

@@ -79,6 +79,15 @@ FROM unnest(%(series)s::bigint[], %(times)s::bigint[], %(values)s::float8[], %(q
 ON CONFLICT (series_id, time) DO NOTHING
 """
 
+# Means of thinned readings (rare): marked beside the readings, in the same transaction
+_INSERT_MEANS = """
+INSERT INTO reading_means (series_id, time, mean_of)
+SELECT r.series_id, 'epoch'::timestamptz + r.time_ms * interval '1 millisecond', r.mean_of
+FROM unnest(%(series)s::bigint[], %(times)s::bigint[], %(means)s::integer[])
+     AS r (series_id, time_ms, mean_of)
+ON CONFLICT (series_id, time) DO NOTHING
+"""
+
 # Plain PostgreSQL keeps the rollup tables of migration 0006 current here, in the
 # batch's transaction: the readings actually inserted (a replayed reading is not
 # RETURNed) are added to their hour and day. Adding deltas under the row lock of
@@ -183,8 +192,9 @@ class BatchIngest(PooledStorage):
                 self._rollup_tables = bool(await scalar(conn, _ROLLUPS_ARE_TABLES, {}))
             ids = await self._series_ids(conn, batch.gateway_id, readings, units)
             gw = batch.gateway_id
+            series = [ids[(gw, r.device, r.quantity)] for r in readings]
             params = {
-                "series": [ids[(gw, r.device, r.quantity)] for r in readings],
+                "series": series,
                 "times": [r.time_ms for r in readings],
                 "values": [float(r.value) for r in readings],
                 "qualities": [r.quality.value for r in readings],
@@ -197,6 +207,14 @@ class BatchIngest(PooledStorage):
                 raise StorageUnavailableError(f"storing a batch: {exc}; retrying") from None
             row = await cursor.fetchone() if self._rollup_tables else None
             stored = int(row[0]) if row is not None else max(cursor.rowcount, 0)
+            means = [(s, r) for s, r in zip(series, readings, strict=True) if r.thinned]
+            if means:
+                marks = {
+                    "series": [s for s, _ in means],
+                    "times": [r.time_ms for _, r in means],
+                    "means": [r.mean_of for _, r in means],
+                }
+                await conn.execute(_INSERT_MEANS, marks)
         self._remember(ids)  # only once committed: a rolled-back series has no id
         return StoreResult(stored=stored, duplicate=False)
 

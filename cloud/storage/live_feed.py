@@ -30,7 +30,7 @@ LIMIT %(limit)s
 """
 
 _NEW_READINGS = """
-SELECT s.id, d.gateway_id, r.time, r.value, r.quality
+SELECT s.id, d.gateway_id, r.time, r.value, r.quality, m.mean_of
 FROM devices d
 JOIN series s ON s.device_id = d.id
 LEFT JOIN unnest(%(sids)s::bigint[], %(afters)s::timestamptz[]) AS c(id, t) ON c.id = s.id
@@ -40,6 +40,7 @@ CROSS JOIN LATERAL (
     ORDER BY r.time
     LIMIT %(per_series)s
 ) AS r
+LEFT JOIN reading_means m ON m.series_id = s.id AND m.time = r.time
 WHERE d.gateway_id = ANY(%(gateways)s::text[])
 ORDER BY r.time, s.id
 """
@@ -67,6 +68,7 @@ class FeedRow:
     time: datetime
     value: float
     quality: str
+    mean_of: int | None = None  # a mean of this many raw readings (thinned); None: raw
 
 
 async def new_batches(storage: Storage, since: datetime, limit: int) -> list[tuple[str, int]]:
@@ -99,8 +101,8 @@ async def new_readings(
         cursor = await conn.execute(_NEW_READINGS, params)
         rows = await cursor.fetchall()
     return [
-        FeedRow(int(sid), str(gateway), time.astimezone(UTC), float(value), str(quality))
-        for sid, gateway, time, value, quality in rows
+        FeedRow(int(sid), str(gateway), time.astimezone(UTC), float(value), str(quality), mean_of)
+        for sid, gateway, time, value, quality, mean_of in rows
     ]
 
 

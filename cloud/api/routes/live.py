@@ -81,7 +81,7 @@ def sse(event: str, data: object) -> str:
 
 def _event(reading: FeedRow, *, series: VisibleSeries) -> str:
     """The ``reading`` event of one reading (alike for every key that may read its series)."""
-    row = Row(reading.series_id, reading.time, reading.value, reading.quality)
+    row = Row(reading.series_id, reading.time, reading.value, reading.quality, reading.mean_of)
     return sse("reading", ReadingRow.of(row, series).model_dump())
 
 
