@@ -280,10 +280,13 @@ class Agent:
 
     def _status_payload(self) -> bytes:
         """The online status now; also what the uplink publishes on every connect."""
-        self._status_states = self._device_states()
+        # both clocks read together: the gap kept on the loop's clock is the gap the
+        # stamps show (read apart, a slow health() under load shortened it by its time)
+        now_ms = int(time.time() * 1000)
         self._status_at = asyncio.get_running_loop().time()
+        self._status_states = self._device_states()
         self._clock_synced = clock_synced()
-        body = status_body(self.health(), int(time.time() * 1000))
+        body = status_body(self.health(), now_ms)
         self._write_status_file(body)
         return body
 

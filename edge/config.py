@@ -43,7 +43,7 @@ from edge.bus_config import (
     ModbusRtuOverTcpBus,
     ModbusTcpBus,
 )
-from edge.config_source import SECRET_ENV, load_password, load_secret
+from edge.config_source import SECRET_ENV, check_tls_files, load_password, load_secret
 from edge.errors import ConfigError
 from edge.uplink_config import (
     UPLINK_TYPES,
@@ -281,6 +281,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeCon
         raise ConfigError("\n".join(describe_errors(path, node, exc, tags))) from None
     base = path.parent.resolve()
     where = Where(path, node)
+    check_tls_files(settings.mqtt.tls, base, where)
     uplink = settings.uplink
     hj212_password, hj212_key = None, None
     if isinstance(uplink, Hj212UplinkSection):

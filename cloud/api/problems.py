@@ -10,7 +10,7 @@ rewrites the OpenAPI document so every documented error has this media type.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -135,17 +135,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
-    items = [
-        ProblemItem(
-            loc=[p if isinstance(p, int) else str(p) for p in error.get("loc", ())],
-            msg=str(error.get("msg", "invalid")).removeprefix("Value error, "),
-        )
-        for error in exc.errors()
-    ]
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in item.loc[1:]) or item.loc}: {item.msg}" for item in items
-    )
+    items = [_item(error) for error in exc.errors()]
+    detail = "; ".join(f"{_where(item.loc)}: {item.msg}" for item in items)
     return problem(request, status.HTTP_422_UNPROCESSABLE_CONTENT, detail, errors=items)
+
+
+def _item(error: Mapping[str, Any]) -> ProblemItem:
+    loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+    msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "json_invalid":
+        # pydantic's loc is ["body", character offset]: say it in words
+        reason = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        loc, msg = loc[:1], f"not valid JSON{at}" + (f": {reason}" if reason else "")
+    return ProblemItem(loc=loc, msg=msg)
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """``start``, ``quantity.0``, ``body``: the location without its query/path/body prefix."""
+    return ".".join(str(p) for p in loc[1:]) or ".".join(str(p) for p in loc) or "request"
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
