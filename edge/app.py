@@ -311,8 +311,8 @@ class Agent:
             # disconnected: the next connect publishes; the local file stays fresh
             timeout_s: float | None = self._file_at + interval_s - loop.time()
             if not self.uplink.connected and timeout_s is not None and timeout_s <= 0:
-                await self._read_oldest_unsent()
                 self._status_payload()
+                await self._read_oldest_unsent()  # for the next status: none waits on it
                 continue
             if self.uplink.connected:
                 if self._device_states() != self._status_states:
@@ -321,15 +321,18 @@ class Agent:
                     due = self._status_at + interval_s
                 timeout_s = due - loop.time()
                 if timeout_s <= 0:
-                    await self._read_oldest_unsent()
                     self._publish_status()
+                    await self._read_oldest_unsent()
                     continue
             with suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await changed.wait()
 
     async def _read_oldest_unsent(self) -> None:
-        """The outbox's oldest unsettled reading, for the next status (one indexed query)."""
+        """The outbox's oldest unsettled reading, for the next status (one indexed query).
+
+        Read after a status is built, never between deciding to publish and publishing:
+        a status decided before a link drop and sent after it would be stale."""
         try:
             self._oldest_unsent_ms = await self._outbox.oldest_ms()
         except (OutboxError, RuntimeError) as exc:  # RuntimeError: closed while stopping
