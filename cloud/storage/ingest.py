@@ -32,8 +32,8 @@ from device_profiles import Quantity
 from wire import Batch, Reading, encode_batch
 
 _INSERT_BATCH = """
-INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest)
-VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s, %(digest)s)
+INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest, first_ms, last_ms)
+VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s, %(digest)s, %(first_ms)s, %(last_ms)s)
 ON CONFLICT (gateway_id, seq) DO NOTHING
 """
 
@@ -175,6 +175,9 @@ class BatchIngest(PooledStorage):
             "count": len(readings),
             "source": source,
             "digest": digest or hashlib.sha256(encode_batch(batch)).digest(),
+            # the span the alarm evaluator reads back (cloud/migrations/0080_alarm_feed.sql)
+            "first_ms": min((r.time_ms for r in readings), default=None),
+            "last_ms": max((r.time_ms for r in readings), default=None),
         }
         async with self._connection("storing a batch") as conn:
             try:
