@@ -183,35 +183,13 @@ class GatewayStatusOut(BaseModel):
     uptime_s: int | None = Field(None, description="seconds since its agent started")
     clock_synced: bool | None = Field(None, description="whether its clock is NTP-synced")
     forged_acks: int | None = Field(None, description="acks it refused as forged")
-
-
-class GatewayOut(BaseModel):
-    """One gateway in ``GET /api/v1/gateways`` (never its secret)."""
-
-    id: str
-    tenant: str
-    site: str | None
-    disabled: bool
-    presence: str | None = Field(description="online/offline as last reported, or null")
-    presence_at: str | None = Field(description="when that was received (ISO 8601 UTC)")
-    last_batch_at: str | None = Field(description="when its newest batch was received")
-    status: GatewayStatusOut = Field(
-        description="what its last online up/status reported (fields absent: not reported)"
+    oldest_unsent_age_s: int | None = Field(
+        None, description="age of the oldest reading not yet confirmed by the cloud, in seconds"
     )
-
-    @classmethod
-    def of(cls, gateway: GatewaySummary) -> GatewayOut:
-        """From a storage record."""
-        return cls(
-            id=gateway.id,
-            tenant=gateway.tenant,
-            site=gateway.site,
-            disabled=gateway.disabled,
-            presence=gateway.presence,
-            presence_at=iso_utc_or_none(gateway.presence_at),
-            last_batch_at=iso_utc_or_none(gateway.last_batch_at),
-            status=GatewayStatusOut.model_validate(gateway.status_report),
-        )
+    config_version: str | None = Field(None, description="version of the pushed config it runs")
+    signal_csq: int | None = Field(None, description="NB-IoT: +CSQ signal level (0-31, 99)")
+    signal_rssi_dbm: int | None = Field(None, description="NB-IoT: received signal strength")
+    signal_rsrp_dbm: int | None = Field(None, description="NB-IoT: reference signal power")
 
 
 class DeviceOut(BaseModel):
@@ -234,6 +212,38 @@ class DeviceOut(BaseModel):
             health_error=device.health_error,
             health_at=iso_utc_or_none(device.health_at),
             quantities=device.quantities,
+        )
+
+
+class GatewayOut(BaseModel):
+    """One gateway in ``GET /api/v1/gateways`` (never its secret)."""
+
+    id: str
+    tenant: str
+    site: str | None
+    disabled: bool
+    presence: str | None = Field(description="online/offline as last reported, or null")
+    presence_at: str | None = Field(description="when that was received (ISO 8601 UTC)")
+    last_batch_at: str | None = Field(description="when its newest batch was received")
+    status: GatewayStatusOut = Field(
+        description="what its last online up/status reported (fields absent: not reported)"
+    )
+    devices: list[DeviceOut] | None = Field(
+        None, description="with devices=true: its devices and their health"
+    )
+
+    @classmethod
+    def of(cls, gateway: GatewaySummary) -> GatewayOut:
+        """From a storage record."""
+        return cls(
+            id=gateway.id,
+            tenant=gateway.tenant,
+            site=gateway.site,
+            disabled=gateway.disabled,
+            presence=gateway.presence,
+            presence_at=iso_utc_or_none(gateway.presence_at),
+            last_batch_at=iso_utc_or_none(gateway.last_batch_at),
+            status=GatewayStatusOut.model_validate(gateway.status_report),
         )
 
 

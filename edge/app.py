@@ -36,7 +36,7 @@ from typing import Any
 from device_profiles import Profile
 from edge.clock import clock_synced
 from edge.config import EdgeConfig
-from edge.errors import UplinkError
+from edge.errors import OutboxError, UplinkError
 from edge.outbox import OutboxRunner
 from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
@@ -69,6 +69,8 @@ class Health:
     uptime_s: float = 0.0
     clock_synced: bool | None = None
     config_version: str | None = None
+    oldest_unsent_ms: int | None = None  # when the oldest unsettled reading was sealed or taken
+    signal: Mapping[str, int] | None = None  # the radio's, from a cellular uplink
 
     @property
     def outbox_depth(self) -> int:
@@ -128,6 +130,7 @@ class Agent:
         self._clock_synced: bool | None = None
         self._file_at = -math.inf  # loop time of the last status file written
         self.config_version: str | None = None  # of a pushed config, set by the supervisor
+        self._oldest_unsent_ms: int | None = None  # read from the outbox before each status
 
     async def start(self) -> None:
         """Open the outbox, connect the uplink, start publisher and pollers.
@@ -141,6 +144,7 @@ class Agent:
         await self._outbox.open()
         try:
             await self._publisher.load()
+            self._oldest_unsent_ms = await self._outbox.oldest_ms()
             await self.uplink.open(
                 self._publisher.on_settled, self._publisher.on_state, self._status_payload
             )
@@ -226,6 +230,10 @@ class Agent:
             uptime_s=time.monotonic() - self._started_at,
             clock_synced=self._clock_synced,
             config_version=self.config_version,
+            oldest_unsent_ms=self._oldest_unsent_ms
+            if view.pending_readings or view.unacked_batches
+            else None,
+            signal=self.uplink.signal(),
         )
 
     def is_acked(self, seq: int) -> bool:
@@ -304,6 +312,7 @@ class Agent:
             timeout_s: float | None = self._file_at + interval_s - loop.time()
             if not self.uplink.connected and timeout_s is not None and timeout_s <= 0:
                 self._status_payload()
+                await self._read_oldest_unsent()  # for the next status: none waits on it
                 continue
             if self.uplink.connected:
                 if self._device_states() != self._status_states:
@@ -313,10 +322,21 @@ class Agent:
                 timeout_s = due - loop.time()
                 if timeout_s <= 0:
                     self._publish_status()
+                    await self._read_oldest_unsent()
                     continue
             with suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await changed.wait()
+
+    async def _read_oldest_unsent(self) -> None:
+        """The outbox's oldest unsettled reading, for the next status (one indexed query).
+
+        Read after a status is built, never between deciding to publish and publishing:
+        a status decided before a link drop and sent after it would be stale."""
+        try:
+            self._oldest_unsent_ms = await self._outbox.oldest_ms()
+        except (OutboxError, RuntimeError) as exc:  # RuntimeError: closed while stopping
+            log.debug("oldest unsent reading not read: %s", exc)
 
     def _publish_status(self) -> None:
         try:

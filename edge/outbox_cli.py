@@ -117,9 +117,11 @@ def status(config: ConfigOption = Path("gateway.yaml")) -> None:
             body = {"state": f"unreadable status file ({exc})"}
         age_s = (now_ms - int(body.get("time_ms", 0))) / 1000
         typer.echo(f"agent: {body.get('state', '?')} (as of {age_s:.0f} s ago)")
-        for key in ("uptime_s", "link", "clock_synced", "forged_acks"):
+        for key in ("uptime_s", "link", "clock_synced", "forged_acks", "config_version"):
             if key in body:
                 typer.echo(f"{key.replace('_', ' ')}: {body[key]}")
+        if isinstance(body.get("signal"), dict):
+            typer.echo("signal: " + ", ".join(f"{k} {v}" for k, v in body["signal"].items()))
         for device, entry in body.get("devices", {}).items():
             error = f": {entry['error']}" if entry.get("error") else ""
             typer.echo(f"device {device}: {entry.get('state')}{error}")

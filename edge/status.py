@@ -9,8 +9,15 @@ Body (compact JSON, at most :data:`MAX_STATUS_BYTES`)::
      "devices": {"th1": {"state": "ok"},
                  "th2": {"state": "degraded", "error": "slave 2 ...: no response (timeout)"}},
      "outbox": {"pending_readings": 12, "unacked_batches": 0, "quarantined_batches": 0,
-                "resent_batches": 0, "thinned_readings": 0},
-     "uptime_s": 3600, "clock_synced": true, "forged_acks": 0}
+                "resent_batches": 0, "thinned_readings": 0, "oldest_unsent_age_s": 42},
+     "uptime_s": 3600, "clock_synced": true, "forged_acks": 0,
+     "signal": {"csq": 14, "rssi_dbm": -85}}
+
+``oldest_unsent_age_s`` (how long the oldest reading not yet confirmed by the
+cloud has waited, from when it was sealed into a batch or taken) appears only
+while the outbox holds one. ``signal`` appears only on an uplink that measures
+one (NB-IoT: ``csq`` and ``rssi_dbm`` from ``AT+CSQ``, ``rsrp_dbm`` from
+``AT+CESQ`` where the module answers it).
 
 ``clock_synced`` is false while the kernel says the clock is not synchronised
 (no NTP yet on a board without RTC: readings taken then may be mis-dated), null
@@ -122,6 +129,11 @@ def _encode(health: Health, now_ms: int, devices: dict[str, dict[str, Any]]) -> 
         "clock_synced": health.clock_synced,
         "forged_acks": health.forged_acks,
     }
+    if health.oldest_unsent_ms is not None:
+        age_s = max(0, (now_ms - health.oldest_unsent_ms) // 1000)
+        body["outbox"]["oldest_unsent_age_s"] = age_s
+    if health.signal:
+        body["signal"] = dict(health.signal)
     if health.config_version is not None:
         body["config_version"] = health.config_version
     return _dumps(body)

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI
 
 from cloud.alarms.child import EvaluatorChild
 from cloud.api import problems
+from cloud.api.live_hub import LiveHub
 from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
@@ -37,6 +38,7 @@ from cloud.api.routes import (
     noise,
     overview,
     readings,
+    rule_limits,
     sites,
     standards,
     water_class,
@@ -116,6 +118,7 @@ def create_app(
                     await listeners.start()
                 yield
         finally:
+            await app.state.live_hub.close()
             app.state.ingest = None
             if listeners is not None:
                 await listeners.stop()
@@ -147,6 +150,7 @@ def create_app(
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
     app.state.platform_frames = _platform_frames(settings, pipeline)
     app.state.rate_limiter = RateLimiter()
+    app.state.live_hub = LiveHub(app_storage)
     problems.install(app)
     for module in (
         readings,
@@ -166,6 +170,7 @@ def create_app(
         login,
         alarms,
         alarm_rules,
+        rule_limits,
         alarm_contacts,
         overview,
         live,

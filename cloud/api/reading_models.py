@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from cloud.schemas import iso_utc
 from cloud.storage.access import VisibleSeries
 from cloud.storage.aggregates import Bucket
+from cloud.storage.flag_shares import FlagShare
 from cloud.storage.models import to_time_ms
 from cloud.storage.queries import Row
 
@@ -97,11 +98,33 @@ class BucketOut(BaseModel):
         )
 
 
+class FlagShareOut(BaseModel):
+    """A bucket holding readings that are not valid: all its readings and the valid ones."""
+
+    start: str = Field(description="the bucket's first instant (ISO 8601 UTC)")
+    start_ms: int
+    readings: int = Field(description="readings of any flag")
+    valid: int = Field(description="readings flagged N")
+
+    @classmethod
+    def of(cls, share: FlagShare) -> FlagShareOut:
+        """From a storage record."""
+        return cls(
+            start=iso_utc(share.start),
+            start_ms=to_time_ms(share.start),
+            readings=share.readings,
+            valid=share.valid,
+        )
+
+
 class SeriesBuckets(SeriesRef):
     """The buckets of one series."""
 
     time_zone: str = Field(description="where calendar buckets are cut", examples=["Asia/Shanghai"])
     buckets: list[BucketOut]
+    flagged: list[FlagShareOut] | None = Field(
+        None, description="with flags=true: the buckets holding readings not flagged N"
+    )
 
 
 class AggregatesOut(BaseModel):

@@ -131,7 +131,7 @@ class Status:
 
     state: str
     devices: Mapping[str, DeviceStatus] = dataclasses.field(default_factory=dict)
-    report: Mapping[str, int | bool] = dataclasses.field(default_factory=dict)
+    report: Mapping[str, int | bool | str] = dataclasses.field(default_factory=dict)
 
 
 #: Counters a gateway reports under ``outbox`` on ``up/status`` (edge/status.py).
@@ -141,7 +141,15 @@ OUTBOX_COUNTERS = (
     "quarantined_batches",
     "resent_batches",
     "thinned_readings",
+    "oldest_unsent_age_s",
 )
+#: ``signal`` of an NB-IoT gateway: key -> (report key, smallest, largest accepted)
+SIGNAL_FIELDS = {
+    "csq": ("signal_csq", 0, 99),
+    "rssi_dbm": ("signal_rssi_dbm", -150, 0),
+    "rsrp_dbm": ("signal_rsrp_dbm", -160, 0),
+}
+MAX_CONFIG_VERSION_CHARS = 64
 
 
 def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
@@ -149,9 +157,11 @@ def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
 
     ``{"state": "online"|"offline", "devices": {"th1": {"state": "ok"|"degraded"|
     "unknown", "error": "..."}}, ...}``; ``devices`` is optional. The informative
-    ``outbox`` counters, ``uptime_s``, ``forged_acks`` (non-negative integers) and
-    ``clock_synced`` (boolean) go to :attr:`Status.report` when well typed and are
-    otherwise left out; ``gw`` and ``time_ms`` are ignored.
+    ``outbox`` counters (with ``oldest_unsent_age_s``), ``uptime_s``, ``forged_acks``
+    (non-negative integers), ``clock_synced`` (boolean), ``config_version`` (a short
+    printable string) and the ``signal`` of an NB-IoT module (``csq``, ``rssi_dbm``,
+    ``rsrp_dbm``: integers in their ranges) go to :attr:`Status.report` when well
+    typed and are otherwise left out; ``gw`` and ``time_ms`` are ignored.
     """
     try:
         if len(payload) > MAX_STATUS_BYTES:
@@ -172,9 +182,9 @@ def _count(value: object) -> int | None:
     return None
 
 
-def _status_report(body: dict[str, object]) -> dict[str, int | bool]:
+def _status_report(body: dict[str, object]) -> dict[str, int | bool | str]:
     """The well-typed informative fields of a status body, flattened."""
-    report: dict[str, int | bool] = {}
+    report: dict[str, int | bool | str] = {}
     outbox = body.get("outbox")
     if isinstance(outbox, dict):
         for key in OUTBOX_COUNTERS:
@@ -188,6 +198,19 @@ def _status_report(body: dict[str, object]) -> dict[str, int | bool]:
     synced = body.get("clock_synced")
     if isinstance(synced, bool):
         report["clock_synced"] = synced
+    version = body.get("config_version")
+    if (
+        isinstance(version, str)
+        and 0 < len(version) <= MAX_CONFIG_VERSION_CHARS
+        and version.isprintable()
+    ):
+        report["config_version"] = version
+    signal = body.get("signal")
+    if isinstance(signal, dict):
+        for key, (name, low, high) in SIGNAL_FIELDS.items():
+            value = signal.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+                report[name] = value
     return report
 
 

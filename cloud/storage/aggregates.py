@@ -98,21 +98,8 @@ async def aggregate(
 ) -> list[Bucket]:
     """avg/min/max/count of valid readings per series and bucket (see :data:`BUCKETS`),
     by series then bucket."""
-    size = BUCKETS[bucket]
-    every = windows(series, start, end)
-    raw: dict[str, list[Any]] = {k: [] for k in (*every, "origins")}
-    hourly: dict[str, list[Any]] = {k: [] for k in (*every, "origins")}
-    for i in range(len(every["ids"])):
-        lo, hi, tz = every["los"][i], every["his"][i], every["tzs"][i]
-        target = hourly if fits_hourly(size, lo, hi, tz) else raw
-        for name in every:
-            target[name].append(every[name][i])
-        target["origins"].append(local_origin(tz))
-    extra: dict[str, timedelta | str]
-    if isinstance(size, timedelta):
-        expression, extra = _FIXED, {"step": size}
-    else:
-        expression, extra = _CALENDAR, {"unit": size}
+    raw, hourly = split_by_source(series, start, end, bucket)
+    expression, extra = bucket_expression(bucket)
     rows: list[tuple[Any, ...]] = []
     async with storage.connection("aggregating readings") as conn:
         for template, column, params in (
@@ -128,6 +115,31 @@ async def aggregate(
         Bucket(sid, b.astimezone(UTC), float(avg), low, high, int(count))
         for sid, b, avg, low, high, count in rows
     ]
+
+
+def split_by_source(
+    series: Sequence[VisibleSeries], start: datetime, end: datetime, bucket: str
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Query parameters of the windows read from raw readings, and of those from the rollups."""
+    size = BUCKETS[bucket]
+    every = windows(series, start, end)
+    raw: dict[str, list[Any]] = {k: [] for k in (*every, "origins")}
+    hourly: dict[str, list[Any]] = {k: [] for k in (*every, "origins")}
+    for i in range(len(every["ids"])):
+        lo, hi, tz = every["los"][i], every["his"][i], every["tzs"][i]
+        target = hourly if fits_hourly(size, lo, hi, tz) else raw
+        for name in every:
+            target[name].append(every[name][i])
+        target["origins"].append(local_origin(tz))
+    return raw, hourly
+
+
+def bucket_expression(bucket: str) -> tuple[str, dict[str, timedelta | str]]:
+    """The SQL that cuts ``{column}`` into buckets of ``bucket``, and its parameters."""
+    size = BUCKETS[bucket]
+    if isinstance(size, timedelta):
+        return _FIXED, {"step": size}
+    return _CALENDAR, {"unit": size}
 
 
 def fits_hourly(size: timedelta | str, lo: datetime, hi: datetime, time_zone: str) -> bool:

@@ -115,8 +115,9 @@ class GatewaySummary:
         revoked_at: when it was revoked (its batches are dead-lettered), or None.
         previous_secret_until: until when its secret before the last rotation still
             verifies, or None.
-        status_report: outbox counters, ``uptime_s``, ``clock_synced`` and
-            ``forged_acks`` from its last online ``up/status`` (empty if none).
+        status_report: outbox counters, ``oldest_unsent_age_s``, ``uptime_s``,
+            ``clock_synced``, ``forged_acks``, ``config_version`` and ``signal_*`` from
+            its last online ``up/status`` (empty if none).
     """
 
     id: str
@@ -129,7 +130,7 @@ class GatewaySummary:
     last_batch_at: datetime | None
     revoked_at: datetime | None = None
     previous_secret_until: datetime | None = None
-    status_report: dict[str, int | bool] = field(default_factory=dict)
+    status_report: dict[str, int | bool | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ the gateway's online/offline state and each device's reported health.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cloud.errors import UnknownGatewayError
 from cloud.storage.models import DeviceSummary
@@ -39,6 +39,16 @@ ORDER BY d.name
 """
 
 
+_ALL_DEVICES = """
+SELECT d.gateway_id, d.name, d.model, d.health, d.health_error, d.health_at,
+       coalesce(array_agg(s.quantity ORDER BY s.quantity) FILTER (WHERE s.id IS NOT NULL), '{}')
+FROM devices d LEFT JOIN series s ON s.device_id = d.id
+WHERE d.gateway_id = ANY(%(gws)s::text[])
+GROUP BY d.id
+ORDER BY d.gateway_id, d.name
+"""
+
+
 class GatewayPresence(PooledStorage):
     """Presence of gateways and health of their devices."""
 
@@ -47,7 +57,7 @@ class GatewayPresence(PooledStorage):
         gateway_id: str,
         state: str,
         devices: Mapping[str, tuple[str, str | None]] | None = None,
-        report: Mapping[str, int | bool] | None = None,
+        report: Mapping[str, int | bool | str] | None = None,
     ) -> None:
         """Record what the gateway said on ``up/status``, now, in one transaction.
 
@@ -100,3 +110,22 @@ class GatewayPresence(PooledStorage):
             )
             for name, model, health, error, at, quantities in rows
         ]
+
+    async def devices_of(self, gateway_ids: Sequence[str]) -> dict[str, list[DeviceSummary]]:
+        """The devices of each of ``gateway_ids`` (unknown ones: none), in one query."""
+        out: dict[str, list[DeviceSummary]] = {gw: [] for gw in gateway_ids}
+        async with self._connection("listing gateways' devices") as conn:
+            cursor = await conn.execute(_ALL_DEVICES, {"gws": list(gateway_ids)})
+            rows = await cursor.fetchall()
+        for gateway_id, name, model, health, error, at, quantities in rows:
+            out[gateway_id].append(
+                DeviceSummary(
+                    name=name,
+                    model=model,
+                    health=health,
+                    health_error=error,
+                    health_at=utc_or_none(at),
+                    quantities=list(quantities),
+                )
+            )
+        return out

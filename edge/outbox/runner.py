@@ -94,6 +94,10 @@ class OutboxRunner:
         """See :meth:`OutboxStore.counts`."""
         return await self._call(self._opened().counts)
 
+    async def oldest_ms(self) -> int | None:
+        """See :meth:`OutboxStore.oldest_ms`."""
+        return await self._call(self._opened().oldest_ms)
+
     @property
     def data_dir(self) -> Path:
         """Where the outbox file lives."""

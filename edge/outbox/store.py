@@ -316,6 +316,10 @@ class OutboxStore:
         (size,) = self._query("PRAGMA page_size")[0]
         return (int(pages) - int(free)) * int(size)
 
+    def oldest_ms(self) -> int | None:
+        """When the oldest reading not yet settled was sealed or taken (UTC ms), if any."""
+        return self._oldest_ms()
+
     def _oldest_ms(self) -> int | None:
         """When the oldest unsent reading was sealed or taken (UTC ms), if any."""
         (created,) = self._query("SELECT min(created_ms) FROM batches")[0]

@@ -33,7 +33,7 @@ Callbacks run in the event loop that called :meth:`Uplink.open`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge.errors import NotConnectedError, PublishError, UplinkError
 from wire.ack import Ack
@@ -101,6 +101,13 @@ class Uplink(abc.ABC):
     def forged(self) -> int:
         """Acknowledgements refused because they did not verify (forged or stale)."""
         return 0
+
+    def signal(self) -> Mapping[str, int] | None:
+        """The radio's signal as last measured (``csq``, ``rssi_dbm``, ``rsrp_dbm``), if any.
+
+        Only a cellular transport knows one; this default says nothing.
+        """
+        return None
 
     @abc.abstractmethod
     async def open(

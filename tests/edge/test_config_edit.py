@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.config_edit import set_device_interval
@@ -63,6 +63,7 @@ def test_unknown_device_and_broken_yaml_are_refused() -> None:
         set_device_interval("a: [", "th1", 1, "x.yaml")
 
 
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(st.floats(min_value=0.001, max_value=1e9, allow_nan=False))
 def test_any_interval_reads_back_as_the_same_number(interval_s: float) -> None:
     for device in ("th1", "soil", "flow", "lux"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 from edge.cli import app
 from edge.config import load_config
 from edge.outbox import OutboxStore
+from edge.status import STATUS_FILE
 from tests.edge.support import write_gateway
 from wire import Reading
 
@@ -93,3 +95,20 @@ def test_a_missing_outbox_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error: no outbox in" in result.output
     assert "Traceback" not in result.output
+
+
+def test_status_shows_what_the_running_agent_last_reported(tmp_path: Path) -> None:
+    config, _ = outbox_with_a_refused_batch(tmp_path)
+    body = {
+        "state": "online",
+        "time_ms": int(time.time() * 1000),
+        "devices": {"th1": {"state": "ok"}},
+        "uptime_s": 60,
+        "config_version": "v7",
+        "signal": {"csq": 14, "rssi_dbm": -85},
+    }
+    (load_config(config, environ={}).data_dir / STATUS_FILE).write_text(json.dumps(body))
+    result = runner.invoke(app, ["status", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "config version: v7" in result.output
+    assert "signal: csq 14, rssi_dbm -85" in result.output

@@ -145,3 +145,23 @@ def test_config_version_appears_only_once_a_pushed_config_is_applied() -> None:
     assert "config_version" not in json.loads(status_body(health(device("th1", 1)), NOW_MS))
     pushed = dataclasses.replace(health(device("th1", 1)), config_version="v7")
     assert json.loads(status_body(pushed, NOW_MS))["config_version"] == "v7"
+
+
+def test_oldest_unsent_age_signal_and_config_version_are_reported_when_known() -> None:
+    waiting = dataclasses.replace(
+        health(device("th1", 1), pending=3),
+        oldest_unsent_ms=NOW_MS - 95_500,
+        signal={"csq": 14, "rssi_dbm": -85},
+        config_version="2026-11-30.1",
+    )
+    body = json.loads(status_body(waiting, NOW_MS))
+    assert body["outbox"]["oldest_unsent_age_s"] == 95
+    assert body["signal"] == {"csq": 14, "rssi_dbm": -85}
+    assert body["config_version"] == "2026-11-30.1"
+    # a clock that stepped back since: no negative age
+    stepped = dataclasses.replace(waiting, oldest_unsent_ms=NOW_MS + 5_000)
+    assert json.loads(status_body(stepped, NOW_MS))["outbox"]["oldest_unsent_age_s"] == 0
+    bare = json.loads(status_body(health(device("th1", 1)), NOW_MS))
+    assert "oldest_unsent_age_s" not in bare["outbox"]
+    assert "signal" not in bare
+    assert "config_version" not in bare

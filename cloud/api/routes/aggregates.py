@@ -19,7 +19,13 @@ from fastapi.responses import Response
 from cloud.api.auth import ReaderDep
 from cloud.api.deps import StorageDep
 from cloud.api.problems import ApiProblem, error_responses
-from cloud.api.reading_models import AggregatesOut, BucketOut, SeriesBuckets, SeriesRef
+from cloud.api.reading_models import (
+    AggregatesOut,
+    BucketOut,
+    FlagShareOut,
+    SeriesBuckets,
+    SeriesRef,
+)
 from cloud.api.routes.readings import (
     CSV_MEDIA_TYPE,
     EndQ,
@@ -32,6 +38,7 @@ from cloud.api.scoping import FilterDep, resolve
 from cloud.schemas import iso_utc
 from cloud.storage import audit
 from cloud.storage.aggregates import BUCKETS, aggregate
+from cloud.storage.flag_shares import flag_shares
 
 router = APIRouter(
     prefix="/api/v1", tags=["readings"], responses=error_responses(401, 403, 404, 422, 429, 503)
@@ -84,12 +91,17 @@ async def get_aggregates(
     ] = "1h",
     start: StartQ = None,
     end: EndQ = None,
+    flags: Annotated[
+        bool, Query(description="also list per bucket the readings not flagged N (JSON only)")
+    ] = False,
     format: FormatQ = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> AggregatesOut:
     """Aggregates of each series in scope matching the filters over ``[start, end)``.
 
     At most 50 000 buckets per series: a longer window needs a larger bucket.
+    With ``flags=true`` each series also lists the buckets that hold readings flagged
+    other than N, with how many readings they hold and how many are valid.
     """
     start, end = checked_window(start, end)
     size = BUCKETS[bucket]
@@ -105,6 +117,11 @@ async def get_aggregates(
     by_series: dict[int, list[BucketOut]] = {s.id: [] for s in series}
     for row in rows:
         by_series[row.series_id].append(BucketOut.of(row))
+    flagged: dict[int, list[FlagShareOut]] | None = None
+    if flags and not wants_csv(format, accept):
+        flagged = {s.id: [] for s in series}
+        for share in await flag_shares(storage, series, start, end, bucket):
+            flagged[share.series_id].append(FlagShareOut.of(share))
     out = AggregatesOut(
         bucket=bucket,
         start=iso_utc(start),
@@ -114,6 +131,7 @@ async def get_aggregates(
                 **SeriesRef.fields_of(one),
                 time_zone=one.time_zone,
                 buckets=by_series[one.id],
+                flagged=None if flagged is None else flagged[one.id],
             )
             for one in series
         ],

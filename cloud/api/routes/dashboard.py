@@ -2,8 +2,10 @@
 
 Layer: HTTP router; serves files shipped in ``cloud/dashboard``, no data access of
 its own (the pages call ``/api/v1/...`` like any other client, with the login
-cookie). Without a valid key a page sends the browser to ``/login``. Static assets
-(code, styles, the vendored Swagger UI and ReDoc) need no key: they hold no data.
+cookie). The signed-in pages share one document (``layout.html``: head, header, the
+message shown without JavaScript) around their own ``<main>`` (``pages/*.html``).
+Without a valid key a page sends the browser to ``/login``. Static assets (code,
+styles, the vendored Swagger UI and ReDoc) need no key: they hold no data.
 """
 
 from __future__ import annotations
@@ -35,9 +37,25 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC)
 
 
+# page -> (title, script); the <main> of each is pages/{page}.html
+PAGES = {
+    "index": ("总览 Overview", "overview.js"),
+    "station": ("站点 Station", "station.js"),
+    "alarms": ("报警 Alarms", "alarms.js"),
+    "gateways": ("网关 Gateways", "gateways.js"),
+    "gateway": ("网关 Gateways", "gateway.js"),
+}
+
+
 @cache
 def _page(name: str) -> str:
-    return (HERE / name).read_text(encoding="utf-8")
+    """The whole document of a signed-in page (only this module's constants go into it)."""
+    title, script = PAGES[name]
+    main = (HERE / "pages" / f"{name}.html").read_text(encoding="utf-8").strip()
+    layout = (HERE / "layout.html").read_text(encoding="utf-8")
+    return (
+        layout.replace("{{title}}", title).replace("{{script}}", script).replace("{{main}}", main)
+    )
 
 
 async def _signed_in_page(
@@ -52,7 +70,7 @@ async def _signed_in_page(
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, storage: StorageDep, credentials: CredentialsDep) -> Response:
     """Stations on a map and as a ranked list."""
-    return await _signed_in_page(request, storage, credentials, "index.html")
+    return await _signed_in_page(request, storage, credentials, "index")
 
 
 @router.get("/station/{station_id}", response_class=HTMLResponse)
@@ -60,13 +78,13 @@ async def station(
     station_id: str, request: Request, storage: StorageDep, credentials: CredentialsDep
 ) -> Response:
     """One station's charts (the page reads the id from its URL and checks it)."""
-    return await _signed_in_page(request, storage, credentials, "station.html")
+    return await _signed_in_page(request, storage, credentials, "station")
 
 
 @router.get("/gateways", response_class=HTMLResponse)
 async def gateways(request: Request, storage: StorageDep, credentials: CredentialsDep) -> Response:
     """Every gateway in scope with presence and device health."""
-    return await _signed_in_page(request, storage, credentials, "gateways.html")
+    return await _signed_in_page(request, storage, credentials, "gateways")
 
 
 @router.get("/gateway/{gateway_id}", response_class=HTMLResponse)
@@ -74,13 +92,13 @@ async def technician(
     gateway_id: str, request: Request, storage: StorageDep, credentials: CredentialsDep
 ) -> Response:
     """The technician's view of one gateway (the page reads the id from its URL)."""
-    return await _signed_in_page(request, storage, credentials, "gateway.html")
+    return await _signed_in_page(request, storage, credentials, "gateway")
 
 
 @router.get("/alarms", response_class=HTMLResponse)
 async def alarms(request: Request, storage: StorageDep, credentials: CredentialsDep) -> Response:
     """Open and recent alarms, to acknowledge and resolve."""
-    return await _signed_in_page(request, storage, credentials, "alarms.html")
+    return await _signed_in_page(request, storage, credentials, "alarms")
 
 
 @router.get("/docs")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from cloud.api.auth import ReaderDep
 from cloud.api.deps import StorageDep
@@ -27,10 +27,22 @@ GatewayId = Annotated[str, Path(pattern=ID_PATTERN, description="gateway id")]
 
 
 @router.get("")
-async def list_gateways(key: ReaderDep, storage: StorageDep) -> list[GatewayOut]:
-    """Gateways in the key's scope: presence (online/offline) and when their last batch came."""
+async def list_gateways(
+    key: ReaderDep,
+    storage: StorageDep,
+    devices: Annotated[
+        bool, Query(description="also each gateway's devices, as in …/{gateway_id}/devices")
+    ] = False,
+) -> list[GatewayOut]:
+    """Gateways in the key's scope: presence (online/offline), when their last batch came,
+    what their last up/status reported, and with ``devices=true`` their devices' health."""
     visible = set(await visible_gateways(storage, key.scope))
-    return [GatewayOut.of(g) for g in await storage.list_gateways() if g.id in visible]
+    found = [GatewayOut.of(g) for g in await storage.list_gateways() if g.id in visible]
+    if devices:
+        by_gateway = await storage.devices_of([g.id for g in found])
+        for gateway in found:
+            gateway.devices = [DeviceOut.of(d) for d in by_gateway[gateway.id]]
+    return found
 
 
 @router.get("/{gateway_id}/devices", responses=error_responses(404, 422))

@@ -3,12 +3,14 @@
 Layer: HTTP router. The series and gateways a stream may carry are resolved from
 the key's scope when it opens (and again every :data:`RESCOPE_S`, so new series
 join), exactly as the query routes resolve them: a key sees over the live channel
-nothing it could not read through ``/api/v1/readings``. The stream then asks
-storage for readings after the last one it sent (a keyset on time and series),
-once per :data:`POLL_S`: the database is polled by the server once per stream,
-the browser receives only what is new. A reading that arrives later than
-:data:`POLL_S` with a time older than one already sent (a gateway's outbox replay)
-is not pushed; the pages show it when they next load the window.
+nothing it could not read through ``/api/v1/readings`` (a sharing grant's time
+windows included). New data comes from the app's one :class:`LiveHub`, which polls
+the database once per tick for every open stream together; each stream keeps what
+its scope allows. Each series is followed from the last reading pushed, so a
+gateway's late batch is pushed whole; a reading that arrives more than
+:data:`cloud.api.live_hub.LATE` after it was measured, or older than one already
+pushed of its series (an outbox replay), is not: the pages show it when they next
+load the window.
 
 Events: ``reading`` (one reading, as in ``/api/v1/readings``), ``status`` (a
 gateway's presence or newest batch changed), and a comment every
@@ -20,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -28,23 +31,21 @@ from fastapi.responses import StreamingResponse
 
 from cloud.api.auth import ReaderDep
 from cloud.api.deps import StorageDep
+from cloud.api.live_hub import QUEUE_EVENTS, GatewayState, LiveHub, Tick
 from cloud.api.params import ID_PATTERN, MAX_DB_ID
 from cloud.api.reading_models import ReadingRow
 from cloud.api.scoping import resolve
-from cloud.schemas import iso_utc_or_none
-from cloud.storage import queries
 from cloud.storage.access import SeriesFilter, VisibleSeries, visible_gateways
 from cloud.storage.keys import ApiKey
+from cloud.storage.live_feed import FeedRow
+from cloud.storage.queries import Row
 from cloud.storage.store import Storage
 
 router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
-POLL_S = 1.0
 RESCOPE_S = 30.0
 HEARTBEAT_S = 15.0
-BACKLOG = timedelta(seconds=10)  # readings this old when the stream opens are sent too
-PAGE_ROWS = 2000
-FAR = timedelta(days=1)  # readings stamped up to a day ahead (a gateway's fast clock) pass
+WAKE_S = 1.0  # how often a quiet stream looks whether its client left
 
 
 @router.get(
@@ -63,10 +64,11 @@ async def get_live(
 ) -> StreamingResponse:
     """A stream of ``reading`` and ``status`` events; 404 for a station or gateway out of scope."""
     query = SeriesFilter(site_id=station, gateway=gateway)
-    series = await resolve(storage, key, query)
-    stream = _Stream(storage, key, query, series, send_readings=readings)
+    stream = LiveStream(storage, key, query, send_readings=readings)
+    await stream.rescope()
+    hub: LiveHub = request.app.state.live_hub
     return StreamingResponse(
-        stream.events(request),
+        stream.events(request, hub),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -77,80 +79,68 @@ def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-class _Stream:
-    """The state of one open stream: what it may send, and what it sent last."""
+def _event(reading: FeedRow, *, series: VisibleSeries) -> str:
+    """The ``reading`` event of one reading (alike for every key that may read its series)."""
+    row = Row(reading.series_id, reading.time, reading.value, reading.quality, reading.mean_of)
+    return sse("reading", ReadingRow.of(row, series).model_dump())
+
+
+def _within(series: VisibleSeries, time: datetime) -> bool:
+    """Whether ``time`` lies in one of the windows the key may read ``series`` in."""
+    return any(
+        (lo is None or time >= lo) and (hi is None or time < hi) for lo, hi in series.windows
+    )
+
+
+class LiveStream:
+    """One open stream: what it may send, what it sent last, and what waits to be sent."""
 
     def __init__(
-        self,
-        storage: Storage,
-        key: ApiKey,
-        query: SeriesFilter,
-        series: list[VisibleSeries],
-        *,
-        send_readings: bool,
+        self, storage: Storage, key: ApiKey, query: SeriesFilter, *, send_readings: bool
     ) -> None:
         self._send_readings = send_readings
         self._storage = storage
         self._key = key
         self._query = query
-        self._series = series
-        self._after: tuple[datetime, int] | None = None
-        self._since = datetime.now(UTC) - BACKLOG
-        self._gateways: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self._series: dict[int, VisibleSeries] = {}
+        self._visible: set[str] = set()
+        self._mine: set[str] = set()
+        self._sent: dict[str, GatewayState] = {}
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self.overflowed = False
 
-    async def events(self, request: Request) -> AsyncIterator[str]:
-        """Events until the client goes away."""
-        loop = asyncio.get_running_loop()
-        rescoped = beat = loop.time()
-        yield "retry: 3000\n\n"
-        while not await request.is_disconnected():
-            now = loop.time()
-            if now - rescoped >= RESCOPE_S:
-                self._series = await resolve(self._storage, self._key, self._query)
-                rescoped = now
-            for event in await self._status():
-                yield event
-            for event in await self._readings():
-                yield event
-            if now - beat >= HEARTBEAT_S:
-                yield ": keep-alive\n\n"
-                beat = now
-            await asyncio.sleep(POLL_S)
-
-    async def _readings(self) -> list[str]:
-        if not self._send_readings:
-            return []
-        rows, _ = await queries.page(
-            self._storage,
-            self._series,
-            self._since,
-            datetime.now(UTC) + FAR,
-            limit=PAGE_ROWS,
-            after=self._after,
-        )
-        if rows:
-            self._after = (rows[-1].time, rows[-1].series_id)
-        by_id = {s.id: s for s in self._series}
-        return [
-            sse("reading", ReadingRow.of(r, by_id[r.series_id]).model_dump())
-            for r in rows
-            if r.series_id in by_id
-        ]
-
-    async def _status(self) -> list[str]:
-        mine = {s.gateway for s in self._series}
+    async def rescope(self) -> None:
+        """Resolve again what the key may see (raises 404 errors when opening)."""
+        series = await resolve(self._storage, self._key, self._query)
+        self._series = {s.id: s for s in series}
+        self._visible = set(await visible_gateways(self._storage, self._key.scope))
+        self._mine = {s.gateway for s in series}
         if self._query.gateway:
-            mine.add(self._query.gateway)
-        visible = set(await visible_gateways(self._storage, self._key.scope))
+            self._mine.add(self._query.gateway)
+
+    def offer(self, tick: Tick) -> None:
+        """Queue the events of what the hub found that this stream may carry."""
+        events = self._status(tick)
+        if self._send_readings:
+            for index, r in enumerate(tick.readings):
+                series = self._series.get(r.series_id)
+                if series is not None and _within(series, r.time):
+                    events.append(tick.reading_event(index, partial(_event, series=series)))
+        if self._queue.qsize() + len(events) > QUEUE_EVENTS:
+            self.overflowed = True
+            return
+        for event in events:
+            self._queue.put_nowait(event)
+
+    def _status(self, tick: Tick) -> list[str]:
+        narrowed = self._query.site_id is not None or self._query.gateway is not None
         out = []
-        for g in await self._storage.list_gateways():
-            if g.id not in visible or (
-                (self._query.site_id or self._query.gateway) and g.id not in mine
-            ):
+        for g in tick.gateways:
+            if g.id not in self._visible or (narrowed and g.id not in self._mine):
                 continue
-            state = (g.presence, iso_utc_or_none(g.presence_at), iso_utc_or_none(g.last_batch_at))
-            if self._gateways.get(g.id) != state:
-                self._gateways[g.id] = state
+            state = tick.state(g)
+            if self._sent.get(g.id) != state:
+                self._sent[g.id] = state
                 presence, presence_at, last_batch_at = state
                 out.append(
                     sse(
@@ -165,3 +155,28 @@ class _Stream:
                     )
                 )
         return out
+
+    async def events(self, request: Request, hub: LiveHub) -> AsyncIterator[str]:
+        """Events until the client goes away (or reads too slowly to keep up)."""
+        loop = asyncio.get_running_loop()
+        rescoped = beat = loop.time()
+        yield "retry: 3000\n\n"
+        hub.subscribe(self)
+        try:
+            while not self.overflowed and not await request.is_disconnected():
+                try:
+                    async with asyncio.timeout(WAKE_S):
+                        yield await self._queue.get()
+                    while not self._queue.empty():
+                        yield self._queue.get_nowait()
+                except TimeoutError:
+                    pass
+                now = loop.time()
+                if now - rescoped >= RESCOPE_S:
+                    await self.rescope()
+                    rescoped = now
+                if now - beat >= HEARTBEAT_S:
+                    yield ": keep-alive\n\n"
+                    beat = now
+        finally:
+            hub.unsubscribe(self)

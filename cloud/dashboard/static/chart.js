@@ -1,6 +1,7 @@
 // A time chart of one quantity as hand-written SVG: units on the axis, a minimum span so
 // that sensor resolution is not drawn as swings, flagged readings drawn apart and kept out
-// of the scale, gaps as gaps, limit lines, hover values. No dependencies.
+// of the scale, the share of flagged readings per bucket of means, gaps as gaps, limit
+// lines of the standards and of alarm rules, hover values, drag to zoom. No dependencies.
 "use strict";
 import { FLAGS, esc, flagName, fmtTime, fmtValue, t } from "/static/common.js";
 
@@ -33,16 +34,25 @@ function timeTicks(t0, t1, tz) {
   return ticks.map((ms) => ({ ms, label: label(ms) }));
 }
 
+const RULE_COLOUR = "#8a4b00", SHARE_COLOUR = "#b3261e", SHARE_STRIP = 28, MIN_ZOOM_MS = 60e3;
+
 /**
  * Draw ``points`` ({t, v, q, lo?, hi?}) of quantity ``q`` between ``t0`` and ``t1`` into ``box``.
- * ``limits`` are [{value, label}]. Returns the SVG element.
+ * ``limits`` are [{value, label}] of the standards, drawn only within the scale; ``rules`` are
+ * [{value, label}] of alarm-rule thresholds, drawn apart and pinned to the edge when beyond it.
+ * ``shares`` are [{t, readings, valid}] of buckets ``bucketMs`` long that hold readings not
+ * flagged N. ``onZoom(from, to)`` is called when a time range is dragged out on the plot.
+ * Returns the SVG element.
  */
-export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], gapMs }) {
+export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rules = [], shares = [], bucketMs, gapMs, onZoom }) {
   const W = 900, H = 260, L = 64, R = 12, T = 14, B = 30;
   const normal = points.filter((p) => p.q === "N");
   let lo = Infinity, hi = -Infinity;
   for (const p of normal) { lo = Math.min(lo, p.lo ?? p.v); hi = Math.max(hi, p.hi ?? p.v); }
   if (!Number.isFinite(lo)) { lo = q.min; hi = q.min + minSpan(q); }
+  // an alarm rule's threshold near the data widens the scale, so that its line is seen in place
+  const dataSpan = Math.max(hi - lo, minSpan(q));
+  for (const r of rules) if (r.value > hi && r.value - hi <= dataSpan) hi = r.value; else if (r.value < lo && lo - r.value <= dataSpan) lo = r.value;
   const need = minSpan(q);
   if (hi - lo < need) { const mid = (hi + lo) / 2; lo = mid - need / 2; hi = mid + need / 2; }
   const step = niceStep(hi - lo, 5);
@@ -63,7 +73,8 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], gapM
     prev = null;
     let seg = [];
     const flush = () => { if (seg.length) band += `M${seg.map((p) => `${x(p.t).toFixed(1)},${y(p.hi).toFixed(1)}`).join("L")}L${seg.reverse().map((p) => `${x(p.t).toFixed(1)},${y(p.lo).toFixed(1)}`).join("L")}Z`; seg = []; };
-    for (const p of normal) { if (prev !== null && p.t - prev > gap) flush(); seg.push(p); prev = p.t; }
+    // a raw reading carrying the line of means on to the end has no min-max: the band stops there
+    for (const p of normal) { if (p.lo === undefined) continue; if (prev !== null && p.t - prev > gap) flush(); seg.push(p); prev = p.t; }
     flush();
   }
   const flagged = points.filter((p) => p.q !== "N");
@@ -72,31 +83,75 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], gapM
   const tick = (v) => v.toFixed(decimals);
   const yTicks = [];
   for (let v = lo; v <= hi + step / 2; v += step) yTicks.push(v);
+  const ruleLines = rules.map((l) => {
+    const beyond = l.value > hi ? "↑ " : l.value < lo ? "↓ " : "";
+    const yy = clampY(l.value).toFixed(1);
+    return `<g class="rule-limit" data-value="${l.value}"><line x1="${L}" x2="${W - R}" y1="${yy}" y2="${yy}" stroke="${RULE_COLOUR}" stroke-width="1.5" stroke-dasharray="2 3"/>` +
+      `<text x="${L + 4}" y="${(Number(yy) + (l.value < lo ? -4 : 12)).toFixed(1)}" fill="${RULE_COLOUR}" font-size="12">${beyond}${esc(l.label)}</text></g>`;
+  }).join("");
+  const shareBars = shares.filter((s) => s.readings > 0).map((s) => {
+    const share = (s.readings - s.valid) / s.readings, h = 4 + share * (SHARE_STRIP - 4);
+    const x1 = Math.min(W - R, x(s.t + (bucketMs ?? 0))), x0 = Math.min(Math.max(L, x(s.t)), x1 - 3);
+    if (x1 <= L) return "";
+    return `<rect class="share" x="${x0.toFixed(1)}" y="${(H - B - h).toFixed(1)}" width="${Math.max(3, x1 - x0).toFixed(1)}" height="${h.toFixed(1)}" fill="${SHARE_COLOUR}" fill-opacity="0.45"><title>${Math.round(share * 100)} %</title></rect>`;
+  }).join("");
   const limitLines = limits.filter((l) => l.value >= lo && l.value <= hi).map((l) =>
     `<line x1="${L}" x2="${W - R}" y1="${y(l.value).toFixed(1)}" y2="${y(l.value).toFixed(1)}" stroke="#b3261e" stroke-dasharray="6 4"/>` +
     `<text x="${W - R - 4}" y="${(y(l.value) - 4).toFixed(1)}" text-anchor="end" fill="#8c1d18" font-size="12">${esc(l.label)} ${fmtValue(l.value)}</text>`).join("");
   const last = points.length ? points[points.length - 1].t : "";
-  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}" data-flagged="${flagged.length}" data-y-max="${hi}">
+  const clip = `clip-${Math.random().toString(36).slice(2)}`;
+  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}" data-flagged="${flagged.length}" data-y-max="${hi}" data-t0="${Math.round(t0)}" data-t1="${Math.round(t1)}" data-rule-limits="${rules.length}" data-flag-buckets="${shares.length}">
     <title>${esc(label)} (${esc(q.unit)})</title>
+    <defs><clipPath id="${clip}"><rect x="${L}" y="${T - 4}" width="${W - L - R}" height="${H - T - B + 8}"/></clipPath></defs>
     ${yTicks.map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e1e7e4"/><text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#4a5a52">${tick(v)}</text>`).join("")}
     ${timeTicks(t0, t1, tz).map((tk) => `<line x1="${x(tk.ms).toFixed(1)}" x2="${x(tk.ms).toFixed(1)}" y1="${T}" y2="${H - B}" stroke="#eef2f0"/><text x="${x(tk.ms).toFixed(1)}" y="${H - 10}" text-anchor="middle" font-size="12" fill="#4a5a52">${tk.label}</text>`).join("")}
     <text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle" font-size="12" fill="#1d2a24">${esc(q.unit || "—")}</text>
+    <g clip-path="url(#${clip})">
+    ${shareBars}
     <path d="${band}" fill="#1d5fa8" fill-opacity="0.15" stroke="none"/>
     <path d="${line}" fill="none" stroke="#1d5fa8" stroke-width="1.6"/>
-    ${limitLines}${marks}
+    ${marks}</g>
+    ${limitLines}${ruleLines}
     <line class="cursor" y1="${T}" y2="${H - B}" stroke="#1d2a24" stroke-width="0.8" visibility="hidden"/>
-    <rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="transparent" class="hit"/>
+    <rect class="selection" y="${T}" height="${H - T - B}" fill="#1d5fa8" fill-opacity="0.18" stroke="#1d5fa8" visibility="hidden"/>
+    <rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="transparent" class="hit" style="touch-action:pan-y;cursor:crosshair"/>
   </svg><div class="tip" role="status"></div>`;
   const svg = box.querySelector("svg"), tip = box.querySelector(".tip"), cursor = svg.querySelector(".cursor");
-  svg.querySelector(".hit").addEventListener("mousemove", (event) => {
+  const hit = svg.querySelector(".hit"), selection = svg.querySelector(".selection");
+  const msAt = (clientX) => { const rect = svg.getBoundingClientRect(); return t0 + ((clientX - rect.left) / rect.width * W - L) / (W - L - R) * (t1 - t0); };
+  const clampMs = (ms) => Math.max(t0, Math.min(t1, ms));
+  let dragFrom = null;
+  hit.addEventListener("pointerdown", (event) => {
+    if (!onZoom || event.button !== 0) return;
+    dragFrom = clampMs(msAt(event.clientX));
+    hit.setPointerCapture?.(event.pointerId);
+  });
+  hit.addEventListener("pointerup", (event) => {
+    if (dragFrom === null) return;
+    const to = clampMs(msAt(event.clientX)), from = dragFrom;
+    dragFrom = null;
+    selection.setAttribute("visibility", "hidden");
+    const rect = svg.getBoundingClientRect(), px = (Math.abs(to - from) / (t1 - t0)) * (W - L - R) * (rect.width / W);
+    if (px >= 6) onZoom(Math.min(from, to), Math.max(Math.min(from, to) + MIN_ZOOM_MS, Math.max(from, to)));
+  });
+  hit.addEventListener("pointermove", (event) => {
+    if (dragFrom === null) return;
+    const to = clampMs(msAt(event.clientX));
+    selection.setAttribute("x", x(Math.min(dragFrom, to)).toFixed(1));
+    selection.setAttribute("width", Math.abs(x(to) - x(dragFrom)).toFixed(1));
+    selection.setAttribute("visibility", "visible");
+  });
+  hit.addEventListener("mousemove", (event) => {
     if (!points.length) return;
     const rect = svg.getBoundingClientRect();
-    const ms = t0 + ((event.clientX - rect.left) / rect.width * W - L) / (W - L - R) * (t1 - t0);
+    const ms = msAt(event.clientX);
     let best = points[0];
     for (const p of points) if (Math.abs(p.t - ms) < Math.abs(best.t - ms)) best = p;
     cursor.setAttribute("x1", x(best.t)); cursor.setAttribute("x2", x(best.t)); cursor.setAttribute("visibility", "visible");
     const range = best.lo !== undefined ? ` (${fmtValue(best.lo)}–${fmtValue(best.hi)})` : "";
-    tip.textContent = `${fmtTime(best.t, tz)}  ${fmtValue(best.v)} ${q.unit}${range}${best.q !== "N" ? ` · ${flagName(best.q)}` : ""}`;
+    const share = shares.find((s) => s.t <= best.t && best.t < s.t + (bucketMs ?? 0));
+    const flaggedShare = share ? ` · ${Math.round(((share.readings - share.valid) / share.readings) * 100)} % ${t("flagged")}` : "";
+    tip.textContent = `${fmtTime(best.t, tz)}  ${fmtValue(best.v)} ${q.unit}${range}${best.q !== "N" ? ` · ${flagName(best.q)}` : ""}${flaggedShare}`;
     tip.style.display = "block";
     const left = (x(best.t) / W) * rect.width;
     tip.style.left = `${Math.min(left + 8, rect.width - tip.offsetWidth)}px`;
@@ -104,6 +159,13 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], gapM
   });
   svg.querySelector(".hit").addEventListener("mouseleave", () => { tip.style.display = "none"; cursor.setAttribute("visibility", "hidden"); });
   return svg;
+}
+
+/** Legend entries of a rule threshold line and of the flagged-share bars. */
+export function extraLegend() {
+  return `<span><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="${RULE_COLOUR}" stroke-width="1.5" stroke-dasharray="2 3"/></svg> ${esc(t("rule_limit"))}</span>` +
+    `<span><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="#b3261e" stroke-dasharray="6 4"/></svg> ${esc(t("standard_limit"))}</span>` +
+    `<span><svg width="10" height="10" aria-hidden="true"><rect x="0" y="2" width="10" height="8" fill="${SHARE_COLOUR}" fill-opacity="0.45"/></svg> ${esc(t("flag_share"))}</span>`;
 }
 
 export function flagLegend() {

@@ -23,6 +23,9 @@ const STRINGS = {
     ok: "正常", degraded: "异常", types: { air: "空气", surface_water: "地表水", noise: "噪声",
       soil: "土壤", farm: "农田", barn: "畜舍", pond: "鱼塘", geohazard: "地质灾害" },
     water_class: "水质类别", aqi: "AQI", leq: "等效声级",
+    flagged: "标记数据", rule_limit: "报警规则阈值", standard_limit: "标准限值", flag_share: "各时段标记/无效数据占比",
+    from: "从", to: "至", apply: "应用", reset: "重置缩放", custom: "自定义", zoom_hint: "在图上拖动可放大时间范围",
+    signal_quality: "信号", oldest_unsent: "最早未发数据", csq: "CSQ", rsrp: "RSRP",
   },
   en: {
     title: "Shanshui monitoring", overview: "Overview", gateways: "Gateways", docs: "API docs",
@@ -48,6 +51,9 @@ const STRINGS = {
       noise: "noise", soil: "soil", farm: "farm", barn: "barn", pond: "pond",
       geohazard: "geohazard" },
     water_class: "Water class", aqi: "AQI", leq: "Leq",
+    flagged: "flagged", rule_limit: "alarm rule threshold", standard_limit: "standard's limit", flag_share: "share of flagged or invalid readings per bucket",
+    from: "From", to: "To", apply: "Apply", reset: "Reset zoom", custom: "custom", zoom_hint: "drag on a chart to zoom into a time range",
+    signal_quality: "Signal", oldest_unsent: "oldest unsent", csq: "CSQ", rsrp: "RSRP",
   },
 };
 
@@ -119,6 +125,17 @@ export function offsetOf(ms, tz) {
   const name = parts.find((p) => p.type === "timeZoneName")?.value ?? "GMT";
   return name === "GMT" ? "UTC+00:00" : name.replace("GMT", "UTC");
 }
+/** UTC ms of the wall-clock time ``text`` (``YYYY-MM-DD HH:MM``, or with a T) in the zone ``tz``, or null. */
+export function parseLocal(text, tz) {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$/.exec((text ?? "").trim());
+  if (!m) return null;
+  const guess = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ":00"}Z`);
+  if (!Number.isFinite(guess)) return null;
+  const offset = (ms) => Date.parse(`${fmtTime(ms, tz).replace(" ", "T")}Z`) - Math.floor(ms / 1000) * 1000;
+  return guess - offset(guess - offset(guess));
+}
+/** ``YYYY-MM-DD HH:MM`` of ``ms`` in the zone ``tz`` (24-hour, whatever the browser's locale). */
+export function localInput(ms, tz) { return fmtTime(ms, tz).slice(0, 16); }
 export function zoneLabel(tz) { return `${tz} (${offsetOf(Date.now(), tz)})`; }
 export function fmtAge(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -127,16 +144,26 @@ export function fmtAge(ms) {
   if (s < 172800) return lang === "zh" ? `${Math.round(s / 3600)} 小时` : `${Math.round(s / 3600)} h`;
   return lang === "zh" ? `${Math.round(s / 86400)} 天` : `${Math.round(s / 86400)} d`;
 }
-/** Outbox depth, uptime and clock sync as the gateway last reported them (``status`` of /api/v1/gateways). */
+/** Outbox depth, oldest unsent reading, uptime and clock sync as the gateway last reported them (``status`` of /api/v1/gateways). */
 export function gatewayStatusHtml(s) {
   if (!s || Object.values(s).every((v) => v === null || v === undefined)) return `<span class="muted">${t("not_reported")}</span>`;
   const counts = ["pending_readings", "unacked_batches", "quarantined_batches", "thinned_readings"]
     .filter((k) => Number.isInteger(s[k]))
     .map((k) => `<div class="${k === "quarantined_batches" && s[k] > 0 ? "stale" : ""}">${t(k)}: <span data-field="${k}">${s[k]}</span></div>`);
+  if (Number.isInteger(s.oldest_unsent_age_s)) counts.push(`<div class="${s.oldest_unsent_age_s > 3600 ? "stale" : ""}">${t("oldest_unsent")}: <span data-field="oldest_unsent_age_s">${fmtAge(Date.now() - s.oldest_unsent_age_s * 1000)}</span></div>`);
   if (Number.isInteger(s.uptime_s)) counts.push(`<div>${t("uptime")}: <span data-field="uptime_s">${fmtAge(Date.now() - s.uptime_s * 1000)}</span></div>`);
   if (typeof s.clock_synced === "boolean") counts.push(`<div class="${s.clock_synced ? "" : "stale"}" data-field="clock_synced">${t(s.clock_synced ? "clock_synced" : "clock_unsynced")}</div>`);
   return counts.join("");
 }
+/** The NB-IoT signal a gateway last reported (CSQ with RSSI, RSRP), or a dash. */
+export function gatewaySignalHtml(s) {
+  if (!Number.isInteger(s.signal_csq) && !Number.isInteger(s.signal_rsrp_dbm)) return `<span class="muted">—</span>`;
+  const parts = [];
+  if (Number.isInteger(s.signal_csq)) parts.push(`${t("csq")} <span data-field="signal_csq">${s.signal_csq}</span>${Number.isInteger(s.signal_rssi_dbm) ? ` (${s.signal_rssi_dbm} dBm)` : ""}`);
+  if (Number.isInteger(s.signal_rsrp_dbm)) parts.push(`${t("rsrp")} <span data-field="signal_rsrp_dbm">${s.signal_rsrp_dbm}</span> dBm`);
+  return parts.map((p) => `<div>${p}</div>`).join("");
+}
+
 export function fmtValue(v) {
   if (!Number.isFinite(v)) return "—";
   const a = Math.abs(v);

@@ -1,7 +1,7 @@
 // Technician's view of one gateway, for a phone: newest value per sensor with its age,
 // stale values marked, device health; new readings arrive by server-sent events.
 "use strict";
-import { ApiError, api, esc, fmtAge, fmtTime, fmtValue, gatewayStatusHtml, header, loadVocabulary, qname, t, zoneLabel } from "/static/common.js";
+import { ApiError, api, esc, fmtAge, fmtTime, fmtValue, gatewaySignalHtml, gatewayStatusHtml, header, loadVocabulary, qname, t, zoneLabel } from "/static/common.js";
 
 const STALE_MS = 5 * 60e3;  // no value for five minutes: the sensor or its bus needs a look
 let TZ = "Asia/Shanghai";  // until the station says otherwise
@@ -16,7 +16,7 @@ function render() {
   for (const r of latest.values()) (byDevice.get(r.device) ?? byDevice.set(r.device, []).get(r.device)).push(r);
   const health = new Map(devices.map((d) => [d.name, d]));
   const names = [...new Set([...byDevice.keys(), ...health.keys()])].sort();
-  const status = `<section class="card gw-status"><h2>${t("outbox")} / ${t("uptime")}</h2>${gatewayStatusHtml(gateway?.status)}</section>`;
+  const status = `<section class="card gw-status"><h2>${t("outbox")} / ${t("uptime")}</h2>${gatewayStatusHtml(gateway?.status)}${gateway?.status?.config_version ? `<div>${t("config")}: <code data-field="config_version">${esc(gateway.status.config_version)}</code></div>` : ""}<div>${t("signal_quality")}: ${gatewaySignalHtml(gateway?.status ?? {})}</div></section>`;
   document.getElementById("content").innerHTML = status + (names.map((name) => {
     const d = health.get(name);
     const rows = (byDevice.get(name) ?? []).sort((a, b) => a.quantity.localeCompare(b.quantity));

@@ -126,7 +126,12 @@ async function main() {
   // Gateways going on- or offline arrive as events; ratings are re-read (one small request) then.
   let pending = null;
   const live = new EventSource("/api/v1/live?readings=false");
-  live.addEventListener("status", () => {
+  // a gateway going on- or offline redraws at once; new batches only with the minute's reload
+  const presence = new Map();
+  live.addEventListener("status", (event) => {
+    const s = JSON.parse(event.data), before = presence.get(s.gateway);
+    presence.set(s.gateway, s.presence);
+    if (before === undefined || before === s.presence) return;
     pending ??= setTimeout(async () => { pending = null; await load(); render(); }, 2000);
   });
   setInterval(async () => { await load(); render(); }, 60000);

@@ -123,6 +123,32 @@ class Bc95Modem:
                 return None if rssi == 99 else -113 + 2 * rssi
         return None
 
+    def signal(self) -> dict[str, int]:
+        """``csq`` and ``rssi_dbm`` from ``+CSQ``, ``rsrp_dbm`` from ``+CESQ`` where answered.
+
+        Unknown values (99, 255) and a module without ``AT+CESQ`` leave keys out.
+
+        Raises:
+            ModemError: ``AT+CSQ`` fails.
+        """
+        out: dict[str, int] = {}
+        for line in self.command("AT+CSQ"):
+            if line.startswith("+CSQ:"):
+                rssi = int(line[5:].split(",")[0])
+                out["csq"] = rssi
+                if rssi != 99:
+                    out["rssi_dbm"] = -113 + 2 * rssi
+        try:
+            lines = self.command("AT+CESQ")
+        except ModemError:
+            return out  # not every module knows it
+        for line in lines:
+            if line.startswith("+CESQ:"):
+                fields = line[6:].split(",")
+                if len(fields) == 6 and fields[5].strip().isdigit() and int(fields[5]) <= 97:
+                    out["rsrp_dbm"] = int(fields[5]) - 140
+        return out
+
     def reboot(self) -> None:
         """``AT+NRB``: the module restarts; sockets and registration are gone."""
         self.command("AT+NRB", timeout_s=15)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from edge.errors import UplinkError
 from edge.uplink.base import (
@@ -27,6 +28,7 @@ from edge.uplink.base import (
     StatusSource,
     Uplink,
 )
+from edge.uplink.nbiot.errors import ModemError
 from edge.uplink.nbiot.modem import Bc95Modem
 from edge.uplink.nbiot.sender import NbiotSender
 from wire import Batch, WireError, decode_batch
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 REFUSED = "refused_by_cloud"
 RETRY_ATTACH_S = 30.0
+SIGNAL_EVERY_S = 60.0  # the module is asked for its signal before a send at most this often
 
 
 class NbiotUplink(Uplink):
@@ -66,11 +69,17 @@ class NbiotUplink(Uplink):
         self._worker: asyncio.Task[None] | None = None
         self._on_settled: SettledCallback = lambda _ack: None
         self._on_state: StateCallback = lambda _up: None
+        self._signal: dict[str, int] | None = None
+        self._signal_at = -SIGNAL_EVERY_S
 
     @property
     def connected(self) -> bool:
         """Whether the module is registered and the worker is idle or sending."""
         return self._connected
+
+    def signal(self) -> Mapping[str, int] | None:
+        """``csq``, ``rssi_dbm`` (and ``rsrp_dbm``) as the module last reported them."""
+        return self._signal
 
     def room(self) -> int:
         """1 when connected and no batch is on its way, else 0."""
@@ -116,6 +125,9 @@ class NbiotUplink(Uplink):
                 seq, body, batch = await self._queue.get()
                 self._busy = True
                 try:
+                    # before the send: its end wakes the agent for the next batch
+                    if asyncio.get_running_loop().time() - self._signal_at >= SIGNAL_EVERY_S:
+                        await self._measure_signal()
                     await self._deliver(seq, body, batch)
                 finally:
                     self._busy = False
@@ -128,8 +140,17 @@ class NbiotUplink(Uplink):
                 log.warning("NB-IoT module not ready, again in %s s: %s", self._retry_attach_s, exc)
                 await asyncio.sleep(self._retry_attach_s)  # the module's own pace, not a race
                 continue
+            await self._measure_signal()
             self._set_state(True)
             return
+
+    async def _measure_signal(self) -> None:
+        """Ask the module for its signal (in the worker, between sends: one talker at a time)."""
+        self._signal_at = asyncio.get_running_loop().time()
+        try:
+            self._signal = await asyncio.to_thread(self._modem.signal) or None
+        except (ModemError, ValueError) as exc:
+            log.info("NB-IoT signal not read: %s", exc)
 
     async def _deliver(self, seq: int, body: bytes, batch: Batch) -> None:
         secret = self._secret()

@@ -21,6 +21,7 @@ from tests.cloud.api.conftest import bearer
 from tests.cloud.helpers import make_batch, now_ms, publisher, telemetry_topic
 from tests.fix_broker import BrokerAddress
 from wire import sign_batch
+from wire.signing import sign_object
 
 HOUR_MS = 3_600_000
 
@@ -273,15 +274,37 @@ def test_app_with_in_process_ingest(
         worker = app.state.ingest
         assert isinstance(worker, IngestWorker)
         assert client.portal is not None
+        status = {
+            "state": "online",
+            "devices": {"th1": {"state": "ok"}},
+            "outbox": {"pending_readings": 3, "oldest_unsent_age_s": 42},
+            "config_version": "2026-11-30.1",
+            "signal": {"csq": 14, "rssi_dbm": -85, "rsrp_dbm": -101},
+        }
         with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
             batch = make_batch("gw-1", 10, [23.25], start_ms=now_ms())
             pub.publish(telemetry_topic(topic_root, "gw-1"), sign_batch(batch, secret))
-        client.portal.call(worker.wait_processed, 1, 15.0)
+            pub.publish(
+                f"{topic_root}/gw-1/up/status", sign_object(json.dumps(status).encode(), secret)
+            )
+        client.portal.call(worker.wait_processed, 2, 15.0)
 
         latest = client.get("/api/v1/gateways/gw-1/latest").json()
         health = client.get("/healthz").json()
+        gateways = client.get("/api/v1/gateways", params={"devices": "true"}).json()
 
     assert latest["series"][0]["value"] == 23.25
+    # the signed up/status, stored as reported and served with every gateway's devices
+    (gw1,) = [g for g in gateways if g["id"] == "gw-1"]
+    assert {k: v for k, v in gw1["status"].items() if v is not None} == {
+        "pending_readings": 3,
+        "oldest_unsent_age_s": 42,
+        "config_version": "2026-11-30.1",
+        "signal_csq": 14,
+        "signal_rssi_dbm": -85,
+        "signal_rsrp_dbm": -101,
+    }
+    assert [(d["name"], d["health"]) for d in gw1["devices"]] == [("th1", "ok")]
     assert health["status"] == "ok"
     assert health["ingest"] == {
         "connected": True,

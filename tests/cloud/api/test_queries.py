@@ -184,3 +184,18 @@ def test_csv_export_streams_every_row_in_chunks(
     assert len(lines) == 1 + 121
     assert lines[1].startswith("2026-03-01T15:00:00.000Z,")
     assert lines[1].endswith(",gw-1,th1,air_temperature,°C,0.0,N,")
+
+
+@pytest.mark.parametrize("bucket", ["10min", "1h", "1d"])
+def test_flagged_shares_per_bucket_from_rollups_and_raw_agree(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, bucket: str
+) -> None:
+    params = TEMPERATURE | {"bucket": bucket, "flags": "true"}
+    from_rollups = client.get("/api/v1/aggregates", params=params).json()
+    (flagged,) = from_rollups["series"][0]["flagged"]
+    # the fault-flagged 99 at 15:30: one of the readings of its bucket is not valid
+    assert flagged["readings"] - flagged["valid"] == 1
+    # (a Shanghai day ends at 16:00 UTC: the window holds the last hour of one)
+    assert flagged["valid"] == {"10min": 10, "1h": 60, "1d": 60}[bucket]
+    monkeypatch.setattr(aggregates, "fits_hourly", lambda *_: False)
+    assert client.get("/api/v1/aggregates", params=params).json() == from_rollups

@@ -40,8 +40,8 @@ def world(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     outline = tmp_path_factory.mktemp("map") / "outline.geojson"
     outline.write_text(json.dumps(OUTLINE), encoding="utf-8")
     try:
-        with serve(url, str(outline)) as base:
-            yield World(base, url, sites, [1_000_000])
+        with serve(url, str(outline)) as (base, app):
+            yield World(base, url, sites, [1_000_000], app)
     finally:
         _drop(pg_server, name)
 

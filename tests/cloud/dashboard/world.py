@@ -18,13 +18,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cloud.alarms.events import Transition
+from cloud.alarms.rules import Scope as RuleScope
+from cloud.alarms.rules import ThresholdRule
 from cloud.api import create_app
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.access import Scope
 from cloud.storage.alarm_eval import evaluation
+from cloud.storage.alarm_rules import put_rules
 from cloud.storage.sites import SiteAttributes, add_site
 from wire import Batch, Quality, Reading
 
@@ -35,6 +40,20 @@ PERF_STATIONS = 500
 AIR = {"air-1": 20.0, "air-2": 60.0, "air-3": 130.0}
 BATCH = 4000
 ALARM_RULE = "pm25-high"
+# threshold rules: one on air-1's PM2.5, drawn on its chart; one of another department
+AIR1_RULE = ThresholdRule(
+    kind="threshold",
+    id="air1-pm25",
+    tenant="eeb",
+    name="PM2.5 high",
+    above=35.0,
+    scope=RuleScope(sites=("air-1",), quantities=("pm2_5",)),
+)
+OTHER_RULES = (
+    ThresholdRule(kind="threshold", id="eeb-no2", tenant="eeb", above=60.0,
+                  scope=RuleScope(sites=("air-2",))),
+    ThresholdRule(kind="threshold", id="water-all", tenant="water", above=5.0),
+)  # fmt: skip
 
 
 @dataclass
@@ -45,6 +64,7 @@ class World:
     database_url: str
     sites: dict[str, int]
     seq: list[int]
+    app: FastAPI
 
     def store(self, gateway: str, readings: list[Reading]) -> None:
         """Store readings of ``gateway`` now, as ingest would."""
@@ -85,7 +105,15 @@ async def seed(url: str) -> dict[str, int]:
             sites[name] = site.id
             gateway = f"gw-{name}"
             await storage.register_gateway(gateway, tenant=tenant, site=name)
-            report = {"pending_readings": 17, "quarantined_batches": 0, "clock_synced": True}
+            report = {
+                "pending_readings": 17,
+                "quarantined_batches": 0,
+                "oldest_unsent_age_s": 620,
+                "clock_synced": True,
+                "config_version": "2026-11-30.1",
+                "signal_csq": 14,
+                "signal_rssi_dbm": -85,
+            }
             await storage.set_presence(gateway, "online", {"dev1": ("ok", None)}, report)
             for i in range(0, len(readings), BATCH):
                 seq += 1
@@ -132,6 +160,7 @@ async def seed(url: str) -> dict[str, int]:
         )
         async with evaluation(storage) as tx:
             await tx.record([opened], {ALARM_RULE: "critical"})
+        await put_rules(storage, Scope(tenant_id=None), None, [AIR1_RULE, *OTHER_RULES])
         for i in range(PERF_STATIONS):
             attrs = SiteAttributes(
                 latitude=33.8 + (i % 25) * 0.04,
@@ -151,13 +180,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, outline: str | None) -> Iterator[str]:
-    """The cloud app under uvicorn on a free loopback port, in a thread; its base URL."""
+def serve(database_url: str, outline: str | None) -> Iterator[tuple[str, FastAPI]]:
+    """The cloud app under uvicorn on a free loopback port, in a thread; its base URL, and it."""
     settings = Settings(  # type: ignore[call-arg]
         database_url=SecretStr(database_url), map_outline=outline
     )
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -167,7 +197,7 @@ def serve(database_url: str, outline: str | None) -> Iterator[str]:
             raise RuntimeError("the cloud app did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -96,20 +96,35 @@ def test_status_report_keeps_only_well_typed_known_fields() -> None:
             "unacked_batches": -1,  # negative: left out
             "quarantined_batches": True,  # a boolean is no count
             "thinned_readings": 4,
+            "oldest_unsent_age_s": 95,
             "secret": 7,  # not a known counter
         },
         "uptime_s": 3600,
         "clock_synced": False,
         "forged_acks": "0",
+        "config_version": "2026-11-30.1",
+        "signal": {"csq": 14, "rssi_dbm": -85, "rsrp_dbm": 20, "ber": 3},  # RSRP is negative
     }
     status = parse_status(Channel("gw-1", "status"), json.dumps(body).encode())
     assert isinstance(status, Status)
     assert status.report == {
         "pending_readings": 12,
         "thinned_readings": 4,
+        "oldest_unsent_age_s": 95,
         "uptime_s": 3600,
         "clock_synced": False,
+        "config_version": "2026-11-30.1",
+        "signal_csq": 14,
+        "signal_rssi_dbm": -85,
     }
+
+
+@pytest.mark.parametrize("version", ["", "x" * 65, "v1\n", 7, None, ["v1"]])
+def test_a_config_version_that_is_not_a_short_printable_text_is_left_out(version: object) -> None:
+    body = {"state": "online", "config_version": version, "signal": "strong"}
+    status = parse_status(Channel("gw-1", "status"), json.dumps(body).encode())
+    assert isinstance(status, Status)
+    assert status.report == {}
 
 
 @pytest.mark.parametrize(

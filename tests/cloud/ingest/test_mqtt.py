@@ -133,8 +133,9 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
                 b'{"state":"online","gw":"gw-1","time_ms":1790000000000,"devices":'
                 b'{"th1":{"state":"ok"},"th2":{"state":"degraded","error":"no answer"}},'
                 b'"outbox":{"pending_readings":40,"unacked_batches":2,"quarantined_batches":1,'
-                b'"resent_batches":0,"thinned_readings":5},"uptime_s":86400,'
-                b'"clock_synced":true,"forged_acks":0}',
+                b'"resent_batches":0,"thinned_readings":5,"oldest_unsent_age_s":610},'
+                b'"uptime_s":86400,"clock_synced":true,"forged_acks":0,'
+                b'"config_version":"v7","signal":{"csq":14,"rssi_dbm":-85}}',
                 secret,
             ),
         ),
@@ -167,9 +168,13 @@ async def test_presence_is_recorded_and_other_channels_dead_lettered(
         "quarantined_batches": 1,
         "resent_batches": 0,
         "thinned_readings": 5,
+        "oldest_unsent_age_s": 610,
         "uptime_s": 86400,
         "clock_synced": True,
         "forged_acks": 0,
+        "config_version": "v7",
+        "signal_csq": 14,
+        "signal_rssi_dbm": -85,
     }
     letters = await storage.list_dead_letters()
     assert [(d.reason, d.gateway_id) for d in reversed(letters)] == [

@@ -85,6 +85,8 @@ async def test_batches_are_settled_by_the_clouds_acknowledgement(
     await uplink.open(settled.put_nowait, states.put_nowait)
     try:
         assert await asyncio.wait_for(states.get(), 10) is True
+        # read on attach; the simulated BC95 answers AT+CSQ, not AT+CESQ (no RSRP)
+        assert uplink.signal() == {"csq": 18, "rssi_dbm": -113 + 2 * 18}
         assert uplink.room() == 1
         uplink.send(1, _body(1))
         assert uplink.room() == 0
