@@ -69,6 +69,17 @@ def browser() -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_language(browser: WebDriver) -> Iterator[None]:
+    """Each test starts in the default language, whatever the previous one left behind.
+
+    A test that fails midway would otherwise leave its language choice in
+    ``localStorage`` and fail the next ones too.
+    """
+    yield
+    browser.execute_script("try { localStorage.clear() } catch (e) {}")
+
+
 def _wait(driver: WebDriver, script: str) -> object:
     return WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(script))
 
