@@ -34,6 +34,9 @@ MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# Ids that passed _ID already (exact str only): the check is a set lookup next time.
+_VALID_IDS: set[str] = set()
+_MAX_VALID_IDS = 100_000
 
 
 class Quality(StrEnum):
@@ -49,6 +52,9 @@ class Quality(StrEnum):
     COMMS_FAULT = "B"
 
 
+_QUALITIES = {quality.value: quality for quality in Quality}
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One value of one quantity from one device at one instant."""
@@ -60,13 +66,20 @@ class Reading:
     quality: Quality = Quality.NORMAL
 
     def __post_init__(self) -> None:
-        _check_id("device", self.device)
-        _check_id("quantity", self.quantity)
-        _check_time(self.time_ms)
-        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
-            raise MalformedError(f"value must be a number, got {type(self.value).__name__}")
-        if not math.isfinite(_as_float(self.value)):
-            raise MalformedError(f"value must be finite, got {self.value!r}")
+        # a cloud worker builds hundreds of thousands of these a second: the common
+        # case (ids seen before, a float, a time in range) takes the short paths
+        if type(self.device) is not str or self.device not in _VALID_IDS:
+            _check_id("device", self.device)
+        if type(self.quantity) is not str or self.quantity not in _VALID_IDS:
+            _check_id("quantity", self.quantity)
+        if not MIN_TIME_MS <= self.time_ms <= MAX_TIME_MS:
+            _check_time(self.time_ms)
+        value = self.value
+        if type(value) is not float or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise MalformedError(f"value must be a number, got {type(value).__name__}")
+            if not math.isfinite(_as_float(value)):
+                raise MalformedError(f"value must be finite, got {value!r}")
         if not isinstance(self.quality, Quality):
             raise MalformedError(f"quality must be a Quality, got {self.quality!r}")
 
@@ -130,10 +143,9 @@ def _decode_reading(index: int, item: Any) -> Reading:
     device, quantity, time_ms, value, flag = item
     if isinstance(time_ms, bool) or not isinstance(time_ms, int):
         raise MalformedError(f"reading {index}: time_ms must be an integer")
-    try:
-        quality = Quality(flag)
-    except ValueError:
-        raise MalformedError(f"reading {index}: unknown quality flag {flag!r}") from None
+    quality = _QUALITIES.get(flag) if type(flag) is str else None
+    if quality is None:
+        raise MalformedError(f"reading {index}: unknown quality flag {flag!r}")
     try:
         return Reading(device, quantity, time_ms, value, quality)
     except MalformedError as exc:
@@ -187,10 +199,16 @@ def _expect_keys(obj: dict[str, Any], keys: set[str], what: str) -> None:
 
 
 def _check_id(what: str, value: object) -> str:
+    if type(value) is str and value in _VALID_IDS:
+        return value
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise MalformedError(
             f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
         )
+    if type(value) is str:  # a str subclass could hash or compare otherwise
+        if len(_VALID_IDS) >= _MAX_VALID_IDS:
+            _VALID_IDS.clear()
+        _VALID_IDS.add(value)
     return value
 
 

@@ -309,10 +309,20 @@ def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
     Readings of quantities missing from the vocabulary are left alone: storage
     refuses those batches. Returns ``batch`` itself when nothing changes.
     """
-    readings = tuple(_flag(reading, quantities.get(reading.quantity)) for reading in batch.readings)
-    if all(new is old for new, old in zip(readings, batch.readings, strict=True)):
+    normal = Quality.NORMAL
+    changed: list[tuple[int, Reading]] = []
+    for index, reading in enumerate(batch.readings):
+        # the cheap test first: only a normal reading outside its range can be re-flagged
+        if reading.quality is normal:
+            spec = quantities.get(reading.quantity)
+            if spec is not None and not spec.min <= reading.value <= spec.max:
+                changed.append((index, _flag(reading, spec)))
+    if not changed:
         return batch
-    return dataclasses.replace(batch, readings=readings)
+    readings = list(batch.readings)
+    for index, flagged in changed:
+        readings[index] = flagged
+    return dataclasses.replace(batch, readings=tuple(readings))
 
 
 def _flag(reading: Reading, spec: Quantity | None) -> Reading:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import psycopg
 import pytest
@@ -12,6 +12,7 @@ from cloud.errors import StorageError
 from cloud.ingest import IngestPipeline, IngestPolicy
 from cloud.ingest.pipeline import DEAD_LETTERED, DUPLICATE, STORED, StoppingError
 from cloud.storage import Storage, StoreResult
+from cloud.storage.ingest import BatchToStore, Refusal
 from device_profiles import load_quantities
 from tests.cloud.helpers import all_readings, make_batch, now_ms, telemetry_topic
 from wire import Batch, Reading, sign_batch
@@ -134,21 +135,19 @@ class _BuggyStorage(Storage):
         super().__init__(conninfo, max_size=2)
         self.failures = failures
 
-    async def store_batch(
-        self, batch: Batch, source: str, *, digest: bytes | None = None
-    ) -> StoreResult:
+    async def store_batches(self, items: Sequence[BatchToStore]) -> list[StoreResult | Refusal]:
         if self.failures > 0:
             self.failures -= 1
             raise StorageError("storing a batch: some constraint nobody expected")
-        return await super().store_batch(batch, source, digest=digest)
+        return await super().store_batches(items)
 
 
 async def test_an_unexpected_store_error_is_retried_not_dead_lettered(
     migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cloud.ingest.pipeline  # noqa: PLC0415 - the module whose back-off we shorten
+    import cloud.ingest.retrying  # noqa: PLC0415 - the module whose back-off we shorten
 
-    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(cloud.ingest.retrying, "RETRY_FIRST_S", 0.01)
     async with _BuggyStorage(migrated_database_url, failures=2) as buggy:
         secret = await buggy.register_gateway("gw-1")
         payload = sign_batch(make_batch("gw-1", 1), secret)
