@@ -179,3 +179,64 @@ def test_policy_follows_the_settings() -> None:
     policy = IngestPolicy.from_settings(settings)
     assert (policy.future_margin_s, policy.dead_letter_payload_bytes) == (5, 100)
     assert (policy.batch_log_retention_days, policy.dead_letter_retention_days) == (30, 90)
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int]] = []
+
+    def batch_committed(self, batch: Batch) -> None:
+        self.batches.append((batch.gateway_id, batch.seq))
+
+    def status_committed(self, gateway_id: str, online: bool) -> None:
+        raise AssertionError("no status in this test")
+
+
+async def test_a_group_stores_its_good_batches_and_dead_letters_each_bad_one(
+    storage: Storage,
+) -> None:
+    secret = await _secret(storage)
+    t = now_ms() - 60_000
+    observer = _Observer()
+    pipeline = IngestPipeline(storage, observer=observer)
+    assert (
+        await pipeline.handle(TOPIC, sign_batch(make_batch("gw-1", 1, start_ms=t), secret))
+    ).outcome == STORED
+    forged = sign_batch(make_batch("gw-1", 3, start_ms=t + 3000), b"x" * 32)
+    reused = sign_batch(make_batch("gw-1", 1, [99.0], start_ms=t + 9000), secret)
+    twice = (
+        Reading("th1", "air_temperature", t + 4000, 1.0),
+        Reading("th1", "air_temperature", t + 4000, 2.0),
+    )
+    group = [
+        (TOPIC, sign_batch(make_batch("gw-1", 2, [1.0, 2.0], start_ms=t + 1000), secret)),
+        (TOPIC, forged),
+        (TOPIC, sign_batch(make_batch("gw-1", 1, start_ms=t), secret)),  # a replay
+        (TOPIC, reused),
+        (TOPIC, b"not json"),
+        (TOPIC, sign_batch(Batch("gw-1", 5, twice), secret)),
+        (TOPIC, sign_batch(make_batch("gw-1", 6, [3.0], start_ms=t + 5000), secret)),
+    ]
+    settled = await pipeline.handle_many(group)
+
+    assert [s.outcome for s in settled] == [
+        STORED,
+        DEAD_LETTERED,
+        DUPLICATE,
+        DEAD_LETTERED,
+        DEAD_LETTERED,
+        DEAD_LETTERED,
+        STORED,
+    ]
+    reasons = [s.rejected.reason for s in settled if s.rejected is not None]
+    assert reasons == ["bad_signature", "seq_reused", "malformed", "malformed"]
+    assert [s.secret == secret for s in (settled[0], settled[2], settled[6])] == [True] * 3
+    assert settled[0].readings_stored == 2
+    assert sorted(d.reason for d in await storage.list_dead_letters()) == sorted(reasons)
+    assert [r.value for r in (await all_readings(storage, "gw-1")).readings] == [
+        21.5,
+        1.0,
+        2.0,
+        3.0,
+    ]
+    assert observer.batches == [("gw-1", 1), ("gw-1", 2), ("gw-1", 6)]  # after each commit
