@@ -39,6 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.embedded.broker import EmbeddedBroker, free_port
 from cloud.embedded.postgres import EmbeddedPostgres
 from cloud.ingest import IngestWorker
+from cloud.ingest.gc_policy import tune_gc_for_ingest
 from cloud.migrate import migrate
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage
@@ -127,6 +128,8 @@ async def _store_batch(storage: Storage, ceiling: float) -> None:
 
 
 def _worker_main(url: str, host: str, port: int, ready: Event, stop: Event) -> None:
+    tune_gc_for_ingest()  # as `shanshui cloud ingest` does
+
     async def main() -> None:
         async with (
             Storage(url, max_size=2) as storage,

@@ -138,6 +138,10 @@ def serve(
         api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint, embedded=embedded)
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
+        if ingest:
+            from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415
+
+            tune_gc_for_ingest()
         uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")
 
 
@@ -149,6 +153,9 @@ def ingest_command() -> None:
     key = services.secret_key(settings)
     with services.database(settings) as conninfo, services.broker(settings) as endpoint:
         services.start_metrics(settings)
+        from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415 - paho behind it
+
+        tune_gc_for_ingest()
         asyncio.run(_run_worker(settings, Storage(conninfo, secret_key=key), endpoint))
 
 

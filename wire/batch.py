@@ -133,8 +133,59 @@ def decode_batch(data: bytes) -> Batch:
         raise MalformedError("'r' must be a list of readings")
     if len(raw_readings) > MAX_READINGS:
         raise MalformedError(f"{len(raw_readings)} readings, at most {MAX_READINGS}")
-    readings = tuple(_decode_reading(i, item) for i, item in enumerate(raw_readings))
-    return Batch(gateway_id=obj["gw"], seq=obj["seq"], readings=readings)
+    return Batch(gateway_id=obj["gw"], seq=obj["seq"], readings=_decode_readings(raw_readings))
+
+
+def _decode_readings(raw_readings: list[Any]) -> tuple[Reading, ...]:
+    """Each reading of a batch; the common case skips the dataclass machinery.
+
+    A reading whose fields all pass the short checks (ids already seen valid, an
+    int time in range, a finite float, a known flag: what ``Reading`` itself
+    checks) is built directly; any other goes through ``Reading`` and its error
+    messages.
+    """
+    readings: list[Reading] = []
+    append = readings.append
+    valid_ids = _VALID_IDS
+    qualities = _QUALITIES
+    for index, item in enumerate(raw_readings):
+        if type(item) is list and len(item) == 5:
+            device, quantity, time_ms, value, flag = item
+            if (
+                type(device) is str
+                and device in valid_ids
+                and type(quantity) is str
+                and quantity in valid_ids
+                and type(time_ms) is int
+                and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
+                and type(value) is float
+                and math.isfinite(value)
+                and type(flag) is str
+                and flag in qualities
+            ):
+                append(_checked_reading(device, quantity, time_ms, value, qualities[flag]))
+                continue
+        append(_decode_reading(index, item))
+    return tuple(readings)
+
+
+_new = object.__new__
+_SET_DEVICE, _SET_QUANTITY, _SET_TIME, _SET_VALUE, _SET_QUALITY = (
+    Reading.__dict__[name].__set__ for name in ("device", "quantity", "time_ms", "value", "quality")
+)
+
+
+def _checked_reading(
+    device: str, quantity: str, time_ms: int, value: float, quality: Quality
+) -> Reading:
+    """A ``Reading`` of fields the caller has checked as ``Reading.__post_init__`` does."""
+    reading: Reading = _new(Reading)
+    _SET_DEVICE(reading, device)
+    _SET_QUANTITY(reading, quantity)
+    _SET_TIME(reading, time_ms)
+    _SET_VALUE(reading, value)
+    _SET_QUALITY(reading, quality)
+    return reading
 
 
 def _decode_reading(index: int, item: Any) -> Reading:

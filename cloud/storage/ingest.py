@@ -69,6 +69,15 @@ class _UnknownGatewayInGroupError(Exception):
     """The batch log refused a gateway of the group: store the batches one by one."""
 
 
+class _OverlapError(Exception):
+    """The group repeats stored readings: write it again, skipping those."""
+
+
+# After a group that repeated stored readings, this many groups are written in the
+# form that skips them from the start (a gateway's backlog often overlaps throughout).
+SKIPPING_GROUPS_AFTER_OVERLAP = 50
+
+
 @dataclass(slots=True, eq=False)
 class _Head:
     index: int
@@ -87,6 +96,7 @@ class BatchIngest(PooledStorage):
     _quantities: dict[str, Quantity]
     _rollup_tables: bool | None = None  # learnt from the database on first use
     _series_cache: dict[SeriesKey, int]
+    _skipping_groups = 0  # groups still to write in the form that skips stored readings
 
     async def store_batch(
         self, batch: Batch, source: str, *, digest: bytes | None = None
@@ -142,8 +152,7 @@ class BatchIngest(PooledStorage):
             heads.append(_Head(index, item.batch, item.source, digest, units))
         if heads:
             try:
-                async with self._connection("storing batches") as conn:
-                    ids = await self._write_group(conn, heads, results)
+                ids = await self._write_group_retrying_overlaps(heads, results)
             except _UnknownGatewayInGroupError:
                 if len(heads) == 1:
                     results[heads[0].index] = UnknownGatewayError(heads[0].batch.gateway_id)
@@ -155,13 +164,35 @@ class BatchIngest(PooledStorage):
                 self._remember(ids)  # only once committed: a rolled-back series has no id
         return [r if r is not None else StoreResult(0, False) for r in results]
 
+    async def _write_group_retrying_overlaps(
+        self, heads: list[_Head], results: list[StoreResult | Refusal | None]
+    ) -> dict[SeriesKey, int]:
+        skipping = self._skipping_groups > 0
+        if skipping:
+            self._skipping_groups -= 1
+        try:
+            async with self._connection("storing batches") as conn:
+                return await self._write_group(conn, heads, results, skipping=skipping)
+        except _OverlapError:  # rolled back: write it all again, skipping stored readings
+            self._skipping_groups = SKIPPING_GROUPS_AFTER_OVERLAP
+            for head in heads:
+                results[head.index] = None
+            async with self._connection("storing batches") as conn:
+                return await self._write_group(conn, heads, results, skipping=True)
+
     async def _write_group(
         self,
         conn: AsyncConnection[Any],
         heads: list[_Head],
         results: list[StoreResult | Refusal | None],
+        *,
+        skipping: bool,
     ) -> dict[SeriesKey, int]:
-        """The group's statements in ``conn``'s transaction; fills ``results``."""
+        """The group's statements in ``conn``'s transaction; fills ``results``.
+
+        Raises:
+            _OverlapError: not ``skipping`` and the group repeats stored readings.
+        """
         first: dict[tuple[str, int], _Head] = {}
         for head in heads:
             first.setdefault((head.batch.gateway_id, head.batch.seq), head)
@@ -195,7 +226,7 @@ class BatchIngest(PooledStorage):
         if self._rollup_tables is None:
             self._rollup_tables = bool(await scalar(conn, q.ROLLUPS_ARE_TABLES, {}))
         ids = await self._group_series_ids(conn, writing)
-        stored = await self._insert_readings(conn, writing, ids)
+        stored = await self._insert_readings(conn, writing, ids, skipping=skipping)
         for head, count in zip(writing, stored, strict=True):
             results[head.index] = StoreResult(stored=count, duplicate=False)
         return ids
@@ -220,7 +251,12 @@ class BatchIngest(PooledStorage):
                 results[head.index] = StoreResult(stored=0, duplicate=True)
 
     async def _insert_readings(
-        self, conn: AsyncConnection[Any], writing: list[_Head], ids: dict[SeriesKey, int]
+        self,
+        conn: AsyncConnection[Any],
+        writing: list[_Head],
+        ids: dict[SeriesKey, int],
+        *,
+        skipping: bool,
     ) -> list[int]:
         """Insert the readings of ``writing``; return how many each batch wrote."""
         series: list[int] = []
@@ -240,9 +276,14 @@ class BatchIngest(PooledStorage):
             "values": q.float_array(map(float, values)),
             "qualities": q.flag_array(flags),
         }
-        statement = q.INSERT_READINGS_AND_ROLLUPS if self._rollup_tables else q.INSERT_READINGS
+        if skipping:
+            rollups, plain = q.INSERT_READINGS_SKIPPING_AND_ROLLUPS, q.INSERT_READINGS_SKIPPING
+        else:
+            rollups, plain = q.INSERT_READINGS_AND_ROLLUPS, q.INSERT_READINGS
         try:
-            cursor = await conn.execute(statement, params)
+            cursor = await conn.execute(rollups if self._rollup_tables else plain, params)
+        except psycopg.errors.UniqueViolation:
+            raise _OverlapError from None
         except psycopg.errors.ForeignKeyViolation as exc:
             self._series_cache.clear()  # a series was deleted since we cached its id
             raise StorageUnavailableError(f"storing a batch: {exc}; retrying") from None
