@@ -132,7 +132,7 @@ def _worker_main(url: str, host: str, port: int, ready: Event, stop: Event) -> N
 
     async def main() -> None:
         async with (
-            Storage(url, max_size=2) as storage,
+            Storage(url, max_size=2, plaintext_secrets=True) as storage,
             IngestWorker(storage, MqttEndpoint(host, port), topic_root=TOPIC_ROOT),
         ):
             ready.set()
@@ -191,7 +191,7 @@ def _wait_committed(url: str, gateway: str, count: int, timeout_s: float = 300) 
 
 
 async def _payloads(url: str, gateway: str, count: int, start_ms: int) -> list[bytes]:
-    async with Storage(url) as storage:
+    async with Storage(url, plaintext_secrets=True) as storage:
         secret = await storage.register_gateway(gateway)
     return [sign_batch(b, secret) for b in _batches(gateway, count, start_ms)]
 
@@ -292,7 +292,7 @@ def _measure(server_url: str, label: str, host: str, port: int) -> None:
         print(f" {label}:")
 
         async def direct() -> float:
-            async with Storage(url) as storage:
+            async with Storage(url, plaintext_secrets=True) as storage:
                 ceiling = await _ceiling(url, storage)
                 await _store_batch(storage, ceiling)
                 return ceiling

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.errors import (
+    ConfigError,
     GatewayExistsError,
     InvalidIdentifierError,
     StorageError,
@@ -131,18 +132,37 @@ class GatewayKeys:
         return (self.current,) if self.previous is None else (self.current, self.previous)
 
 
+#: Whether a storage without an operator key may write secrets in plaintext when its
+#: constructor does not say. False: only an explicit ``plaintext_secrets=True`` may
+#: (the test suite sets this default for its throwaway databases, in tests/conftest.py).
+PLAINTEXT_SECRETS_BY_DEFAULT = False
+
+
 class GatewayRegistry(PooledStorage):
     """Who may send: gateways, their tenant and site, their secret, enabled or not.
 
-    Args (besides the pool's): secret_key: the operator key sealing secrets at rest;
-    None keeps them in plaintext (libraries and tests; the commands refuse that).
+    Args (besides the pool's): secret_key: the operator key sealing secrets at rest.
+    Without one, writing a secret (registering, rotating) is refused with a
+    :class:`ConfigError` unless plaintext storage was asked for explicitly
+    (``plaintext_secrets=True``: throwaway databases of tests and benchmarks only).
+    Reading secrets needs no key while they are in plaintext.
     """
 
     _secret_key: SecretKey | None = None
+    _plaintext_secrets: bool | None = None
 
-    def use_secret_key(self, key: SecretKey | None) -> None:
-        """Seal secrets written from now on under ``key`` and open sealed ones with it."""
+    def use_secret_key(
+        self, key: SecretKey | None, *, plaintext_secrets: bool | None = None
+    ) -> None:
+        """Seal secrets written from now on under ``key`` and open sealed ones with it.
+
+        Args:
+            key: the operator key, or None.
+            plaintext_secrets: without a key, write secrets in plaintext (True) or
+                refuse to (False); None: :data:`PLAINTEXT_SECRETS_BY_DEFAULT`.
+        """
         self._secret_key = key
+        self._plaintext_secrets = plaintext_secrets
 
     async def register_gateway(
         self,
@@ -326,7 +346,16 @@ class GatewayRegistry(PooledStorage):
 
     def _stored(self, gateway_id: str, secret: bytes) -> bytes:
         key = self._secret_key
-        return secret if key is None else key.seal(gateway_id, secret)
+        if key is not None:
+            return key.seal(gateway_id, secret)
+        allowed = self._plaintext_secrets
+        if not (PLAINTEXT_SECRETS_BY_DEFAULT if allowed is None else allowed):
+            raise ConfigError(
+                "SHANSHUI_SECRET_KEY: this storage has no operator key, so it will not write "
+                "a gateway secret (it would be kept in plaintext); give Storage(secret_key=...)"
+                ", or plaintext_secrets=True for a throwaway database"
+            )
+        return secret
 
     def _opened(self, gateway_id: str, stored: bytes, sealed: bool) -> bytes:
         if not sealed:

@@ -41,7 +41,7 @@ class Storage(
 
     Example::
 
-        async with Storage(conninfo) as storage:
+        async with Storage(conninfo, secret_key=key) as storage:
             secret = await storage.register_gateway("gw-001")
 
     Args:
@@ -51,7 +51,10 @@ class Storage(
         timeout_s: how long an operation waits for a free connection.
         quantities: the vocabulary; defaults to ``device_profiles``' ``quantities.yaml``.
         secret_key: the operator key sealing gateway secrets at rest (see
-            :mod:`cloud.storage.registry`); None keeps new secrets in plaintext.
+            :mod:`cloud.storage.registry`).
+        plaintext_secrets: without ``secret_key``, True writes new secrets in
+            plaintext (throwaway databases of tests and benchmarks); otherwise
+            registering or rotating a gateway is refused (:class:`ConfigError`).
     """
 
     def __init__(
@@ -63,8 +66,9 @@ class Storage(
         timeout_s: float = 10.0,
         quantities: Mapping[str, Quantity] | None = None,
         secret_key: SecretKey | None = None,
+        plaintext_secrets: bool | None = None,
     ) -> None:
         super().__init__(conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s)
-        self.use_secret_key(secret_key)
+        self.use_secret_key(secret_key, plaintext_secrets=plaintext_secrets)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._series_cache = {}
