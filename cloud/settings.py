@@ -134,8 +134,9 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(
         default=None,
         ge=1,
-        description="TimescaleDB: drop readings older than this (their rollups are kept); "
-        "absent: keep everything",
+        description="delete readings older than this (their rollups are kept): TimescaleDB by "
+        "its retention policy, plain PostgreSQL by the ingest workers (hourly) and "
+        "`shanshui cloud retention run`; absent: keep everything",
     )
     smtp_host: str | None = Field(
         default=None, description="alarm e-mail: the SMTP server; absent: e-mail contacts fail"

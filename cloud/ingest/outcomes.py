@@ -9,6 +9,7 @@ unacknowledged because the worker is stopping.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cloud.ingest.decode import DEFAULT_FUTURE_MARGIN_MS, Rejected
 from cloud.settings import Settings
@@ -59,13 +60,16 @@ class IngestPolicy:
         dead_letter_payload_bytes: bytes of a refused message's payload kept with it.
         batch_log_retention_days: (gateway, seq) of older batches are forgotten.
         dead_letter_retention_days: older dead letters are deleted.
-        housekeeping_interval_s: how often a worker prunes those two tables.
+        readings_retention_days: older readings are deleted (plain PostgreSQL; on
+            TimescaleDB its retention policy drops them); None keeps them all.
+        housekeeping_interval_s: how often a worker prunes.
     """
 
     future_margin_s: float = DEFAULT_FUTURE_MARGIN_MS / 1000
     dead_letter_payload_bytes: int = MAX_DEAD_LETTER_PAYLOAD
     batch_log_retention_days: int = 30
     dead_letter_retention_days: int = 90
+    readings_retention_days: int | None = None
     housekeeping_interval_s: float = 3600.0
 
     @classmethod
@@ -76,7 +80,16 @@ class IngestPolicy:
             dead_letter_payload_bytes=settings.dead_letter_payload_bytes,
             batch_log_retention_days=settings.batch_log_retention_days,
             dead_letter_retention_days=settings.dead_letter_retention_days,
+            readings_retention_days=settings.retention_days,
         )
+
+
+class Pruned(NamedTuple):
+    """Rows one housekeeping round deleted."""
+
+    batches: int
+    dead_letters: int
+    readings: int = 0
 
 
 class StoppingError(Exception):

@@ -42,7 +42,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from cloud.errors import SeqReusedError, UnknownGatewayError, UnknownQuantityError
@@ -60,6 +60,7 @@ from cloud.ingest.decode import (
     open_message,
     verify_with_keys,
 )
+from cloud.ingest.housekeeping import prune
 from cloud.ingest.outcomes import (
     DEAD_LETTERED,
     DUPLICATE,
@@ -70,6 +71,7 @@ from cloud.ingest.outcomes import (
     STORED,
     UNKNOWN_QUANTITY,
     IngestPolicy,
+    Pruned,
     Settled,
     StoppingError,
 )
@@ -162,23 +164,9 @@ class IngestPipeline:
         """Prefix of the topics this pipeline accepts."""
         return self._topic_root
 
-    async def prune(self, now: datetime | None = None) -> tuple[int, int]:
-        """Delete batch-log rows and dead letters older than the policy keeps them.
-
-        Returns:
-            (batches forgotten, dead letters deleted).
-        """
-        now = now or datetime.now(UTC)
-        policy = self._policy
-        batches = await self._storage.prune_ingested_batches(
-            now - timedelta(days=policy.batch_log_retention_days)
-        )
-        letters = await self._storage.prune_dead_letters(
-            now - timedelta(days=policy.dead_letter_retention_days)
-        )
-        if batches or letters:
-            log.info("pruned %d batch-log rows and %d dead letters", batches, letters)
-        return batches, letters
+    async def prune(self, now: datetime | None = None) -> Pruned:
+        """Delete what the policy no longer keeps (:func:`cloud.ingest.housekeeping.prune`)."""
+        return await prune(self._storage, self._policy, now)
 
     def stop(self) -> None:
         """Cut short every back-off in progress: :meth:`handle` raises :class:`StoppingError`."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -355,18 +354,6 @@ class BatchIngest(PooledStorage):
             (gateway_id, device, quantity): int(series_id)
             for device, quantity, series_id in await cursor.fetchall()
         }
-
-    async def prune_ingested_batches(self, before: datetime) -> int:
-        """Forget batches received before ``before``; return how many.
-
-        The (gateway, seq) log is what recognises a replayed batch cheaply and a
-        reused seq at all. After pruning, a replay older than ``before`` is stored
-        again as a new batch, which writes no reading twice (readings are unique
-        on series and time); a seq reused after that long is no longer detected.
-        """
-        async with self._connection("pruning the batch log") as conn:
-            cursor = await conn.execute(q.PRUNE_BATCHES, {"before": before})
-            return max(cursor.rowcount, 0)
 
     def _remember(self, ids: dict[SeriesKey, int]) -> None:
         if len(self._series_cache) + len(ids) > MAX_CACHED_SERIES:

@@ -34,8 +34,6 @@ JOIN unnest(%(gws)s::text[], %(seqs)s::bigint[]) AS k (gw, seq)
   ON b.gateway_id = k.gw AND b.seq = k.seq
 """
 
-PRUNE_BATCHES = "DELETE FROM ingested_batches WHERE received_at < %(before)s"
-
 UPSERT_DEVICES = """
 INSERT INTO devices (gateway_id, name)
 SELECT %(gw)s, name FROM unnest(%(names)s::text[]) AS name ORDER BY name

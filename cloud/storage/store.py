@@ -13,7 +13,8 @@ in its own module over the shared pool of :mod:`cloud.storage.pool`:
 - ``ingest``: verified batches into readings, exactly once;
 - ``dead_letters``: what was refused, and why;
 - ``readings``: reading series back;
-- ``rollups``: hourly and daily rollups of a series (TimescaleDB or not).
+- ``rollups``: hourly and daily rollups of a series (TimescaleDB or not);
+- ``retention``: old readings, batch log and dead letters deleted in bounded chunks.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ from cloud.storage.ingest import BatchIngest
 from cloud.storage.presence import GatewayPresence
 from cloud.storage.readings import ReadingQueries
 from cloud.storage.registry import GatewayRegistry
+from cloud.storage.retention import Retention
 from cloud.storage.rollups import RollupQueries
 from cloud.storage.sealing import SecretKey
 from device_profiles import Quantity, load_quantities
 
 
 class Storage(
-    GatewayRegistry, GatewayPresence, BatchIngest, DeadLetters, ReadingQueries, RollupQueries
+    GatewayRegistry,
+    GatewayPresence,
+    BatchIngest,
+    DeadLetters,
+    ReadingQueries,
+    RollupQueries,
+    Retention,
 ):
     """The cloud's database, behind a psycopg async connection pool.
 
