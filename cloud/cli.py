@@ -40,6 +40,7 @@ from cloud.settings import (
 )
 from cloud.storage import DeadLetter, Storage
 from cloud.storage.policies import configure_policies
+from cloud.storage.rollup_zone import configure_rollup_zone
 from cloud.storage.sealing import SecretKey
 
 _DETAIL_COLUMN = 60
@@ -69,6 +70,7 @@ def migrate() -> None:
 
     With SHANSHUI_SECRET_KEY, seal gateway secrets still stored in plaintext.
 
+    Daily rollups follow SHANSHUI_ROLLUP_TIME_ZONE's days (rebuilt when it changed).
     On TimescaleDB, then (re)apply the deployment's policies: columnstore age
     (SHANSHUI_COMPRESS_AFTER_DAYS) and retention (SHANSHUI_RETENTION_DAYS).
     """
@@ -78,6 +80,7 @@ def migrate() -> None:
         key = services.secret_key(settings)
     with services.database(settings) as conninfo:
         applied = apply_migrations(conninfo)
+        rebuilt = configure_rollup_zone(conninfo, settings.rollup_time_zone)
         timescale = configure_policies(
             conninfo,
             compress_after_days=settings.compress_after_days,
@@ -85,6 +88,8 @@ def migrate() -> None:
         )
         sealed = None if key is None else asyncio.run(_seal_secrets(conninfo, key))
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    if rebuilt:
+        typer.echo(f"daily rollups rebuilt as {settings.rollup_time_zone} days")
     if sealed:
         typer.echo(f"sealed {sealed} plaintext gateway secret(s) under SHANSHUI_SECRET_KEY")
     elif key is None:
@@ -134,6 +139,7 @@ def serve(
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
+            configure_rollup_zone(conninfo, settings.rollup_time_zone)
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
         services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)

@@ -83,7 +83,7 @@ INSERT_READINGS_SKIPPING = _INSERT_READINGS.format(
 
 # Plain PostgreSQL keeps the rollup tables of migration 0006 current here, in the
 # group's transaction: the readings actually inserted (a replayed reading is not
-# RETURNed) are added to their hour and day. Adding deltas under the row lock of
+# RETURNed) are added to their hour and (local) day. Adding deltas under the row lock of
 # ON CONFLICT DO UPDATE stays right when workers touch one bucket concurrently,
 # where recomputing a bucket from a snapshot would lose the other's rows. A group
 # of batches touches each bucket once, where batch by batch it would touch it
@@ -92,7 +92,7 @@ _ADD_TO_ROLLUP = """
 {name} AS (
     INSERT INTO {table} AS t
         (series_id, bucket, reading_count, valid_count, value_sum, value_min, value_max)
-    SELECT series_id, date_bin(INTERVAL '{width}', time, TIMESTAMPTZ '1970-01-01 00:00+00'),
+    SELECT series_id, {bucket},
            count(*), count(*) FILTER (WHERE quality = 'N'),
            sum(value) FILTER (WHERE quality = 'N'),
            min(value) FILTER (WHERE quality = 'N'),
@@ -108,13 +108,18 @@ _ADD_TO_ROLLUP = """
         value_max = greatest(t.value_max, EXCLUDED.value_max)
 )"""
 
+# UTC hours; local days of the deployment's rollup zone (migration 0070), read in
+# the statement itself so that a worker never uses a zone it cached
+_HOUR = "date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '1970-01-01 00:00+00')"
+_LOCAL_DAY = "date_trunc('day', time, (SELECT time_zone FROM rollup_zone))"
+
 _WITH_ROLLUPS = f"""
 WITH new AS (
     {{insert}}
     RETURNING series_id, time, value, quality
 ),
-{_ADD_TO_ROLLUP.format(name="hourly", table="readings_1h", width="1 hour")},
-{_ADD_TO_ROLLUP.format(name="daily", table="readings_1d", width="1 day")}
+{_ADD_TO_ROLLUP.format(name="hourly", table="readings_1h", bucket=_HOUR)},
+{_ADD_TO_ROLLUP.format(name="daily", table="readings_1d", bucket=_LOCAL_DAY)}
 SELECT count(*) FROM new
 """  # noqa: S608 - composed of this module's constants only
 INSERT_READINGS_AND_ROLLUPS = _WITH_ROLLUPS.format(insert=INSERT_READINGS)
