@@ -10,6 +10,7 @@ import pytest
 
 from cloud.errors import StorageError
 from cloud.ingest import IngestPipeline, IngestPolicy
+from cloud.ingest.outcomes import Pruned
 from cloud.ingest.pipeline import DEAD_LETTERED, DUPLICATE, STORED, StoppingError
 from cloud.storage import Storage, StoreResult
 from cloud.storage.ingest import BatchToStore, Refusal
@@ -117,9 +118,9 @@ async def test_pruning_forgets_old_batches_and_dead_letters_only(
             " WHERE payload = 'junk 1'"
         )
         await conn.commit()
-    assert await pipeline.prune() == (1, 1)
+    assert await pipeline.prune() == Pruned(batches=1, dead_letters=1, readings=0)
     assert [d.payload for d in await storage.list_dead_letters()] == [b"junk 2"]
-    assert await pipeline.prune() == (0, 0)
+    assert await pipeline.prune() == Pruned(0, 0, 0)  # no readings retention by default
     # readings stay, and a replay of the forgotten batch writes none of them twice
     replay = make_batch(
         "gw-1", 1, start_ms=(await all_readings(storage, "gw-1")).readings[0].time_ms
