@@ -113,7 +113,8 @@ def encode_batch(batch: Batch) -> bytes:
         "v": VERSION,
         "gw": batch.gateway_id,
         "seq": batch.seq,
-        "r": [[r.device, r.quantity, r.time_ms, r.value, r.quality.value] for r in batch.readings],
+        # r.quality is a StrEnum member, a str: JSON writes it as its value, "N"
+        "r": [[r.device, r.quantity, r.time_ms, r.value, r.quality] for r in batch.readings],
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 

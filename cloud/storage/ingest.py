@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -44,6 +45,10 @@ from wire import Batch, encode_batch
 MAX_CACHED_SERIES = 200_000
 
 SeriesKey = tuple[str, str, str]
+_SERIES = attrgetter("device", "quantity")
+_TIME = attrgetter("time_ms")
+_VALUE = attrgetter("value")
+_QUALITY = attrgetter("quality")
 #: What :meth:`BatchIngest.store_batches` reports for a batch it refused on purpose.
 Refusal = SeqReusedError | UnknownQuantityError | UnknownGatewayError
 
@@ -262,17 +267,21 @@ class BatchIngest(PooledStorage):
         times: list[int] = []
         values: list[float] = []
         flags: list[str] = []
-        for head in writing:
-            gw = head.batch.gateway_id
-            for r in head.batch.readings:
-                series.append(ids[(gw, r.device, r.quantity)])
-                times.append(r.time_ms)
-                values.append(r.value)
-                flags.append(r.quality.value)
+        by_gateway: dict[str, dict[tuple[str, str], int]] = {}
+        for (gw, device, quantity), series_id in ids.items():
+            by_gateway.setdefault(gw, {})[(device, quantity)] = series_id
+        for head in writing:  # map() over attrgetter: the loops run in C
+            readings = head.batch.readings
+            series.extend(
+                map(by_gateway[head.batch.gateway_id].__getitem__, map(_SERIES, readings))
+            )
+            times.extend(map(_TIME, readings))
+            values.extend(map(_VALUE, readings))
+            flags.extend(map(_QUALITY, readings))  # StrEnum members: str
         params = {
             "series": q.int_array(series),
             "times": q.int_array(times),
-            "values": q.float_array(map(float, values)),
+            "values": q.float_array(values),
             "qualities": q.flag_array(flags),
         }
         if skipping:
@@ -317,10 +326,11 @@ class BatchIngest(PooledStorage):
         for head in writing:
             gw = head.batch.gateway_id
             units.update(head.units)
-            for key in {(gw, r.device, r.quantity) for r in head.batch.readings}:
+            for device, quantity in set(map(_SERIES, head.batch.readings)):
+                key = (gw, device, quantity)
                 known = cache.get(key)
                 if known is None:
-                    missing.setdefault(gw, set()).add(key[1:])
+                    missing.setdefault(gw, set()).add((device, quantity))
                 else:
                     ids[key] = known
         for gw in sorted(missing):

@@ -155,7 +155,8 @@ def int_array(values: Iterable[int]) -> str:
 
 
 def float_array(values: Iterable[float]) -> str:
-    """A ``float8[]`` literal; every value finite (``wire.Reading`` guarantees it)."""
+    """A ``float8[]`` literal; every value finite (``wire.Reading`` guarantees it; an
+    int's digits read as a float8 too)."""
     return "{" + ",".join(map(repr, values)) + "}"
 
 
