@@ -25,14 +25,11 @@ every batch that passed them in one transaction, and only then returns; a batch
 refused on the way or by storage (reused seq, unknown quantity) becomes its own
 dead letter and does not hold back the others.
 
-A refusal at any step becomes a dead letter with its reason. While the database
-is unavailable, or a storage call fails unexpectedly (a bug, a constraint this
-code does not know), the call is retried with back-off (:mod:`cloud.ingest.retrying`)
-and nothing is settled: the message is not acknowledged, so nothing is lost.
-:meth:`stop` ends the waiting with :class:`StoppingError` so the transport
-leaves the message unacknowledged. No SQL here, and no MQTT client. A transport
-that authenticates its peers itself (the HJ 212 server) hands over a batch with
-:meth:`IngestPipeline.handle_batch`.
+A refusal at any step becomes a dead letter with its reason. While storage fails
+(unavailable, or an unexpected error) the call is retried with back-off
+(:mod:`cloud.ingest.retrying`) and nothing is settled or acknowledged; :meth:`stop`
+ends the waiting with :class:`StoppingError`. No SQL here, and no MQTT client. A
+transport that authenticates its peers itself (HJ 212) uses :meth:`handle_batch`.
 """
 
 from __future__ import annotations
@@ -265,11 +262,8 @@ class IngestPipeline:
         return settled
 
     async def refuse(self, source: str, payload: bytes, rejected: Rejected) -> Settled:
-        """Keep a message its transport refused (bad password, CRC ...) as a dead letter.
-
-        Raises:
-            StoppingError: :meth:`stop` was called while the database was unavailable.
-        """
+        """Keep a message its transport refused (bad password, CRC ...) as a dead letter;
+        :class:`StoppingError` if :meth:`stop` was called while storage was failing."""
         return await self._dead_letter(source, payload, rejected)
 
     # --- steps 1-3, one message at a time ----------------------------------------------

@@ -132,9 +132,7 @@ class GatewayKeys:
         return (self.current,) if self.previous is None else (self.current, self.previous)
 
 
-#: Whether a storage without an operator key may write secrets in plaintext when its
-#: constructor does not say. False: only an explicit ``plaintext_secrets=True`` may
-#: (the test suite sets this default for its throwaway databases, in tests/conftest.py).
+#: May a keyless storage write plaintext secrets when not told? (tests/conftest.py: yes)
 PLAINTEXT_SECRETS_BY_DEFAULT = False
 
 
@@ -142,10 +140,8 @@ class GatewayRegistry(PooledStorage):
     """Who may send: gateways, their tenant and site, their secret, enabled or not.
 
     Args (besides the pool's): secret_key: the operator key sealing secrets at rest.
-    Without one, writing a secret (registering, rotating) is refused with a
-    :class:`ConfigError` unless plaintext storage was asked for explicitly
-    (``plaintext_secrets=True``: throwaway databases of tests and benchmarks only).
-    Reading secrets needs no key while they are in plaintext.
+    Without one, registering or rotating is refused (:class:`ConfigError`) unless
+    ``plaintext_secrets=True`` (throwaway databases only); reading needs no key.
     """
 
     _secret_key: SecretKey | None = None
@@ -154,13 +150,9 @@ class GatewayRegistry(PooledStorage):
     def use_secret_key(
         self, key: SecretKey | None, *, plaintext_secrets: bool | None = None
     ) -> None:
-        """Seal secrets written from now on under ``key`` and open sealed ones with it.
-
-        Args:
-            key: the operator key, or None.
-            plaintext_secrets: without a key, write secrets in plaintext (True) or
-                refuse to (False); None: :data:`PLAINTEXT_SECRETS_BY_DEFAULT`.
-        """
+        """Seal secrets written from now on under ``key`` and open sealed ones with it;
+        without a key, ``plaintext_secrets`` (default :data:`PLAINTEXT_SECRETS_BY_DEFAULT`)
+        says whether to write them in plaintext or refuse."""
         self._secret_key = key
         self._plaintext_secrets = plaintext_secrets
 
@@ -349,13 +341,13 @@ class GatewayRegistry(PooledStorage):
         if key is not None:
             return key.seal(gateway_id, secret)
         allowed = self._plaintext_secrets
-        if not (PLAINTEXT_SECRETS_BY_DEFAULT if allowed is None else allowed):
-            raise ConfigError(
-                "SHANSHUI_SECRET_KEY: this storage has no operator key, so it will not write "
-                "a gateway secret (it would be kept in plaintext); give Storage(secret_key=...)"
-                ", or plaintext_secrets=True for a throwaway database"
-            )
-        return secret
+        if allowed if allowed is not None else PLAINTEXT_SECRETS_BY_DEFAULT:
+            return secret
+        raise ConfigError(
+            "SHANSHUI_SECRET_KEY: this storage has no operator key, so it will not write a "
+            "gateway secret in plaintext (give Storage(secret_key=...); throwaway databases: "
+            "plaintext_secrets=True)"
+        )
 
     def _opened(self, gateway_id: str, stored: bytes, sealed: bool) -> bytes:
         if not sealed:
