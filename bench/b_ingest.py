@@ -249,21 +249,15 @@ def _publisher(host: str, port: int) -> mqtt.Client:
     return client
 
 
-def _committed(url: str, gateway: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ingested_batches WHERE gateway_id = %s", [gateway]
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _wait_committed(url: str, gateway: str, count: int, timeout_s: float = 300) -> float:
     """Poll until ``count`` batches of ``gateway`` are committed; return when (perf_counter)."""
     deadline = time.perf_counter() + timeout_s
-    while _committed(url, gateway) < count:
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{gateway}: batches still missing after {timeout_s} s")
-        time.sleep(0.02)  # a benchmark watching a table: no event to wait on
+    query = "SELECT count(*) FROM ingested_batches WHERE gateway_id = %s"
+    with psycopg.connect(url, autocommit=True) as conn:  # one session: polls cost little
+        while (conn.execute(query, [gateway]).fetchone() or (0,))[0] < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{gateway}: batches still missing after {timeout_s} s")
+            time.sleep(0.02)  # a benchmark watching a table: no event to wait on
     return time.perf_counter()
 
 
