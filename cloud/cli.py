@@ -28,6 +28,7 @@ from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
+from cloud.cli_peers import hj212_app, nbiot_app
 from cloud.cli_remote import register_remote_commands
 from cloud.cli_retention import retention_app
 from cloud.migrate import migrate as apply_migrations
@@ -61,6 +62,8 @@ app.add_typer(site_app, name="site")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(rules_app, name="rules")
 app.add_typer(retention_app, name="retention")
+app.add_typer(hj212_app, name="hj212")
+app.add_typer(nbiot_app, name="nbiot")
 
 
 @app.command()

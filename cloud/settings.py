@@ -181,7 +181,8 @@ class Settings(BaseSettings):
     )
     hj212_stations_file: Path | None = Field(
         default=None,
-        description="YAML file of the HJ 212 stations (MN, gateway, password, edition, SM4 key)",
+        description="no longer read (stations are in the database): a start with it set is "
+        "refused; import it once with `shanshui cloud hj212 station import`",
     )
     nbiot_udp_listen: str | None = Field(
         default=None,
@@ -193,7 +194,20 @@ class Settings(BaseSettings):
     )
     nbiot_channels_file: Path | None = Field(
         default=None,
-        description="YAML file of each NB-IoT gateway's channel table (device, quantity, decimals)",
+        description="no longer read (tables are in the database): a start with it set is "
+        "refused; import it once with `shanshui cloud nbiot channels import`",
+    )
+    ctwing_push_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="secret in the URL of CTWing's subscription push "
+        "(POST /api/v1/nbiot/ctwing/<token>); absent: that endpoint is off",
+    )
+    onenet_push_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="the token configured in OneNET's data push (signs its messages); "
+        "absent: POST/GET /api/v1/nbiot/onenet is off",
     )
 
     @field_validator("hj212_listen", "nbiot_udp_listen", "nbiot_coap_listen")

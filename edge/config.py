@@ -302,8 +302,10 @@ def describe_config(config: EdgeConfig) -> list[str]:
     lines = [f"gateway {config.gateway_id}: data in {config.data_dir}"]
     if isinstance(uplink, NbiotUplinkSection):
         lines.append(
-            f"nbiot {uplink.serial_port} at {uplink.baudrate} baud to udp "
+            f"nbiot {uplink.serial_port} at {uplink.baudrate} baud to {uplink.transport} "
             f"{uplink.host}:{uplink.port}, {len(uplink.channels)} channel(s)"
+            + (f", bands {','.join(map(str, uplink.bands))}" if uplink.bands else "")
+            + (f", APN {uplink.apn}" if uplink.apn else "")
         )
     elif isinstance(uplink, Hj212UplinkSection):
         lines.append(f"hj212 {uplink.edition} to {uplink.host}:{uplink.port} as MN {uplink.mn}")

@@ -57,15 +57,28 @@ class ChannelSection(BaseModel):
 
 
 class NbiotUplinkSection(BaseModel):
-    """``uplink: {type: nbiot}``: a BC95-class module on a serial port, the cloud's UDP listener."""
+    """``uplink: {type: nbiot}``: a BC95/BC28-class module on a serial port.
+
+    ``transport: udp`` (the default) sends each frame as a datagram to the cloud's
+    UDP listener at ``host:port``; ``transport: mqtt`` publishes it through the
+    module's own MQTT client to the broker at ``host:port``, under ``topic_root``
+    (the top-level ``mqtt:`` section is not used: the module holds the session).
+    ``apn`` and ``bands`` (NB-IoT bands the BC28 supports: 1, 3, 5, 8, 20, 28) are
+    set before attaching; without them the module keeps its own.
+    """
 
     model_config = _STRICT
 
     type: Literal["nbiot"]
     serial_port: str = Field(min_length=1)
     baudrate: int = Field(default=9600, ge=1200, le=921_600)
-    host: str = Field(min_length=1)
+    transport: Literal["udp", "mqtt"] = "udp"
+    host: str = Field(min_length=1, pattern=r'^[^",\s]+$')
     port: int = Field(ge=1, le=65535)
+    topic_root: str = Field(default="shanshui/v1", pattern=r'^[^"#+\s]+$')
+    keepalive_s: int = Field(default=120, ge=10, le=3600)
+    apn: str | None = Field(default=None, min_length=1, max_length=63, pattern=r"^[A-Za-z0-9.-]+$")
+    bands: tuple[Literal[1, 3, 5, 8, 20, 28], ...] = ()
     channels: tuple[ChannelSection, ...] = Field(min_length=1)
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600)
     attempts: int = Field(default=5, ge=1, le=100)

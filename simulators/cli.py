@@ -6,6 +6,7 @@ Layer: argument parsing and printing only; the simulators do the work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -167,11 +168,20 @@ def modem(
     registration_delay_s: Annotated[
         float, typer.Option(min=0, help="Seconds from attach to registration.")
     ] = 5.0,
+    cell_band: Annotated[int, typer.Option(help="The band of the cell in reach.")] = 8,
+    required_apn: Annotated[
+        str | None, typer.Option(help="An APN the network insists on (default: any).")
+    ] = None,
 ) -> None:
-    """A Quectel BC95-class NB-IoT module on a pseudo-terminal, until SIGINT or SIGTERM."""
+    """A Quectel BC95/BC28-class NB-IoT module on a pseudo-terminal, until SIGINT or SIGTERM.
+
+    UDP sockets and the module's MQTT client (AT+QMT...) reach real endpoints on this machine.
+    """
     stop = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # delivered to sigwait, not to handlers
-    with ModemSimulator(registration_delay_s=registration_delay_s) as sim:
+    with ModemSimulator(
+        registration_delay_s=registration_delay_s, cell_band=cell_band, required_apn=required_apn
+    ) as sim:
         typer.echo(f"simulated BC95 NB-IoT module on {sim.port} (UDP goes to real loopback)")
         signal.sigwait(stop)
 
@@ -186,7 +196,9 @@ def hj212_logger(  # noqa: PLR0917 - typer options
     count: Annotated[int, typer.Option(min=0, help="Uploads to send; 0: until Ctrl-C.")] = 0,
 ) -> None:
     """A data logger sending real-time (2011) air data over HJ 212; password from
-    SHANSHUI_HJ212_PASSWORD, SM4 key (2025) from SHANSHUI_HJ212_KEY (hex)."""
+    SHANSHUI_HJ212_PASSWORD, SM4 key (2025) from SHANSHUI_HJ212_KEY (hex). Between
+    uploads it answers the platform's commands (1011/1012 time, 1061/1062 interval;
+    a 1062 becomes its upload interval)."""
     password = os.environ.get("SHANSHUI_HJ212_PASSWORD", "")
     key = os.environ.get("SHANSHUI_HJ212_KEY", "")
     if not password:
@@ -207,9 +219,26 @@ def hj212_logger(  # noqa: PLR0917 - typer options
         raise typer.Exit(1) from None
 
 
+async def _answer_until_next_upload(logger: Hj212Logger, interval_s: list[float]) -> None:
+    """Answer the platform's commands until the next upload is due; a 1062 moves it."""
+    since = asyncio.get_running_loop().time()
+
+    def new_interval(seconds: int) -> None:
+        interval_s[0] = seconds
+        scope.reschedule(since + seconds)
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(interval_s[0]) as scope:
+            logger.on_interval = new_interval
+            await logger.answer_commands()
+    logger.on_interval = None
+
+
 async def _log_forever(logger: Hj212Logger, interval_s: float, count: int) -> None:
     rng = random.Random()
     sent = 0
+    logger.rtd_interval_s = max(1, round(interval_s))  # what a 1061 reads
+    interval = [interval_s]  # a 1062 replaces it
     async with logger:
         while count == 0 or sent < count:
             now = datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
@@ -221,5 +250,5 @@ async def _log_forever(logger: Hj212Logger, interval_s: float, count: int) -> No
             answer = await logger.upload(packet)
             typer.echo(f"QN {packet.qn}: answered CN={answer.cn}")
             sent += 1
-            if count == 0 or sent < count:
-                await asyncio.sleep(interval_s)  # the logger's upload interval
+            if count == 0 or sent < count:  # the upload interval; a 1062 changes it
+                await _answer_until_next_upload(logger, interval)

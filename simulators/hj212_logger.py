@@ -7,29 +7,52 @@ platform's ``CN=9014`` carrying the same QN, and sends the same packet again
 when no answer comes within ``answer_timeout_s`` (HJ 212's timeout and resend
 count, set with CN 1000 on a real logger). Faults to inject: ``lose_answers``
 drops that many answers as if the network had lost them, so the logger resends.
+
+It answers the platform's commands as a logger does (``9011 QnRtn=1``, the
+values asked for as an upload of the same CN and QN, then ``9012 ExeRtn=1``):
+1011 / 1012 read / set its clock (Beijing time, ``SystemTime``), 1061 / 1062
+read / set its real-time data interval (``RtdInterval``). A command with
+another password is answered ``QnRtn=3``, an unknown one ``QnRtn=8``. Commands
+are answered while an upload waits for its answer, and by
+:meth:`Hj212Logger.answer_commands` while the logger is otherwise idle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from simulators.errors import SimulatorError
 from wire import Hj212Error
 from wire.hj212 import (
     CN_DATA_RESPONSE,
+    CN_GET_RTD_INTERVAL,
+    CN_GET_TIME,
     CN_REQUEST_RESPONSE,
+    CN_SET_RTD_INTERVAL,
+    CN_SET_TIME,
+    COMMANDS,
     DataItem,
     Edition,
+    ExeRtn,
     Packet,
     PeerCipher,
+    QnRtn,
     answers,
     data_cp,
     encode_packet,
+    execution_result,
+    format_system_time,
     next_frame,
+    parse_cp,
     parse_packet,
+    parse_system_time,
+    request_response,
 )
+
+BEIJING = timezone(timedelta(hours=8))
 
 
 class LoggerError(SimulatorError):
@@ -61,6 +84,10 @@ class Hj212Logger:
         self._buffer = b""
         self.lose_answers = 0
         self.sent_packets = 0
+        self.rtd_interval_s = 30
+        self.on_interval: Callable[[int], None] | None = None  # told of a 1062
+        self.clock_offset = timedelta(0)
+        self.commands_answered = 0
 
     async def __aenter__(self) -> Hj212Logger:
         await self.connect()
@@ -119,6 +146,60 @@ class Hj212Logger:
             return answer
         raise LoggerError(f"no answer to QN {packet.qn} after {self._retries + 1} sends")
 
+    def now(self) -> datetime:
+        """The logger's clock: Beijing time, as set by the platform (1012)."""
+        return datetime.now(BEIJING).replace(tzinfo=None) + self.clock_offset
+
+    async def answer_commands(self) -> None:
+        """Answer the platform's commands until the connection ends (run it as a task)."""
+        with contextlib.suppress(ConnectionError, LoggerError):
+            while True:
+                packet = await self._next_packet()
+                if packet.cn.startswith("1"):  # 1xxx: parameter commands
+                    await self._answer_command(packet)
+
+    async def _answer_command(self, command: Packet) -> None:
+        if command.pw != self._password:
+            await self._reply(request_response(command, QnRtn.PW_ERROR))
+            return
+        if command.cn not in COMMANDS:
+            await self._reply(request_response(command, QnRtn.CN_ERROR))
+            return
+        await self._reply(request_response(command, QnRtn.READY))
+        result = ExeRtn.SUCCESS
+        try:
+            values = dict(parse_cp(command.cp).params)
+            if command.cn == CN_SET_TIME:
+                wanted = parse_system_time(values["SystemTime"])
+                self.clock_offset = wanted - datetime.now(BEIJING).replace(tzinfo=None)
+            elif command.cn == CN_SET_RTD_INTERVAL:
+                self.rtd_interval_s = int(values["RtdInterval"])
+                if self.on_interval is not None:
+                    self.on_interval(self.rtd_interval_s)
+        except (Hj212Error, KeyError, ValueError):
+            result = ExeRtn.BAD_CONDITION
+        reading = {
+            CN_GET_TIME: f"SystemTime={format_system_time(self.now())}",
+            CN_GET_RTD_INTERVAL: f"RtdInterval={self.rtd_interval_s}",
+        }.get(command.cn)
+        if reading is not None:
+            await self._reply(
+                Packet(
+                    st=self._st,
+                    cn=command.cn,
+                    pw=self._password,
+                    mn=self.mn,
+                    cp=reading,
+                    qn=command.qn,
+                    edition=self.edition,
+                )
+            )
+        await self._reply(execution_result(command, result))
+        self.commands_answered += 1
+
+    async def _reply(self, packet: Packet) -> None:
+        await self._send(encode_packet(packet, self._cipher))
+
     async def _send(self, data: bytes) -> None:
         if self._writer is None:
             await self.connect()
@@ -131,6 +212,9 @@ class Hj212Logger:
     async def _answer_to(self, request: Packet) -> Packet:
         while True:
             answer = await self._next_packet()
+            if answer.cn in COMMANDS:  # the platform asks something meanwhile
+                await self._answer_command(answer)
+                continue
             if answer.cn not in (CN_DATA_RESPONSE, CN_REQUEST_RESPONSE):
                 continue
             if not answers(answer, request):

@@ -28,6 +28,13 @@ lost: sends fail, ``+CEREG:0`` is reported if asked with ``AT+CEREG=1``),
 module lost on the way), ``outage_on_next_send_s`` (the next send is accepted,
 then the cell is lost for that long and the datagram with it), ``fail_commands`` (the next commands
 answer ``ERROR``), and ``AT+NRB`` reboots (sockets gone, registration again).
+
+The module's MQTT client (Quectel's ``AT+QMT...`` commands, forwarded to a real
+broker) is :mod:`simulators.modem_mqtt`, reachable as :attr:`ModemSimulator.mqtt`
+for its faults; losing the cell ends its link with ``+QMTSTAT: 0,2``. Bands and
+APN (``AT+NBAND``, ``AT+CGDCONT``) are :attr:`ModemSimulator.radio`
+(:mod:`simulators.modem_radio`): the module registers only when it scans the
+cell's band (``cell_band``) and, if the network requires one, uses its APN.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
+
+from simulators.modem_mqtt import STAT_PING_TIMEOUT, CmeError, ModuleMqtt
+from simulators.modem_radio import RadioSettings
 
 IMEI = "868334033100031"
 IMSI = "460111176332415"
@@ -65,7 +75,15 @@ class ModemSimulator:
         rssi: the ``+CSQ`` value (0-31; 99 unknown).
     """
 
-    def __init__(self, *, registration_delay_s: float = 0.5, rssi: int = 18) -> None:
+    def __init__(
+        self,
+        *,
+        registration_delay_s: float = 0.5,
+        rssi: int = 18,
+        cell_band: int = 8,
+        required_apn: str | None = None,
+    ) -> None:
+        self.radio = RadioSettings(cell_band=cell_band, required_apn=required_apn)
         self.registration_delay_s = registration_delay_s
         self.rssi = rssi
         self.lose_datagrams = 0
@@ -82,6 +100,8 @@ class ModemSimulator:
         self._registered_at: float | None = None
         self._cereg_urc = 0
         self._sockets: dict[int, _Socket] = {}
+        self._emit_lock = threading.Lock()
+        self.mqtt = ModuleMqtt(self._emit, lambda: self.registered)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
@@ -99,6 +119,7 @@ class ModemSimulator:
         self._stopping = True
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=5)
+        self.mqtt.reset()
         for entry in self._sockets.values():
             entry.sock.close()
         for fd in (self._master, self._slave, self._wake_r, self._wake_w):
@@ -119,6 +140,7 @@ class ModemSimulator:
             self._network_back_at = None if for_s is None else time.monotonic() + for_s
         if self._cereg_urc:
             self._emit("+CEREG:0")
+        self.mqtt.drop_link(STAT_PING_TIMEOUT)
 
     def restore_network(self) -> None:
         """The cell comes back; the module re-registers after the delay if attach is wanted."""
@@ -135,7 +157,8 @@ class ModemSimulator:
             self._network_back_at = None
             self.restore_network()
         at = self._registered_at
-        return self._network_up and at is not None and time.monotonic() >= at
+        in_reach = self._network_up and self.radio.can_register
+        return in_reach and at is not None and time.monotonic() >= at
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -159,12 +182,29 @@ class ModemSimulator:
         if self._echo:
             os.write(self._master, data)
         buffer += data
-        while b"\r" in buffer:
+        while True:
+            if self.mqtt.awaiting_payload:
+                ends = [i for i in (buffer.find(b"\x1a"), buffer.find(b"\x1b")) if i >= 0]
+                if not ends:
+                    return buffer
+                end = min(ends)
+                payload, cancelled, buffer = buffer[:end], buffer[end] == 0x1B, buffer[end + 1 :]
+                self._publish_payload(payload, cancelled)
+                continue
+            if b"\r" not in buffer:
+                return buffer
             line, _, buffer = buffer.partition(b"\r")
             command = line.strip(b"\n ").decode("ascii", "replace")
             if command:
                 self._answer(command)
-        return buffer
+
+    def _publish_payload(self, payload: bytes, cancelled: bool) -> None:
+        if cancelled:
+            self.mqtt.cancel_payload()
+            return
+        for line in self.mqtt.payload(payload):
+            self._emit(line)
+        self.mqtt.run_deferred()
 
     def _on_datagram(self, sock: socket.socket) -> None:
         data, (host, port) = sock.recvfrom(MAX_DATAGRAM)
@@ -179,8 +219,11 @@ class ModemSimulator:
                 self._emit(f"+NSONMI:{number},{len(data)}")
 
     def _emit(self, line: str) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._master, f"\r\n{line}\r\n".encode())
+        self._write(f"\r\n{line}\r\n".encode())
+
+    def _write(self, data: bytes) -> None:
+        with self._emit_lock, contextlib.suppress(OSError):  # paho's thread emits too
+            os.write(self._master, data)
 
     def _answer(self, command: str) -> None:
         if self.fail_commands > 0:
@@ -189,7 +232,7 @@ class ModemSimulator:
             return
         try:
             lines = self._execute(command)
-        except _CmeError as exc:
+        except CmeError as exc:
             self._emit(f"+CME ERROR:{exc.code}")
             return
         except _PlainError:
@@ -197,6 +240,9 @@ class ModemSimulator:
             return
         for line in lines:
             self._emit(line)
+        if self.mqtt.awaiting_payload:
+            self._write(b"\r\n> ")  # the prompt ends no line
+        self.mqtt.run_deferred()
 
     def _execute(self, command: str) -> list[str]:  # noqa: PLR0911, PLR0912 - one branch per command
         upper = command.upper()
@@ -213,8 +259,10 @@ class ModemSimulator:
             return [f"+CGSN:{IMEI}", _OK]
         if name == "+CIMI":
             return [IMSI, _OK]
-        if name in ("+NCONFIG", "+QREGSWT", "+NBAND", "+CPSMS", "+CEDRXS", "+NSONMI"):
+        if name in ("+NCONFIG", "+QREGSWT", "+CPSMS", "+CEDRXS", "+NSONMI"):
             return [_OK]
+        if name in ("+NBAND", "+NBAND?", "+CGDCONT", "+CGDCONT?"):
+            return self._radio_setting(name, params)
         if name == "+CFUN":
             return self._cfun_command(args)
         if name == "+CFUN?":
@@ -244,11 +292,21 @@ class ModemSimulator:
             return self._read(params)
         if name == "+NSOCL":
             return self._close_socket(params)
+        if name.startswith("+QMT"):
+            return self.mqtt.execute(name, params)
         raise _PlainError
+
+    def _radio_setting(self, name: str, params: str) -> list[str]:
+        radio_on = self._cfun == 1
+        if name == "+NBAND":
+            return self.radio.nband(params, radio_on)
+        if name == "+CGDCONT":
+            return self.radio.cgdcont(params, radio_on)
+        return self.radio.read_nband() if name == "+NBAND?" else self.radio.read_cgdcont()
 
     def _cfun_command(self, args: str) -> list[str]:
         if args not in ("0", "1"):
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         self._cfun = int(args)
         if self._cfun == 0:
             self._registered_at = None
@@ -258,9 +316,9 @@ class ModemSimulator:
 
     def _attach(self, args: str) -> list[str]:
         if args not in ("0", "1"):
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         if self._cfun == 0:
-            raise _CmeError(CME_NOT_ALLOWED)
+            raise CmeError(CME_NOT_ALLOWED)
         with self._lock:
             self._attach_wanted = args == "1"
             if not self._attach_wanted:
@@ -273,16 +331,17 @@ class ModemSimulator:
         for entry in self._sockets.values():
             entry.sock.close()
         self._sockets.clear()
+        self.mqtt.reset()
         self._echo, self._cfun, self._cereg_urc = True, 1, 0
         self._attach_wanted, self._registered_at = False, None
 
     def _open_socket(self, params: str) -> list[str]:
         fields = params.split(",")
         if len(fields) < 3 or fields[0].upper() != "DGRAM" or fields[1] != "17":
-            raise _CmeError(CME_NOT_SUPPORTED)
+            raise CmeError(CME_NOT_SUPPORTED)
         free = [n for n in range(7) if n not in self._sockets]  # the module has 7 sockets
         if not free:
-            raise _CmeError(CME_NOT_ALLOWED)
+            raise CmeError(CME_NOT_ALLOWED)
         number = free[0]
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", int(fields[2]) if fields[2].isdigit() else 0))
@@ -292,16 +351,16 @@ class ModemSimulator:
     def _send(self, params: str) -> list[str]:
         fields = params.split(",")
         if len(fields) != 5 or not fields[0].isdigit() or not fields[3].isdigit():
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         entry = self._sockets.get(int(fields[0]))
         try:
             data = bytes.fromhex(fields[4])
         except ValueError:
-            raise _CmeError(CME_BAD_PARAMETER) from None
+            raise CmeError(CME_BAD_PARAMETER) from None
         if entry is None or len(data) != int(fields[3]) or len(data) > MAX_DATAGRAM:
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         if not self.registered:
-            raise _CmeError(CME_NOT_ALLOWED)
+            raise CmeError(CME_NOT_ALLOWED)
         if self.outage_on_next_send_s is not None:  # the cell goes mid-send: lost, detached
             self.drop_network(for_s=self.outage_on_next_send_s)
             self.outage_on_next_send_s = None
@@ -315,10 +374,10 @@ class ModemSimulator:
     def _read(self, params: str) -> list[str]:
         fields = params.split(",")
         if len(fields) != 2 or not all(f.isdigit() for f in fields):
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         entry = self._sockets.get(int(fields[0]))
         if entry is None:
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         if not entry.inbox:
             return [_OK]
         host, port, data = entry.inbox.pop(0)
@@ -329,15 +388,9 @@ class ModemSimulator:
     def _close_socket(self, params: str) -> list[str]:
         entry = self._sockets.pop(int(params), None) if params.isdigit() else None
         if entry is None:
-            raise _CmeError(CME_BAD_PARAMETER)
+            raise CmeError(CME_BAD_PARAMETER)
         entry.sock.close()
         return [_OK]
-
-
-class _CmeError(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 class _PlainError(Exception):

@@ -29,6 +29,7 @@ from cloud.api.routes import (
     keys,
     live,
     login,
+    nbiot_push,
     noise,
     overview,
     readings,
@@ -39,7 +40,9 @@ from cloud.api.routes import (
 from cloud.api.routes import ingest as ingest_route
 from cloud.errors import ConfigError
 from cloud.ingest import IngestPipeline, IngestPolicy, IngestWorker
+from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.listeners import ListenerSet
+from cloud.ingest.registries import StoredTables
 from cloud.settings import MqttEndpoint, Settings, load_settings
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -138,6 +141,7 @@ def create_app(
     app.state.pipeline = pipeline
     # HJ 212 and NB-IoT (UDP, CoAP) listeners run with the ingest worker, on its pipeline
     app.state.listeners = ListenerSet(settings, pipeline) if ingest else None
+    app.state.platform_frames = _platform_frames(settings, pipeline)
     app.state.rate_limiter = RateLimiter()
     problems.install(app)
     for module in (
@@ -153,6 +157,7 @@ def create_app(
         audit,
         health,
         ingest_route,
+        nbiot_push,
         login,
         alarms,
         alarm_rules,
@@ -165,3 +170,10 @@ def create_app(
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app
+
+
+def _platform_frames(settings: Settings, pipeline: IngestPipeline) -> CompactFrames | None:
+    """CTWing / OneNET push settle frames on the app's pipeline (when a push token is set)."""
+    if settings.ctwing_push_token is None and settings.onenet_push_token is None:
+        return None
+    return CompactFrames(pipeline, pipeline.storage, StoredTables(pipeline.storage))

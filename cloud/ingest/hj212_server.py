@@ -14,7 +14,12 @@ whose packet was lost, or whose answer was lost, sends it again:
 - a packet with a bad CRC gets ``CN=9011`` ``QnRtn=9``, a wrong password
   ``QnRtn=3``, an unknown MN ``QnRtn=4``, another edition than the station's
   (read from Flag) ``QnRtn=6``; all are kept as dead letters;
-- other commands from a logger (heartbeats, answers to us) get no answer.
+- other commands from a logger (heartbeats) get no answer.
+
+The platform's commands to a connected logger (1011/1012 time, 1061/1062
+real-time interval) go through :attr:`Hj212Server.commands`
+(:mod:`cloud.ingest.hj212_commands`); the logger's answers to them (9011, the
+values, 9012) are routed there by QN, not ingested.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
+from cloud.errors import StorageUnavailableError
 from cloud.ingest.decode import Rejected
+from cloud.ingest.hj212_commands import CommandDesk
 from cloud.ingest.hj212_readings import (
     BAD_PASSWORD,
     HJ212_CRC,
@@ -38,9 +45,11 @@ from cloud.ingest.hj212_readings import (
     upload_batch,
 )
 from cloud.ingest.pipeline import IngestPipeline, Settled
+from cloud.ingest.registries import StationLookup, station_lookup
 from device_profiles import Quantity, load_quantities
 from wire import Hj212Error
 from wire.hj212 import (
+    CommandExchange,
     Frame,
     Packet,
     PeerCipher,
@@ -55,6 +64,7 @@ from wire.hj212 import (
 
 log = logging.getLogger(__name__)
 
+ST_SYSTEM = "91"
 SOURCE = "hj212"
 READ_BYTES = 4096
 MAX_BUFFER = 64 * 1024
@@ -65,26 +75,28 @@ class Hj212Server:
 
     Args:
         pipeline: the shared ingest pipeline (open storage behind it).
-        stations: known loggers by MN.
+        stations: known loggers: the database's (:class:`StoredStations`, read at every
+            packet), or a fixed mapping by MN.
         host, port: where to listen; port 0 picks a free one (see :attr:`port`).
     """
 
     def __init__(
         self,
         pipeline: IngestPipeline,
-        stations: Mapping[str, Station],
+        stations: StationLookup | Mapping[str, Station],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         quantities: Mapping[str, Quantity] | None = None,
     ) -> None:
         self._pipeline = pipeline
-        self._stations = dict(stations)
+        self._stations = station_lookup(stations)
         self._host, self._port = host, port
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.commands = CommandDesk()
 
     @property
     def port(self) -> int:
@@ -110,6 +122,16 @@ class Hj212Server:
             await self._server.wait_closed()
             self._server = None
 
+    async def command(
+        self, mn: str, cn: str, value: str | None = None, timeout_s: float = 30.0
+    ) -> CommandExchange:
+        """Send a command (1011/1012/1061/1062) to a connected logger; see :class:`CommandDesk`.
+
+        Raises:
+            CommandError: not connected, malformed, or not answered in time.
+        """
+        return await self.commands.run(mn, cn, value, timeout_s)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -127,6 +149,7 @@ class Hj212Server:
         except ConnectionError:
             pass
         finally:
+            self.commands.gone(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -142,18 +165,23 @@ class Hj212Server:
             buffer = buffer[used:]
             if frame is None:
                 continue
-            answer, cipher = await self._settle(frame)
+            answer, cipher = await self._settle(frame, writer)
             if answer is not None:
                 writer.write(encode_packet(answer, cipher))
                 await writer.drain()
 
-    async def _settle(self, frame: bytes) -> tuple[Packet | None, PeerCipher | None]:
+    async def _settle(
+        self, frame: bytes, writer: asyncio.StreamWriter
+    ) -> tuple[Packet | None, PeerCipher | None]:
         try:
-            station = self._stations.get(peek_mn(frame))
+            station = await self._stations.station(peek_mn(frame))
             if station is None:
                 await self._refuse(frame, Rejected(UNKNOWN_MN, "MN not known", None))
                 return _answer_unknown(frame), None
             parsed = parse_packet(frame, station.cipher)
+        except StorageUnavailableError as exc:  # no answer: the logger sends it again
+            log.warning("HJ 212 packet held back: %s", exc)
+            return None, None
         except Hj212Error as exc:
             await self._refuse(frame, Rejected(HJ212_MALFORMED, exc.message, None))
             return None, None
@@ -162,7 +190,10 @@ class Hj212Server:
         if refusal is not None:
             await self._refuse(frame, refusal[0])
             return request_response(packet, refusal[1]), station.cipher
-        settled = await self._upload(frame, packet, station)
+        if packet.st != ST_SYSTEM:
+            self.commands.seen(station, packet.st, writer)
+        answering = self.commands.route(packet)  # part of the answer to our command
+        settled = None if answering else await self._upload(frame, packet, station)
         if settled is None or not packet.ack:
             return None, None
         return data_response(packet), station.cipher

@@ -1,9 +1,10 @@
-"""The HJ 212 stations the cloud accepts, from a YAML file (``SHANSHUI_HJ212_STATIONS_FILE``).
+"""HJ 212 stations from the YAML file of earlier versions (``SHANSHUI_HJ212_STATIONS_FILE``).
 
 Layer: configuration (reads the file and the password and key files it names;
-no network, no SQL). The stations are not in the database yet: this file is
-where an operator lists each data logger's MN, the gateway its readings are
-stored under, its password file, its edition, and for 2025 its SM4 key file
+no network, no SQL). Stations live in the database now
+(:mod:`cloud.storage.hj212_stations`); ``shanshui cloud hj212 station import``
+reads such a file once. It lists each data logger's MN, the gateway its readings
+are stored under, its password file, its edition, and for 2025 its SM4 key file
 (32 hex digits). Paths are relative to the file. Errors read
 ``stations.yaml:7: stations[1].edition: ...``; secrets never enter a message.
 """

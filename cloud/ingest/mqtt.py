@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -51,13 +51,16 @@ from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
 from cloud.ingest.decode import ingest_subscription
+from cloud.ingest.mqtt_compact import MqttCompactFrames
 from cloud.ingest.mqtt_link import BrokerLink, Delivery
-from cloud.ingest.pipeline import IngestPipeline, IngestPolicy, StoppingError
+from cloud.ingest.pipeline import IngestPipeline, IngestPolicy, Settled, StoppingError
+from cloud.ingest.registries import ChannelTables, StoredTables
 from cloud.ingest.stats import IngestStats, StatsCounter
 from cloud.metrics import QUEUE_DEPTH
 from cloud.settings import MqttEndpoint, Settings
 from cloud.storage import Storage
 from device_profiles import Quantity
+from wire.compact import Channel
 
 __all__ = ["MAX_GROUP_BYTES", "MAX_GROUP_MESSAGES", "IngestStats", "IngestWorker"]
 
@@ -92,6 +95,9 @@ class IngestWorker:
             ``policy.housekeeping_interval_s`` (starting at start).
         alarms: evaluates each committed batch off the ingest path; the worker starts
             and stops it.
+        channel_tables: NB-IoT gateways' channel tables, for the compact frames their
+            modules publish on ``up/compact`` (:mod:`cloud.ingest.mqtt_compact`);
+            default: the database's, read at every frame.
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class IngestWorker:
         keepalive_s: int = 30,
         policy: IngestPolicy | None = None,
         alarms: AlarmEngine | None = None,
+        channel_tables: ChannelTables | Mapping[str, Sequence[Channel]] | None = None,
     ) -> None:
         self._alarms = alarms
         self._pipeline = IngestPipeline(
@@ -116,6 +123,8 @@ class IngestWorker:
             observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
+        tables = StoredTables(storage) if channel_tables is None else channel_tables
+        self._compact = MqttCompactFrames(self._pipeline, tables, self._publish_ack)
         self._endpoint = mqtt
         self._subscription = ingest_subscription(topic_root, group)
         self._link = BrokerLink(mqtt, self._subscription, client_id, keepalive_s, self)
@@ -291,24 +300,37 @@ class IngestWorker:
                 group.append(self._queue.get_nowait())
                 size += len(group[-1].payload)
             QUEUE_DEPTH.dec(len(group))
+            compact = [self._compact.handles(m.topic) for m in group]  # modules' NB-IoT frames
             try:
-                settled = await self._pipeline.handle_many([(m.topic, m.payload) for m in group])
+                settled = await self._settle(group, compact)
             except StoppingError:
                 return
             except Exception:  # the dead letter itself failed: leave the messages to the broker
-                log.exception("could not settle %d messages; not acked", len(group))
+                log.exception("could not settle or dead-letter %d messages; not acked", len(group))
             else:
                 self._counter.count(groups=1)
-                for message, verdict in zip(group, settled, strict=True):
+                for message, verdict, frame in zip(group, settled, compact, strict=True):
                     self._counter.count_settled(verdict)
-                    self._acks.add(message.topic, message.payload, verdict)
-                    self._link.ack(message)
+                    if not frame:  # a compact frame's ack is already out, on down/compact-ack
+                        self._acks.add(message.topic, message.payload, verdict)
+                    self._link.ack(message)  # in arrival order, as MQTT 3.1.1 asks
                 self._progress.set()
             finally:
                 for _ in group:
                     self._queue.task_done()
             if self._queue.empty() or self._acks.due:
                 await self._flush_acks()
+
+    async def _settle(self, group: list[Delivery], compact: list[bool]) -> list[Settled]:
+        """The group's batches in one transaction; compact frames one by one after it."""
+        batches = [
+            (m.topic, m.payload) for m, frame in zip(group, compact, strict=True) if not frame
+        ]
+        stored = iter(await self._pipeline.handle_many(batches) if batches else [])
+        return [
+            await self._compact.settle(m.topic, m.payload) if frame else next(stored)
+            for m, frame in zip(group, compact, strict=True)
+        ]
 
     async def _flush_acks(self) -> None:
         try:

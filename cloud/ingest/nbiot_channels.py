@@ -1,6 +1,8 @@
-"""Each NB-IoT gateway's channel table, from a YAML file (``SHANSHUI_NBIOT_CHANNELS_FILE``).
+"""NB-IoT channel tables from a YAML file (``SHANSHUI_NBIOT_CHANNELS_FILE`` of earlier versions).
 
-Layer: configuration (reads one file; no network, no SQL). A compact frame
+Layer: configuration (reads one file; no network, no SQL). The tables live in
+the database now (:mod:`cloud.storage.nbiot_channels`); ``shanshui cloud nbiot
+channels import`` reads such a file. A compact frame
 carries a channel index and a 2-byte digest of the table instead of names, so
 the cloud must hold the same table as the gateway's ``uplink: {type: nbiot,
 channels: [...]}``: the same entries (device, quantity, decimals) in the same

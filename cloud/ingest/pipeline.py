@@ -37,10 +37,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cloud.errors import SeqReusedError, UnknownGatewayError, UnknownQuantityError
 from cloud.ingest.batch_log import batch_extra, batch_fields, claimed_seq
@@ -95,6 +95,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class CommitObserver(Protocol):
@@ -392,6 +394,12 @@ class IngestPipeline:
         )
         DEAD_LETTERS.labels(rejected.reason).inc()
         return Settled(DEAD_LETTERED, rejected.gateway_id, rejected=rejected)
+
+    async def retrying(self, operation: Callable[[], Awaitable[T]], about: str = "") -> T:
+        """Run ``operation`` as the pipeline runs its storage calls: retried while storage
+        fails (for transports that call storage besides the pipeline: the MQTT worker's
+        compact frames); :class:`StoppingError` when stopped meanwhile."""
+        return await self._retrier.run(operation, about)
 
 
 def _now_ms() -> int:

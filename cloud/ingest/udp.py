@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from cloud.errors import StorageUnavailableError
 from cloud.ingest.compact_frames import CompactFrames
 from cloud.ingest.pipeline import IngestPipeline
+from cloud.ingest.registries import ChannelTables
 from cloud.storage import Storage
 from wire.compact import Channel
 
@@ -30,14 +31,14 @@ class CompactUdpListener(asyncio.DatagramProtocol):
     Args:
         pipeline: the shared ingest pipeline.
         storage: where gateway secrets are looked up.
-        tables: each gateway's channel table (from its configuration).
+        tables: each gateway's channel table (the database's, or a fixed mapping).
     """
 
     def __init__(
         self,
         pipeline: IngestPipeline,
         storage: Storage,
-        tables: Mapping[str, Sequence[Channel]],
+        tables: ChannelTables | Mapping[str, Sequence[Channel]],
         *,
         host: str = "127.0.0.1",
         port: int = 0,

@@ -336,6 +336,27 @@ class GatewayRegistry(PooledStorage):
             action = "gateway.revoke" if revoked else "gateway.restore"
             await _audit(conn, actor, row[0], action, gateway_id, {})
 
+    @property
+    def seals_secrets(self) -> bool:
+        """Whether secrets written now are sealed (an operator key is set)."""
+        return self._secret_key is not None
+
+    def seal_secret(self, label: str, secret: bytes) -> bytes:
+        """``secret`` as stored for ``label`` (sealed when a key is set; see :meth:`open_secret`).
+
+        For the other secrets kept next to gateways' (HJ 212 passwords and keys);
+        ``label`` is the associated data, so a value copied onto another row does not open.
+        """
+        return self._stored(label, secret)
+
+    def open_secret(self, label: str, stored: bytes, sealed: bool) -> bytes:
+        """A secret stored by :meth:`seal_secret`.
+
+        Raises:
+            StorageError: sealed, and no (or another) operator key.
+        """
+        return self._opened(label, stored, sealed)
+
     def _stored(self, gateway_id: str, secret: bytes) -> bytes:
         key = self._secret_key
         if key is not None:

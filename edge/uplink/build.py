@@ -12,6 +12,7 @@ from edge.errors import ConfigError
 from edge.uplink.base import SecretSource, Uplink
 from edge.uplink.hj212 import Hj212Sender, Hj212Uplink
 from edge.uplink.mqtt import MqttUplink
+from edge.uplink.nbiot.links import MqttLink, compact_ack_topic, compact_topic
 from edge.uplink.nbiot.modem import Bc95Modem
 from edge.uplink.nbiot.sender import NbiotSender
 from edge.uplink.nbiot.uplink import NbiotUplink
@@ -32,7 +33,21 @@ def build_uplink(config: EdgeConfig, secret: SecretSource) -> Uplink:
     """
     chosen = config.settings.uplink
     if isinstance(chosen, NbiotUplinkSection):
-        modem = Bc95Modem(chosen.serial_port, baudrate=chosen.baudrate)
+        modem = Bc95Modem(
+            chosen.serial_port, baudrate=chosen.baudrate, apn=chosen.apn, bands=chosen.bands
+        )
+        link = None
+        if chosen.transport == "mqtt":
+            link = MqttLink(
+                modem,
+                chosen.host,
+                chosen.port,
+                client_id=config.gateway_id,
+                up_topic=compact_topic(chosen.topic_root, config.gateway_id),
+                down_topic=compact_ack_topic(chosen.topic_root, config.gateway_id),
+                attach_timeout_s=60.0,
+                keepalive_s=chosen.keepalive_s,
+            )
         sender = NbiotSender(
             modem,
             chosen.host,
@@ -41,6 +56,7 @@ def build_uplink(config: EdgeConfig, secret: SecretSource) -> Uplink:
             [entry.channel() for entry in chosen.channels],
             ack_timeout_s=chosen.ack_timeout_s,
             attempts=chosen.attempts,
+            link=link,
         )
         return NbiotUplink(sender, modem, config.gateway_id, secret)
     if isinstance(chosen, Hj212UplinkSection):

@@ -10,9 +10,9 @@ answered every packet with ``CN=9014``; a missing answer is waited for
 ``answer_timeout_s`` and the same packet (same QN) sent again, over a new
 connection if the old one broke. Readings of quantities without an HJ 212
 factor code (``quantities.yaml``) are not sent to the platform. QN is the
-instant of the readings (local time, ms), so a resent packet keeps its QN; two
-batches with readings of the same instant would share a QN [a limit of this
-first version: the platform may take the second for a resend].
+instant of the readings (local time, ms), so a resent packet keeps its QN; a
+second packet of an instant already used gets the next free millisecond
+(:mod:`edge.uplink.hj212_qn`), so no two packets share a QN.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from edge.uplink.base import (
     StatusSource,
     Uplink,
 )
+from edge.uplink.hj212_qn import QnAllocator
 from wire import Batch, Hj212Error, Reading, WireError, decode_batch
 from wire.ack import Ack, Refusal
 from wire.hj212 import (
@@ -92,6 +93,7 @@ class Hj212Sender:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buffer = b""
+        self._qns = QnAllocator()
         self.sends = 0
 
     def packets(self, batch: Batch) -> list[Packet]:
@@ -103,12 +105,14 @@ class Hj212Sender:
         packets: list[Packet] = []
         for time_ms, readings in sorted(by_time.items()):
             local = datetime.fromtimestamp(time_ms / 1000, UTC).astimezone(self._tz)
+            qn_ms = self._qns.qn_ms(batch.seq, time_ms)  # the instant, unless already used
+            qn_local = datetime.fromtimestamp(qn_ms / 1000, UTC).astimezone(self._tz)
             header = Packet(
                 st=self._st,
                 cn=CN_REALTIME,
                 pw=self._password,
                 mn=self._mn,
-                qn=f"{local:%Y%m%d%H%M%S}{time_ms % 1000:03d}",  # the instant: same on resend
+                qn=f"{qn_local:%Y%m%d%H%M%S}{qn_ms % 1000:03d}",  # same on resend
                 edition=self._edition,
                 ack=True,
             )
@@ -122,8 +126,13 @@ class Hj212Sender:
         Raises:
             UplinkError: the platform refused a packet (9011) or never answered it.
         """
-        for packet in self.packets(batch):
-            await self._deliver_packet(packet)
+        try:
+            for packet in self.packets(batch):
+                await self._deliver_packet(packet)
+        except PlatformRefusedError:
+            self._qns.delivered(batch.seq)  # settled as refused: never resent
+            raise
+        self._qns.delivered(batch.seq)
 
     async def close(self) -> None:
         """Close the connection to the platform."""

@@ -99,6 +99,27 @@ async def test_a_wrong_password_is_reported_not_retried_forever(server: Hj212Ser
         await sender.close()
 
 
+async def test_two_batches_of_one_instant_get_two_qns_and_are_both_stored(
+    server: Hj212Server, storage: Storage
+) -> None:
+    sender = Hj212Sender(
+        "127.0.0.1", server.port, mn=MN, password="123456", edition=Edition.HJ212_2025,
+        cipher=KEY, answer_timeout_s=2.0,
+    )  # fmt: skip
+    first = Batch("gw-1", 7, (Reading("aq1", "pm2_5", T0, 35.0),))
+    second = Batch("gw-1", 8, (Reading("aq1", "pm10", T0, 61.0),))  # the same instant
+    qns = [sender.packets(batch)[0].qn for batch in (first, second)]
+    assert qns == ["20260601120000000", "20260601120000001"]
+    try:
+        await sender.deliver(first)
+        await sender.deliver(second)
+    finally:
+        await sender.close()
+    pm10 = await all_readings(storage, "platform-copy", MN, "pm10")
+    assert [(r.time_ms, r.value) for r in pm10.readings] == [(T0, 61.0)]
+    assert await storage.list_dead_letters() == []
+
+
 def test_one_packet_per_instant_in_local_time() -> None:
     sender = Hj212Sender("127.0.0.1", 1, mn=MN, password="123456")
     (packet,) = sender.packets(_batch(1))

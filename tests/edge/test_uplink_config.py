@@ -84,6 +84,34 @@ def test_nbiot_uplink_loads_its_channel_table(tmp_path: Path) -> None:
     )
 
 
+def test_nbiot_over_the_modules_mqtt_with_apn_and_bands(tmp_path: Path) -> None:
+    text = NBIOT.replace(
+        "  port: 5683\n",
+        "  port: 1883\n  transport: mqtt\n  apn: ctnb\n  bands: [5, 8]\n  keepalive_s: 300\n",
+    )
+    config = load_config(write(tmp_path, text))
+    chosen = config.settings.uplink
+    assert isinstance(chosen, NbiotUplinkSection)
+    assert (chosen.transport, chosen.apn, chosen.bands, chosen.topic_root) == (
+        "mqtt",
+        "ctnb",
+        (5, 8),
+        "shanshui/v1",
+    )
+    assert (
+        "to mqtt ingest.example.org:1883, 2 channel(s), bands 5,8, APN ctnb"
+        in (describe_config(config)[1])
+    )
+    bad_band = text.replace("bands: [5, 8]", "bands: [5, 7]")
+    assert problems(tmp_path, bad_band).startswith(
+        f"gateway.yaml:{line_of(bad_band, 'bands:')}: uplink.bands[1]: "
+    )
+    bad_apn = text.replace("apn: ctnb", 'apn: "c,tnb"')
+    assert problems(tmp_path, bad_apn).startswith(
+        f"gateway.yaml:{line_of(bad_apn, 'apn:')}: uplink.apn: "
+    )
+
+
 def test_nbiot_uplink_on_a_missing_serial_port_is_an_uplink_error(tmp_path: Path) -> None:
     from edge.errors import UplinkError  # noqa: PLC0415
 

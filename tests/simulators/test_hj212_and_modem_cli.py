@@ -53,6 +53,35 @@ async def test_logger_command_uploads_until_count(server: tuple[Hj212Server, Sto
     assert len(series.readings) >= 1  # two uploads, possibly within the same second
 
 
+async def test_the_logger_answers_commands_between_uploads_and_takes_a_new_interval(
+    server: tuple[Hj212Server, Storage],
+) -> None:
+    running, _ = server
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shanshui", "sim", "hj212-logger",
+        "--port", str(running.port), "--mn", MN, "--count", "2", "--interval-s", "600",
+        env={**os.environ, "SHANSHUI_HJ212_PASSWORD": "p4ss", "PYTHONUNBUFFERED": "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        first = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert b"answered CN=9014" in first
+        interval = await running.command(MN, "1061", timeout_s=30)
+        assert interval.values == {"RtdInterval": "600"}
+        shorter = await running.command(MN, "1062", "1", timeout_s=30)
+        assert shorter.succeeded
+        # the second upload comes after 1 s, not the 600 s it was started with
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    assert rest.decode().count("answered CN=9014") == 1
+
+
 def test_logger_command_needs_a_password() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHANSHUI_HJ212_PASSWORD"}
     result = subprocess.run(

@@ -25,7 +25,7 @@ from enum import IntEnum
 
 from wire.errors import Hj212Error
 from wire.hj212.cp import Cp, format_cp, parse_cp
-from wire.hj212.packet import MAX_CP, MAX_SEGMENT, Packet
+from wire.hj212.model import MAX_CP, MAX_SEGMENT, Packet
 
 ST_SYSTEM = "91"
 CN_REQUEST_RESPONSE = "9011"

@@ -94,14 +94,19 @@ def _answer(settled: Settled) -> IngestAccepted:
 
 
 async def _read_limited(request: Request) -> bytes:
+    return await read_limited(request, MAX_BODY_BYTES)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 past ``limit`` bytes without reading the rest."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiProblem(413, f"body over {MAX_BODY_BYTES} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiProblem(413, f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiProblem(413, f"body over {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise ApiProblem(413, f"body over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -1,8 +1,11 @@
 """Lines of a BC95/BC28-class module: final results, answers and unsolicited codes.
 
 Layer: sans-IO codec. :class:`AtLineReader` takes bytes as they arrive and
-returns complete lines; :func:`classify` says what a line is. Nothing here
-touches a serial port.
+returns complete lines (and the ``>`` prompt of a command that waits for
+data, which ends no line); :func:`classify` says what a line is. The results
+of the MQTT commands (``+QMTOPEN:``, ``+QMTPUB:`` ...) come after ``OK``, as
+unsolicited codes do, and are classified as such. Nothing here touches a
+serial port.
 """
 
 from __future__ import annotations
@@ -13,6 +16,17 @@ from enum import Enum
 
 FINAL_OK = "OK"
 _CME = re.compile(r"\+CME ERROR: ?(\d+)")
+_QMT_URCS = (
+    "+QMTOPEN:",
+    "+QMTCLOSE:",
+    "+QMTCONN:",
+    "+QMTDISC:",
+    "+QMTSUB:",
+    "+QMTUNS:",
+    "+QMTPUB:",
+    "+QMTRECV:",
+    "+QMTSTAT:",
+)
 
 
 class Kind(Enum):
@@ -22,6 +36,7 @@ class Kind(Enum):
     ERROR = "error"
     URC = "urc"
     ANSWER = "answer"
+    PROMPT = "prompt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,8 @@ def classify(text: str) -> Line:
         return Line(Kind.ERROR, text, int(match.group(1)))
     if text.startswith("+NSONMI:") or (text.startswith("+CEREG:") and "," not in text):
         return Line(Kind.URC, text)
+    if text.startswith(_QMT_URCS):
+        return Line(Kind.URC, text)
     return Line(Kind.ANSWER, text)
 
 
@@ -62,6 +79,9 @@ class AtLineReader:
             text = raw.strip(b"\r ").decode("ascii", "replace")
             if text and not text.upper().startswith("AT"):
                 lines.append(classify(text))
+        if self._buffer.strip(b"\r ") == b">":  # waits for data: no line end follows
+            self._buffer = b""
+            lines.append(Line(Kind.PROMPT, ">"))
         return lines
 
 
@@ -84,3 +104,28 @@ def nsorf(text: str) -> tuple[str, int, bytes, int]:
     if len(data) != int(fields[3]):
         raise ValueError("NSORF length does not match its data")
     return fields[1], int(fields[2]), data, int(fields[5])
+
+
+def qmt_fields(text: str) -> list[str]:
+    """The comma-separated fields of a ``+QMT...: a,b,"c"`` line, quotes removed.
+
+    A quoted field may hold commas (a topic, a text payload); quotes do not nest.
+
+    Raises:
+        ValueError: an unterminated quote.
+    """
+    _, _, rest = text.partition(":")
+    fields: list[str] = []
+    current, quoted = "", False
+    for char in rest.strip():
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    if quoted:
+        raise ValueError(f"unterminated quote in {text[:40]!r}")
+    fields.append(current)
+    return fields

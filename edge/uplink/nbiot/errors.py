@@ -2,7 +2,8 @@
 
 UplinkError
 └── ModemError              the module answered ERROR / +CME ERROR, or not at all
-    └── NotAttachedError    the module is not registered on the network
+    ├── NotAttachedError    the module is not registered on the network
+    └── MqttLinkLostError   the module's MQTT link ended (``+QMTSTAT``)
 """
 
 from __future__ import annotations
@@ -26,3 +27,15 @@ class ModemError(UplinkError):
 
 class NotAttachedError(ModemError):
     """The module did not register on the network in time."""
+
+
+class MqttLinkLostError(ModemError):
+    """The module reported its MQTT link gone (``+QMTSTAT: 0,<code>``).
+
+    Attributes:
+        code: the ``+QMTSTAT`` code (1 closed by the server ... 7 link inactive).
+    """
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message, "+QMTSTAT")
+        self.code = code

@@ -5,7 +5,9 @@ thread). It knows the module's AT dialogue (see ``simulators/modem.py`` for the
 facts it follows): attach and registration, signal quality, PSM/eDRX off while
 sending, UDP sockets with hex payloads, unsolicited ``+NSONMI`` for data that
 arrives. Every failure becomes a :class:`ModemError` naming the command, never
-its payload.
+its payload. The results of the module's MQTT commands arrive as unsolicited
+codes and wait in a queue for :meth:`Bc95Modem.wait_urc` (the MQTT client over
+them is :mod:`edge.uplink.nbiot.module_mqtt`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from edge.uplink.nbiot.errors import ModemError, NotAttachedError
 COMMAND_TIMEOUT_S = 5.0
 ATTACH_POLL_S = 0.2
 MAX_DATAGRAM = 1358
+CTRL_Z = b"\x1a"
 
 
 class Bc95Modem:
@@ -32,8 +35,15 @@ class Bc95Modem:
     """
 
     def __init__(
-        self, port: str, *, baudrate: int = 9600, command_timeout_s: float = COMMAND_TIMEOUT_S
+        self,
+        port: str,
+        *,
+        baudrate: int = 9600,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
+        apn: str | None = None,
+        bands: tuple[int, ...] = (),
     ) -> None:
+        self.apn, self.bands = apn, bands
         try:
             self._serial = serial.Serial(port, baudrate, timeout=0.05)
         except serial.SerialException as exc:
@@ -41,6 +51,7 @@ class Bc95Modem:
         self._reader = AtLineReader()
         self._timeout_s = command_timeout_s
         self._arrived: deque[tuple[int, int]] = deque()
+        self._mqtt_urcs: deque[str] = deque()
 
     def close(self) -> None:
         """Close the serial port."""
@@ -69,9 +80,21 @@ class Bc95Modem:
         raise ModemError(f"{name}: no answer within {timeout_s or self._timeout_s} s", name)
 
     def configure(self) -> None:
-        """Echo off, no automatic platform registration, PSM and eDRX off while we talk."""
+        """Echo off, no automatic platform registration, PSM and eDRX off while we talk.
+
+        With an APN or bands: the radio off (``AT+CFUN=0``, which the module needs for
+        them), ``AT+NBAND=<b>[,<b>...]`` and ``AT+CGDCONT=1,"IP","<apn>"``; :meth:`attach`
+        switches the radio on again.
+        """
         for command in ("ATE0", "AT+CEREG=0", "AT+CPSMS=0", "AT+CEDRXS=0,5", "AT+NSONMI=1"):
             self.command(command)
+        if self.apn is None and not self.bands:
+            return
+        self.command("AT+CFUN=0", timeout_s=10)
+        if self.bands:
+            self.command("AT+NBAND=" + ",".join(str(band) for band in self.bands))
+        if self.apn is not None:
+            self.command(f'AT+CGDCONT=1,"IP","{self.apn}"')
 
     def attach(self, timeout_s: float = 60.0) -> None:
         """Switch the radio on, ask to attach, and wait for registration.
@@ -104,6 +127,7 @@ class Bc95Modem:
         """``AT+NRB``: the module restarts; sockets and registration are gone."""
         self.command("AT+NRB", timeout_s=15)
         self._arrived.clear()
+        self._mqtt_urcs.clear()
 
     def open_udp(self) -> int:
         """A UDP socket on the module; returns its number."""
@@ -142,6 +166,56 @@ class Bc95Modem:
                 continue
         return None
 
+    def command_with_data(self, command: str, data: bytes, timeout_s: float | None = None) -> None:
+        """Send ``command``, wait for its ``>`` prompt, send ``data`` ended by Ctrl-Z, wait for OK.
+
+        Raises:
+            ModemError: the module refused the command or the data, or did not answer in time.
+        """
+        name = command.split("=", 1)[0]
+        wait_s = timeout_s or self._timeout_s
+        self._write(command.encode("ascii") + b"\r", name)
+        self._await(name, wait_s, Kind.PROMPT)
+        self._write(data + CTRL_Z, name)
+        self._await(name, wait_s, Kind.OK)
+
+    def wait_urc(self, prefixes: tuple[str, ...], timeout_s: float) -> str | None:
+        """The oldest queued MQTT result code starting with one of ``prefixes``, or None in time.
+
+        Codes of other prefixes stay queued for their own reader.
+        """
+        deadline = time.monotonic() + timeout_s
+        read = False
+        while True:
+            for text in self._mqtt_urcs:
+                if text.startswith(prefixes):
+                    self._mqtt_urcs.remove(text)
+                    return text
+            if read and time.monotonic() >= deadline:
+                return None
+            self._read_lines()  # at least once: what the port holds already counts
+            read = True
+
+    def discard_urcs(self) -> None:
+        """Forget queued MQTT result codes (of a session that is over)."""
+        self._mqtt_urcs.clear()
+
+    def _write(self, data: bytes, name: str) -> None:
+        try:
+            self._serial.write(data)
+        except serial.SerialException as exc:
+            raise ModemError(f"{name}: serial port failed: {exc}", name) from exc
+
+    def _await(self, name: str, timeout_s: float, kind: Kind) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in self._read_lines():
+                if line.kind is kind:
+                    return
+                if line.kind is Kind.ERROR:
+                    raise ModemError(f"{name}: {line.text}", name, line.cme)
+        raise ModemError(f"{name}: no {kind.value} within {timeout_s} s", name)
+
     def _read_lines(self) -> list[Line]:
         try:
             data = self._serial.read(512)
@@ -151,6 +225,8 @@ class Bc95Modem:
         for line in self._reader.feed(data):
             if line.kind is Kind.URC and line.text.startswith("+NSONMI:"):
                 self._arrived.append(nsonmi(line.text))
+            elif line.kind is Kind.URC and line.text.startswith("+QMT"):
+                self._mqtt_urcs.append(line.text)
             elif line.kind is not Kind.URC:
                 lines.append(line)
         return lines

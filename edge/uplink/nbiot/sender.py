@@ -1,5 +1,8 @@
 """``NbiotSender``: one batch as one compact frame over the module, until the cloud confirms it.
 
+The frame leaves through a :class:`~edge.uplink.nbiot.links.FrameLink`: a UDP
+socket of the module (the default) or the module's MQTT client.
+
 Layer: uplink logic over the driver (blocking; an async caller runs
 :meth:`NbiotSender.deliver` with ``asyncio.to_thread``). The outbox keeps a
 batch until ``deliver`` returns the cloud's signed acknowledgement, which the
@@ -19,7 +22,8 @@ import logging
 from collections.abc import Sequence
 
 from edge.errors import UplinkError
-from edge.uplink.nbiot.errors import ModemError
+from edge.uplink.nbiot.errors import ModemError, MqttLinkLostError
+from edge.uplink.nbiot.links import FrameLink, UdpLink
 from edge.uplink.nbiot.modem import Bc95Modem
 from wire import Batch, WireError
 from wire.compact import Channel, CompactAck, decode_compact_ack, encode_compact
@@ -28,13 +32,14 @@ log = logging.getLogger(__name__)
 
 
 class NbiotSender:
-    """Delivers batches to the cloud's UDP listener through one module.
+    """Delivers batches to the cloud through one module.
 
     Args:
         modem: the driver of the module (opened on its serial port).
-        host, port: the cloud's UDP listener.
+        host, port: the cloud's UDP listener (when ``link`` is not given).
         secret: the gateway's secret (signs frames, verifies acknowledgements).
         channels: the gateway's channel table, as the cloud knows it.
+        link: how frames leave the module; default a UDP socket to ``host:port``.
     """
 
     def __init__(
@@ -48,15 +53,14 @@ class NbiotSender:
         ack_timeout_s: float = 10.0,
         attempts: int = 5,
         attach_timeout_s: float = 60.0,
+        link: FrameLink | None = None,
     ) -> None:
         self._modem = modem
-        self._address = (host, port)
+        self._link = link or UdpLink(modem, host, port, attach_timeout_s)
         self._secret = secret
         self._channels = tuple(channels)
         self._ack_timeout_s = ack_timeout_s
         self._attempts = attempts
-        self._attach_timeout_s = attach_timeout_s
-        self._socket: int | None = None
         self.sends = 0
 
     def deliver(self, batch: Batch, secret: bytes | None = None) -> CompactAck:
@@ -74,15 +78,17 @@ class NbiotSender:
         failures = 0
         for attempt in range(1, self._attempts + 1):
             try:
-                number = self._ready()
-                self._modem.send_udp(number, *self._address, frame)
+                self._link.send(frame)
                 self.sends += 1
-                ack = self._await_ack(number, batch)
+                ack = self._await_ack(batch)
                 if ack is not None:
                     return ack
                 log.info("NB-IoT seq %d: no acknowledgement in time", batch.seq)
                 if not self._modem.attached():
-                    self._socket = None  # re-attach before the next attempt
+                    self._link.reset()  # re-attach before the next attempt
+            except MqttLinkLostError as exc:  # the module is fine; its session is not
+                log.info("NB-IoT send of seq %d, attempt %d: %s", batch.seq, attempt, exc)
+                self._link.reset()
             except ModemError as exc:
                 failures += 1
                 log.info("NB-IoT send of seq %d, attempt %d: %s", batch.seq, attempt, exc)
@@ -96,19 +102,12 @@ class NbiotSender:
             ModemError: the module does not answer, or does not register in time.
         """
         self._modem.configure()
-        self._socket = None
-        self._ready()
+        self._link.reset()
+        self._link.ready()
 
-    def _ready(self) -> int:
-        if self._socket is None:
-            if not self._modem.attached():
-                self._modem.attach(self._attach_timeout_s)
-            self._socket = self._modem.open_udp()
-        return self._socket
-
-    def _await_ack(self, number: int, batch: Batch) -> CompactAck | None:
+    def _await_ack(self, batch: Batch) -> CompactAck | None:
         while True:
-            data = self._modem.receive(number, self._ack_timeout_s)
+            data = self._link.receive(self._ack_timeout_s)
             if data is None:
                 return None
             try:
@@ -121,7 +120,7 @@ class NbiotSender:
 
     def _recover(self, failures: int) -> None:
         """Re-attach on the next attempt; after repeated failures reboot the module."""
-        self._socket = None
+        self._link.reset()
         if failures % 2:
             return
         try:

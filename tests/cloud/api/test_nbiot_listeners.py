@@ -19,6 +19,7 @@ from cloud.ingest.listeners import ListenerSet
 from cloud.ingest.nbiot_channels import load_channel_tables
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.nbiot_channels import set_channels
 from tests.cloud.helpers import all_readings
 from tests.fix_broker import BrokerAddress
 from wire import Batch, Reading
@@ -53,7 +54,9 @@ def _frame(secret: bytes, seq: int) -> bytes:
 
 async def _register(database_url: str) -> bytes:
     async with Storage(database_url) as storage:
-        return await storage.register_gateway(GATEWAY)
+        secret = await storage.register_gateway(GATEWAY)
+        await set_channels(storage, GATEWAY, TABLE, actor="test")
+    return secret
 
 
 async def _stored(database_url: str) -> list[float]:
@@ -73,7 +76,6 @@ def test_serve_with_the_nbiot_listeners_stores_udp_and_coap_frames(
         topic_root=topic_root,
         nbiot_udp_listen="127.0.0.1:0",
         nbiot_coap_listen=f"127.0.0.1:{coap_port}",
-        nbiot_channels_file=write_channels(tmp_path),
     )
     app = create_app(settings, ingest=True)
     listeners = app.state.listeners
@@ -109,13 +111,15 @@ def test_serve_with_the_nbiot_listeners_stores_udp_and_coap_frames(
     assert asyncio.run(_stored(migrated_database_url)) == [35.0, 35.0]
 
 
-def test_the_nbiot_listeners_are_off_by_default_and_need_a_channels_file() -> None:
+def test_the_nbiot_listeners_are_off_by_default_and_the_old_file_is_refused(
+    tmp_path: Path,
+) -> None:
     settings = Settings()
     assert settings.nbiot_udp_address() is None
     assert settings.nbiot_coap_address() is None
-    for on in ({"nbiot_udp_listen": "127.0.0.1:5683"}, {"nbiot_coap_listen": "127.0.0.1:5683"}):
-        with pytest.raises(ConfigError, match="SHANSHUI_NBIOT_CHANNELS_FILE"):
-            ListenerSet(Settings(**on), None)  # type: ignore[arg-type]
+    old = Settings(nbiot_udp_listen="127.0.0.1:5683", nbiot_channels_file=write_channels(tmp_path))
+    with pytest.raises(ConfigError, match="shanshui cloud nbiot channels import"):
+        ListenerSet(old, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="host:port"):
         Settings(nbiot_udp_listen="5683")
 
