@@ -29,7 +29,7 @@ from cloud.cli_common import reports_errors as _reports_errors
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.cli_peers import hj212_app, nbiot_app
-from cloud.cli_remote import register_remote_commands
+from cloud.cli_remote import register_remote_commands, rotate_and_push
 from cloud.cli_retention import retention_app
 from cloud.migrate import migrate as apply_migrations
 from cloud.settings import (
@@ -220,6 +220,7 @@ def gateway_add(
 @_reports_errors
 def gateway_rotate_secret(
     gateway_id: Annotated[str, typer.Argument(help="A registered gateway id.")],
+    *,
     secret_file: Annotated[
         Path | None,
         typer.Option(help="Write the hex secret to this new file (mode 0600) instead of stdout."),
@@ -232,13 +233,41 @@ def gateway_rotate_secret(
             "[SHANSHUI_GATEWAY_SECRET_GRACE_HOURS, 24].",
         ),
     ] = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="Deliver the new secret to the gateway, encrypted, on down/cmd and wait "
+            "for its answer signed with it (the secret is shown nowhere).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="With --push: seconds to wait for the answer.")
+    ] = 30.0,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="With --push: issue no new secret; deliver the pending rotation's again "
+            "(when the gateway did not answer).",
+        ),
+    ] = False,
 ) -> None:
     """Give a gateway a new secret; the old one keeps verifying for the grace period.
 
-    Install the new secret on the gateway within that period: until then its
-    batches, signed with the old secret, are accepted and acknowledged.
+    Install the new secret on the gateway within that period (or let --push do it):
+    until then its batches, signed with the old secret, are accepted and acknowledged.
     """
     hours = load_settings().gateway_secret_grace_hours if grace_hours is None else grace_hours
+    if push:
+        if secret_file is not None:
+            typer.echo("error: --push delivers the secret; drop --secret-file", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        rotate_and_push(gateway_id, hours, timeout, resume)
+        return
+    if resume:
+        typer.echo("error: --resume goes with --push", err=True)
+        raise typer.Exit(EXIT_USAGE)
     _issue_secret(
         secret_file,
         lambda storage: storage.rotate_secret(

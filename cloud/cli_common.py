@@ -16,7 +16,13 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from cloud import services
-from cloud.errors import CloudError, IngestError, StorageUnavailableError
+from cloud.errors import (
+    BrokerUnreachableError,
+    CloudError,
+    IngestError,
+    NoAnswerError,
+    StorageUnavailableError,
+)
 from cloud.settings import load_settings
 from cloud.storage import Storage
 
@@ -36,7 +42,9 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except CloudError as exc:
             typer.echo(f"error: {exc}", err=True)
-            unavailable = isinstance(exc, StorageUnavailableError | IngestError)
+            unavailable = isinstance(
+                exc, StorageUnavailableError | IngestError | BrokerUnreachableError | NoAnswerError
+            )
             raise typer.Exit(EXIT_UNAVAILABLE if unavailable else EXIT_USAGE) from None
 
     return run

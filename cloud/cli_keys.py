@@ -9,12 +9,14 @@ as done by ``cli:<os user>``. No SQL here.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
+from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage import Storage, audit
 from cloud.storage.access import ROLES, Scope
 from cloud.storage.grants import Grant, NewGrant, create_grant, list_grants, revoke_grant
@@ -127,7 +129,7 @@ def key_add(
         )
         return token, key
 
-    token, key = with_storage(work)
+    token, key = _naming_tenants(work)
     typer.echo(token)
     typer.echo(f"issued key {key.id} ({key.role}); the key above is shown only once", err=True)
 
@@ -154,6 +156,22 @@ def key_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (key lis
 
     with_storage(work)
     typer.echo(f"revoked key {key_id}", err=True)
+
+
+R = TypeVar("R")
+
+
+def _naming_tenants(work: Callable[[Storage], Awaitable[R]]) -> R:
+    """:func:`with_storage`, saying how a tenant comes to be when one named does not exist."""
+    try:
+        return with_storage(work)
+    except NotFoundError as exc:
+        if exc.kind != "tenant":
+            raise
+        raise InvalidValueError(
+            f"{exc} (a tenant is created with its first station: "
+            f"shanshui cloud site add NAME --tenant {exc.ident})"
+        ) from None
 
 
 def _grant_line(grant: Grant) -> str:
@@ -196,7 +214,7 @@ def share_grant(
         await audit.record(storage, _actor(), "grant.create", f"grant:{grant.id}")
         return grant
 
-    typer.echo(_grant_line(with_storage(work)))
+    typer.echo(_grant_line(_naming_tenants(work)))
 
 
 @share_app.command("list")

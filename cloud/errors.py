@@ -10,6 +10,9 @@ to exit codes::
     ├── MigrationError                  migration files or history that cannot be applied
     │   └── ChecksumMismatchError       an applied migration file was edited afterwards
     ├── IngestError                     the ingest worker cannot reach or use its broker
+    ├── RemoteError                     a pushed config or command cannot be sent or is refused
+    │   ├── BrokerUnreachableError      the broker cannot be reached (or none is configured)
+    │   └── NoAnswerError               the gateway did not answer in time
     └── StorageError                    the database refused or failed an operation
         ├── StorageUnavailableError     cannot reach the database, or a transient failure
         │                               (deadlock, serialization): retry later
@@ -140,3 +143,19 @@ class NotFoundError(StorageError):
 
 class RemoteError(CloudError):
     """A pushed config or a command cannot be sent, or its answer did not come in time."""
+
+
+class BrokerUnreachableError(RemoteError):
+    """The broker that carries configs and commands cannot be reached (or none is set)."""
+
+
+class NoAnswerError(RemoteError):
+    """The gateway did not answer within the timeout (it may be offline).
+
+    Attributes:
+        gateway_id: the gateway asked.
+    """
+
+    def __init__(self, gateway_id: str, message: str) -> None:
+        super().__init__(message)
+        self.gateway_id = gateway_id

@@ -21,12 +21,14 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.errors import RemoteError
+from cloud.errors import BrokerUnreachableError, NoAnswerError, RemoteError
 from cloud.settings import MqttEndpoint
 from wire import WireError
+from wire.secret_transfer import seal_secret
 from wire.signing import sign_object, verify_object
 
 SECRET_KEYS = frozenset({"secret", "password", "key"})
+ROTATE_SECRET = "rotate-secret"  # noqa: S105 - a command's name
 
 
 def config_message(gateway_id: str, text: str, version: str | None = None) -> tuple[str, bytes]:
@@ -59,6 +61,19 @@ def cmd_message(name: str, args: Sequence[str]) -> tuple[str, bytes]:
     return command_id, body.encode()
 
 
+def rotate_message(gateway_id: str, new: bytes, current: bytes) -> tuple[str, bytes]:
+    """(command id, unsigned ``rotate-secret`` command) carrying ``new`` sealed for ``current``.
+
+    The new secret travels only encrypted (:mod:`wire.secret_transfer`): under a
+    key derived from the secret the gateway holds now, bound to the gateway and
+    this command's id.
+    """
+    command_id = secrets.token_hex(8)
+    sealed = seal_secret(new, current, gateway_id, command_id)
+    body = {"id": command_id, "cmd": ROTATE_SECRET, "args": [sealed.hex()]}
+    return command_id, json.dumps(body, separators=(",", ":")).encode()
+
+
 async def send_and_wait(  # noqa: PLR0917 - one round trip, all of it
     endpoint: MqttEndpoint,
     topic_root: str,
@@ -69,25 +84,27 @@ async def send_and_wait(  # noqa: PLR0917 - one round trip, all of it
     *,
     timeout_s: float = 90.0,
     match: tuple[str, str],
+    answer_secrets: Sequence[bytes] = (),
 ) -> dict[str, Any]:
     """Publish ``message`` signed on ``down/{kind}`` and return the matching signed cmd-ack.
 
     ``match`` is (key, value) identifying the answer (``("version", v)`` or ``("id", i)``).
     A config is retained, so a gateway that is offline now gets it when it comes back.
+    ``answer_secrets``: what the answer may be signed with (default: ``secret``; a
+    secret rotation is answered under the new one).
 
     Raises:
-        RemoteError: the broker is unreachable, or no answer within ``timeout_s``.
+        BrokerUnreachableError: the broker cannot be reached.
+        NoAnswerError: no answer within ``timeout_s``.
     """
+    verifiers = tuple(answer_secrets) or (secret,)
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[dict[str, Any]] = loop.create_future()
     subscribed = asyncio.Event()
     ack_topic = f"{topic_root}/{gateway_id}/up/cmd-ack"
 
     def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        try:
-            body = json.loads(verify_object(bytes(msg.payload), secret))
-        except (WireError, ValueError):
-            return
+        body = _verified(bytes(msg.payload), verifiers)
         if isinstance(body, dict) and body.get(match[0]) == match[1]:
             loop.call_soon_threadsafe(_settle, answer, body)
 
@@ -107,7 +124,9 @@ async def send_and_wait(  # noqa: PLR0917 - one round trip, all of it
     try:
         client.connect(endpoint.host, endpoint.port)
     except OSError as exc:
-        raise RemoteError(f"cannot reach the broker at {endpoint.address}: {exc}") from None
+        raise BrokerUnreachableError(
+            f"cannot reach the broker at {endpoint.address}: {exc}"
+        ) from None
     client.loop_start()
     try:
         async with asyncio.timeout(timeout_s):
@@ -120,10 +139,24 @@ async def send_and_wait(  # noqa: PLR0917 - one round trip, all of it
             )
             return await answer
     except TimeoutError:
-        raise RemoteError(f"no answer from {gateway_id} within {timeout_s:g}s") from None
+        raise NoAnswerError(
+            gateway_id, f"no answer from {gateway_id} within {timeout_s:g}s"
+        ) from None
     finally:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
+        # paho closes its wake-up socketpair only in __del__: close it now, or each
+        # round trip of a long-running API holds two descriptors until collected
+        client._reset_sockets()
+
+
+def _verified(payload: bytes, secrets_: Sequence[bytes]) -> object:
+    for secret in secrets_:
+        try:
+            return json.loads(verify_object(payload, secret))
+        except (WireError, ValueError):
+            continue
+    return None
 
 
 def _settle(answer: asyncio.Future[dict[str, Any]], body: dict[str, Any]) -> None:

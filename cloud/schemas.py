@@ -9,17 +9,15 @@ millisecond precision and a ``Z`` (``2026-05-01T08:00:00.000Z``) plus
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from cloud.ingest.mqtt import IngestStats
 from cloud.storage import (
     DeviceSummary,
     GatewaySummary,
     LatestReading,
     SeriesReadings,
-    StoredReading,
 )
 from device_profiles import load_quantities
 
@@ -36,6 +34,29 @@ def iso_utc_or_none(time: datetime | None) -> str | None:
 def iso_utc(time: datetime) -> str:
     """``2026-05-01T08:00:00.000Z`` for an aware datetime."""
     return time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_utc_if_time(value: object) -> object:
+    return iso_utc(value) if isinstance(value, datetime) else value
+
+
+UtcTime = Annotated[str, BeforeValidator(_iso_utc_if_time)]
+"""A time leaving the API as :func:`iso_utc` text, whether given as a datetime or as text."""
+
+
+class FromRecord(BaseModel):
+    """A response read off a storage record: each field from the attribute of its name.
+
+    A field named otherwise than its attribute says where it comes from with
+    ``validation_alias`` (``AliasPath("scope", "regions")``); times are :data:`UtcTime`.
+    """
+
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        """From a storage record."""
+        return cls.model_validate(record)
 
 
 class ReadingsQuery(BaseModel):
@@ -92,23 +113,13 @@ class ReadingsQuery(BaseModel):
         return self.start, self.end
 
 
-class ReadingOut(BaseModel):
+class ReadingOut(FromRecord):
     """One reading in a series."""
 
-    time: str = Field(description="ISO 8601 UTC, millisecond precision")
+    time: UtcTime = Field(description="ISO 8601 UTC, millisecond precision")
     time_ms: int = Field(description="milliseconds since the Unix epoch")
     value: float
     quality: str = Field(description="HJ 212 data flag: N F M S D C T B")
-
-    @classmethod
-    def of(cls, reading: StoredReading) -> ReadingOut:
-        """From a storage record."""
-        return cls(
-            time=iso_utc(reading.time),
-            time_ms=reading.time_ms,
-            value=reading.value,
-            quality=reading.quality,
-        )
 
 
 class SeriesReadingsOut(BaseModel):
@@ -226,7 +237,7 @@ class DeviceOut(BaseModel):
         )
 
 
-class IngestHealth(BaseModel):
+class IngestHealth(FromRecord):
     """Counters of the in-process ingest worker."""
 
     connected: bool
@@ -234,17 +245,6 @@ class IngestHealth(BaseModel):
     duplicate: int
     dead_lettered: int
     readings_stored: int
-
-    @classmethod
-    def of(cls, stats: IngestStats) -> IngestHealth:
-        """From the worker's counters."""
-        return cls(
-            connected=stats.connected,
-            accepted=stats.accepted,
-            duplicate=stats.duplicate,
-            dead_lettered=stats.dead_lettered,
-            readings_stored=stats.readings_stored,
-        )
 
 
 class HealthOut(BaseModel):

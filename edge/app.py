@@ -41,7 +41,7 @@ from edge.outbox import OutboxRunner
 from edge.polling import DeviceHealth, poller_for
 from edge.publisher import Publisher
 from edge.status import STATUS_FILE, status_body
-from edge.uplink.base import Uplink
+from edge.uplink.base import RetiredSecret, Uplink
 from edge.uplink.build import build_uplink
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class Agent:
             shutdown_timeout_s: how long :meth:`stop` waits for in-flight batches.
         """
         self.config = config
-        self.uplink = uplink or build_uplink(config, self._secret)
+        self.retired_secret = RetiredSecret()  # set by the supervisor after a rotation
+        self.uplink = uplink or build_uplink(config, self._secret, self.retired_secret)
         self._shutdown_timeout_s = shutdown_timeout_s
         self._outbox = OutboxRunner(config.data_dir)
         self._publisher = Publisher(
@@ -255,7 +256,11 @@ class Agent:
         return await self.wait_until(lambda _h: self.is_acked(seq), timeout_s)
 
     def _secret(self) -> bytes:
-        """The gateway's current secret (read at every send and every ack)."""
+        """The gateway's current secret (read at every send and every ack).
+
+        A rotation replaces :attr:`config` with one holding the new secret: the
+        next batch is signed with it, no restart needed.
+        """
         return self.config.secret.get_secret_value()
 
     def _notify(self) -> None:
@@ -267,10 +272,13 @@ class Agent:
 
     def _status_payload(self) -> bytes:
         """The online status now; also what the uplink publishes on every connect."""
-        self._status_states = self._device_states()
+        # both clocks read together: the gap kept on the loop's clock is the gap the
+        # stamps show (read apart, a slow health() under load shortened it by its time)
+        now_ms = int(time.time() * 1000)
         self._status_at = asyncio.get_running_loop().time()
+        self._status_states = self._device_states()
         self._clock_synced = clock_synced()
-        body = status_body(self.health(), int(time.time() * 1000))
+        body = status_body(self.health(), now_ms)
         self._write_status_file(body)
         return body
 

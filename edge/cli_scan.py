@@ -134,9 +134,7 @@ def _change_address(
     device = next((d for d in found if d.slave == old), None)
     if device is None:
         _fail(f"no device found at address {old}", EXIT_FAILURE)
-    if not device.models:
-        _fail(f"slave {old}: no profile matched; give --model", EXIT_FAILURE)
-    profile = next(p for p in candidates if p.model == device.models[0])
+    profile = _address_profile(old, device, candidates)
     master = master_for(device.line)
     try:
         done = asyncio.run(_write_address(master, profile, old, new, timeout_s))
@@ -148,6 +146,20 @@ def _change_address(
         typer.echo(f"slave {old} will be slave {new} after a power cycle ({profile.model})")
 
 
+def _address_profile(old: int, device: FoundDevice, candidates: list[Profile]) -> Profile:
+    """The one profile that matched the device at ``old``, else exit.
+
+    Several profiles often read plausibly from one device; writing the address
+    register of the wrong one changes nothing, or another setting.
+    """
+    if not device.models:
+        _fail(f"slave {old}: no profile matched; give --model", EXIT_FAILURE)
+    if len(device.models) > 1:
+        names = ", ".join(device.models)
+        _fail(f"slave {old} matches several profiles ({names}): give --model", EXIT_FAILURE)
+    return next(p for p in candidates if p.model == device.models[0])
+
+
 async def _write_address(
     master: ModbusMaster, profile: Profile, old: int, new: int, timeout_s: float
 ) -> bool:
@@ -157,8 +169,15 @@ async def _write_address(
         master.close()
 
 
+def _number(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{what} {text.strip()!r} is not a whole number") from None
+
+
 def _bauds(text: str) -> list[int]:
-    bauds = [int(part) for part in text.split(",") if part.strip()]
+    bauds = [_number(part, "baud rate") for part in text.split(",") if part.strip()]
     for value in bauds:
         if value not in STANDARD_BAUDS:
             raise ValueError(f"baud rate {value}: use one of {STANDARD_BAUDS}")
@@ -178,7 +197,7 @@ def _addresses(text: str) -> list[int]:
     addresses: list[int] = []
     for part in text.split(","):
         first, _, last = part.strip().partition("-")
-        low, high = int(first), int(last or first)
+        low, high = _number(first, "address"), _number(last or first, "address")
         addresses.extend(check_slave(a) for a in range(low, high + 1))
     return addresses
 
@@ -189,7 +208,7 @@ def _change(text: str | None) -> tuple[int, int] | None:
     old, sep, new = text.partition(":")
     if not sep:
         raise ValueError("--set-address takes OLD:NEW, e.g. 1:17")
-    return check_slave(int(old)), check_slave(int(new))
+    return check_slave(_number(old, "address")), check_slave(_number(new, "address"))
 
 
 def _candidates(model: str | None) -> list[Profile]:

@@ -43,7 +43,7 @@ from edge.bus_config import (
     ModbusRtuOverTcpBus,
     ModbusTcpBus,
 )
-from edge.config_source import SECRET_ENV, load_password, load_secret
+from edge.config_source import SECRET_ENV, check_tls_files, load_password, load_secret
 from edge.errors import ConfigError
 from edge.uplink_config import (
     UPLINK_TYPES,
@@ -176,6 +176,9 @@ class PublishSection(BaseModel):
     max_bytes_per_s: int | None = Field(default=None, ge=100)
     # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
     max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
+    # a batch sent this many times without an ack while newer ones were acked since its
+    # last send (the cloud cannot read its seq) is quarantined as never_acknowledged
+    quarantine_after_sends: int = Field(default=5, ge=2, le=1000)
 
 
 class OutboxSection(BaseModel):
@@ -278,6 +281,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeCon
         raise ConfigError("\n".join(describe_errors(path, node, exc, tags))) from None
     base = path.parent.resolve()
     where = Where(path, node)
+    check_tls_files(settings.mqtt.tls, base, where)
     uplink = settings.uplink
     hj212_password, hj212_key = None, None
     if isinstance(uplink, Hj212UplinkSection):

@@ -34,9 +34,10 @@ def _readable_by_others(key: str, path: Path) -> list[str]:
         mode = path.stat().st_mode
     except OSError:
         return []  # the loader already refused a missing file; an env secret needs none
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    # group bits are how the service reads it (README: root:shanshui 0640); others' are not
+    if mode & stat.S_IRWXO:
         return [
             f"{key}: {path.name} is readable by other users (mode {stat.S_IMODE(mode):04o}): "
-            f"chmod 600 {path}"
+            f"chmod o-rwx {path}"
         ]
     return []

@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretBytes, SecretStr
 
 from device_profiles.yaml_source import Where
 from edge.errors import ConfigError
 from wire.signing import MIN_SECRET_BYTES
+
+
+class TlsFiles(Protocol):
+    """The file names of ``mqtt.tls`` (:class:`edge.config.TlsSection`)."""
+
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def cert_file(self) -> Path | None: ...
+    @property
+    def key_file(self) -> Path | None: ...
+
 
 SECRET_ENV = "SHANSHUI_GATEWAY_SECRET"  # noqa: S105 - the variable's name, not a secret
 
@@ -74,3 +87,29 @@ def load_password(password_file: Path | None, base: Path, where: Where) -> Secre
         loc = ("mqtt", "password_file")
         raise ConfigError(where.format(loc, f"cannot read {password_path}: {reason}")) from None
     return SecretStr(text.rstrip("\r\n"))
+
+
+def check_tls_files(tls: TlsFiles | None, base: Path, where: Where) -> None:
+    """Refuse ``mqtt.tls`` files that cannot be read, naming the key (never the content).
+
+    The agent would otherwise start, fail at its first connection and retry forever.
+
+    Raises:
+        ConfigError: one line per unreadable file.
+    """
+    if tls is None:
+        return
+    problems = []
+    for key in ("ca_file", "cert_file", "key_file"):
+        name = getattr(tls, key)
+        if name is None:
+            continue
+        try:
+            (base / name).read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            problems.append(
+                where.format(("mqtt", "tls", key), f"cannot read {base / name}: {reason}")
+            )
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -45,6 +45,13 @@ from edge.config import EdgeConfig, load_config
 from edge.errors import ConfigError, EdgeError
 from edge.remote_cmds import run_command
 from edge.remote_link import ControlLink
+from edge.remote_secret import (
+    ROTATE_SECRET,
+    confirm_secret,
+    previous_path,
+    read_previous,
+    secret_path,
+)
 from wire import WireError
 from wire.signing import sign_object, verify_object
 
@@ -78,7 +85,7 @@ class Supervisor:
             agent_factory: builds an agent for a config (tests pass options).
         """
         self.path = path
-        self._environ = environ
+        self.environ = environ
         self.config = config if config is not None else load_config(path, environ)
         self._timeout_s = connect_timeout_s
         self._factory = agent_factory
@@ -86,7 +93,7 @@ class Supervisor:
         self._agent_stop = asyncio.Event()
         self._agent_task: asyncio.Task[None] | None = None
         self._link: ControlLink | None = None
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
         self.forged = 0
         self._begun = asyncio.Event()  # the first agent has been started
         self._state = self._read_state()
@@ -132,8 +139,7 @@ class Supervisor:
                     {stopped, got, task}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if got in done:
-                    kind, payload = got.result()
-                    await self._handle(kind, payload)
+                    await self._handle(*got.result())
                 else:
                     got.cancel()
                 task = self._agent_task or task
@@ -152,6 +158,8 @@ class Supervisor:
         self.config = config
         agent = self.agent = self._factory(config)
         agent.config_version = version  # reported in up/status
+        agent.retired_secret.value = read_previous(secret_path(config, self.environ))
+        agent.retired_secret.on_confirmed = self._secret_confirmed
         self._agent_stop = asyncio.Event()
         task = self._agent_task = asyncio.create_task(agent.run(self._agent_stop), name="agent")
         self._link = ControlLink(config, self._received)
@@ -183,21 +191,53 @@ class Supervisor:
         mqtt = self.config.settings.mqtt
         return f"broker {mqtt.host}:{mqtt.port} not reached within {self._timeout_s:g}s"
 
+    def use_secret(self, config: EdgeConfig, previous: bytes) -> None:
+        """Sign with ``config``'s new secret now; ``previous`` verifies acks until confirmed."""
+        self.config = config
+        if self.agent is not None:
+            self.agent.config = config
+            self.agent.retired_secret.value = previous
+            self.agent.retired_secret.on_confirmed = self._secret_confirmed
+
+    def _secret_confirmed(self) -> None:
+        path = secret_path(self.config, self.environ)
+        if path is not None:
+            with suppress(OSError):
+                previous_path(path).unlink()
+        log.info("remote: the cloud acknowledged under the new secret; the old one is deleted")
+
     # --- messages -------------------------------------------------------------
 
     def _received(self, kind: str, payload: bytes) -> None:
         try:
-            body = verify_object(payload, self.config.secret.get_secret_value())
+            body, retired = self._verified(kind, payload)
             message = json.loads(body)
             if not isinstance(message, dict):
                 raise ValueError("not a JSON object")
+            if retired and message.get("cmd") != ROTATE_SECRET:
+                raise WireError("signed with the previous secret")
         except (WireError, ValueError) as exc:
             self.forged += 1
             log.warning("remote: ignored a %s message that does not verify: %s", kind, exc)
             return
-        self._inbox.put_nowait((kind, body))
+        self._inbox.put_nowait((kind, body, retired))
 
-    async def _handle(self, kind: str, body: bytes) -> None:
+    def _verified(self, kind: str, payload: bytes) -> tuple[bytes, bool]:
+        """The unsigned body, and whether only the secret before a rotation verified it.
+
+        That secret is kept until the cloud confirms the new one; it verifies only a
+        ``rotate-secret`` that re-delivers the secret in force (the cloud's
+        ``--resume`` when the first answer was lost), which changes nothing.
+        """
+        try:
+            return verify_object(payload, self.config.secret.get_secret_value()), False
+        except WireError:
+            retired = self.agent.retired_secret.value if self.agent is not None else None
+            if kind != "cmd" or retired is None:
+                raise
+            return verify_object(payload, retired), True
+
+    async def _handle(self, kind: str, body: bytes, retired: bool) -> None:
         message: dict[str, Any] = json.loads(body)
         if kind == "config":
             await self._config(message)
@@ -206,7 +246,10 @@ class Supervisor:
             if not isinstance(command_id, str) or command_id in self._seen():
                 return
             self._remember(command_id)
-            answer = await run_command(self, message)
+            if retired:
+                answer = confirm_secret(self, command_id, message.get("args", []))
+            else:
+                answer = await run_command(self, message)
             self._ack({"kind": "cmd", "id": command_id, **answer})
 
     async def _config(self, message: dict[str, Any]) -> None:
@@ -248,7 +291,7 @@ class Supervisor:
         try:
             pushed.write_text(text, encoding="utf-8")
             try:
-                new = load_config(pushed, self._environ)
+                new = load_config(pushed, self.environ)
             except ConfigError as exc:
                 return str(exc)
         finally:

@@ -5,9 +5,12 @@ Layer: command semantics on top of :class:`edge.remote.Supervisor`; no transport
 - ``diagnostics``: answers with the status body the agent publishes (health).
 - ``poll-now``: restarts the agent in-process with the same config; a fresh
   agent polls every device at once (the outbox and its batches stay).
-- ``set-interval DEVICE SECONDS``: rewrites that device's ``interval_s`` in
-  gateway.yaml and applies it exactly like a pushed config (same validation,
-  same rollback, written to disk once it runs).
+- ``set-interval DEVICE SECONDS``: changes that device's ``interval_s`` in
+  gateway.yaml (that value only: comments and layout stay, see
+  :mod:`edge.config_edit`) and applies it exactly like a pushed config (same
+  validation, same rollback, written to disk once it runs).
+- ``rotate-secret SEALED``: installs a new gateway secret delivered encrypted
+  (see :mod:`edge.remote_secret`); the answer is signed with the new secret.
 - ``resend START END``: not available: the outbox deletes a batch once the
   cloud confirmed its commit, and re-sends unconfirmed ones on its own, so
   there is nothing older to re-send; the answer says so.
@@ -21,9 +24,9 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from device_profiles.yaml_source import YamlSourceError, read_yaml
+from edge.config_edit import set_device_interval
+from edge.errors import ConfigError
+from edge.remote_secret import NAME, rotate_secret
 from edge.status import status_body
 
 if TYPE_CHECKING:
@@ -41,6 +44,12 @@ async def run_command(supervisor: Supervisor, message: dict[str, Any]) -> dict[s
         return _answer(name, await supervisor.restart())
     if name == "set-interval":
         return await _set_interval(supervisor, args)
+    if name == NAME:
+        return await rotate_secret(supervisor, str(message.get("id")), args)
+    return _not_here(name)
+
+
+def _not_here(name: object) -> dict[str, Any]:
     if name == "resend":
         return {
             "cmd": name,
@@ -71,19 +80,13 @@ async def _set_interval(supervisor: Supervisor, args: list[Any]) -> dict[str, An
     except (TypeError, ValueError):
         return _answer(name, f"not a number of seconds: {seconds!r}")
     try:
-        document, _node = read_yaml(supervisor.path)
-    except YamlSourceError as exc:
+        text = supervisor.path.read_text(encoding="utf-8")
+        edited = set_device_interval(text, device, interval_s, supervisor.path.name)
+    except (OSError, UnicodeDecodeError) as exc:
+        return _answer(name, f"cannot read {supervisor.path.name}: {exc}")
+    except ConfigError as exc:
         return _answer(name, str(exc))
-    found = False
-    for bus in document.get("buses", []) if isinstance(document, dict) else []:
-        for entry in bus.get("devices", []) if isinstance(bus, dict) else []:
-            if isinstance(entry, dict) and entry.get("id") == device:
-                entry["interval_s"] = interval_s
-                found = True
-    if not found:
-        return _answer(name, f"no device {device!r} in {supervisor.path.name}")
-    text = yaml.safe_dump(document, sort_keys=False)
-    return _answer(name, await supervisor.apply_text(text))
+    return _answer(name, await supervisor.apply_text(edited))
 
 
 def _answer(name: str, reason: str | None) -> dict[str, Any]:

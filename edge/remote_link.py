@@ -21,6 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
+from edge.uplink.mqtt import release_sockets
 from edge.uplink.tls import tls_context
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class ControlLink:
                 await asyncio.to_thread(info.wait_for_publish, 2.0)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        release_sockets(self._client)
 
     def _paho_connected(
         self,

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +32,8 @@ import yaml
 
 from cloud.embedded.broker import EmbeddedBroker, free_port
 from cloud.embedded.postgres import EmbeddedPostgres
-from cloud.services import embedded_secret_key_text
+from cloud.services import EMBEDDED_DATABASE, embedded_secret_key_text
+from cloud.storage.admin import ensure_database
 from shanshui.children import Children
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,12 @@ def run_demo(data_dir: Path, ready: threading.Event | None = None) -> None:
                 f"      curl -H 'Authorization: Bearer {key}' {latest}\n"
                 f"  Dashboard (signs in with the demo's admin key):\n"
                 f"      {base}/login#key={key}\n"
+                f"  Technician view of the gateway:\n"
+                f"      {base}/?gateway={GATEWAY_ID}\n"
                 f"  API docs:   {base}/docs\n"
-                f"  Logs:       {data_dir / 'logs'}\n\n"
+                f"  Logs:       {data_dir / 'logs'}\n"
+                f"  Cloud commands on the demo's database, e.g.:\n"
+                f"      SHANSHUI_DATA_DIR={data_dir} {_command()} cloud dead-letters\n\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
@@ -104,6 +110,14 @@ def run_demo(data_dir: Path, ready: threading.Event | None = None) -> None:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _command() -> str:
+    """How to call ``shanshui`` from the demo's shell: the venv's script when not on PATH."""
+    script = Path(sys.executable).parent / "shanshui"
+    return (
+        str(script) if script.exists() and shutil.which("shanshui") != str(script) else "shanshui"
+    )
+
+
 @contextmanager
 def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
     ports = Ports.choose()
@@ -112,8 +126,9 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
         database = stack.enter_context(EmbeddedPostgres(data_dir / "postgres"))
         _say(f"starting MQTT broker (embedded rumqttd) on 127.0.0.1:{ports.mqtt}")
         broker = stack.enter_context(EmbeddedBroker(port=ports.mqtt))
+        # the database `shanshui cloud ...` uses with SHANSHUI_DATA_DIR set to data_dir
         env = {
-            "SHANSHUI_DATABASE_URL": database.url(),
+            "SHANSHUI_DATABASE_URL": ensure_database(database.url(), EMBEDDED_DATABASE),
             "SHANSHUI_MQTT_URL": broker.url,
             "SHANSHUI_HTTP_HOST": "127.0.0.1",
             "SHANSHUI_HTTP_PORT": str(ports.http),

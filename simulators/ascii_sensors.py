@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import tty
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from device_profiles.ascii import ENCODING, format_line, parse_line
 from device_profiles.measure import to_canonical
 from simulators.errors import SimulatorError
 from simulators.modbus_rtu import line_char_s
+from simulators.pty_pair import PtyPair
 from simulators.register_image import as_served
 from simulators.signals import physical_value
 
@@ -67,10 +67,9 @@ class AsciiSensor:
         self.faults = AsciiFaults()
         self._seed, self._clock_s = seed, clock_s
         self._pinned: dict[str, float | None] = {}
-        self._master_fd, self._slave_fd = os.openpty()
-        tty.setraw(self._slave_fd)
-        os.set_blocking(self._master_fd, False)
-        self.port = os.ttyname(self._slave_fd)
+        self._pty = PtyPair()
+        self._master_fd = self._pty.master_fd
+        self.port = self._pty.port
         self.lines_sent = 0
         self._received = b""
         self._task: asyncio.Task[None] | None = None
@@ -133,11 +132,7 @@ class AsciiSensor:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
-        with suppress(ValueError, RuntimeError):
-            asyncio.get_running_loop().remove_reader(self._master_fd)
-        for fd in (self._master_fd, self._slave_fd):
-            with suppress(OSError):
-                os.close(fd)
+        self._pty.close()
 
     async def __aenter__(self) -> AsciiSensor:
         """Start."""

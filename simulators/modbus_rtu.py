@@ -25,7 +25,6 @@ import asyncio
 import os
 import termios
 import time
-import tty
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from pymodbus.pdu.register_message import (
 from device_profiles import Profile
 from device_profiles.settings import SLAVE_ADDRESS
 from simulators.errors import SimulatorError
+from simulators.pty_pair import PtyPair
 from simulators.register_image import RegisterImage
 from simulators.signals import ValueGenerator, physical
 
@@ -120,11 +120,9 @@ class RtuBus:
         self._generator = generator or physical()
         self._clock_s = clock_s
         self._update_interval_s = update_interval_s
-        self._master_fd, self._slave_fd = os.openpty()
-        # raw from the start: no echo, no CR/LF translation, before any client sets it
-        tty.setraw(self._slave_fd)
-        os.set_blocking(self._master_fd, False)
-        self.port = os.ttyname(self._slave_fd)
+        self._pty = PtyPair()
+        self._master_fd = self._pty.master_fd
+        self.port = self._pty.port
         self._framer = FramerRTU(DecodePDU(is_server=True))
         self._buffer = b""
         self._updater: asyncio.Task[None] | None = None
@@ -166,11 +164,7 @@ class RtuBus:
             server.close()
             await server.wait_closed()
         self._tcp_servers.clear()
-        with suppress(RuntimeError, ValueError):
-            asyncio.get_running_loop().remove_reader(self._master_fd)
-        for fd in (self._master_fd, self._slave_fd):
-            with suppress(OSError):
-                os.close(fd)
+        self._pty.close()
 
     async def __aenter__(self) -> RtuBus:
         """Start serving."""
@@ -325,8 +319,9 @@ def _read_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
 
 def _write_reply(slave: RtuSlave, request: ModbusPDU) -> ModbusPDU:
     address, value = request.address, request.registers[0]
-    if not slave.image.write(address, value):
-        return ExceptionResponse(request.function_code, ILLEGAL_ADDRESS, request.dev_id)
+    refused = slave.image.write(address, [value])
+    if refused is not None:
+        return ExceptionResponse(request.function_code, refused, request.dev_id)
     return WriteSingleRegisterResponse(address=address, registers=[value], dev_id=request.dev_id)
 
 

@@ -1,22 +1,30 @@
 """The registers one simulated slave serves, built from its device profile.
 
-Layer: pure data and the shared profile codec; no I/O, no asyncio. Registers
-are kept per function code (1 coils, 2 discrete inputs, 3 holding, 4 input),
-plus the profile's writable settings (slave address, baud rate). Values come
-from a :data:`signals.ValueGenerator`, encoded with
-``device_profiles.encode_point`` (the codec the poller decodes with). Tests pin
-values (:meth:`RegisterImage.set_value`), raw registers (a sensor's sentinel,
-an out-of-range raw value) or freeze what is served (a stuck sensor), and read
-back exactly what a poller will decode (:meth:`RegisterImage.served`).
-Values are in each quantity's canonical unit on the way in and out; the image
-holds them in the unit each point reports, clamped to the sensor's measuring
-range, as a real sensor would.
+Layer: pure data and the shared profile codec; no I/O, no asyncio, no pymodbus.
+Both servers use it: the Modbus TCP station (:mod:`simulators.slaves`, under its
+lock) and the RTU bus on a pseudo-terminal (:mod:`simulators.modbus_rtu`).
+
+Registers are kept per function code (1 coils, 2 discrete inputs, 3 holding, 4
+input), each point in the table its function code reads, plus the profile's
+writable settings (slave address, factory baud rate) with their unlock and save
+registers. Values come from a :data:`signals.ValueGenerator`, encoded with
+``device_profiles.encode_point`` (the codec the poller decodes with). Values are
+in each quantity's canonical unit on the way in and out; the image holds them in
+the unit each point reports, clamped to the sensor's measuring range, as a real
+sensor would.
+
+Writes reach only settings and their unlock/save registers, within the values
+the profile allows (else ``ILLEGAL_ADDRESS`` / ``ILLEGAL_VALUE``, nothing
+written). Faults: a point stuck, out of its measuring range or at its sentinel
+(:meth:`RegisterImage.inject`), raw registers (:meth:`RegisterImage.set_raw`),
+the whole sensor stuck (:meth:`RegisterImage.stick`) or silent (``offline``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
+from typing import Literal
 
 from device_profiles import (
     InvalidRawError,
@@ -26,6 +34,7 @@ from device_profiles import (
     ProfileError,
     Quantity,
     RegisterError,
+    Setting,
     decode_point,
     encode_point,
     load_quantities,
@@ -35,28 +44,41 @@ from device_profiles.settings import BAUD_RATE, SLAVE_ADDRESS
 from simulators.errors import SimulatorError
 from simulators.signals import ValueGenerator
 
+# Modbus exception codes a write is refused with (pymodbus's ExcCodes has the same numbers)
+ILLEGAL_ADDRESS = 2
+ILLEGAL_VALUE = 3
+
+Fault = Literal["stuck", "out_of_range", "sentinel"]
+
 
 class RegisterImage:
-    """Register address -> value for one slave, plus which points are pinned."""
+    """Register address -> value for one slave, which points are pinned, what is writable."""
 
     def __init__(self, slave: int, profile: Profile, baudrate: int | None = None) -> None:
-        """Point registers are 0 until the first :meth:`update`; settings hold slave and baud."""
+        """Point registers are 0 until the first :meth:`update`.
+
+        Settings hold what the sensor was configured with: ``slave``, and its baud
+        rate (``baudrate``, default the profile's factory one); other settings
+        their first code, else their minimum.
+        """
         self.slave = slave
         self.profile = profile
+        self.offline = False
+        self.pinned: set[str] = set()
         self.tables: dict[int, dict[int, int]] = {}
         for point in profile.points:
             table = self.tables.setdefault(point.function_code, {})
             table.update(dict.fromkeys(range(point.address, point.end), 0))
-        self.writable: set[int] = set(self.tables.get(3, {}))
-        for setting in profile.modbus.settings:
-            current = {SLAVE_ADDRESS: slave, BAUD_RATE: baudrate}.get(setting.name)
-            register = 0
-            with suppress(ProfileError, TypeError):
-                register = setting.encode(current) if current is not None else 0
-            self.tables.setdefault(setting.read_function_code, {})[setting.address] = register
-            self.writable.add(setting.address)
-            self.writable.update(w.address for w in (*setting.before, *setting.after))
-        self.pinned: set[str] = set()
+        # holding addresses a write may reach: a setting's, or an unlock/save register (None)
+        self.writable: dict[int, Setting | None] = {}
+        modbus = profile.modbus
+        for setting in modbus.settings:
+            self.tables.setdefault(setting.read_function_code, {})[setting.address] = _initial(
+                setting, slave, baudrate or modbus.serial.baudrate
+            )
+            self.writable[setting.address] = setting
+            for write in (*setting.before, *setting.after):
+                self.writable.setdefault(write.address, None)
 
     @property
     def registers(self) -> dict[int, int]:
@@ -87,6 +109,30 @@ class RegisterImage:
         self._store(point, registers)
         self.pinned.add(point_name)
         return to_canonical(point, quantity, decode_point(point, registers))
+
+    def inject(self, point_name: str, fault: Fault) -> None:
+        """Make one point misbehave until :meth:`unpin`.
+
+        ``stuck`` freezes the value served now; ``out_of_range`` serves a value
+        beyond the sensor's measuring range (or its quantity's plausible range);
+        ``sentinel`` serves the point's first "probe broken" raw value.
+
+        Raises:
+            KeyError: no such point.
+            SimulatorError: the point has no sentinel, or no out-of-range value fits its type.
+        """
+        point = self.profile.point(point_name)
+        if fault == "stuck":
+            self.pinned.add(point_name)
+        elif fault == "sentinel":
+            self.set_sentinel(point_name)
+        else:
+            quantity = load_quantities()[point.quantity]
+            for value in _beyond_range(point, quantity):
+                with suppress(RegisterError):
+                    self.set_raw(point_name, encode_point(point, value))
+                    return
+            raise SimulatorError(f"{point_name}: no out-of-range value fits {point.data_type}")
 
     def set_sentinel(self, point_name: str) -> None:
         """Serve the point's first "probe broken" raw value (``invalid_raw``).
@@ -128,16 +174,28 @@ class RegisterImage:
         except KeyError:
             return None
 
-    def write(self, address: int, value: int) -> bool:
-        """Store one holding register a master wrote; False if it is not writable."""
-        if address not in self.writable:
-            return False
-        for setting in self.profile.modbus.settings:
-            if setting.address == address:
-                self.tables.setdefault(setting.read_function_code, {})[address] = value
-        if address in self.tables.get(3, {}):
-            self.tables[3][address] = value
-        return True
+    def write(self, address: int, values: Sequence[int]) -> int | None:
+        """Apply a write (FC 6/16) from ``address`` on; None, or the exception code refusing it.
+
+        Only settings and their unlock/save registers take writes, a setting only
+        a value its profile allows; a refused write changes nothing.
+        """
+        targets = [self.writable.get(address + i, _NOT_WRITABLE) for i in range(len(values))]
+        if any(target is _NOT_WRITABLE for target in targets):
+            return ILLEGAL_ADDRESS
+        settings = [(t, v) for t, v in zip(targets, values, strict=True) if t is not None]
+        if not all(_allowed(setting, value) for setting, value in settings):
+            return ILLEGAL_VALUE
+        for setting, value in settings:
+            self.tables.setdefault(setting.read_function_code, {})[setting.address] = value
+        return None
+
+    def settings(self) -> dict[str, int | None]:
+        """What each writable setting holds now (a baud rate, not its code)."""
+        return {
+            s.name: s.decode(self.tables[s.read_function_code][s.address])
+            for s in self.profile.modbus.settings
+        }
 
     def setting_address(self, name: str) -> int | None:
         """Register of the profile's writable setting ``name`` (``slave_address``), if any."""
@@ -150,11 +208,12 @@ class RegisterImage:
         values: dict[str, float] = {}
         for point in self.profile.points:
             with suppress(InvalidRawError):
-                decoded = decode_point(point, self._registers_of(point))
+                decoded = decode_point(point, self.registers_of(point))
                 values[point.name] = to_canonical(point, quantities[point.quantity], decoded)
         return values
 
-    def _registers_of(self, point: Point) -> list[int]:
+    def registers_of(self, point: Point) -> list[int]:
+        """The raw registers (bits) ``point`` serves now."""
         table = self.tables[point.function_code]
         return [table[a] for a in range(point.address, point.end)]
 
@@ -162,6 +221,27 @@ class RegisterImage:
         table = self.tables[point.function_code]
         for offset, register in enumerate(registers):
             table[point.address + offset] = register
+
+
+_NOT_WRITABLE = Setting(name="not_writable", address=0)
+
+
+def _initial(setting: Setting, slave: int, baudrate: int) -> int:
+    value = setting.min
+    with suppress(ProfileError):
+        if setting.name == SLAVE_ADDRESS:
+            value = setting.encode(slave)
+        elif setting.name == BAUD_RATE:
+            value = setting.encode(baudrate)
+        elif setting.codes:
+            value = next(iter(setting.codes))
+    return value
+
+
+def _allowed(setting: Setting, value: int) -> bool:
+    if setting.decode(value) is None:
+        return False
+    return setting.codes is not None or setting.min <= value <= setting.max
 
 
 def as_served(point: Measurement, quantity: Quantity, value: float) -> float:
@@ -173,3 +253,14 @@ def as_served(point: Measurement, quantity: Quantity, value: float) -> float:
         codes = sorted(point.enum)
         own = min(codes, key=lambda code: abs(code - own))
     return own
+
+
+def _beyond_range(point: Point, quantity: Quantity) -> list[float]:
+    """Candidate values (point's unit) outside its measuring or plausible range, nearest first."""
+    low = from_canonical(point, quantity, quantity.min)
+    high = from_canonical(point, quantity, quantity.max)
+    low, high = min(low, high), max(low, high)
+    if point.valid is not None:
+        low, high = max(low, point.valid.min), min(high, point.valid.max)
+    span = max(high - low, abs(point.scale))
+    return [high + 0.1 * span, low - 0.1 * span]

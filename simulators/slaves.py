@@ -32,30 +32,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Literal, cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
-from device_profiles import (
-    InvalidRawError,
-    Point,
-    Profile,
-    ProfileError,
-    Quantity,
-    RegisterError,
-    Setting,
-    decode_point,
-    encode_point,
-    load_quantities,
-)
-from device_profiles.measure import from_canonical, to_canonical
-from device_profiles.settings import BAUD_RATE, SLAVE_ADDRESS
+from device_profiles import Point, Profile
 from simulators.errors import SimulatorError
+from simulators.register_image import Fault, RegisterImage
 from simulators.signals import ValueGenerator, physical
 
 _ALL_REGISTERS = 0x10000
@@ -63,18 +48,7 @@ _ALL_REGISTERS = 0x10000
 _READS = {1: 1, 2: 2, 3: 3, 4: 4}
 _WRITES = (6, 16)  # write single / multiple holding registers: the settings
 
-Fault = Literal["stuck", "out_of_range", "sentinel"]
-
-
-@dataclass
-class _Slave:
-    profile: Profile
-    # (function code of the table, address) -> register (0/1 for a bit)
-    image: dict[tuple[int, int], int] = field(default_factory=dict)
-    pinned: set[str] = field(default_factory=set)
-    offline: bool = False
-    # holding addresses a write may reach: a setting's, or an unlock/save register
-    writable: dict[int, Setting | None] = field(default_factory=dict)
+__all__ = ["Fault", "SimulatedSlaves"]
 
 
 class SimulatedSlaves:
@@ -105,9 +79,7 @@ class SimulatedSlaves:
                 raise SimulatorError(f"{profile.model} speaks {profile.protocol}, not Modbus")
         self._generator = generator or physical()
         self._clock_s = clock_s
-        self._slaves = {slave: _Slave(profile) for slave, profile in slaves.items()}
-        for slave_id, state in self._slaves.items():
-            _init_settings(slave_id, state)
+        self._slaves = {slave: RegisterImage(slave, profile) for slave, profile in slaves.items()}
         self._lock = threading.Lock()
         self.update()
 
@@ -124,11 +96,7 @@ class SimulatedSlaves:
         does after the save write or a power cycle, depending on the model).
         """
         with self._lock:
-            state = self._slaves[slave]
-            return {
-                s.name: s.decode(state.image[s.read_function_code, s.address])
-                for s in state.profile.modbus.settings
-            }
+            return self._slaves[slave].settings()
 
     def sim_devices(self) -> list[SimDevice]:
         """pymodbus devices for a server: one per slave, and a silent one for every other id."""
@@ -137,18 +105,9 @@ class SimulatedSlaves:
     def update(self, time_s: float | None = None) -> None:
         """Set every unpinned point to the generator's value at ``time_s`` (default: now)."""
         now_s = self._clock_s() if time_s is None else time_s
-        quantities = load_quantities()
         with self._lock:
-            for slave_id, slave in self._slaves.items():
-                for point in slave.profile.points:
-                    if point.name in slave.pinned:
-                        continue
-                    quantity = quantities[point.quantity]
-                    value = self._generator(slave_id, point, quantity, now_s)
-                    with suppress(RegisterError):  # a value the type cannot hold: keep the last
-                        _store(
-                            slave, point, encode_point(point, _as_served(point, quantity, value))
-                        )
+            for image in self._slaves.values():
+                image.update(self._generator, now_s)
 
     def set_value(self, slave: int, point_name: str, value: float) -> float:
         """Pin ``point_name`` of ``slave`` to ``value`` (canonical unit).
@@ -160,13 +119,9 @@ class SimulatedSlaves:
             KeyError: no such slave or point.
             RegisterError: the value does not fit the point's data type.
         """
-        point = self._point(slave, point_name)
-        quantity = load_quantities()[point.quantity]
-        registers = encode_point(point, from_canonical(point, quantity, value))
+        self._point(slave, point_name)
         with self._lock:
-            _store(self._slaves[slave], point, registers)
-            self._slaves[slave].pinned.add(point_name)
-        return to_canonical(point, quantity, decode_point(point, registers))
+            return self._slaves[slave].set_value(point_name, value)
 
     def inject(self, slave: int, point_name: str, fault: Fault) -> None:
         """Make one point misbehave until :meth:`unpin`.
@@ -179,60 +134,35 @@ class SimulatedSlaves:
             KeyError: no such slave or point.
             SimulatorError: the point has no sentinel, or no out-of-range value fits its type.
         """
-        point = self._point(slave, point_name)
-        if fault == "stuck":
-            with self._lock:
-                self._slaves[slave].pinned.add(point_name)
-            return
-        if fault == "sentinel":
-            if not point.invalid_raw:
-                raise SimulatorError(f"{point_name} has no sentinel value (invalid_raw)")
-            raw_point = point.model_copy(update={"scale": 1.0, "offset": 0.0, "invalid_raw": ()})
-            self.set_raw(slave, point_name, encode_point(raw_point, point.invalid_raw[0]))
-            return
-        quantity = load_quantities()[point.quantity]
-        for value in _beyond_range(point, quantity):
-            with suppress(RegisterError):
-                self.set_raw(slave, point_name, encode_point(point, value))
-                return
-        raise SimulatorError(f"{point_name}: no out-of-range value fits {point.data_type}")
+        self._point(slave, point_name)
+        with self._lock:
+            self._slaves[slave].inject(point_name, fault)
 
     def set_raw(self, slave: int, point_name: str, registers: Sequence[int]) -> None:
         """Pin ``point_name`` to raw ``registers`` (e.g. a sensor's probe-missing value)."""
-        point = self._point(slave, point_name)
-        if len(registers) != point.register_count:
-            raise SimulatorError(f"{point_name} needs {point.register_count} registers")
+        self._point(slave, point_name)
         with self._lock:
-            _store(self._slaves[slave], point, tuple(registers))
-            self._slaves[slave].pinned.add(point_name)
+            self._slaves[slave].set_raw(point_name, registers)
 
     def unpin(self, slave: int, point_name: str) -> None:
         """Let ``point_name`` follow the generator again (from the next update)."""
         self._point(slave, point_name)
         with self._lock:
-            self._slaves[slave].pinned.discard(point_name)
+            self._slaves[slave].unpin(point_name)
 
     def served(self, slave: int) -> dict[str, float]:
         """Point name -> value as a poller decodes it now, canonical unit, quantisation included.
 
         Points whose registers hold a probe-missing raw value are left out.
         """
-        quantities = load_quantities()
-        values: dict[str, float] = {}
         with self._lock:
-            state = self._slaves[slave]
-            for point in state.profile.points:
-                registers = _registers_of(state, point)
-                with suppress(InvalidRawError):
-                    decoded = decode_point(point, registers)
-                    values[point.name] = to_canonical(point, quantities[point.quantity], decoded)
-        return values
+            return self._slaves[slave].served()
 
     def registers(self, slave: int, point_name: str) -> tuple[int, ...]:
         """The raw registers (bits) ``point_name`` of ``slave`` serves now."""
         point = self._point(slave, point_name)
         with self._lock:
-            return tuple(_registers_of(self._slaves[slave], point))
+            return tuple(self._slaves[slave].registers_of(point))
 
     def set_offline(self, slave: int, offline: bool) -> None:
         """Make ``slave`` stop answering (``True``) or answer again (``False``)."""
@@ -260,18 +190,19 @@ class SimulatedSlaves:
                 if state.offline:
                     raise NoSuchIdException(f"slave {slave_id} is offline")  # -> no answer
                 if function_code in _WRITES:
-                    return _write(state, address, [int(v) for v in set_values or []])
+                    refused = state.write(address, [int(v) for v in set_values or []])
+                    return None if refused is None else ExcCodes(refused)
                 table = _READS.get(function_code)
                 if table not in used_tables:  # a sensor without such registers refuses the code
                     return ExcCodes.ILLEGAL_FUNCTION
-                wanted = [state.image.get((table, address + i)) for i in range(count)]
-                if any(value is None for value in wanted):
+                wanted = state.read(table, address, count)
+                if wanted is None:
                     return ExcCodes.ILLEGAL_ADDRESS
                 if table in (1, 2):
-                    _fill_bits(registers, start_address, address, cast(list[int], wanted))
+                    _fill_bits(registers, start_address, address, wanted)
                 else:
                     for offset, value in enumerate(wanted):
-                        registers[address - start_address + offset] = cast(int, value)
+                        registers[address - start_address + offset] = value
             return None
 
         simdata = (tables[0], tables[1], tables[2], tables[3])
@@ -279,7 +210,7 @@ class SimulatedSlaves:
         return SimDevice(slave_id, simdata=simdata, action=action, use_bit_addressing=True)
 
 
-def _tables(state: _Slave) -> tuple[tuple[list[SimData], ...], set[int]]:
+def _tables(state: RegisterImage) -> tuple[tuple[list[SimData], ...], set[int]]:
     """pymodbus's four tables (coils, discrete inputs, holding, input) and those in use."""
     profile = state.profile
     tables: tuple[list[SimData], ...] = ([], [], [], [])
@@ -304,78 +235,6 @@ def _tables(state: _Slave) -> tuple[tuple[list[SimData], ...], set[int]]:
             kind = DataType.BITS if index < 2 else DataType.REGISTERS
             table.append(SimData(0, count=span if index >= 2 else 16, values=0, datatype=kind))
     return tables, used
-
-
-def _init_settings(slave_id: int, slave: _Slave) -> None:
-    """Settings hold what the sensor was configured with: its id, its factory baud rate."""
-    modbus = slave.profile.modbus
-    for setting in modbus.settings:
-        value = setting.min
-        with suppress(ProfileError):
-            if setting.name == SLAVE_ADDRESS:
-                value = setting.encode(slave_id)
-            elif setting.name == BAUD_RATE:
-                value = setting.encode(modbus.serial.baudrate)
-            elif setting.codes:
-                value = next(iter(setting.codes))
-        slave.image[setting.read_function_code, setting.address] = value
-        slave.writable[setting.address] = setting
-        for write in (*setting.before, *setting.after):
-            slave.writable.setdefault(write.address, None)
-
-
-def _write(slave: _Slave, address: int, values: list[int]) -> ExcCodes | None:
-    """Apply a write (FC 6/16) to settings and unlock/save registers, or refuse it."""
-    targets = [slave.writable.get(address + i, _NOT_WRITABLE) for i in range(len(values))]
-    if any(target is _NOT_WRITABLE for target in targets):
-        return ExcCodes.ILLEGAL_ADDRESS
-    for target, value in zip(targets, values, strict=True):
-        if isinstance(target, Setting) and target.decode(value) is None:
-            return ExcCodes.ILLEGAL_VALUE
-        if (
-            isinstance(target, Setting)
-            and target.codes is None
-            and not (target.min <= value <= target.max)
-        ):
-            return ExcCodes.ILLEGAL_VALUE
-    for target, value in zip(targets, values, strict=True):
-        if isinstance(target, Setting):
-            slave.image[target.read_function_code, target.address] = value
-    return None
-
-
-_NOT_WRITABLE = Setting(name="not_writable", address=0)
-
-
-def _store(slave: _Slave, point: Point, registers: Sequence[int]) -> None:
-    for offset, register in enumerate(registers):
-        slave.image[point.function_code, point.address + offset] = register
-
-
-def _registers_of(slave: _Slave, point: Point) -> list[int]:
-    return [slave.image[point.function_code, a] for a in range(point.address, point.end)]
-
-
-def _as_served(point: Point, quantity: Quantity, value: float) -> float:
-    """A canonical value in the point's unit, inside the sensor's measuring range."""
-    own = from_canonical(point, quantity, value)
-    if point.valid is not None:
-        own = min(point.valid.max, max(point.valid.min, own))
-    if point.enum is not None:
-        codes = sorted(point.enum)
-        own = min(codes, key=lambda code: abs(code - own))
-    return own
-
-
-def _beyond_range(point: Point, quantity: Quantity) -> list[float]:
-    """Candidate values (point's unit) outside its measuring or plausible range, nearest first."""
-    low = from_canonical(point, quantity, quantity.min)
-    high = from_canonical(point, quantity, quantity.max)
-    low, high = min(low, high), max(low, high)
-    if point.valid is not None:
-        low, high = max(low, point.valid.min), min(high, point.valid.max)
-    span = max(high - low, abs(point.scale))
-    return [high + 0.1 * span, low - 0.1 * span]
 
 
 def _fill_bits(registers: list[int], start: int, address: int, bits: list[int]) -> None:

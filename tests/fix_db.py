@@ -8,9 +8,12 @@ Two kinds of server:
 * TimescaleDB, when ``SHANSHUI_TEST_TIMESCALE_URL`` is set (``.ci/run`` starts one).
 
 ``migrated_database_url`` (and ``db_flavour``) are parametrised over the servers
-available, so every test that uses them runs on plain PostgreSQL and, when it is
-configured, on TimescaleDB too. Each clones a template that was migrated once
-per run and server, so a test starts from the current schema in milliseconds.
+available, so every storage, ingest and API test (and the migrations') runs on
+plain PostgreSQL and, when it is configured, on TimescaleDB too; the others
+(CLI, alarms, simulators, end-to-end) use a database through the same storage
+layer and run on plain PostgreSQL only (see ``TIMESCALE_TESTED``). Each clones a
+template that was migrated once per run and server, so a test starts from the
+current schema in milliseconds.
 
 TimescaleDB's job scheduler connects to every database that has the extension,
 and ``CREATE DATABASE ... TEMPLATE`` refuses a source with other sessions: the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -38,8 +42,23 @@ POSTGRESQL = "postgresql"
 TIMESCALEDB = "timescaledb"
 
 
-def _flavours() -> list[str]:
-    return [POSTGRESQL, TIMESCALEDB] if os.environ.get(TIMESCALE_ENV) else [POSTGRESQL]
+# tests (folders or files, below tests/) whose database is parametrised over both servers
+TIMESCALE_TESTED = ("cloud/storage/", "cloud/ingest/", "cloud/api/", "cloud/test_migrate.py")
+_TESTS = Path(__file__).resolve().parent
+
+
+def _flavours(test_file: Path) -> list[str]:
+    if not os.environ.get(TIMESCALE_ENV):
+        return [POSTGRESQL]
+    where = test_file.resolve().relative_to(_TESTS).as_posix()
+    return [POSTGRESQL, TIMESCALEDB] if where.startswith(TIMESCALE_TESTED) else [POSTGRESQL]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test that uses a database on the servers its part of the suite is tested on."""
+    if "db_flavour" in metafunc.fixturenames:
+        flavours = _flavours(metafunc.definition.path)
+        metafunc.parametrize("db_flavour", flavours, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +72,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url()
 
 
-@pytest.fixture(scope="session", params=_flavours())
+@pytest.fixture(scope="session")
 def db_flavour(request: pytest.FixtureRequest) -> str:
     """``postgresql`` or ``timescaledb``: which server this test's database lives on."""
     return str(request.param)

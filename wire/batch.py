@@ -12,6 +12,13 @@ JSON shape (keys are short because NB-IoT and MQTT budgets are counted in bytes)
 Each reading is ``[device, quantity, time_ms (UTC epoch ms), value, quality]``.
 ``seq`` is the gateway's monotonic batch number; together with ``gw`` it makes a
 batch idempotent at the cloud.
+
+A reading a full outbox thinned (the mean of several readings of one series in
+a window, see ``edge/outbox/thinning.py``) carries a sixth element, how many
+raw readings it averages (an integer >= 2): ``[..., value, quality, mean_of]``.
+Raw readings keep five elements, so a batch without means is byte for byte what
+a cloud of before knew; such a cloud refuses only batches that carry means
+(``malformed``: the gateway quarantines them, resendable after the upgrade).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ VERSION = 1
 MAX_READINGS = 5000
 MAX_BATCH_BYTES = 512 * 1024
 MAX_SEQ = 2**63 - 1
+MAX_MEAN_OF = 2**31 - 1
 # 2000-01-01 .. 2100-01-01: anything outside is a clock fault, not a reading.
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
@@ -64,6 +72,7 @@ class Reading:
     time_ms: int
     value: float
     quality: Quality = Quality.NORMAL
+    mean_of: int = 1  # 1: a raw reading; n >= 2: the mean of n readings (thinned)
 
     def __post_init__(self) -> None:
         # a cloud worker builds hundreds of thousands of these a second: the common
@@ -82,6 +91,15 @@ class Reading:
                 raise MalformedError(f"value must be finite, got {value!r}")
         if not isinstance(self.quality, Quality):
             raise MalformedError(f"quality must be a Quality, got {self.quality!r}")
+        if isinstance(self.mean_of, bool) or not isinstance(self.mean_of, int):
+            raise MalformedError(f"mean_of must be an integer, got {self.mean_of!r}")
+        if not 1 <= self.mean_of <= MAX_MEAN_OF:
+            raise MalformedError(f"mean_of {self.mean_of} outside 1..2^31-1")
+
+    @property
+    def thinned(self) -> bool:
+        """Whether this is a mean of several readings (a full outbox thinned them)."""
+        return self.mean_of > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +132,21 @@ def encode_batch(batch: Batch) -> bytes:
         "gw": batch.gateway_id,
         "seq": batch.seq,
         # r.quality is a StrEnum member, a str: JSON writes it as its value, "N"
-        "r": [[r.device, r.quantity, r.time_ms, r.value, r.quality] for r in batch.readings],
+        "r": [
+            [r.device, r.quantity, r.time_ms, r.value, r.quality]
+            if r.mean_of == 1
+            else _encode_reading(r)
+            for r in batch.readings
+        ],
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _encode_reading(r: Reading) -> list[Any]:
+    item: list[Any] = [r.device, r.quantity, r.time_ms, r.value, r.quality.value]
+    if r.mean_of != 1:
+        item.append(r.mean_of)
+    return item
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -171,8 +201,9 @@ def _decode_readings(raw_readings: list[Any]) -> tuple[Reading, ...]:
 
 
 _new = object.__new__
-_SET_DEVICE, _SET_QUANTITY, _SET_TIME, _SET_VALUE, _SET_QUALITY = (
-    Reading.__dict__[name].__set__ for name in ("device", "quantity", "time_ms", "value", "quality")
+_SET_DEVICE, _SET_QUANTITY, _SET_TIME, _SET_VALUE, _SET_QUALITY, _SET_MEAN_OF = (
+    Reading.__dict__[name].__set__
+    for name in ("device", "quantity", "time_ms", "value", "quality", "mean_of")
 )
 
 
@@ -186,20 +217,26 @@ def _checked_reading(
     _SET_TIME(reading, time_ms)
     _SET_VALUE(reading, value)
     _SET_QUALITY(reading, quality)
+    _SET_MEAN_OF(reading, 1)  # five elements: a raw reading
     return reading
 
 
 def _decode_reading(index: int, item: Any) -> Reading:
-    if not isinstance(item, list) or len(item) != 5:
-        raise MalformedError(f"reading {index}: expected [device, quantity, time_ms, value, flag]")
-    device, quantity, time_ms, value, flag = item
+    if not isinstance(item, list) or len(item) not in {5, 6}:
+        raise MalformedError(
+            f"reading {index}: expected [device, quantity, time_ms, value, flag(, mean_of)]"
+        )
+    device, quantity, time_ms, value, flag = item[:5]
+    mean_of = item[5] if len(item) == 6 else 1
     if isinstance(time_ms, bool) or not isinstance(time_ms, int):
         raise MalformedError(f"reading {index}: time_ms must be an integer")
+    if len(item) == 6 and type(mean_of) is int and mean_of < 2:
+        raise MalformedError(f"reading {index}: mean_of must be at least 2 when present")
     quality = _QUALITIES.get(flag) if type(flag) is str else None
     if quality is None:
         raise MalformedError(f"reading {index}: unknown quality flag {flag!r}")
     try:
-        return Reading(device, quantity, time_ms, value, quality)
+        return Reading(device, quantity, time_ms, value, quality, mean_of)
     except MalformedError as exc:
         raise MalformedError(f"reading {index}: {exc.message}") from None
 

@@ -6,16 +6,14 @@ in requests are ISO 8601 with an offset (see :mod:`cloud.api.params`).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud.api.params import ID_PATTERN, MAX_DB_ID, MAX_QUANTITIES, REGION_PATTERN, IsoTime
-from cloud.schemas import iso_utc, iso_utc_or_none
+from cloud.schemas import FromRecord, UtcTime
 from cloud.storage.access import Role
-from cloud.storage.audit import AuditEntry
-from cloud.storage.grants import Grant
-from cloud.storage.keys import ApiKey
 from cloud.storage.sites import MonitoringType, NoiseZone, Site, WaterClass
 
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -41,7 +39,7 @@ class KeyIn(BaseModel):
     expires_at: IsoTime | None = None
 
 
-class KeyOut(BaseModel):
+class KeyOut(FromRecord):
     """A key as stored; never its token."""
 
     id: int
@@ -49,33 +47,14 @@ class KeyOut(BaseModel):
     name: str
     role: str
     tenant: str | None
-    regions: list[str]
-    site_ids: list[int]
-    gateway_ids: list[str]
+    regions: list[str] = Field(validation_alias=AliasPath("scope", "regions"))
+    site_ids: list[int] = Field(validation_alias=AliasPath("scope", "site_ids"))
+    gateway_ids: list[str] = Field(validation_alias=AliasPath("scope", "gateway_ids"))
     rate_per_s: float
     burst: int
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> KeyOut:
-        """From a storage record."""
-        return cls(
-            id=key.id,
-            prefix=key.prefix,
-            name=key.name,
-            role=key.role,
-            tenant=key.tenant,
-            regions=list(key.scope.regions),
-            site_ids=list(key.scope.site_ids),
-            gateway_ids=list(key.scope.gateway_ids),
-            rate_per_s=key.rate_per_s,
-            burst=key.burst,
-            created_at=iso_utc(key.created_at),
-            expires_at=iso_utc_or_none(key.expires_at),
-            revoked_at=iso_utc_or_none(key.revoked_at),
-        )
+    created_at: UtcTime
+    expires_at: UtcTime | None
+    revoked_at: UtcTime | None
 
 
 class IssuedKey(KeyOut):
@@ -100,35 +79,19 @@ class GrantIn(BaseModel):
     note: Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")] = ""
 
 
-class GrantOut(BaseModel):
+class GrantOut(FromRecord):
     """A sharing grant."""
 
     id: int
     from_tenant: str
     to_tenant: str
     quantities: list[str]
-    valid_from: str | None
-    valid_until: str | None
-    expires_at: str | None
+    valid_from: UtcTime | None
+    valid_until: UtcTime | None
+    expires_at: UtcTime | None
     note: str
-    created_at: str
-    revoked_at: str | None
-
-    @classmethod
-    def of(cls, grant: Grant) -> GrantOut:
-        """From a storage record."""
-        return cls(
-            id=grant.id,
-            from_tenant=grant.from_tenant,
-            to_tenant=grant.to_tenant,
-            quantities=list(grant.quantities),
-            valid_from=iso_utc_or_none(grant.valid_from),
-            valid_until=iso_utc_or_none(grant.valid_until),
-            expires_at=iso_utc_or_none(grant.expires_at),
-            note=grant.note,
-            created_at=iso_utc(grant.created_at),
-            revoked_at=iso_utc_or_none(grant.revoked_at),
-        )
+    created_at: UtcTime
+    revoked_at: UtcTime | None
 
 
 class SiteFields(BaseModel):
@@ -172,43 +135,17 @@ class SiteOut(BaseModel):
 
     @classmethod
     def of(cls, site: Site) -> SiteOut:
-        """From a storage record."""
-        a = site.attributes
-        return cls(
-            id=site.id,
-            tenant=site.tenant,
-            name=site.name,
-            latitude=a.latitude,
-            longitude=a.longitude,
-            region_code=a.region_code,
-            monitoring_type=a.monitoring_type,
-            noise_zone=a.noise_zone,
-            water_body=a.water_body,
-            water_target_class=a.water_target_class,
-            time_zone=a.time_zone,
-        )
+        """From a storage record: its attributes beside id, tenant and name."""
+        return cls(id=site.id, tenant=site.tenant, name=site.name, **asdict(site.attributes))
 
 
-class AuditOut(BaseModel):
+class AuditOut(FromRecord):
     """One audit-log entry."""
 
     id: int
-    at: str
+    at: UtcTime
     actor: str = Field(examples=["key:Xy12ab34Cd"])
     tenant: str | None
     action: str = Field(examples=["readings.export"])
     target: str
     detail: dict[str, object]
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditOut:
-        """From a storage record."""
-        return cls(
-            id=entry.id,
-            at=iso_utc(entry.at),
-            actor=entry.actor,
-            tenant=entry.tenant,
-            action=entry.action,
-            target=entry.target,
-            detail=entry.detail,
-        )

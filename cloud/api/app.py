@@ -23,6 +23,7 @@ from cloud.api.routes import (
     audit,
     dashboard,
     dashboard_actions,
+    gateway_control,
     gateways,
     grants,
     health,
@@ -86,13 +87,7 @@ def create_app(
     """
     settings = settings or load_settings()
     if storage is None:
-        conninfo = settings.database_conninfo()
-        if conninfo is None:
-            raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
-        # `shanshui cloud serve` passes a storage with the key; here: the key if set
-        secret = settings.secret_key
-        key = None if secret is None else SecretKey.parse(secret.get_secret_value())
-        storage = Storage(conninfo, secret_key=key)
+        storage = _storage_from_settings(settings)
     if ingest and mqtt is None and settings.mqtt() is None:
         raise ConfigError("ingest needs a broker: SHANSHUI_MQTT_URL is not set")
     app_storage = storage
@@ -135,6 +130,7 @@ def create_app(
     app.state.storage = app_storage
     app.state.ingest = None
     app.state.embedded = list(embedded or [])
+    app.state.broker = mqtt or settings.mqtt()  # where configs and commands go
     pipeline = IngestPipeline(
         app_storage, topic_root=settings.topic_root, policy=IngestPolicy.from_settings(settings)
     )
@@ -151,6 +147,7 @@ def create_app(
         water_class,
         noise,
         gateways,
+        gateway_control,
         sites,
         keys,
         grants,
@@ -170,6 +167,16 @@ def create_app(
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app
+
+
+def _storage_from_settings(settings: Settings) -> Storage:
+    conninfo = settings.database_conninfo()
+    if conninfo is None:
+        raise ConfigError("SHANSHUI_DATABASE_URL is not set and no storage was given")
+    # `shanshui cloud serve` passes a storage with the key; here: the key if set
+    secret = settings.secret_key
+    key = None if secret is None else SecretKey.parse(secret.get_secret_value())
+    return Storage(conninfo, secret_key=key)
 
 
 def _platform_frames(settings: Settings, pipeline: IngestPipeline) -> CompactFrames | None:

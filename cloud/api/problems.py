@@ -10,7 +10,7 @@ rewrites the OpenAPI document so every documented error has this media type.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -22,11 +22,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import (
+    BrokerUnreachableError,
     CloudError,
     GatewayExistsError,
     InvalidIdentifierError,
     InvalidValueError,
+    NoAnswerError,
     NotFoundError,
+    RemoteError,
     SeriesNotFoundError,
     StorageUnavailableError,
     UnknownGatewayError,
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 UNAVAILABLE = "the database is unavailable; try again later"
+BROKER_UNAVAILABLE = "the broker is unavailable; try again later"
 _STATUS: dict[type[CloudError], int] = {
     SeriesNotFoundError: status.HTTP_404_NOT_FOUND,
     UnknownGatewayError: status.HTTP_404_NOT_FOUND,
@@ -44,6 +48,9 @@ _STATUS: dict[type[CloudError], int] = {
     InvalidIdentifierError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     InvalidValueError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     StorageUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    BrokerUnreachableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    NoAnswerError: status.HTTP_504_GATEWAY_TIMEOUT,
+    RemoteError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 
@@ -106,10 +113,13 @@ async def _cloud_error(request: Request, exc: Exception) -> JSONResponse:
         (c for kind, c in _STATUS.items() if isinstance(exc, kind)),
         status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+    if isinstance(exc, NoAnswerError):  # names the gateway and the timeout, nothing more
+        return problem(request, code, str(exc))
     if code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
-        # the driver's words may carry the database's host and port: log, don't tell
+        # the driver's words may carry the server's host and port: log, don't tell
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return problem(request, code, UNAVAILABLE)
+        broker = isinstance(exc, BrokerUnreachableError)
+        return problem(request, code, BROKER_UNAVAILABLE if broker else UNAVAILABLE)
     return problem(request, code, str(exc))
 
 
@@ -125,17 +135,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
-    items = [
-        ProblemItem(
-            loc=[p if isinstance(p, int) else str(p) for p in error.get("loc", ())],
-            msg=str(error.get("msg", "invalid")).removeprefix("Value error, "),
-        )
-        for error in exc.errors()
-    ]
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in item.loc[1:]) or item.loc}: {item.msg}" for item in items
-    )
+    items = [_item(error) for error in exc.errors()]
+    detail = "; ".join(f"{_where(item.loc)}: {item.msg}" for item in items)
     return problem(request, status.HTTP_422_UNPROCESSABLE_CONTENT, detail, errors=items)
+
+
+def _item(error: Mapping[str, Any]) -> ProblemItem:
+    loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+    msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "json_invalid":
+        # pydantic's loc is ["body", character offset]: say it in words
+        reason = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        loc, msg = loc[:1], f"not valid JSON{at}" + (f": {reason}" if reason else "")
+    return ProblemItem(loc=loc, msg=msg)
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """``start``, ``quantity.0``, ``body``: the location without its query/path/body prefix."""
+    return ".".join(str(p) for p in loc[1:]) or ".".join(str(p) for p in loc) or "request"
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,12 @@ class ReadingRow(SeriesRef):
     time_ms: int = Field(description="milliseconds since the Unix epoch")
     value: float
     quality: str = Field(description="HJ 212 data flag: N F M S D C T B", examples=["N"])
+    mean_of: int | None = Field(
+        default=None,
+        description="a thinned reading: the mean of this many raw readings, which the "
+        "gateway's full outbox averaged (at the time of the first); null for a raw reading",
+        examples=[None, 6],
+    )
 
     @classmethod
     def of(cls, row: Row, series: VisibleSeries) -> ReadingRow:
@@ -53,6 +59,7 @@ class ReadingRow(SeriesRef):
             time_ms=to_time_ms(row.time),
             value=row.value,
             quality=row.quality,
+            mean_of=row.mean_of,
         )
 
 

@@ -19,6 +19,8 @@ STORED = "stored"
 DUPLICATE = "duplicate"
 PRESENCE = "presence"
 IGNORED = "ignored"
+ANSWER = "answer"  # a gateway's up/cmd-ack: read by whoever sent the command, not stored
+CMD_ACK = "cmd-ack"
 DEAD_LETTERED = "dead_lettered"
 
 # dead-letter reasons decided after verification (decode.py has the others)
@@ -33,7 +35,8 @@ class Settled:
 
     Attributes:
         outcome: ``stored``, ``duplicate``, ``presence``, ``ignored`` (an unsigned or
-            forged status) or ``dead_lettered``.
+            forged status), ``answer`` (a gateway's answer on ``up/cmd-ack``, which the
+            sender of the command reads itself) or ``dead_lettered``.
         gateway_id: the gateway the message belongs to (claimed, for a dead letter),
             when known.
         seq: the batch's sequence number, for ``stored`` and ``duplicate``.

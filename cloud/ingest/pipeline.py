@@ -59,6 +59,8 @@ from cloud.ingest.decode import (
 )
 from cloud.ingest.housekeeping import prune
 from cloud.ingest.outcomes import (
+    ANSWER,
+    CMD_ACK,
     DEAD_LETTERED,
     DUPLICATE,
     IGNORED,
@@ -82,6 +84,7 @@ from device_profiles import Quantity, load_quantities
 from wire import Batch, WireError, encode_batch, open_envelope
 
 __all__ = [
+    "ANSWER",
     "DEAD_LETTERED",
     "DUPLICATE",
     "IGNORED",
@@ -280,6 +283,8 @@ class IngestPipeline:
             if self._observer is not None and presence:
                 self._observer.status_committed(channel.gateway_id, online)
             return verdict
+        if channel is not None and channel.name == CMD_ACK:
+            return Settled(ANSWER, channel.gateway_id)  # cloud.remote waits for it itself
         if channel is not None and channel.name != TELEMETRY:
             detail = f"up/{channel.name} is not handled by this cloud (yet)"
             return Rejected(UNSUPPORTED_TOPIC, detail, channel.gateway_id)

@@ -10,7 +10,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass
 
-from cloud.ingest.outcomes import DUPLICATE, IGNORED, PRESENCE, STORED, Settled
+from cloud.ingest.outcomes import ANSWER, DUPLICATE, IGNORED, PRESENCE, STORED, Settled
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,5 +89,5 @@ class StatsCounter:
             self.count(presence_updates=1)
         elif settled.outcome == IGNORED:
             self.count(ignored_status=1)
-        else:
+        elif settled.outcome != ANSWER:
             self.count(dead_lettered=1)

@@ -37,6 +37,12 @@ INSERT INTO audit_log (actor, tenant_id, action, target, detail)
 VALUES (%(actor)s, %(tenant_id)s, %(action)s, %(target)s, %(detail)s)
 """
 
+_INSERT_FOR_GATEWAY = """
+INSERT INTO audit_log (actor, tenant_id, action, target, detail)
+SELECT %(actor)s, (SELECT g.tenant_id FROM gateways g WHERE g.id = %(target)s),
+       %(action)s, %(target)s, %(detail)s
+"""
+
 _LIST = """
 SELECT a.id, a.at, a.actor, t.name, a.action, a.target, a.detail
 FROM audit_log a LEFT JOIN tenants t ON t.id = a.tenant_id
@@ -67,6 +73,20 @@ async def record(
     }
     async with storage.connection("writing the audit log") as conn:
         await conn.execute(_INSERT, params)
+
+
+async def record_for_gateway(
+    storage: Storage, actor: str, action: str, gateway_id: str, detail: Mapping[str, Any]
+) -> None:
+    """Append one entry about ``gateway_id``, under that gateway's tenant."""
+    params = {
+        "actor": actor[:200],
+        "action": action,
+        "target": gateway_id[:MAX_TARGET_CHARS],
+        "detail": Jsonb(dict(detail)),
+    }
+    async with storage.connection("writing the audit log") as conn:
+        await conn.execute(_INSERT_FOR_GATEWAY, params)
 
 
 async def list_entries(

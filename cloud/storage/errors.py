@@ -14,6 +14,8 @@ from cloud.errors import StorageError, StorageUnavailableError
 
 # Transaction rollbacks (deadlock, serialization failure) are class 40: worth a retry.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+# undefined_table: the schema is not there, which on a fresh database means no migration ran
+_UNDEFINED_TABLE = "42P01"
 # libpq's conninfo parse errors; they quote the unparsable part of the string.
 _CONNINFO_HINTS = ("connection info string", "connection option", "URI")
 
@@ -34,6 +36,8 @@ def translate(exc: Exception, doing: str) -> StorageError:
             _TRANSIENT_SQLSTATE_CLASSES
         ):
             return StorageUnavailableError(f"{doing}: {message}")
+        if sqlstate == _UNDEFINED_TABLE:
+            message += " (is the database migrated? run: shanshui cloud migrate)"
         return StorageError(f"{doing}: {message}")
     return StorageError(f"{doing}: {type(exc).__name__}: {exc}")
 

@@ -297,6 +297,18 @@ class BatchIngest(PooledStorage):
             raise StorageUnavailableError(f"storing a batch: {exc}; retrying") from None
         row = await cursor.fetchone() if self._rollup_tables else None
         total = int(row[0]) if row is not None else max(cursor.rowcount, 0)
+        marks = [  # means of thinned readings (rare): marked beside them, same transaction
+            (by_gateway[h.batch.gateway_id][(r.device, r.quantity)], r.time_ms, r.mean_of)
+            for h in writing
+            for r in h.batch.readings
+            if r.mean_of != 1
+        ]
+        if marks:
+            series_, times_, means = zip(*marks, strict=True)
+            await conn.execute(
+                q.INSERT_MEANS,
+                {"series": list(series_), "times": list(times_), "means": list(means)},
+            )
         sizes = [len(h.batch.readings) for h in writing]
         if total == sum(sizes):
             return sizes

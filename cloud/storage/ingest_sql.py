@@ -81,6 +81,15 @@ INSERT_READINGS_SKIPPING = _INSERT_READINGS.format(
     conflict="ON CONFLICT (series_id, time) DO NOTHING"
 )
 
+# Means of thinned readings (rare): marked beside the readings, in the same transaction
+INSERT_MEANS = """
+INSERT INTO reading_means (series_id, time, mean_of)
+SELECT r.series_id, 'epoch'::timestamptz + r.time_ms * interval '1 millisecond', r.mean_of
+FROM unnest(%(series)s::bigint[], %(times)s::bigint[], %(means)s::integer[])
+     AS r (series_id, time_ms, mean_of)
+ON CONFLICT (series_id, time) DO NOTHING
+"""
+
 # Plain PostgreSQL keeps the rollup tables of migration 0006 current here, in the
 # group's transaction: the readings actually inserted (a replayed reading is not
 # RETURNed) are added to their hour and (local) day. Adding deltas under the row lock of

@@ -30,17 +30,22 @@ class Row:
     time: datetime
     value: float
     quality: str
+    mean_of: int | None = None  # a mean of this many raw readings (thinned); None: raw
 
 
 _WINDOWS = (
     "unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS w(id, lo, hi)"
 )
 
+# reading_means holds a row only for a mean a gateway's full outbox thinned (rare)
+_MEANS = "LEFT JOIN reading_means m ON m.series_id = r.series_id AND m.time = r.time"
+
 _PAGE = {
     order: f"""
-SELECT r.series_id, r.time, r.value, r.quality
+SELECT r.series_id, r.time, r.value, r.quality, m.mean_of
 FROM {_WINDOWS}
 JOIN readings r ON r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi
+{_MEANS}
 WHERE %(after_t)s::timestamptz IS NULL
    OR (r.time, r.series_id) {op} (%(after_t)s::timestamptz, %(after_s)s::bigint)
 ORDER BY r.time {order}, r.series_id {order}
@@ -51,16 +56,17 @@ LIMIT %(limit)s
 
 _EXPORT = {
     order: f"""
-SELECT r.series_id, r.time, r.value, r.quality
+SELECT r.series_id, r.time, r.value, r.quality, m.mean_of
 FROM {_WINDOWS}
 JOIN readings r ON r.series_id = w.id AND r.time >= w.lo AND r.time < w.hi
+{_MEANS}
 ORDER BY r.time {order}, r.series_id {order}
 """
     for order in ("asc", "desc")
 }
 
-_LATEST = """
-SELECT DISTINCT ON (w.id) w.id, r.time, r.value, r.quality
+_LATEST = f"""
+SELECT DISTINCT ON (w.id) w.id, r.time, r.value, r.quality, m.mean_of
 FROM unnest(%(ids)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS w(id, lo, hi)
 JOIN LATERAL (
     SELECT time, value, quality FROM readings
@@ -69,6 +75,7 @@ JOIN LATERAL (
     ORDER BY time DESC
     LIMIT 1
 ) AS r ON true
+{_MEANS.replace("r.series_id", "w.id")}
 ORDER BY w.id, r.time DESC
 """
 
@@ -115,7 +122,7 @@ async def page(
         cursor = await conn.execute(_PAGE[order], params)
         rows = await cursor.fetchall()
     more = len(rows) > limit
-    return [Row(sid, t.astimezone(UTC), v, q) for sid, t, v, q in rows[:limit]], more
+    return [Row(sid, t.astimezone(UTC), v, q, n) for sid, t, v, q, n in rows[:limit]], more
 
 
 async def export(
@@ -139,7 +146,7 @@ async def export(
             rows = await cursor.fetchmany(EXPORT_FETCH_ROWS)
             if not rows:
                 break
-            yield [Row(sid, t.astimezone(UTC), v, q) for sid, t, v, q in rows]
+            yield [Row(sid, t.astimezone(UTC), v, q, n) for sid, t, v, q, n in rows]
 
 
 async def latest(storage: Storage, series: Sequence[VisibleSeries]) -> list[Row]:
@@ -155,4 +162,4 @@ async def latest(storage: Storage, series: Sequence[VisibleSeries]) -> list[Row]
     async with storage.connection("reading the latest values") as conn:
         cursor = await conn.execute(_LATEST, {"ids": ids, "los": los, "his": his})
         rows = await cursor.fetchall()
-    return [Row(sid, t.astimezone(UTC), v, q) for sid, t, v, q in rows]
+    return [Row(sid, t.astimezone(UTC), v, q, n) for sid, t, v, q, n in rows]

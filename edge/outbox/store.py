@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS pending (
     quantity TEXT    NOT NULL,
     time_ms  INTEGER NOT NULL,
     value    REAL    NOT NULL,
-    quality  TEXT    NOT NULL
+    quality  TEXT    NOT NULL,
+    mean_of  INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS batches (
     seq        INTEGER PRIMARY KEY,
@@ -83,9 +84,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 
 _NEXT_SEQ = "SELECT value FROM meta WHERE key = 'next_seq'"
-_TAKE = "SELECT id, device, quantity, time_ms, value, quality FROM pending ORDER BY id "
+_TAKE = "SELECT id, device, quantity, time_ms, value, quality, mean_of FROM pending ORDER BY id "
 _OLDEST = _TAKE + "LIMIT ?"
 _NEWEST = _TAKE + "DESC LIMIT ?"
+
+
+def _add_mean_of(db: sqlite3.Connection) -> None:
+    """Outboxes written before means were marked lack ``pending.mean_of``: add it (1: raw)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(pending)")}
+    if "mean_of" not in columns:
+        db.execute("ALTER TABLE pending ADD COLUMN mean_of INTEGER NOT NULL DEFAULT 1")
 
 
 def _first_seq_from_clock(path: Path) -> int:
@@ -154,6 +162,7 @@ class OutboxStore:
             # per poll cycle.
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            _add_mean_of(db)
             first = first_seq
             if first is None and db.execute(_NEXT_SEQ).fetchone() is None:
                 first = _first_seq_from_clock(path)
@@ -176,13 +185,15 @@ class OutboxStore:
 
     def enqueue(self, readings: Iterable[Reading]) -> int:
         """Store ``readings`` in one transaction; return how many were stored."""
-        rows = [(r.device, r.quantity, r.time_ms, r.value, r.quality.value) for r in readings]
+        rows = [
+            (r.device, r.quantity, r.time_ms, r.value, r.quality.value, r.mean_of) for r in readings
+        ]
         if not rows:
             return 0
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO pending(device, quantity, time_ms, value, quality) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO pending(device, quantity, time_ms, value, quality, mean_of) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
@@ -332,7 +343,7 @@ class OutboxStore:
         if not rows:
             return None
         (seq,) = self._db.execute(_NEXT_SEQ).fetchone()
-        readings = tuple(Reading(d, q, t, v, Quality(f)) for _, d, q, t, v, f in rows)
+        readings = tuple(Reading(d, q, t, v, Quality(f), n) for _, d, q, t, v, f, n in rows)
         body = encode_batch(Batch(gateway_id, seq, readings))
         while (size := envelope_size(gateway_id, body)) > max_payload_bytes and len(readings) > 1:
             # shrink in proportion; floor(n * max / size) < n, so this always progresses

@@ -11,7 +11,10 @@ minutes: the mean of the values, at the time of the window's first reading
 (a time that was never sent, so it cannot collide with a stored reading), in
 the place of the first reading (so the order of the backlog is kept). Nothing
 is dropped silently: ``meta.thinned_readings`` counts the readings folded into
-means, and the status reports it.
+means, and the status reports it. Each mean is flagged in the data:
+``pending.mean_of`` holds how many raw readings it averages (a mean thinned
+again is weighted by its own count), and it travels in the batch
+(:mod:`wire.batch`) to the database and the API.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ import sqlite3
 _CREATE = """
 CREATE TEMP TABLE IF NOT EXISTS thin_groups (
     id INTEGER PRIMARY KEY, device TEXT, quantity TEXT, quality TEXT,
-    bucket INTEGER, time_ms INTEGER, value REAL, folded INTEGER
+    bucket INTEGER, time_ms INTEGER, value REAL, folded INTEGER, mean_of INTEGER
 )
 """
 
 _GROUP = """
 INSERT INTO thin_groups
-SELECT min(id), device, quantity, quality, time_ms / :window_ms, min(time_ms), avg(value),
-       count(*)
+SELECT min(id), device, quantity, quality, time_ms / :window_ms, min(time_ms),
+       sum(value * mean_of) / sum(mean_of), count(*), sum(mean_of)
 FROM pending WHERE id <= :last_id
 GROUP BY device, quantity, quality, time_ms / :window_ms
 HAVING count(*) > 1
@@ -42,8 +45,8 @@ DELETE FROM pending WHERE id <= :last_id AND EXISTS (
 """
 
 _INSERT = """
-INSERT INTO pending(id, device, quantity, time_ms, value, quality)
-SELECT id, device, quantity, time_ms, value, quality FROM thin_groups
+INSERT INTO pending(id, device, quantity, time_ms, value, quality, mean_of)
+SELECT id, device, quantity, time_ms, value, quality, min(mean_of, 2147483647) FROM thin_groups
 """
 
 

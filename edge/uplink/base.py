@@ -43,9 +43,39 @@ StateCallback = Callable[[bool], None]
 StatusSource = Callable[[], bytes]
 SecretSource = Callable[[], bytes]
 
+
+class RetiredSecret:
+    """The secret before a rotation: it verifies acks until the cloud shows it has the new one.
+
+    Batches signed with the old secret just before a rotation are acked with the
+    old secret (the cloud acks with the secret that verified them); an ack that
+    verifies under the *current* secret proves the cloud has it, and
+    :meth:`confirm` forgets the old one (and calls ``on_confirmed``, once).
+    Never logged: ``repr`` shows no key.
+    """
+
+    def __init__(self) -> None:
+        """No retired secret until a rotation sets :attr:`value`."""
+        self.value: bytes | None = None
+        self.on_confirmed: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        """Whether a secret is kept, never the secret."""
+        return f"RetiredSecret(kept={self.value is not None})"
+
+    def confirm(self) -> None:
+        """An ack verified under the current secret: the old one is no longer needed."""
+        if self.value is None:
+            return
+        self.value = None
+        if self.on_confirmed is not None:
+            self.on_confirmed()
+
+
 __all__ = [
     "NotConnectedError",
     "PublishError",
+    "RetiredSecret",
     "SecretSource",
     "SettledCallback",
     "StateCallback",

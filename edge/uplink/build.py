@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edge.config import EdgeConfig
 from edge.errors import ConfigError
-from edge.uplink.base import SecretSource, Uplink
+from edge.uplink.base import RetiredSecret, SecretSource, Uplink
 from edge.uplink.hj212 import Hj212Sender, Hj212Uplink
 from edge.uplink.mqtt import MqttUplink
 from edge.uplink.nbiot.links import MqttLink, compact_ack_topic, compact_topic
@@ -20,12 +20,15 @@ from edge.uplink_config import Hj212UplinkSection, NbiotUplinkSection
 from wire.hj212 import Edition, PeerCipher
 
 
-def build_uplink(config: EdgeConfig, secret: SecretSource) -> Uplink:
+def build_uplink(
+    config: EdgeConfig, secret: SecretSource, retired: RetiredSecret | None = None
+) -> Uplink:
     """The uplink ``config.settings.uplink`` names.
 
     Args:
         config: the resolved gateway configuration.
         secret: the gateway's current secret (read at every send).
+        retired: the secret before a rotation, verifying acks until confirmed (MQTT).
 
     Raises:
         ModemError: the NB-IoT module's serial port cannot be opened.
@@ -80,5 +83,6 @@ def build_uplink(config: EdgeConfig, secret: SecretSource) -> Uplink:
         config.settings.mqtt,
         config.mqtt_password,
         secret=secret,
+        retired=retired,
         base_dir=config.source.parent if config.source is not None else None,
     )

@@ -153,6 +153,18 @@ def test_bad_settings_exit_2_and_never_echo_a_password(
     assert "hunter2" not in result.output
 
 
+def test_an_unmigrated_database_says_to_migrate(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("SHANSHUI_DATABASE_URL", database_url)  # empty: no migration ran
+    result = runner.invoke(app, ["dead-letters"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        'error: listing dead letters: relation "dead_letters" does not exist '
+        "(is the database migrated? run: shanshui cloud migrate)"
+    )
+
+
 def test_unreachable_database_exits_1(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -59,7 +59,12 @@ def test_key_add_list_revoke(runner: CliRunner, migrated_database_url: str) -> N
     [
         (["key", "add", "x", "--role", "boss", "--tenant", "default"], "role must be one of"),
         (["key", "add", "x", "--role", "analyst"], "needs a tenant"),
-        (["key", "add", "x", "--tenant", "nobody"], "no tenant 'nobody'"),
+        (
+            ["key", "add", "x", "--tenant", "nobody"],
+            "no tenant 'nobody' (a tenant is created with its first station: "
+            "shanshui cloud site add NAME --tenant nobody)",
+        ),
+        (["share", "grant", "--from", "nobody", "--to", "default"], "shanshui cloud site add"),
         (["key", "add", "x", "--role", "admin", "--expires", "1767225600"], "bare number"),
         (["key", "revoke", "999"], "no key 999"),
         (["share", "grant", "--from", "default", "--to", "default"], "itself"),

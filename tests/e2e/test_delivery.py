@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from cloud.errors import SeriesNotFoundError
 from cloud.ingest import IngestWorker
 from cloud.settings import parse_mqtt_url
 from cloud.storage import Storage
 from edge.app import Agent
+from edge.cli import app as edge_cli
 from edge.config import load_config
 from edge.outbox import OutboxStore
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import journal_outbox, journaled, write_gateway
 from tests.fix_broker import BrokerAddress
+from wire import Reading
 
 pytestmark = pytest.mark.e2e
 
@@ -150,3 +155,71 @@ def test_a_rotated_secret_loses_no_batch(
             assert_exactly_once(held, await stored(storage, gateway, ["th1"]))
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_a_batch_the_cloud_cannot_read_is_quarantined_as_never_acknowledged(
+    migrated_database_url: str, mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
+) -> None:
+    """Its seq is unreadable, so no ack names it; newer batches are acked: it is set aside."""
+    gateway = f"gw-lost-{secrets.token_hex(3)}"
+    endpoint = parse_mqtt_url(mqtt_broker.url)
+
+    async def scenario() -> None:
+        async with (
+            Storage(migrated_database_url) as storage,
+            SimulatedStation.for_model(MODEL, [1], port=0) as station,
+            IngestWorker(storage, endpoint, topic_root=topic_root) as worker,
+        ):
+            secret = await storage.register_gateway(gateway)
+            path = write_gateway(
+                tmp_path,
+                gateway_id=gateway,
+                mqtt_port=mqtt_broker.port,
+                topic_root=topic_root,
+                modbus_port=station.port,
+                slaves={"th1": 1},
+                secret=secret,
+                ack_timeout_s=0.3,
+            )
+            document = yaml.safe_load(path.read_text())
+            document["publish"]["quarantine_after_sends"] = 3
+            path.write_text(yaml.safe_dump(document))
+            config = load_config(path, environ={})
+            lost = corrupt_batch(config.data_dir, gateway)
+            async with Agent(config) as agent:
+                health = await agent.wait_until(lambda h: h.quarantined_batches == 1, TIMEOUT_S)
+                assert health.acked_batches >= 1
+                assert worker.stats.dead_lettered >= 3  # sent 3 times, refused unread each time
+                await agent.stop()
+            store = OutboxStore.open(config.data_dir)
+            try:
+                kept = store.quarantined()
+                counts = store.counts()
+            finally:
+                store.close()
+            assert [(q.seq, q.reason) for q in kept] == [(lost, "never_acknowledged")]
+            assert (counts.unacked_batches, counts.quarantined_batches) == (0, 1)
+            listed = CliRunner().invoke(edge_cli, ["outbox", "list", "--config", str(path)])
+            assert listed.exit_code == 0, listed.output
+            assert f"{lost}" in listed.output
+            assert "never_acknowledged" in listed.output
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def corrupt_batch(data_dir: Path, gateway: str) -> int:
+    """Seal one batch in a fresh outbox and garble its stored body; return its seq."""
+    store = OutboxStore.open(data_dir)
+    try:
+        store.enqueue([Reading("th1", "air_temperature", 1_700_000_000_000, 20.5)])
+        sealed = store.seal(gateway, 10)
+        assert sealed is not None
+    finally:
+        store.close()
+    db = sqlite3.connect(data_dir / "outbox.sqlite3")
+    try:
+        with db:
+            db.execute("UPDATE batches SET payload = ? WHERE seq = ?", (b"{garbled", sealed.seq))
+    finally:
+        db.close()
+    return sealed.seq

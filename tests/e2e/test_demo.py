@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 URL_LINE = re.compile(r"curl -H 'Authorization: Bearer (ssk_[A-Za-z0-9_-]+)' (http://\S+/latest)")
 LOGIN_LINE = re.compile(r"(http://\S+)/login#key=(ssk_[A-Za-z0-9_-]+)")
 READY_LINE = "Press Ctrl-C to stop."
+CLI_LINE = re.compile(r"^ +SHANSHUI_DATA_DIR=(\S+) (\S*shanshui) cloud dead-letters$", re.MULTILINE)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -79,6 +80,22 @@ def _run_demo_once(data_dir: Path) -> None:
         assert quantities == {"air_temperature", "relative_humidity"}
         for series in body["series"]:  # read in this run, not left over from the last one
             assert series["time_ms"] >= launched_ms, series
+        assert "/?gateway=demo-gw\n" in transcript
+        # the printed cloud command works on the demo's database while it runs
+        cli = CLI_LINE.search(transcript)
+        assert cli, transcript
+        env = {**os.environ, "SHANSHUI_DATA_DIR": cli.group(1)}
+        env.pop("SHANSHUI_DATABASE_URL", None)
+        listed = subprocess.run(
+            [cli.group(2), "cloud", "gateway", "list"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "demo-gw" in listed.stdout
         started = _descendants(demo.pid)
         postmaster = int((data_dir / "postgres/pgdata/postmaster.pid").read_text().split()[0])
         assert len(started) >= 4  # broker, cloud, simulator, edge agent (and their helpers)

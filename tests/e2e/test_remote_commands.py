@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import secrets
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,25 +12,8 @@ import yaml
 from cloud.errors import RemoteError
 from cloud.remote import cmd_message, config_message, send_and_wait
 from cloud.settings import MqttEndpoint
-from edge.app import Agent
-from edge.remote import Supervisor
-from tests.edge.support import SECRET, write_gateway
+from tests.edge.support import SECRET, supervised, write_gateway
 from tests.fix_broker import BrokerAddress
-
-
-@pytest.fixture(autouse=True)
-def _collect_paho_sockets() -> Iterator[None]:
-    """Agents swapped in a test leave paho clients in reference cycles; collect them here.
-
-    A paho client closes its wake-up socketpair in ``__del__``; when a cycle is
-    collected later, the sockets may be finalised first and warn (seen about one
-    run in six). Collecting right after the test, with that warning ignored, keeps
-    it out of unrelated tests.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def test_config_message_checks_the_structure_and_refuses_inline_secrets() -> None:
@@ -66,16 +46,7 @@ def test_push_config_and_cmd_round_trip(
     endpoint = MqttEndpoint(mqtt_broker.host, mqtt_broker.port)
 
     async def scenario() -> None:
-        supervisor = Supervisor(
-            path,
-            environ={},
-            connect_timeout_s=20,
-            agent_factory=lambda c: Agent(c, shutdown_timeout_s=0.5),
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(supervisor.run(stop))
-        try:
-            await supervisor.wait_ready(20)
+        async with supervised(path) as supervisor:
             document = yaml.safe_load(path.read_text())
             document["publish"]["status_interval_s"] = 30
             version, message = config_message(gw, yaml.safe_dump(document), "v7")
@@ -105,8 +76,5 @@ def test_push_config_and_cmd_round_trip(
                     match=("id", command_id),
                 )
             assert supervisor.forged == 1
-        finally:
-            stop.set()
-            await task
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=90))

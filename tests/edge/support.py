@@ -1,5 +1,6 @@
 """Helpers for edge tests: a subscriber that waits on messages, a TCP proxy that can go down,
-and a stand-in for the cloud's ingest worker that settles batches with signed acks."""
+a stand-in for the cloud's ingest worker that settles batches with signed acks, and the
+agent setups the tests share (a gateway.yaml for a station, a running Supervisor)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import json
 import socket
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,48 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.app import Agent
+from edge.config import EdgeConfig
 from edge.outbox import OutboxStore
+from edge.remote import Supervisor
+from edge.uplink.mqtt import release_sockets
 from wire import WireError, open_envelope, verify_envelope
 from wire.ack import Ack, Refusal, sign_ack
 from wire.signing import verify_object
 
 SECRET = bytes(range(100, 132))
+MODEL = "jxct-th-rs485"
+
+
+def run(scenario: Callable[[], Awaitable[None]], timeout_s: float = 90.0) -> None:
+    """Run an async test scenario with a deadline."""
+    asyncio.run(asyncio.wait_for(scenario(), timeout=timeout_s))
+
+
+def quick_agent(config: EdgeConfig) -> Agent:
+    """An agent that does not linger on shutdown (tests swap agents often)."""
+    return Agent(config, shutdown_timeout_s=0.5)
+
+
+@contextlib.asynccontextmanager
+async def supervised(
+    path: Path,
+    *,
+    connect_timeout_s: float = 20.0,
+    agent_factory: Callable[[EdgeConfig], Agent] = quick_agent,
+) -> AsyncIterator[Supervisor]:
+    """A Supervisor running ``path`` (agent connected, control channel subscribed)."""
+    supervisor = Supervisor(
+        path, environ={}, connect_timeout_s=connect_timeout_s, agent_factory=agent_factory
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    try:
+        await supervisor.wait_ready(20)
+        yield supervisor
+    finally:
+        stop.set()
+        await task
 
 
 @dataclass(frozen=True)
@@ -64,6 +102,7 @@ class MqttProbe:
     async def __aexit__(self, *_exc: object) -> None:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        release_sockets(self._client)
 
     async def next(self, timeout_s: float = 10.0) -> Message:
         return await asyncio.wait_for(self.messages.get(), timeout_s)
@@ -121,6 +160,7 @@ class CloudAcker:
     async def __aexit__(self, *_exc: object) -> None:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        release_sockets(self._client)
 
     def _on_message(self, client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         if self.paused:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,18 @@ from edge.outbox import OutboxStore
 from edge.uplink.mqtt import status_topic, telemetry_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import (
+    MODEL,
     SECRET,
     CloudAcker,
     Message,
     MqttProbe,
     TcpProxy,
+    run,
     status_of,
     write_gateway,
 )
 from tests.fix_broker import BrokerAddress
 from wire import Batch, open_envelope, verify_envelope
-
-MODEL = "jxct-th-rs485"
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=90))
 
 
 def verified(payload: bytes) -> Batch:

@@ -217,6 +217,20 @@ def test_password_file_needs_a_username(tmp_path: Path) -> None:
     )
 
 
+def test_unreadable_tls_files_are_refused_at_their_keys(tmp_path: Path) -> None:
+    tls = "  tls:\n    ca_file: ca.pem\n    cert_file: gw.pem\n    key_file: gw.key\n"
+    text = GOOD.replace("  keepalive_s: 30\n", tls)
+    (tmp_path / "gw.pem").write_text("certificate")
+    assert problems(tmp_path, text).splitlines() == [
+        f"gateway.yaml:{line_of(text, key)}: mqtt.tls.{key}: cannot read {tmp_path / name}: "
+        "No such file or directory"
+        for key, name in (("ca_file", "ca.pem"), ("key_file", "gw.key"))
+    ]
+    (tmp_path / "ca.pem").write_text("ca")
+    (tmp_path / "gw.key").write_text("key")
+    assert load_config(write(tmp_path, text)).settings.mqtt.tls is not None
+
+
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     text = GOOD.replace("    port: 5020", "    port: [5020")
     assert problems(tmp_path, text).startswith("gateway.yaml:")

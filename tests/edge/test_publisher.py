@@ -190,7 +190,7 @@ def test_a_deep_backlog_drains_in_order_with_bounded_unsettled_and_live_data_fir
         live_seqs: list[int] = []
 
         def on_send(batch: SentBatch) -> None:
-            peak[0] = max(peak[0], len(r.publisher._unsettled) + 1)
+            peak[0] = max(peak[0], r.publisher.unsettled + 1)
             if len(r.uplink.sent) == 20 and not live_seqs:
                 live_seqs.append(-1)  # store live readings once the drain is under way
                 asyncio.get_running_loop().create_task(r.publisher.store(readings(1, 9999)))
@@ -235,6 +235,33 @@ def test_a_refused_batch_is_quarantined_not_deleted(tmp_path: Path) -> None:
             kept.close()
         assert (quarantined.seq, quarantined.reason) == (seq, "unknown_quantity")
         assert decode_batch(quarantined.payload).readings == tuple(readings(1))
+
+    run(scenario)
+
+
+def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(
+            tmp_path, max_batch_readings=1, ack_timeout_s=0.05, quarantine_after_sends=3
+        ) as r:
+            await r.publisher.store(readings(1))
+            await r.changes.until(lambda: len(r.uplink.sent) >= 4)
+            (lost,) = set(r.sent_seqs())
+            # sent again and again, but no newer batch is acked: the cloud may just be away
+            assert r.publisher.view.quarantined_batches == 0
+            await r.publisher.store(readings(1, start=1))
+            await r.changes.until(lambda: len(set(r.sent_seqs())) == 2)
+            newer = max(r.sent_seqs())
+            r.uplink.commit([newer])
+            await r.changes.until(lambda: r.publisher.view.quarantined_batches == 1)
+            assert r.publisher.view.unacked_batches == 0
+            assert r.sent_seqs().count(lost) >= 3
+        kept = OutboxStore.open(tmp_path)
+        try:
+            (quarantined,) = kept.quarantined()
+        finally:
+            kept.close()
+        assert (quarantined.seq, quarantined.reason) == (lost, "never_acknowledged")
 
     run(scenario)
 
@@ -321,6 +348,11 @@ def test_a_full_outbox_thins_the_oldest_readings_to_means_and_counts_them(
         assert [v for _, v in minute(199)] == whole  # the newest are kept whole
         # folded readings + what is left = what came: nothing dropped silently
         assert len(waiting) + counts.thinned_readings == 1200
+        # and each mean says so in the data: how many raw readings it stands for
+        (mean,) = [r for r in waiting if r.time_ms == t0 + 30 * minute_ms]
+        assert (mean.thinned, mean.mean_of) == (True, 6)
+        assert not any(r.thinned for r in waiting if r.time_ms >= t0 + 199 * minute_ms)
+        assert sum(r.mean_of for r in waiting) == 1200
 
     run(scenario)
 

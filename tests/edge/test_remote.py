@@ -3,59 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import secrets
 import socket
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from paho.mqtt import publish
 
-from edge.app import Agent
 from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic, config_topic
 from edge.uplink.mqtt import status_topic
 from simulators.modbus_tcp import SimulatedStation
-from tests.edge.support import SECRET, CloudAcker, MqttProbe, write_gateway
+from tests.edge.support import (
+    MODEL,
+    SECRET,
+    CloudAcker,
+    MqttProbe,
+    run,
+    supervised,
+    write_gateway,
+)
 from tests.fix_broker import BrokerAddress
 from wire.signing import sign_object, verify_object
 
-MODEL = "jxct-th-rs485"
 FORGER = bytes(32)
-
-
-@pytest.fixture(autouse=True)
-def _collect_paho_sockets() -> Iterator[None]:
-    """Agents swapped in a test leave paho clients in reference cycles; collect them here.
-
-    A paho client closes its wake-up socketpair in ``__del__``; when a cycle is
-    collected later, the sockets may be finalised first and warn (seen about one
-    run in six). Collecting right after the test, with that warning ignored, keeps
-    it out of unrelated tests.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=90))
 
 
 def signed(message: dict[str, Any], secret: bytes = SECRET) -> bytes:
     return sign_object(json.dumps(message, separators=(",", ":")).encode(), secret)
-
-
-def quick_agent(config: EdgeConfig) -> Agent:
-    return Agent(config, shutdown_timeout_s=0.5)
 
 
 def free_port() -> int:
@@ -97,25 +77,15 @@ class Cloud:
 
 
 @asynccontextmanager
-async def supervised(
-    broker: BrokerAddress, root: str, path: Path, timeout_s: float = 20.0
+async def supervised_with_cloud(
+    broker: BrokerAddress, root: str, path: Path, gw: str, timeout_s: float = 20.0
 ) -> AsyncIterator[tuple[Supervisor, Cloud]]:
-    supervisor = Supervisor(
-        path, environ={}, connect_timeout_s=timeout_s, agent_factory=quick_agent
-    )
-    gw = supervisor.config.gateway_id
-    stop = asyncio.Event()
     async with (
         MqttProbe(broker.host, broker.port, cmd_ack_topic(root, gw)) as probe,
         CloudAcker(broker.host, broker.port, root),
+        supervised(path, connect_timeout_s=timeout_s) as supervisor,
     ):
-        task = asyncio.create_task(supervisor.run(stop))
-        await supervisor.wait_ready(20)
-        try:
-            yield supervisor, Cloud(broker, root, gw, probe)
-        finally:
-            stop.set()
-            await task
+        yield supervisor, Cloud(broker, root, gw, probe)
 
 
 def intervals(config: EdgeConfig) -> dict[str, float]:
@@ -138,7 +108,10 @@ def test_forged_pushes_change_nothing_broken_ones_roll_back_good_ones_apply(
                 slaves={"th1": 1},
             )
             original = path.read_text()
-            async with supervised(mqtt_broker, topic_root, path) as (supervisor, cloud):
+            async with supervised_with_cloud(mqtt_broker, topic_root, path, gw) as (
+                supervisor,
+                cloud,
+            ):
                 first_agent = supervisor.agent
                 document = yaml.safe_load(original)
 
@@ -232,7 +205,11 @@ def test_commands_poll_now_set_interval_resend_and_replays(
                 slaves={"th1": 1},
                 interval_s=3600,
             )
-            async with supervised(mqtt_broker, topic_root, path) as (supervisor, cloud):
+            path.write_text("# Station 7: keep this comment\n" + path.read_text())
+            async with supervised_with_cloud(mqtt_broker, topic_root, path, gw) as (
+                supervisor,
+                cloud,
+            ):
                 agent = supervisor.agent
                 assert agent is not None
                 await agent.wait_until(lambda h: h.devices["th1"].state == "ok", 20)
@@ -258,6 +235,7 @@ def test_commands_poll_now_set_interval_resend_and_replays(
                 assert yaml.safe_load(path.read_text())["buses"][0]["devices"][0]["interval_s"] == (
                     0.5
                 )
+                assert path.read_text().startswith("# Station 7: keep this comment\n")
                 await supervisor.wait_ready(20)
 
                 await cloud.command("s2", "set-interval", "nope", 1)
@@ -288,7 +266,10 @@ def test_a_config_that_cannot_reach_its_broker_is_rolled_back(
             with_bus=False,
         )
         original = path.read_text()
-        async with supervised(mqtt_broker, topic_root, path, timeout_s=1.0) as (supervisor, cloud):
+        async with supervised_with_cloud(mqtt_broker, topic_root, path, gw, timeout_s=1.0) as (
+            supervisor,
+            cloud,
+        ):
             document = yaml.safe_load(original)
             document["mqtt"]["port"] = free_port()
             await cloud.push_config("v-away", yaml.safe_dump(document))

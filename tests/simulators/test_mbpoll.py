@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -105,5 +106,57 @@ def test_mbpoll_reads_library_profiles_from_both_simulators(model: str) -> None:
             where = ("-m", "tcp", "-p", str(station.port), "127.0.0.1")
             tcp = await read_profile(profile, 1, *where)
             assert decoded(profile, tcp) == station.served(1)
+
+    asyncio.run(scenario())
+
+
+async def _mbpoll_text(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        "mbpoll", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    return process.returncode or 0, output.decode(errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
+def test_mbpoll_through_a_socat_pty_pair_writes_settings_and_meets_refusals(
+    tmp_path: Path,
+) -> None:
+    """A serial line relayed by socat, as a USB adapter and a cable would carry it.
+
+    The RTU simulator takes a legal baud-rate code, and refuses, as the TCP one
+    does, a code its profile does not know (illegal data value) and a write to a
+    measurement (illegal data address); a refused write changes nothing.
+    """
+    profile = builtin_profile("renke-rs-fsjt-n01")  # 2000 address, 2001 baud-rate code
+
+    async def scenario() -> None:
+        async with RtuBus({3: profile}, update_interval_s=None) as bus:
+            relay = tmp_path / "ttyRELAY"
+            socat = await asyncio.create_subprocess_exec(
+                *("socat", "-d", "-d", f"pty,raw,echo=0,link={relay}"),
+                f"FILE:{bus.port},raw,echo=0,b9600",
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                assert socat.stderr is not None
+                while b"starting data transfer loop" not in await socat.stderr.readline():
+                    assert socat.returncode is None
+                line = ("-m", "rtu", "-b", "9600", "-P", "none", "-a", "3", "-0", "-t", "4")
+                code, text = await _mbpoll_text(*line, "-r", "2001", str(relay), "2")
+                assert code == 0, text
+                assert bus.image(3).settings()["baud_rate"] == 9600  # code 2
+                code, text = await _mbpoll_text(*line, "-r", "2001", str(relay), "9")
+                assert code != 0
+                assert "Illegal data value" in text
+                code, text = await _mbpoll_text(*line, "-r", "0", str(relay), "1")
+                assert code != 0
+                assert "Illegal data address" in text
+                assert bus.image(3).settings() == {"slave_address": 3, "baud_rate": 9600}
+                read = ("-t", "4:hex", "-r", "2000", "-c", "2", "-1", str(relay))
+                assert await mbpoll(*line, *read) == {2000: 3, 2001: 2}
+            finally:
+                socat.terminate()
+                await socat.wait()
 
     asyncio.run(scenario())

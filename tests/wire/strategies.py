@@ -24,6 +24,16 @@ batches = st.builds(
     readings=st.lists(readings, max_size=12).map(tuple),
 )
 
+# readings a full outbox thinned to means, next to raw ones
+MEANS_OF = st.integers(2, 2**31 - 1)
+mixed_readings = readings | st.builds(Reading, IDS, IDS, TIMES_MS, VALUES, QUALITIES, MEANS_OF)
+mixed_batches = st.builds(
+    Batch,
+    gateway_id=IDS,
+    seq=st.integers(0, MAX_SEQ),
+    readings=st.lists(mixed_readings, max_size=12).map(tuple),
+)
+
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda children: (

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from tests.wire.strategies import batches
+from tests.wire.strategies import batches, mixed_batches
 from wire import (
     MAX_BATCH_BYTES,
     MAX_READINGS,
@@ -156,10 +156,11 @@ def _malformed(data: Any, match: str) -> MalformedError:
         (_with(r={}), "'r' must be a list of readings"),
         (
             _with(r=[{"device": "d"}]),
-            r"reading 0: expected \[device, quantity, time_ms, value, flag\]",
+            r"reading 0: expected \[device, quantity, time_ms, value, flag\(, mean_of\)\]",
         ),
         (_with(r=[["d", "q", T0, 1.0]]), "reading 0: expected"),
-        (_with(r=[["d", "q", T0, 1.0, "N", "extra"]]), "reading 0: expected"),
+        (_with(r=[["d", "q", T0, 1.0, "N", "extra"]]), "reading 0: mean_of must be an integer"),
+        (_with(r=[["d", "q", T0, 1.0, "N", 2, 3]]), "reading 0: expected"),
         # bad seq
         (_with(seq=-1), "seq -1 outside 0..2"),
         (_with(seq=2**63), "seq 9223372036854775808 outside"),
@@ -277,3 +278,52 @@ def test_batch_refuses_too_many_readings() -> None:
 def test_batch_refuses_bad_seq(seq: Any, match: str) -> None:
     with pytest.raises(MalformedError, match=match):
         Batch("gw", seq, ())
+
+
+# --- thinned readings (means) ------------------------------------------------------------
+
+
+@given(batch=mixed_batches)
+def test_means_round_trip_and_raw_readings_keep_five_elements(batch: Batch) -> None:
+    data = encode_batch(batch)
+    assert decode_batch(data) == batch
+    assert encode_batch(decode_batch(data)) == data
+    for reading, item in zip(batch.readings, json.loads(data)["r"], strict=True):
+        assert len(item) == (6 if reading.thinned else 5)
+        if reading.thinned:
+            assert item[5] == reading.mean_of
+
+
+@given(batch=batches)
+def test_a_batch_without_means_is_what_a_cloud_of_before_reads(batch: Batch) -> None:
+    """Backward compatible: raw readings encode exactly as the five-element v1 readings."""
+    old_style = {
+        "v": 1,
+        "gw": batch.gateway_id,
+        "seq": batch.seq,
+        "r": [[r.device, r.quantity, r.time_ms, r.value, r.quality.value] for r in batch.readings],
+    }
+    expected = json.dumps(old_style, separators=(",", ":"), ensure_ascii=False).encode()
+    assert encode_batch(batch) == expected
+    assert all(not r.thinned for r in decode_batch(expected).readings)
+
+
+@pytest.mark.parametrize(
+    ("mean_of", "match"),
+    [
+        (1, "mean_of must be at least 2"),
+        (0, "mean_of must be at least 2"),
+        (-3, "mean_of must be at least 2"),
+        (True, "mean_of must be an integer"),
+        (2.0, "mean_of must be an integer"),
+        ("2", "mean_of must be an integer"),
+        (2**31, "mean_of 2147483648 outside"),
+    ],
+)
+def test_a_bad_mean_of_is_refused(mean_of: Any, match: str) -> None:
+    readings = [[*GOOD["r"][0], mean_of]]
+    _malformed(_with(r=readings), f"reading 0: {match}")
+
+
+def test_seven_elements_are_refused() -> None:
+    _malformed(_with(r=[[*GOOD["r"][0], 2, 3]]), r"reading 0: expected \[device")

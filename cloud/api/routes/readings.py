@@ -34,7 +34,17 @@ router = APIRouter(
 )
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-CSV_HEADER = ("time", "station", "gateway", "device", "quantity", "unit", "value", "quality")
+CSV_HEADER = (
+    "time",
+    "station",
+    "gateway",
+    "device",
+    "quantity",
+    "unit",
+    "value",
+    "quality",
+    "mean_of",  # empty for a raw reading; n for the mean of n readings (thinned)
+)
 _CSV_DOC = {"text/csv": {"schema": {"type": "string"}, "example": "time,station,gateway,...\n"}}
 
 StartQ = Annotated[
@@ -176,6 +186,7 @@ async def _csv_rows(
                     one.unit,
                     repr(row.value),
                     row.quality,
+                    row.mean_of or "",
                 )
             )
         yield buffer.getvalue()

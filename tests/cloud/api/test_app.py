@@ -73,6 +73,7 @@ def test_readings_of_the_last_day_by_default(client: TestClient, recent_ms: int)
             "time_ms": recent_ms,
             "value": 20.0,
             "quality": "N",
+            "mean_of": None,  # a raw reading, not a mean a full outbox made
         },
         series
         | {
@@ -81,6 +82,7 @@ def test_readings_of_the_last_day_by_default(client: TestClient, recent_ms: int)
             "time_ms": recent_ms + 1000,
             "value": 20.5,
             "quality": "N",
+            "mean_of": None,
         },
     ]
     assert (body["has_more"], body["next_cursor"]) == (False, None)

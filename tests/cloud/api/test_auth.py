@@ -70,6 +70,19 @@ def test_bad_key_requests_are_problems(client: TestClient, admin_token: str) -> 
     assert typo.status_code == 422
     assert typo.headers["content-type"] == "application/problem+json"
     assert {tuple(e["loc"]) for e in typo.json()["errors"]} >= {("body", "role"), ("body", "rol")}
+    # what curl sends by mistake: a body that is not JSON, and a form instead of an object
+    broken = client.post(
+        "/api/v1/keys", content=b"{bad", headers={**admin, "content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"] == (
+        "body: not valid JSON at character 1: Expecting property name enclosed in double quotes"
+    )
+    form = client.post("/api/v1/keys", content=b"x=1", headers=admin)
+    assert form.status_code == 422
+    assert form.json()["detail"] == (
+        "body: Input should be a valid dictionary or object to extract fields from"
+    )
 
 
 def test_the_dashboard_needs_a_key_and_the_login_cookie_gives_it(

@@ -180,7 +180,7 @@ def test_csv_export_streams_every_row_in_chunks(
         assert response.status_code == 200
         chunks = list(response.iter_text())
     lines = "".join(chunks).splitlines()
-    assert lines[0] == "time,station,gateway,device,quantity,unit,value,quality"
+    assert lines[0] == "time,station,gateway,device,quantity,unit,value,quality,mean_of"
     assert len(lines) == 1 + 121
     assert lines[1].startswith("2026-03-01T15:00:00.000Z,")
-    assert lines[1].endswith(",gw-1,th1,air_temperature,°C,0.0,N")
+    assert lines[1].endswith(",gw-1,th1,air_temperature,°C,0.0,N,")

@@ -81,7 +81,12 @@ def test_broker_delivers_and_releases_its_port() -> None:
             client.disconnect()
         port = broker.port
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # free again once the broker stopped
+        # free again once the broker stopped: nothing listens on it. SO_REUSEADDR as
+        # any server sets it: the broker may have closed the connection first, leaving
+        # it in TIME_WAIT on this port, which a plain bind refuses (a flaky EADDRINUSE)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
 
 
 def test_broker_refuses_a_taken_port() -> None:

@@ -319,3 +319,27 @@ def test_a_failing_pragma_is_an_outbox_error(tmp_path: Path) -> None:
             store.seal(GW, 10)
     finally:
         store.close()
+
+
+def test_an_outbox_from_before_means_were_marked_is_upgraded(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    with db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT INTO meta VALUES ('next_seq', 7);"
+            "CREATE TABLE pending (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL,"
+            " quantity TEXT NOT NULL, time_ms INTEGER NOT NULL, value REAL NOT NULL,"
+            " quality TEXT NOT NULL);"
+            "INSERT INTO pending(device, quantity, time_ms, value, quality)"
+            " VALUES ('th1', 'air_temperature', 1700000000000, 20.5, 'N');"
+        )
+    db.close()
+    store = OutboxStore.open(tmp_path)
+    try:
+        store.enqueue([Reading("th1", "air_temperature", 1_700_000_001_000, 21.0, mean_of=3)])
+        sealed = store.seal("gw-1", 10)
+        assert sealed is not None
+        ((_, body),) = store.unacked()
+    finally:
+        store.close()
+    assert [r.mean_of for r in decode_batch(body).readings] == [1, 3]

@@ -10,27 +10,22 @@ value, an out-of-range value (flagged T) and a sentinel (flagged D).
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from device_profiles import Profile, builtin_profile, load_quantities, profile_names, resolution
-from device_profiles.measure import canonical_step, from_canonical, to_canonical
+from device_profiles import Profile, builtin_profile, load_quantities, profile_names
+from device_profiles.measure import to_canonical
 from edge.config import ModbusTcpBus
 from edge.polling import ModbusTcpPoller
 from simulators.modbus_tcp import SimulatedStation
 from simulators.signals import physical
+from tests.edge.polling.support import discard, run, tolerance
 from wire import Quality, Reading
 
 MODBUS_MODELS = [m for m in profile_names() if builtin_profile(m).protocol == "modbus"]
 NOW_S = 1_764_489_600.0  # 2025-11-30 08:00 local (UTC+8)
 SLAVE = 7
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
 
 
 def bus_for(port: int, model: str, calibration: dict[str, float] | None = None) -> ModbusTcpBus:
@@ -49,27 +44,14 @@ def bus_for(port: int, model: str, calibration: dict[str, float] | None = None) 
     )
 
 
-async def _nothing(_readings: list[Reading]) -> None:
-    return None
-
-
 async def poll_once(
     station: SimulatedStation, model: str, calibration: dict[str, float] | None = None
 ) -> list[Reading]:
-    poller = ModbusTcpPoller(bus_for(station.port, model, calibration), _nothing)
+    poller = ModbusTcpPoller(bus_for(station.port, model, calibration), discard)
     try:
         return await poller.poll()
     finally:
         poller.close()
-
-
-def tolerance(profile: Profile, name: str, value: float) -> float:
-    """Half a step of the point's resolution near ``value``, in the canonical unit."""
-    point = profile.point(name)
-    quantity = load_quantities()[point.quantity]
-    own = from_canonical(point, quantity, value)
-    step = canonical_step(point, quantity, resolution(point, own))
-    return step / 2 + 1e-9 * max(1.0, abs(value))
 
 
 @pytest.mark.parametrize("model", MODBUS_MODELS)
@@ -224,7 +206,7 @@ def test_every_function_code_is_read_from_its_own_table() -> None:
             station.set_value(SLAVE, "wet", 1)
             station.set_value(SLAVE, "sector", 0)
             poller = ModbusTcpPoller(
-                bus_for(station.port, "jxct-th-rs485"), _nothing, profiles={"dev": profile}
+                bus_for(station.port, "jxct-th-rs485"), discard, profiles={"dev": profile}
             )
             try:
                 readings = await poller.poll()

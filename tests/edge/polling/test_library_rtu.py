@@ -8,38 +8,20 @@ what the simulator served within half a step of the point's resolution
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from device_profiles import Profile, builtin_profile, load_quantities, profile_names, resolution
-from device_profiles.measure import canonical_step
+from device_profiles import builtin_profile, profile_names
 from edge.bus_config import ModbusRtuBus
 from edge.polling import BusPoller
 from simulators.modbus_rtu import RtuBus
-from wire import Quality, Reading
+from tests.edge.polling.support import discard, run, tolerance
+from wire import Quality
 
 MODBUS_MODELS = [m for m in profile_names() if builtin_profile(m).protocol == "modbus"]
 NOW_S = 1_764_489_600.0
 SLAVE = 9
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
-
-
-async def _nothing(_readings: list[Reading]) -> None:
-    return None
-
-
-def tolerance(profile: Profile, name: str, value: float) -> float:
-    """Half a step of the point's resolution near ``value``, in the canonical unit."""
-    point = profile.point(name)
-    quantity = load_quantities()[point.quantity]
-    step = canonical_step(point, quantity, resolution(point))
-    return step / 2 + 1e-9 * max(1.0, abs(value))
 
 
 @pytest.mark.parametrize("model", MODBUS_MODELS)
@@ -59,7 +41,7 @@ def test_poller_reads_over_rtu_what_the_simulator_serves(model: str) -> None:
                     "devices": [{"id": "dev", "model": model, "slave": SLAVE}],
                 }
             )
-            poller = BusPoller(config, _nothing)
+            poller = BusPoller(config, discard)
             try:
                 readings = await poller.poll()
             finally:

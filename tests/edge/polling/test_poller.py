@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from device_profiles import Profile, builtin_profile
+from device_profiles import Profile
 from edge.config import ModbusTcpBus
 from edge.polling import ModbusTcpPoller
 from simulators.modbus_tcp import SimulatedStation
-from wire import Quality, Reading
+from tests.edge.polling.support import JXCT, Sink, as_quantities, by_device, devices, run
+from wire import Quality
 
-JXCT = builtin_profile("jxct-th-rs485")
 NOW_S = 1_700_000_000.5
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
 
 
 def bus_for(port: int, slaves: dict[str, int], interval_s: float = 0.05) -> ModbusTcpBus:
@@ -30,35 +25,9 @@ def bus_for(port: int, slaves: dict[str, int], interval_s: float = 0.05) -> Modb
             "host": "127.0.0.1",
             "port": port,
             "timeout_s": 0.2,
-            "devices": [
-                {"id": device, "model": JXCT.model, "slave": slave, "interval_s": interval_s}
-                for device, slave in slaves.items()
-            ],
+            "devices": devices(slaves, interval_s),
         }
     )
-
-
-class Sink:
-    """Collects what the poller stores, and lets a test wait for a poll cycle."""
-
-    def __init__(self) -> None:
-        self.cycles: list[list[Reading]] = []
-        self.arrived = asyncio.Event()
-
-    async def __call__(self, readings: list[Reading]) -> None:
-        self.cycles.append(readings)
-        self.arrived.set()
-
-
-def by_device(readings: list[Reading]) -> dict[str, dict[str, float]]:
-    result: dict[str, dict[str, float]] = {}
-    for reading in readings:
-        result.setdefault(reading.device, {})[reading.quantity] = reading.value
-    return result
-
-
-def as_quantities(served: dict[str, float], profile: Profile = JXCT) -> dict[str, float]:
-    return {profile.point(name).quantity: value for name, value in served.items()}
 
 
 def states(poller: ModbusTcpPoller) -> dict[str, str]:

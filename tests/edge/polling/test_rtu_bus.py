@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from device_profiles import Profile, builtin_profile
+from device_profiles import Profile
 from edge.bus_config import ModbusRtuBus, ModbusRtuOverTcpBus
 from edge.polling import BusPoller
 from simulators.modbus_rtu import RtuBus
-from wire import Quality, Reading
+from tests.edge.polling.support import JXCT, Sink, as_quantities, by_device, devices, run
+from wire import Quality
 
-JXCT = builtin_profile("jxct-th-rs485")
 BAUD = 19200
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
 
 
 def rtu_bus(port: str, slaves: dict[str, int], **extra: Any) -> ModbusRtuBus:
@@ -33,34 +29,10 @@ def rtu_bus(port: str, slaves: dict[str, int], **extra: Any) -> ModbusRtuBus:
             "baudrate": BAUD,
             "timeout_s": 0.1,
             "retries": 1,
-            "devices": [
-                {"id": device, "model": JXCT.model, "slave": slave, "interval_s": interval_s}
-                for device, slave in slaves.items()
-            ],
+            "devices": devices(slaves, interval_s),
             **extra,
         }
     )
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.cycles: list[list[Reading]] = []
-        self.arrived = asyncio.Event()
-
-    async def __call__(self, readings: list[Reading]) -> None:
-        self.cycles.append(readings)
-        self.arrived.set()
-
-
-def by_device(readings: list[Reading]) -> dict[str, dict[str, float]]:
-    result: dict[str, dict[str, float]] = {}
-    for reading in readings:
-        result.setdefault(reading.device, {})[reading.quantity] = reading.value
-    return result
-
-
-def as_quantities(served: dict[str, float], profile: Profile = JXCT) -> dict[str, float]:
-    return {profile.point(name).quantity: value for name, value in served.items()}
 
 
 def test_rtu_poll_decodes_exactly_what_is_served() -> None:
