@@ -152,9 +152,15 @@ def test_overview_station_chart_live_and_language(
 
     driver.get(f"{world.base_url}/gateways")
     _wait(driver, "return document.body.dataset.ready === '1'")
-    row = driver.find_element(By.CSS_SELECTOR, "tr[data-gateway='gw-air-1']")
-    assert row.find_element(By.CSS_SELECTOR, "[data-field='pending_readings']").text == "17"
-    assert "clock synced" in row.find_element(By.CSS_SELECTOR, ".gw-status").text
+    # read in one script: a live update may re-render the row between two lookups
+    pending, status = _wait(
+        driver,
+        "const r = document.querySelector(\"tr[data-gateway='gw-air-1']\");"
+        " return r && [r.querySelector(\"[data-field='pending_readings']\").innerText,"
+        " r.querySelector('.gw-status').innerText];",
+    )  # type: ignore[misc]
+    assert pending == "17"
+    assert "clock synced" in status
     driver.save_screenshot(str(screenshot_dir / "gateways-en.png"))
 
     driver.set_window_size(390, 844)
