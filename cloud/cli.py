@@ -23,9 +23,11 @@ from typing import Annotated
 import typer
 
 from cloud import services
+from cloud.alarms.child import EvaluatorChild
 from cloud.cli_alarms import alarms_app, rules_app
 from cloud.cli_common import EXIT_USAGE, actor
 from cloud.cli_common import reports_errors as _reports_errors
+from cloud.cli_contacts import contacts_app
 from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.cli_peers import hj212_app, nbiot_app
@@ -62,6 +64,7 @@ app.add_typer(site_app, name="site")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(rules_app, name="rules")
 app.add_typer(retention_app, name="retention")
+app.add_typer(contacts_app, name="contacts")
 app.add_typer(hj212_app, name="hj212")
 app.add_typer(nbiot_app, name="nbiot")
 
@@ -117,10 +120,11 @@ def serve(
     ingest: Annotated[bool, typer.Option(help="Run an ingest worker in-process.")] = True,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
-    """Serve the HTTP API with an in-process ingest worker.
+    """Serve the HTTP API with an in-process ingest worker and an alarm evaluator beside it.
 
     Without SHANSHUI_DATABASE_URL / SHANSHUI_MQTT_URL, an embedded PostgreSQL and
-    MQTT broker are started, and stopped again on exit.
+    MQTT broker are started, and stopped again on exit. The alarm evaluator is a
+    child process (``alarms run``); SHANSHUI_ALARM_EVALUATOR=false leaves it out.
     """
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
@@ -146,7 +150,15 @@ def serve(
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
         services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)
-        api = create_app(settings, storage=storage, ingest=ingest, mqtt=endpoint, embedded=embedded)
+        api = create_app(
+            settings,
+            storage=storage,
+            ingest=ingest,
+            mqtt=endpoint,
+            embedded=embedded,
+            # in the app's lifespan: uvicorn ends the process on SIGTERM once it has shut down
+            alarm_evaluator=conninfo if settings.alarm_evaluator else None,
+        )
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
         if ingest:
@@ -159,10 +171,18 @@ def serve(
 @app.command("ingest")
 @_reports_errors
 def ingest_command() -> None:
-    """Run an ingest worker only (several may share one subscription group)."""
+    """Run an ingest worker (several may share one subscription group).
+
+    An alarm evaluator runs beside it as a child process (``alarms run``; one of
+    several evaluates, the others stand by) unless SHANSHUI_ALARM_EVALUATOR=false.
+    """
     settings = load_settings()
     key = services.secret_key(settings)
-    with services.database(settings) as conninfo, services.broker(settings) as endpoint:
+    with ExitStack() as stack:
+        conninfo = stack.enter_context(services.database(settings))
+        endpoint = stack.enter_context(services.broker(settings))
+        if settings.alarm_evaluator:
+            stack.enter_context(EvaluatorChild(conninfo))
         services.start_metrics(settings)
         from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415 - paho behind it
 
@@ -273,7 +293,12 @@ def gateway_rotate_secret(
         lambda storage: storage.rotate_secret(
             gateway_id, grace=timedelta(hours=hours), actor=actor()
         ),
-        f"new secret for {gateway_id} (the old one verifies for {hours:g} h more)",
+        f"new secret for {gateway_id} "
+        + (
+            "(the old one no longer verifies)"
+            if hours <= 0
+            else f"(the old one verifies for {hours:g} h more)"
+        ),
     )
 
 

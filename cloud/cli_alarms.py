@@ -1,7 +1,8 @@
 """``shanshui cloud alarms|rules …``: alarms and alarm rules, for the platform operator.
 
 Layer: command line. Parses options, calls :mod:`cloud.storage` (alarms, alarm
-rules) and :mod:`cloud.alarms` (rule files), and prints one line per record. The
+rules) and :mod:`cloud.alarms` (rule files), and prints one line per record;
+``alarms run`` runs the evaluator (:class:`cloud.alarms.worker.AlarmWorker`). The
 operator acts for the platform (every tenant); acknowledgements and resolutions
 are recorded as done by ``cli:<os user>``. Rule files with mistakes are refused
 whole, one ``file:line: key: message`` line per mistake. No SQL here.
@@ -9,19 +10,27 @@ whole, one ``file:line: key: message`` line per mistake. No SQL here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cloud import services
 from cloud.alarms import RuleFileError, RuleSet, dump_rules, load_rules
 from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
 from cloud.cli_keys import PLATFORM, _actor, _iso
+from cloud.settings import Settings, load_settings
 from cloud.storage import Storage, audit
 from cloud.storage.alarm_rules import list_rules, put_rules
 from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, list_alarms, resolve
 
-alarms_app = typer.Typer(help="Alarms: list, acknowledge, resolve.", no_args_is_help=True)
+alarms_app = typer.Typer(
+    help="Alarms: the evaluator; list, acknowledge, resolve.", no_args_is_help=True
+)
 rules_app = typer.Typer(help="Alarm rules: import, export, list.", no_args_is_help=True)
 
 
@@ -79,6 +88,52 @@ def alarms_resolve(
     """Resolve an alarm by hand."""
     alarm = with_storage(lambda s: resolve(s, PLATFORM, alarm_id, _actor(), comment))
     typer.echo(_alarm_line(alarm))
+
+
+@alarms_app.command("run")
+@reports_errors
+def alarms_run(
+    exit_with_parent: Annotated[
+        bool, typer.Option(hidden=True, help="Exit when the parent process is gone.")
+    ] = False,
+) -> None:
+    """Run the alarm evaluator: follow committed batches, record alarms, notify contacts.
+
+    Several may run (on several hosts): one evaluates, the others stand by and take
+    over when it stops. serve and ingest start one each unless
+    SHANSHUI_ALARM_EVALUATOR=false. It lowers its CPU priority by
+    SHANSHUI_ALARM_EVALUATOR_NICE (5): ingest comes first when CPU is short.
+    """
+    settings = load_settings()
+    if settings.alarm_evaluator_nice:
+        os.nice(settings.alarm_evaluator_nice)
+    with services.database(settings) as conninfo:
+        asyncio.run(_run_evaluator(settings, conninfo, exit_with_parent=exit_with_parent))
+
+
+async def _run_evaluator(settings: Settings, conninfo: str, *, exit_with_parent: bool) -> None:
+    from cloud.alarms.notify.dispatch import notifier_from_settings  # noqa: PLC0415
+    from cloud.alarms.worker import AlarmWorker  # noqa: PLC0415 - only this command
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    parent = os.getppid()
+    async with Storage(conninfo, max_size=4) as storage:
+        notifier = notifier_from_settings(storage, settings)
+        worker = AlarmWorker(storage, notify=notifier, late_after_s=settings.alarm_late_after_s)
+        await worker.start()
+        typer.echo(f"alarm evaluator {worker.name} running (Ctrl-C stops)", err=True)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await stop.wait()
+            if exit_with_parent and os.getppid() != parent:
+                break  # the serve or ingest process that started this one is gone
+        await worker.stop()
+        await notifier.close()
+    typer.echo("alarm evaluator stopped", err=True)
 
 
 @rules_app.command("import")

@@ -151,6 +151,24 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = Field(default=None, repr=False)
     smtp_starttls: bool = False
+    alarm_evaluator: bool = Field(
+        default=True,
+        description="serve and ingest start the alarm evaluator (shanshui cloud alarms run) as "
+        "a child process; false where it runs as a service of its own",
+    )
+    alarm_evaluator_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="CPU niceness the alarm evaluator adds to itself: under CPU contention "
+        "ingest, which acknowledges gateways, comes first and evaluation catches up",
+    )
+    alarm_late_after_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="transitions of readings evaluated more than this after they were measured "
+        "(backfill) are recorded as late and not notified",
+    )
 
     future_margin_s: int = Field(
         default=600,

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from device_profiles import load_quantities
 from device_profiles.yaml_source import (
     LocatedError,
     Where,
@@ -227,7 +228,23 @@ class GatewayFile(BaseModel):
                         f"device id {device.id!r} is already used by {devices[device.id]}",
                     )
                 devices[device.id] = f"buses[{b}].devices[{d}]"
+        if isinstance(self.uplink, NbiotUplinkSection):
+            self._check_uplink_channels(self.uplink, devices)
         return self
+
+    def _check_uplink_channels(self, uplink: NbiotUplinkSection, devices: dict[str, str]) -> None:
+        """A channel names a configured device and a known quantity (else nothing fills it)."""
+        known = load_quantities()
+        for c, entry in enumerate(uplink.channels):
+            if self.buses and entry.device not in devices:
+                raise LocatedError(
+                    ("uplink", "channels", c, "device"), f"no device {entry.device!r} on any bus"
+                )
+            if entry.quantity not in known:
+                raise LocatedError(
+                    ("uplink", "channels", c, "quantity"),
+                    f"unknown quantity {entry.quantity!r} (not in the quantities vocabulary)",
+                )
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,13 @@ def resend(
         typer.echo("error: name the seqs to resend, or --all", err=True)
         raise typer.Exit(EXIT_CONFIG)
     with _outbox(config) as store:
+        if not all_ and seqs:
+            held = {batch.seq for batch in store.quarantined(limit=1_000_000)}
+            missing = sorted(set(seqs) - held)
+            if missing:
+                listed = ", ".join(str(seq) for seq in missing)
+                typer.echo(f"error: not in quarantine: {listed} (see `outbox list`)", err=True)
+                raise typer.Exit(EXIT_CONFIG)
         moved = store.resend(None if all_ else seqs)
     typer.echo(f"{moved} batch(es) back in the outbox")
 

@@ -142,7 +142,10 @@ def _stack(data_dir: Path) -> Iterator[tuple[Children, str, str]]:
         _shanshui(["cloud", "migrate"], env)
         gateway_yaml = _provision_gateway(data_dir, env, ports)
         key = _admin_key(env)
-        _say(f"starting the cloud (API on http://127.0.0.1:{ports.http}, ingest worker)")
+        _say(
+            f"starting the cloud (API on http://127.0.0.1:{ports.http}, ingest worker, "
+            "alarm evaluator)"
+        )
         children.spawn("cloud", ["cloud", "serve"], env)
         base = f"http://127.0.0.1:{ports.http}"
         # The edge agent announces itself once, on connect: let ingest subscribe first.

@@ -55,14 +55,14 @@ def threshold(rule: ThresholdRule, state: RuleState, sample: Sample) -> Verdict:
     value = sample.value
     if rule.above is not None:
         limit = rule.clear if state.level and rule.clear is not None else rule.above
-        bad = value > limit
-        detail = f"{sample.series.quantity} {value:g} above {rule.above:g}"
-    else:
-        assert rule.below is not None  # noqa: S101 - the model guarantees one direction
-        limit = rule.clear if state.level and rule.clear is not None else rule.below
-        bad = value < limit
-        detail = f"{sample.series.quantity} {value:g} below {rule.below:g}"
-    return Verdict(1, rule.severity, detail) if bad else FINE
+        if value <= limit:
+            return FINE
+        return Verdict(1, rule.severity, f"{sample.series.quantity} {value:g} above {rule.above:g}")
+    assert rule.below is not None  # noqa: S101 - the model guarantees one direction
+    limit = rule.clear if state.level and rule.clear is not None else rule.below
+    if value >= limit:
+        return FINE
+    return Verdict(1, rule.severity, f"{sample.series.quantity} {value:g} below {rule.below:g}")
 
 
 def rate(rule: RateRule, state: RuleState, sample: Sample) -> Verdict | None:
@@ -154,6 +154,8 @@ def geohazard(rule: GeohazardRule, state: RuleState, sample: Sample) -> Verdict 
     """Rainfall over its window AND displacement rate over its window, per level."""
     quantity = sample.series.quantity
     point = (sample.time_ms, sample.value)
+    if _seen(rule, state, quantity, sample.time_ms):
+        return None  # this gauge's or meter's reading was counted already
     if quantity == rule.rain_quantity:
         rain_mm = _rain_since_last(rule, state, point)
         if rain_mm is not None:
@@ -178,6 +180,18 @@ def geohazard(rule: GeohazardRule, state: RuleState, sample: Sample) -> Verdict 
     top = reached[-1]
     detail = f"rain {rain_mm:.1f} mm and displacement {per_day:.2f} mm/d: {top.level}"
     return Verdict(GEO_LEVELS.index(top.level) + 1, top.level, detail)
+
+
+def _seen(rule: GeohazardRule, state: RuleState, quantity: str, time_ms: int) -> bool:
+    """True if the station's newest rain or displacement point is not older than ``time_ms``."""
+    if quantity == rule.displacement_quantity:
+        name = "displacement"
+    elif rule.rain_reading == "increment":
+        name = "rain"
+    else:
+        name = "rain_counter"
+    points = state.windows.get(name)
+    return bool(points) and points is not None and points[-1][0] >= time_ms
 
 
 def _rain_since_last(

@@ -159,9 +159,11 @@ class Evaluator:
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}
 
     def take_dirty(self) -> set[str]:
-        """Keys (``rule_id|subject``) of the states touched since the last call.
+        """Keys (``rule_id|subject``) of the states changed since the last call.
 
-        Storage saves :meth:`states_of` these instead of the whole :meth:`snapshot`.
+        Storage saves :meth:`states_of` these instead of the whole :meth:`snapshot`. A
+        quiet state (:attr:`RuleState.quiet`) that stayed quiet is left out: only the time
+        of its newest reading changed.
         """
         dirty, self._dirty = self._dirty, set()
         return {f"{r}|{s}" for r, s in dirty}
@@ -189,14 +191,24 @@ class Evaluator:
         if isinstance(rule, AbsenceRule):
             return self._heard(rule, sample, late)
         subject = sample.series.station if isinstance(rule, GeohazardRule) else sample.series.key
-        state = self._state(rule, subject)
-        if state.last_ms is not None and sample.time_ms < state.last_ms:
-            return []  # stale: this subject has already been evaluated past it
+        state = self._state(rule, subject, touch=False)
+        if state.last_ms is not None and (
+            sample.time_ms < state.last_ms
+            or (sample.time_ms == state.last_ms and subject == sample.series.key)
+        ):
+            # stale: this subject has already been evaluated past it; or this very reading
+            # again (a series has one reading per time; a station's are told apart below)
+            return []
+        was_quiet = state.quiet
         verdict = _CONDITIONS[type(rule)](rule, state, sample)
         state.last_ms = sample.time_ms
-        if verdict is None:
-            return []
-        return self._debounce(rule, subject, state, verdict, sample=sample, late=late)
+        out = [] if verdict is None else self._debounce(rule, subject, state, verdict,
+                                                         sample=sample, late=late)  # fmt: skip
+        if not (was_quiet and state.quiet):
+            # a quiet state that stays quiet changed only its newest reading's time: not
+            # worth a write (it only tells a late reading from a new one after a restart)
+            self._dirty.add((rule.id, subject))
+        return out
 
     def _debounce(
         self,
@@ -240,9 +252,10 @@ class Evaluator:
         detail = f"{subject} delivers data again"
         return [self._transition(rule, subject, "resolve", sample, detail=detail, late=late)]
 
-    def _state(self, rule: Rule, subject: str) -> RuleState:
+    def _state(self, rule: Rule, subject: str, *, touch: bool = True) -> RuleState:
         key = (rule.id, subject)
-        self._dirty.add(key)
+        if touch:
+            self._dirty.add(key)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = RuleState()

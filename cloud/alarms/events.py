@@ -7,6 +7,7 @@ as in telemetry batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -28,7 +29,7 @@ class Series:
     water_body: Literal["river", "lake"] | None = None
     noise_zone: str | None = None  # the functional zone (GB 3096), e.g. "1", "4a"
 
-    @property
+    @cached_property  # evaluated for every reading and rule: computed once per series
     def key(self) -> str:
         """``gateway/device/quantity``: the series' identity in alarm keys."""
         return f"{self.gateway}/{self.device}/{self.quantity}"

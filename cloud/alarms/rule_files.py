@@ -55,6 +55,7 @@ def load_rules(path: Path) -> RuleSet:
 def dump_rules(rules: RuleSet) -> str:
     """YAML that :func:`load_rules` reads back as the same rules (defaults left out)."""
     data = rules.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("rules", [])  # an empty set reads as one, not as `{}`
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class RuleState:
     """Where one (rule, subject) pair stands."""
 
@@ -23,6 +23,11 @@ class RuleState:
     cause: str | None = None  # absence rules: "silent" or "offline"
     windows: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
+    @property
+    def quiet(self) -> bool:
+        """No alarm open, no level pending, no window: nothing but the newest reading's time."""
+        return not self.level and self.candidate is None and not self.windows
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return {
@@ -33,7 +38,8 @@ class RuleState:
             "last_ms": self.last_ms,
             "limit_ms": self.limit_ms,
             "cause": self.cause,
-            "windows": {name: [list(p) for p in points] for name, points in self.windows.items()},
+            # (time, value) pairs: JSON arrays like lists, and immutable, so a shallow copy
+            "windows": {n: list(p) for n, p in self.windows.items()} if self.windows else {},
         }
 
     @classmethod

@@ -1,16 +1,17 @@
-"""Request and response shapes of the alarm and alarm-rule routes.
+"""Request and response shapes of the alarm, alarm-rule and alarm-contact routes.
 
 Layer: HTTP data shapes; no I/O.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud.alarms.rules import Rule
+from cloud.storage.alarm_contact_admin import ContactRecord
 from cloud.storage.alarms import MAX_COMMENT_CHARS, Alarm, AlarmEvent, AlarmState
 
 Comment = Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")]
@@ -89,3 +90,43 @@ class RulesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[Rule] = Field(max_length=10_000)
+
+
+class ContactOut(BaseModel):
+    """An alarm contact, without its secret (a webhook's is shown once, when made)."""
+
+    id: int
+    tenant: str
+    name: str
+    kind: str = Field(description="webhook, email or sms")
+    address: str
+    has_secret: bool = Field(description="a webhook's signing secret exists (never shown)")
+    rule_ids: list[str] = Field(description="only these rules' alarms; empty: all")
+    min_severity: str
+    quiet_from: time | None
+    quiet_until: time | None
+    time_zone: str
+    rate_per_hour: int
+    escalate_to: int | None
+    escalate_after_s: int | None
+    enabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, contact: ContactRecord) -> ContactOut:
+        """From storage's record."""
+        return cls.model_validate(contact, from_attributes=True)
+
+
+class ContactCreated(ContactOut):
+    """A new contact; a webhook's signing secret (hex), shown this once."""
+
+    secret: str | None = Field(
+        description="HMAC-SHA256 key of X-Shanshui-Signature; shown only now (webhooks)"
+    )
+
+
+class SecretOut(BaseModel):
+    """A new webhook signing secret (hex), shown this once."""
+
+    secret: str

@@ -7,17 +7,20 @@ no servers are started: embedded PostgreSQL and broker belong to the CLI.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from cloud.alarms.child import EvaluatorChild
 from cloud.api import problems
 from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
 from cloud.api.routes import (
     aggregates,
+    alarm_contacts,
     alarm_rules,
     alarms,
     audit,
@@ -68,6 +71,7 @@ def create_app(
     ingest: bool = False,
     mqtt: MqttEndpoint | None = None,
     embedded: list[str] | None = None,
+    alarm_evaluator: str | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -81,6 +85,9 @@ def create_app(
         mqtt: the broker for that worker; defaults to ``settings.mqtt()``.
         embedded: the embedded development servers this process runs on
             (``postgresql``, ``mqtt``); ``/healthz`` says so, loudly.
+        alarm_evaluator: a conninfo: run the alarm evaluator on it as a child process
+            (:class:`cloud.alarms.child.EvaluatorChild`) while the app runs; stopped in
+            the lifespan's shutdown, which a SIGTERM to the server reaches.
 
     Raises:
         ConfigError: no storage given and ``SHANSHUI_DATABASE_URL`` is unset.
@@ -100,13 +107,14 @@ def create_app(
         worker = None
         listeners: ListenerSet | None = app.state.listeners
         try:
-            if ingest:
-                worker = IngestWorker.from_settings(app_storage, settings, mqtt)
-                await worker.start()
-                app.state.ingest = worker
-            if listeners is not None:
-                await listeners.start()
-            yield
+            async with _evaluator_beside(alarm_evaluator):
+                if ingest:
+                    worker = IngestWorker.from_settings(app_storage, settings, mqtt)
+                    await worker.start()
+                    app.state.ingest = worker
+                if listeners is not None:
+                    await listeners.start()
+                yield
         finally:
             app.state.ingest = None
             if listeners is not None:
@@ -158,6 +166,7 @@ def create_app(
         login,
         alarms,
         alarm_rules,
+        alarm_contacts,
         overview,
         live,
         dashboard_actions,
@@ -167,6 +176,20 @@ def create_app(
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app
+
+
+@asynccontextmanager
+async def _evaluator_beside(conninfo: str | None) -> AsyncIterator[None]:
+    """The alarm evaluator as a child process for the duration of the block, if asked for."""
+    if conninfo is None:
+        yield
+        return
+    child = EvaluatorChild(conninfo)
+    child.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(child.stop)
 
 
 def _storage_from_settings(settings: Settings) -> Storage:

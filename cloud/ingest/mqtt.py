@@ -45,8 +45,6 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-from cloud.alarms.live import AlarmEngine
-from cloud.alarms.notify.dispatch import notifier_from_settings
 from cloud.errors import CloudError, IngestError
 from cloud.ingest.acks import QOS as ACK_QOS
 from cloud.ingest.acks import AckSender
@@ -93,8 +91,6 @@ class IngestWorker:
         policy: ingest rules and housekeeping ages; defaults to :class:`IngestPolicy`'s.
             The worker prunes the batch log and dead letters every
             ``policy.housekeeping_interval_s`` (starting at start).
-        alarms: evaluates each committed batch off the ingest path; the worker starts
-            and stops it.
         channel_tables: NB-IoT gateways' channel tables, for the compact frames their
             modules publish on ``up/compact`` (:mod:`cloud.ingest.mqtt_compact`);
             default: the database's, read at every frame.
@@ -111,16 +107,13 @@ class IngestWorker:
         quantities: Mapping[str, Quantity] | None = None,
         keepalive_s: int = 30,
         policy: IngestPolicy | None = None,
-        alarms: AlarmEngine | None = None,
         channel_tables: ChannelTables | Mapping[str, Sequence[Channel]] | None = None,
     ) -> None:
-        self._alarms = alarms
         self._pipeline = IngestPipeline(
             storage,
             topic_root=topic_root,
             quantities=quantities,
             policy=policy,
-            observer=alarms,
         )
         self._acks = AckSender(self._publish_ack, storage.gateway_secret, topic_root)
         tables = StoredTables(storage) if channel_tables is None else channel_tables
@@ -156,7 +149,6 @@ class IngestWorker:
             group=settings.ingest_group,
             client_id=settings.ingest_client_id,
             policy=IngestPolicy.from_settings(settings),
-            alarms=AlarmEngine(storage, notify=notifier_from_settings(storage, settings)),
         )
 
     @property
@@ -183,8 +175,6 @@ class IngestWorker:
         if self._stopping.is_set():
             raise IngestError("a stopped IngestWorker cannot start again; create a new one")
         loop = asyncio.get_running_loop()
-        if self._alarms is not None:
-            await self._alarms.start()
         self._consumer = asyncio.create_task(self._consume(), name="shanshui-ingest")
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="shanshui-prune")
         self._link.start(loop)
@@ -218,8 +208,6 @@ class IngestWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._link.close()
-        if self._alarms is not None:
-            await self._alarms.stop(drain_timeout_s)
         self._counter.set_connected(False)
 
     async def __aenter__(self) -> Self:

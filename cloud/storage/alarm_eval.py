@@ -1,9 +1,10 @@
 """The evaluator's side of alarm storage: state, transitions into alarms, station context.
 
 Layer: storage. :func:`evaluation` opens one transaction that holds a
-transaction-level advisory lock, so ingest workers evaluate one at a time; inside
-it, :class:`EvaluationTx` loads and saves the evaluator's state (with a version
-that tells a worker whether another one evaluated since it last loaded) and turns
+transaction-level advisory lock, so evaluators step one at a time; inside it,
+:class:`EvaluationTx` reads the next step of the feed (:mod:`cloud.storage.alarm_feed`),
+loads and saves the evaluator's state and its position together (a generation
+tells an evaluator whether another one stepped since it last loaded), and turns
 transitions into alarms and alarm events. The partial unique index
 ``alarms_one_unresolved`` is the second guard: an ``open`` for a rule and subject
 that already has an unresolved alarm counts a repeat, and adds no event (so no
@@ -22,6 +23,17 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.alarms.events import Transition
+from cloud.storage.alarm_feed import (
+    Chosen,
+    FeedPosition,
+    FeedStep,
+    choose,
+    read_chosen,
+    read_position,
+    read_step,
+    rules_version,
+    save_position,
+)
 from cloud.storage.store import Storage
 
 # pg_advisory_xact_lock key of alarm evaluation ("shanshui" alarms, any fixed bigint)
@@ -108,6 +120,16 @@ SELECT key, value FROM jsonb_each(%(states)s::jsonb)
 ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = now()
 """
 
+_UNNOTIFIED = """
+SELECT e.id, a.id, t.name, a.rule_id, a.subject, e.kind, (extract(epoch FROM e.at) * 1000)::bigint,
+       e.level, e.value, e.detail, e.late, a.site_id, a.gateway_id
+FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id JOIN tenants t ON t.id = a.tenant_id
+WHERE e.kind IN ('open', 'level', 'resolve') AND NOT e.late
+  AND e.recorded_at > now() - make_interval(secs => %(window_s)s)
+  AND NOT EXISTS (SELECT 1 FROM alarm_deliveries d WHERE d.event_id = e.id)
+ORDER BY e.id
+"""
+
 _STATEMENTS = {"open": _OPEN, "level": _LEVEL, "resolve": _RESOLVE}
 
 
@@ -117,26 +139,39 @@ class EvaluationTx:
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self._conn = conn
 
-    async def version(self) -> int:
-        """How many times states were saved, by any worker."""
-        cursor = await self._conn.execute("SELECT version FROM alarm_state_version")
-        row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+    async def position(self) -> FeedPosition:
+        """The stored position in the feed, with the generation of the last step."""
+        return await read_position(self._conn)
+
+    async def step(self, position: FeedPosition, *, limit: int, readings: bool) -> FeedStep:
+        """The feed's next transactions after ``position`` (see :func:`read_step`)."""
+        return await read_step(self._conn, position, limit=limit, readings=readings)
+
+    async def choose(self, position: FeedPosition, *, limit: int) -> Chosen:
+        """The feed's next transactions after ``position`` (see :func:`choose`)."""
+        return await choose(self._conn, position, limit=limit)
+
+    async def read(self, chosen: Chosen, *, readings: bool) -> FeedStep:
+        """Their rows (see :func:`read_chosen`)."""
+        return await read_chosen(self._conn, chosen, readings=readings)
+
+    async def rules_version(self) -> int:
+        """How many times the rules changed."""
+        return await rules_version(self._conn)
+
+    async def advance(self, position: FeedPosition | None, evaluator: str) -> int:
+        """Store the new position (None: unchanged) and count the step; its generation."""
+        return await save_position(self._conn, position, evaluator)
 
     async def states(self) -> dict[str, dict[str, Any]]:
         """Every saved state, keyed ``rule_id|subject``."""
         cursor = await self._conn.execute("SELECT key, state FROM alarm_states")
         return {str(key): dict(state) for key, state in await cursor.fetchall()}
 
-    async def save_states(self, states: Mapping[str, Mapping[str, Any]]) -> int:
-        """Upsert states; the new version."""
+    async def save_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Upsert states."""
         if states:
             await self._conn.execute(_SAVE, {"states": Jsonb(dict(states))})
-        cursor = await self._conn.execute(
-            "UPDATE alarm_state_version SET version = version + 1 RETURNING version"
-        )
-        row = await cursor.fetchone()
-        return int(row[0]) if row else 0
 
     async def record(
         self, transitions: Iterable[Transition], severities: Mapping[str, str]
@@ -175,7 +210,7 @@ class EvaluationTx:
 
 @asynccontextmanager
 async def evaluation(storage: Storage) -> AsyncIterator[EvaluationTx]:
-    """One evaluation transaction, serialised across workers by an advisory lock."""
+    """One evaluation transaction, serialised across evaluators by an advisory lock."""
     async with storage.connection("evaluating alarms") as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(%(k)s)", {"k": EVALUATION_LOCK})
         yield EvaluationTx(conn)
@@ -188,3 +223,12 @@ async def gateway_context(
     async with storage.connection("reading gateways' stations") as conn:
         cursor = await conn.execute(_CONTEXT, {"ids": list(gateway_ids)})
         return {row[0]: GatewayContext(*row[1:]) for row in await cursor.fetchall()}
+
+
+async def unnotified_events(storage: Storage, window_s: float) -> list[Notice]:
+    """Events of the evaluator recorded in the last ``window_s`` that no delivery was
+    claimed for (not late): a crash came between their commit and their notification,
+    or they concern no contact."""
+    async with storage.connection("finding alarm events not yet notified") as conn:
+        cursor = await conn.execute(_UNNOTIFIED, {"window_s": window_s})
+        return [Notice(*row) for row in await cursor.fetchall()]

@@ -210,6 +210,9 @@ class BatchIngest(PooledStorage):
                     "counts": [len(h.batch.readings) for h in log_rows],
                     "sources": [h.source for h in log_rows],
                     "digests": [h.digest for h in log_rows],
+                    # the span the alarm evaluator reads back (migration 0080_alarm_feed)
+                    "firsts": [min(map(_TIME, h.batch.readings), default=None) for h in log_rows],
+                    "lasts": [max(map(_TIME, h.batch.readings), default=None) for h in log_rows],
                 },
             )
         except psycopg.errors.ForeignKeyViolation:

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 INSERT_BATCHES = """
-INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest)
-SELECT b.gw, b.seq, b.count, b.source, b.digest
+INSERT INTO ingested_batches
+    (gateway_id, seq, reading_count, source, digest, first_ms, last_ms)
+SELECT b.gw, b.seq, b.count, b.source, b.digest, b.first_ms, b.last_ms
 FROM unnest(%(gws)s::text[], %(seqs)s::bigint[], %(counts)s::int[], %(sources)s::text[],
-            %(digests)s::bytea[]) AS b (gw, seq, count, source, digest)
+            %(digests)s::bytea[], %(firsts)s::bigint[], %(lasts)s::bigint[])
+     AS b (gw, seq, count, source, digest, first_ms, last_ms)
 ORDER BY b.gw, b.seq
 ON CONFLICT (gateway_id, seq) DO NOTHING
 RETURNING gateway_id, seq

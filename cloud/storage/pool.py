@@ -122,6 +122,21 @@ class PooledStorage:
         (``access``, ``keys``, ``grants``, ``sites``, ``audit``, ``queries``)."""
         return self._connection(doing, timeout_s)
 
+    async def dedicated_connection(self, doing: str) -> AsyncConnection[Any]:
+        """A connection of its own, outside the pool, in autocommit mode; the caller closes it.
+
+        For what a pooled connection must not hold: ``LISTEN``, session advisory locks.
+
+        Raises:
+            StorageUnavailableError: the database cannot be reached.
+        """
+        try:
+            return await AsyncConnection.connect(
+                self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout_s))
+            )
+        except psycopg.Error as exc:
+            raise translate(exc, doing) from exc
+
     @asynccontextmanager
     async def _connection(
         self, doing: str, timeout_s: float | None = None

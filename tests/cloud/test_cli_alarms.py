@@ -84,3 +84,46 @@ def test_alarms_list_ack_resolve(runner: CliRunner, migrated_database_url: str) 
     assert "no alarm 999999" in unknown.stderr
     bad_state = runner.invoke(app, ["alarms", "list", "--state", "closed"])
     assert bad_state.exit_code == 2
+
+
+def test_contacts_add_list_update_rotate_delete(
+    runner: CliRunner, migrated_database_url: str
+) -> None:
+    asyncio.run(_open_alarm(migrated_database_url))  # tenant "default" exists
+    add = ["contacts", "add", "--tenant", "default", "--kind", "webhook", "--name", "ops",
+           "--address", "https://ops.example.org/hook", "--quiet", "22:00-06:30"]  # fmt: skip
+    added = runner.invoke(app, add)
+    assert added.exit_code == 0, added.output
+    secret = added.stdout.strip()
+    assert len(bytes.fromhex(secret)) == 32  # stdout: the secret alone, once
+    listed = runner.invoke(app, ["contacts", "list"]).stdout
+    ident = listed.split()[0]
+    assert "quiet 22:00-06:30 Asia/Shanghai" in listed
+    assert secret not in listed
+    updated = runner.invoke(app, ["contacts", "update", ident, "--no-quiet", "--rate-per-hour",
+                                  "5", "--disable"])  # fmt: skip
+    assert updated.exit_code == 0, updated.output
+    assert "disabled" in updated.stdout
+    assert "5/h" in updated.stdout
+    assert "quiet" not in updated.stdout
+    rotated = runner.invoke(app, ["contacts", "rotate-secret", ident]).stdout.strip()
+    assert len(rotated) == 64
+    assert rotated != secret
+    assert runner.invoke(app, ["contacts", "delete", ident]).exit_code == 0
+    assert runner.invoke(app, ["contacts", "list"]).stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "email", "--address", "nobody"], "address"),
+        (["--kind", "fax", "--address", "+8613800138000"], "kind"),
+        (["--kind", "sms", "--address", "+8613800138000", "--quiet", "late"], "--quiet"),
+    ],
+    ids=["mailbox", "kind", "quiet"],
+)
+def test_contacts_add_mistakes_exit_2(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["contacts", "add", "--tenant", "default", "--name", "x", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output

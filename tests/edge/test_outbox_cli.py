@@ -58,6 +58,11 @@ def test_list_export_and_resend_quarantined_batches(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["outbox", "resend", "-c", str(config)])
     assert refused.exit_code == 2
     assert "--all" in refused.output
+    unknown = runner.invoke(app, ["outbox", "resend", str(seq), str(seq + 99), "-c", str(config)])
+    assert unknown.exit_code == 2
+    assert f"not in quarantine: {seq + 99}" in unknown.output
+    listed = runner.invoke(app, ["outbox", "list", "-c", str(config)])
+    assert "quarantined batches 1" in listed.output  # nothing moved on a refused call
     resent = runner.invoke(app, ["outbox", "resend", str(seq), "-c", str(config)])
     assert resent.exit_code == 0, resent.output
     assert "1 batch(es) back in the outbox" in resent.output

@@ -197,6 +197,7 @@ def test_unknown_uplink_type_is_reported_at_type(tmp_path: Path) -> None:
             "uplink.channels[1]",
         ),
         ("decimals: 2", "decimals: 12", "uplink.channels[1].decimals"),
+        ("quantity: so2,", "quantity: so_2,", "uplink.channels[1].quantity"),
     ],
 )
 def test_nbiot_problems_name_line_and_key(
@@ -219,4 +220,15 @@ def test_hj212_mn_must_be_letters_and_digits(tmp_path: Path) -> None:
     text = HJ212.replace("mn: 010000A8900016F000169DC0", "mn: 'bad mn'")
     assert problems(tmp_path, text).startswith(
         f"gateway.yaml:{line_of(text, 'bad mn')}: uplink.mn: "
+    )
+
+
+def test_nbiot_channel_of_a_device_on_no_bus_is_refused(tmp_path: Path) -> None:
+    uplink = "uplink:\n" + NBIOT.split("uplink:\n", maxsplit=1)[1].replace("aq1", "th1")
+    config = load_config(write(tmp_path, GOOD + uplink), environ={})
+    assert isinstance(config.settings.uplink, NbiotUplinkSection)
+    text = GOOD + uplink.replace("{device: th1, quantity: so2", "{device: th9, quantity: so2")
+    line = line_of(text, "{device: th9")
+    assert problems(tmp_path, text).startswith(
+        f"gateway.yaml:{line}: uplink.channels[1].device: no device 'th9' on any bus"
     )

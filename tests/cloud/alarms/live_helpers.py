@@ -1,4 +1,4 @@
-"""A station, an ingest pipeline with an alarm engine, and a clock, on a real PostgreSQL."""
+"""A station, a pipeline, an alarm evaluator following the database, a clock, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from cloud.alarms import Rule
-from cloud.alarms.live import AlarmEngine
 from cloud.alarms.notify.message import SIGNATURE_HEADER, sign
+from cloud.alarms.worker import AlarmWorker
 from cloud.ingest.pipeline import STORED, IngestPipeline
 from cloud.storage import Storage
 from cloud.storage.access import Scope
@@ -52,7 +52,7 @@ async def alarms(storage: Storage) -> list[Alarm]:
 
 @dataclass
 class Clock:
-    """The engine's clock, in seconds."""
+    """The evaluator's clock, in seconds."""
 
     now_s: float = T0 / 1000
 
@@ -73,19 +73,29 @@ class Recorder:
         return None
 
 
+async def evaluator(
+    storage: Storage, clock: Clock, sink: Recorder | Any | None = None, **options: Any
+) -> AlarmWorker:
+    """A started :class:`AlarmWorker` on ``clock``, once it is the active evaluator."""
+    worker = AlarmWorker(storage, clock=clock, notify=sink, tick_s=3600, **options)
+    await worker.start()
+    await worker.wait_active()
+    return worker
+
+
 @dataclass
 class Station:
-    """Ingest into gateway ``gw-1`` through a pipeline that feeds an engine."""
+    """Ingest into gateway ``gw-1`` through a pipeline; the evaluator follows the database."""
 
     storage: Storage
-    engine: AlarmEngine
+    engine: AlarmWorker
     clock: Clock
     gateway: str = "gw-1"
     seq: list[int] = field(default_factory=lambda: [0])
 
     @property
     def pipeline(self) -> IngestPipeline:
-        return IngestPipeline(self.storage, observer=self.engine)
+        return IngestPipeline(self.storage)
 
     async def send(
         self, quantity: str, values: Sequence[float], start_ms: int, step_ms: int = MINUTE,

@@ -69,6 +69,36 @@ def test_a_restart_anywhere_gives_the_same_transitions(
 
 
 @settings(deadline=None)  # no timed assertions: the suite shares loaded cores
+@given(st.lists(st.lists(st.floats(0, 10), max_size=5), max_size=12), durations,
+       st.integers(0, 12), st.booleans())  # fmt: skip
+def test_a_restart_from_what_storage_saved_gives_the_same_transitions(
+    steps: list[list[float]], for_s: int, split: int, overlap: bool
+) -> None:
+    """As the evaluator process saves: after each step the states it changed (quiet ones
+    that stayed quiet are left out); a restart loads those, and the feed may bring the
+    last readings before the restart again (a batch whose span overlaps)."""
+    rules = [
+        rule(kind="threshold", above=5.0, clear=4.0, for_s=for_s),
+        rule(id="r2", kind="rate", per_hour=200.0, window_s=600),
+    ]
+    stream, start = [], T0
+    for values in steps:
+        stream.append(samples(series("x"), values, start=start))
+        start += len(values) * MINUTE
+    whole = Evaluator(rules)
+    expected = [t for step in stream for t in whole.feed(step, NOW)]
+    live, saved = Evaluator(rules), {}
+    before = []
+    for step in stream[:split]:
+        before += live.feed(step, NOW)
+        saved |= live.states_of(live.take_dirty())
+    restarted = Evaluator(rules, snapshot=saved)
+    again = stream[split - 1] if overlap and 0 < split <= len(stream) else []
+    after = [t for step in [again, *stream[split:]] for t in restarted.feed(step, NOW)]
+    assert _plain(before + after) == _plain(expected)
+
+
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations)
 def test_replaying_every_batch_changes_nothing(readings: list[float], for_s: int) -> None:
     batch = samples(series("x"), readings)

@@ -1,4 +1,5 @@
-"""End to end over a real broker: a signed batch -> ingest worker -> alarm -> signed webhook."""
+"""End to end over a real broker: a signed batch -> ingest worker -> commit -> evaluator -> signed
+webhook; the evaluator is woken by the commit's notification (no idle() call in between)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cloud.alarms.live import AlarmEngine
 from cloud.alarms.notify import Notifier, WebhookSender
+from cloud.alarms.worker import AlarmWorker
 from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage
@@ -41,9 +42,11 @@ async def test_an_offending_reading_reaches_the_webhook_once(
         )
         receiver.secret = hook_secret
         notifier = Notifier(storage, {"webhook": WebhookSender()})
-        engine = AlarmEngine(storage, notify=notifier)
+        engine = AlarmWorker(storage, notify=notifier, poll_s=3600)
+        await engine.start()
+        await engine.wait_active()
         endpoint = MqttEndpoint(mqtt_broker.host, mqtt_broker.port)
-        async with IngestWorker(storage, endpoint, topic_root=topic_root, alarms=engine) as worker:
+        async with IngestWorker(storage, endpoint, topic_root=topic_root) as worker:
             with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
                 pub.publish(topic, sign_batch(make_batch("gw-1", 1, [41.0, 42.0]), secret))
                 pub.publish(topic, sign_batch(make_batch("gw-1", 1, [41.0, 42.0]), secret))
@@ -56,6 +59,7 @@ async def test_an_offending_reading_reaches_the_webhook_once(
             await worker.wait_processed(3)
             await engine.idle()
             await notifier.idle()
+        await engine.stop()
     assert json.loads(opened)["kind"] == "open"
     assert [json.loads(b)["kind"] for b in receiver.bodies] == ["open", "resolve"]
     assert receiver.bad_signatures == 0

@@ -12,7 +12,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from cloud.alarms.live import AlarmEngine
 from cloud.alarms.notify import (
     LoggingSmsGateway,
     Notifier,
@@ -21,10 +20,20 @@ from cloud.alarms.notify import (
     WebhookSender,
     sign,
 )
+from cloud.alarms.worker import AlarmWorker
 from cloud.embedded.broker import free_port
 from cloud.storage import Storage
 from cloud.storage.alarm_contacts import NewContact, add_contact, list_deliveries
-from tests.cloud.alarms.live_helpers import MINUTE, T0, Clock, Station, receiving, rules, station
+from tests.cloud.alarms.live_helpers import (
+    MINUTE,
+    T0,
+    Clock,
+    Station,
+    evaluator,
+    receiving,
+    rules,
+    station,
+)
 
 pytestmark = pytest.mark.anyio
 NINE_IN_SHANGHAI_S = 1_796_000_400  # 2026-11-30T01:00:00Z
@@ -43,10 +52,9 @@ def _webhook(url: str, **extra: object) -> NewContact:
     return NewContact("env", "ops", "webhook", url, **extra)  # type: ignore[arg-type]
 
 
-async def _run(storage: Storage, notifier: Notifier, values: list[float]) -> AlarmEngine:
+async def _run(storage: Storage, notifier: Notifier, values: list[float]) -> AlarmWorker:
     clock = Clock()
-    engine = AlarmEngine(storage, clock=clock, notify=notifier, tick_s=3600)
-    await engine.start()
+    engine = await evaluator(storage, clock, notifier)
     await Station(storage, engine, clock).send("dissolved_oxygen", values, T0)
     await notifier.idle()
     await engine.stop()

@@ -115,3 +115,9 @@ def test_dump_then_validate_is_the_identity(rules: list[dict[str, object]]) -> N
 
     ruleset = RuleSet(rules=tuple(RULE.validate_python(r) for r in rules))
     assert RuleSet.model_validate(yaml.safe_load(dump_rules(ruleset))) == ruleset
+
+
+def test_no_rules_export_as_an_empty_list_that_reads_back(tmp_path: Path) -> None:
+    text = dump_rules(RuleSet())
+    assert text == "rules: []\n"
+    assert load_rules(_write(tmp_path, text)) == RuleSet()

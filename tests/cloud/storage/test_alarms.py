@@ -11,6 +11,7 @@ from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage import Storage
 from cloud.storage.access import Scope
 from cloud.storage.alarm_eval import evaluation
+from cloud.storage.alarm_feed import FeedPosition
 from cloud.storage.alarm_rules import delete_rule, enabled_rules, list_rules, put_rules
 from cloud.storage.alarms import AlarmFilter, acknowledge, alarm_history, list_alarms, resolve
 from cloud.storage.sites import SiteAttributes, add_site
@@ -112,11 +113,24 @@ async def test_resolve_by_hand_needs_a_comment(migrated_database_url: str) -> No
             assert len(await tx.record([_tr("open")], {})) == 1
 
 
-async def test_states_round_trip_with_version(migrated_database_url: str) -> None:
+async def test_states_and_position_are_saved_together(migrated_database_url: str) -> None:
     async with Storage(migrated_database_url) as storage:
         async with evaluation(storage) as tx:
-            first = await tx.version()
-            after = await tx.save_states({"r|s": {"level": 1}})
+            first = await tx.position()
+            await tx.save_states({"r|s": {"level": 1}})
+            moved = FeedPosition(first.frontier + 5, (first.frontier + 2,))
+            generation = await tx.advance(moved, "test")
+        with pytest.raises(RuntimeError):
+            await _crash_after_saving(storage, FeedPosition(first.frontier + 9))
         async with evaluation(storage) as tx:
-            assert await tx.version() == after == first + 1
+            stored = await tx.position()
+            assert (stored.frontier, stored.pending) == (moved.frontier, moved.pending)
+            assert stored.generation == generation == first.generation + 1
             assert await tx.states() == {"r|s": {"level": 1}}
+
+
+async def _crash_after_saving(storage: Storage, position: FeedPosition) -> None:
+    async with evaluation(storage) as tx:
+        await tx.save_states({"r|s": {"level": 0}})
+        await tx.advance(position, "test")
+        raise RuntimeError("a crash before the commit")  # neither is kept
