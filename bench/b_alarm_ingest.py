@@ -191,7 +191,7 @@ async def _switch_rules(storage: Storage, *, enabled: bool) -> None:
 
 
 async def _throughput(url: str, evaluator: int) -> None:
-    async with Storage(url) as storage:
+    async with Storage(url, plaintext_secrets=True) as storage:
         for s in range(STATIONS):
             await add_site(storage, "env", f"S{s}", SiteAttributes(), new_tenant=s == 0)
             await storage.register_gateway(f"gw{s}", tenant="env", site=f"S{s}")
@@ -247,7 +247,7 @@ async def _latency(url: str) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        async with Storage(url) as storage:
+        async with Storage(url, plaintext_secrets=True) as storage:
             await add_contact(
                 storage,
                 NewContact("env", "bench", "webhook", f"http://127.0.0.1:{server.server_port}/",

@@ -128,7 +128,7 @@ def run() -> None:
         migrate(url)
 
         async def main() -> None:
-            async with Storage(url) as storage:
+            async with Storage(url, plaintext_secrets=True) as storage:
                 secret = await storage.register_gateway(GATEWAY)
                 async with IngestWorker(storage, parse_mqtt_url(broker.url)) as worker:
                     seconds, batches, rss_mib = await asyncio.to_thread(

@@ -133,7 +133,7 @@ def run() -> None:
         migrate(url)
 
         async def main() -> None:
-            async with Storage(url) as storage:
+            async with Storage(url, plaintext_secrets=True) as storage:
                 await _nbiot(storage)
                 await _nbiot_mqtt(storage)
                 await _hj212(storage)

@@ -73,7 +73,7 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET reading_count = EXCLUDED.reading_c
 
 async def _load(conninfo: str) -> int:
     start = END - timedelta(days=DAYS)
-    async with Storage(conninfo) as storage:
+    async with Storage(conninfo, plaintext_secrets=True) as storage:
         for n in range(STATIONS):
             site = f"station-{n:03d}"
             await add_site(
@@ -149,7 +149,7 @@ async def _daily_aqi(storage: Storage) -> None:
 
 
 async def _bench(conninfo: str) -> None:
-    async with Storage(conninfo, max_size=2) as storage:
+    async with Storage(conninfo, max_size=2, plaintext_secrets=True) as storage:
         await _time("24 h of 1-minute readings, one series", _raw_day, storage)
         await _time(f"{DAYS} days of hourly aggregates, one series", _hourly_30_days, storage)
         await _time(f"daily AQI of {STATIONS} stations (one day)", _daily_aqi, storage)

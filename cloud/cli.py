@@ -32,6 +32,7 @@ from cloud.cli_gateways import register_gateway_commands
 from cloud.cli_keys import key_app, share_app, site_app
 from cloud.cli_peers import hj212_app, nbiot_app
 from cloud.cli_remote import register_remote_commands, rotate_and_push
+from cloud.cli_retention import retention_app
 from cloud.migrate import migrate as apply_migrations
 from cloud.settings import (
     MqttEndpoint,
@@ -42,6 +43,7 @@ from cloud.settings import (
 )
 from cloud.storage import DeadLetter, Storage
 from cloud.storage.policies import configure_policies
+from cloud.storage.rollup_zone import configure_rollup_zone
 from cloud.storage.sealing import SecretKey
 
 _DETAIL_COLUMN = 60
@@ -61,6 +63,7 @@ app.add_typer(share_app, name="share")
 app.add_typer(site_app, name="site")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(rules_app, name="rules")
+app.add_typer(retention_app, name="retention")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(hj212_app, name="hj212")
 app.add_typer(nbiot_app, name="nbiot")
@@ -73,6 +76,7 @@ def migrate() -> None:
 
     With SHANSHUI_SECRET_KEY, seal gateway secrets still stored in plaintext.
 
+    Daily rollups follow SHANSHUI_ROLLUP_TIME_ZONE's days (rebuilt when it changed).
     On TimescaleDB, then (re)apply the deployment's policies: columnstore age
     (SHANSHUI_COMPRESS_AFTER_DAYS) and retention (SHANSHUI_RETENTION_DAYS).
     """
@@ -82,6 +86,7 @@ def migrate() -> None:
         key = services.secret_key(settings)
     with services.database(settings) as conninfo:
         applied = apply_migrations(conninfo)
+        rebuilt = configure_rollup_zone(conninfo, settings.rollup_time_zone)
         timescale = configure_policies(
             conninfo,
             compress_after_days=settings.compress_after_days,
@@ -89,6 +94,8 @@ def migrate() -> None:
         )
         sealed = None if key is None else asyncio.run(_seal_secrets(conninfo, key))
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    if rebuilt:
+        typer.echo(f"daily rollups rebuilt as {settings.rollup_time_zone} days")
     if sealed:
         typer.echo(f"sealed {sealed} plaintext gateway secret(s) under SHANSHUI_SECRET_KEY")
     elif key is None:
@@ -139,6 +146,7 @@ def serve(
         conninfo = stack.enter_context(services.database(settings))
         if migrate:
             apply_migrations(conninfo)
+            configure_rollup_zone(conninfo, settings.rollup_time_zone)
         endpoint = stack.enter_context(services.broker(settings)) if ingest else None
         services.start_metrics(settings)
         storage = Storage(conninfo, secret_key=key)
@@ -153,6 +161,10 @@ def serve(
         )
         where = f"http://{settings.http_host}:{settings.http_port}"
         typer.echo(f"Shanshui cloud API on {where} (Ctrl-C stops)", err=True)
+        if ingest:
+            from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415
+
+            tune_gc_for_ingest()
         uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_level="info")
 
 
@@ -172,6 +184,9 @@ def ingest_command() -> None:
         if settings.alarm_evaluator:
             stack.enter_context(EvaluatorChild(conninfo))
         services.start_metrics(settings)
+        from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415 - paho behind it
+
+        tune_gc_for_ingest()
         asyncio.run(_run_worker(settings, Storage(conninfo, secret_key=key), endpoint))
 
 

@@ -41,7 +41,7 @@ DEAD_LETTERS = Counter(
 )  # fmt: skip
 WRITE_SECONDS = Histogram(
     "shanshui_batch_write_seconds",
-    "Time to store one batch (dedupe and write, one transaction).",
+    "Time to store one group of batches (dedupe and write, one transaction).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )

@@ -134,8 +134,14 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(
         default=None,
         ge=1,
-        description="TimescaleDB: drop readings older than this (their rollups are kept); "
-        "absent: keep everything",
+        description="delete readings older than this (their rollups are kept): TimescaleDB by "
+        "its retention policy, plain PostgreSQL by the ingest workers (hourly) and "
+        "`shanshui cloud retention run`; absent: keep everything",
+    )
+    rollup_time_zone: str = Field(
+        default="Asia/Shanghai",
+        description="daily rollups are this zone's calendar days (a bureau's day is local: "
+        "China reports Beijing-time days); a whole number of hours from UTC",
     )
     smtp_host: str | None = Field(
         default=None, description="alarm e-mail: the SMTP server; absent: e-mail contacts fail"
@@ -258,6 +264,13 @@ class Settings(BaseSettings):
                 # libpq's message quotes the offending fragment, which may be the password
                 raise ValueError("is not a valid libpq connection string or URI") from None
         return value
+
+    @field_validator("rollup_time_zone")
+    @classmethod
+    def _rollup_zone_is_usable(cls, value: str) -> str:
+        from cloud.storage.rollup_zone import check_rollup_zone  # noqa: PLC0415 - no cycle
+
+        return check_rollup_zone(value)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -15,3 +15,11 @@ _temproot.mkdir(mode=0o755, exist_ok=True)
 os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(_temproot))
 
 pytest_plugins = ["tests.fix_db", "tests.fix_broker"]
+
+# The suite's databases are throwaway: storages built in tests without an operator
+# key may write gateway secrets in plaintext (production code never may; see
+# cloud.storage.registry and tests/cloud/storage/test_identity.py, which checks the
+# refusal with this default switched off).
+import cloud.storage.registry  # noqa: E402 - after the temp root is set
+
+cloud.storage.registry.PLAINTEXT_SECRETS_BY_DEFAULT = True

@@ -42,6 +42,9 @@ MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# Ids that passed _ID already (exact str only): the check is a set lookup next time.
+_VALID_IDS: set[str] = set()
+_MAX_VALID_IDS = 100_000
 
 
 class Quality(StrEnum):
@@ -57,6 +60,9 @@ class Quality(StrEnum):
     COMMS_FAULT = "B"
 
 
+_QUALITIES = {quality.value: quality for quality in Quality}
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One value of one quantity from one device at one instant."""
@@ -69,13 +75,20 @@ class Reading:
     mean_of: int = 1  # 1: a raw reading; n >= 2: the mean of n readings (thinned)
 
     def __post_init__(self) -> None:
-        _check_id("device", self.device)
-        _check_id("quantity", self.quantity)
-        _check_time(self.time_ms)
-        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
-            raise MalformedError(f"value must be a number, got {type(self.value).__name__}")
-        if not math.isfinite(_as_float(self.value)):
-            raise MalformedError(f"value must be finite, got {self.value!r}")
+        # a cloud worker builds hundreds of thousands of these a second: the common
+        # case (ids seen before, a float, a time in range) takes the short paths
+        if type(self.device) is not str or self.device not in _VALID_IDS:
+            _check_id("device", self.device)
+        if type(self.quantity) is not str or self.quantity not in _VALID_IDS:
+            _check_id("quantity", self.quantity)
+        if not MIN_TIME_MS <= self.time_ms <= MAX_TIME_MS:
+            _check_time(self.time_ms)
+        value = self.value
+        if type(value) is not float or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise MalformedError(f"value must be a number, got {type(value).__name__}")
+            if not math.isfinite(_as_float(value)):
+                raise MalformedError(f"value must be finite, got {value!r}")
         if not isinstance(self.quality, Quality):
             raise MalformedError(f"quality must be a Quality, got {self.quality!r}")
         if isinstance(self.mean_of, bool) or not isinstance(self.mean_of, int):
@@ -118,7 +131,13 @@ def encode_batch(batch: Batch) -> bytes:
         "v": VERSION,
         "gw": batch.gateway_id,
         "seq": batch.seq,
-        "r": [_encode_reading(r) for r in batch.readings],
+        # r.quality is a StrEnum member, a str: JSON writes it as its value, "N"
+        "r": [
+            [r.device, r.quantity, r.time_ms, r.value, r.quality]
+            if r.mean_of == 1
+            else _encode_reading(r)
+            for r in batch.readings
+        ],
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
@@ -145,8 +164,61 @@ def decode_batch(data: bytes) -> Batch:
         raise MalformedError("'r' must be a list of readings")
     if len(raw_readings) > MAX_READINGS:
         raise MalformedError(f"{len(raw_readings)} readings, at most {MAX_READINGS}")
-    readings = tuple(_decode_reading(i, item) for i, item in enumerate(raw_readings))
-    return Batch(gateway_id=obj["gw"], seq=obj["seq"], readings=readings)
+    return Batch(gateway_id=obj["gw"], seq=obj["seq"], readings=_decode_readings(raw_readings))
+
+
+def _decode_readings(raw_readings: list[Any]) -> tuple[Reading, ...]:
+    """Each reading of a batch; the common case skips the dataclass machinery.
+
+    A reading whose fields all pass the short checks (ids already seen valid, an
+    int time in range, a finite float, a known flag: what ``Reading`` itself
+    checks) is built directly; any other goes through ``Reading`` and its error
+    messages.
+    """
+    readings: list[Reading] = []
+    append = readings.append
+    valid_ids = _VALID_IDS
+    qualities = _QUALITIES
+    for index, item in enumerate(raw_readings):
+        if type(item) is list and len(item) == 5:
+            device, quantity, time_ms, value, flag = item
+            if (
+                type(device) is str
+                and device in valid_ids
+                and type(quantity) is str
+                and quantity in valid_ids
+                and type(time_ms) is int
+                and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
+                and type(value) is float
+                and math.isfinite(value)
+                and type(flag) is str
+                and flag in qualities
+            ):
+                append(_checked_reading(device, quantity, time_ms, value, qualities[flag]))
+                continue
+        append(_decode_reading(index, item))
+    return tuple(readings)
+
+
+_new = object.__new__
+_SET_DEVICE, _SET_QUANTITY, _SET_TIME, _SET_VALUE, _SET_QUALITY, _SET_MEAN_OF = (
+    Reading.__dict__[name].__set__
+    for name in ("device", "quantity", "time_ms", "value", "quality", "mean_of")
+)
+
+
+def _checked_reading(
+    device: str, quantity: str, time_ms: int, value: float, quality: Quality
+) -> Reading:
+    """A ``Reading`` of fields the caller has checked as ``Reading.__post_init__`` does."""
+    reading: Reading = _new(Reading)
+    _SET_DEVICE(reading, device)
+    _SET_QUANTITY(reading, quantity)
+    _SET_TIME(reading, time_ms)
+    _SET_VALUE(reading, value)
+    _SET_QUALITY(reading, quality)
+    _SET_MEAN_OF(reading, 1)  # five elements: a raw reading
+    return reading
 
 
 def _decode_reading(index: int, item: Any) -> Reading:
@@ -160,10 +232,9 @@ def _decode_reading(index: int, item: Any) -> Reading:
         raise MalformedError(f"reading {index}: time_ms must be an integer")
     if len(item) == 6 and type(mean_of) is int and mean_of < 2:
         raise MalformedError(f"reading {index}: mean_of must be at least 2 when present")
-    try:
-        quality = Quality(flag)
-    except ValueError:
-        raise MalformedError(f"reading {index}: unknown quality flag {flag!r}") from None
+    quality = _QUALITIES.get(flag) if type(flag) is str else None
+    if quality is None:
+        raise MalformedError(f"reading {index}: unknown quality flag {flag!r}")
     try:
         return Reading(device, quantity, time_ms, value, quality, mean_of)
     except MalformedError as exc:
@@ -217,10 +288,16 @@ def _expect_keys(obj: dict[str, Any], keys: set[str], what: str) -> None:
 
 
 def _check_id(what: str, value: object) -> str:
+    if type(value) is str and value in _VALID_IDS:
+        return value
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise MalformedError(
             f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.', ':', '-'"
         )
+    if type(value) is str:  # a str subclass could hash or compare otherwise
+        if len(_VALID_IDS) >= _MAX_VALID_IDS:
+            _VALID_IDS.clear()
+        _VALID_IDS.add(value)
     return value
 
 

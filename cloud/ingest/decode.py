@@ -35,6 +35,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 
 from cloud.storage.registry import GatewayKeys
 from device_profiles import Quantity, reflag
@@ -64,6 +65,8 @@ UNSUPPORTED_TOPIC = "unsupported_topic"
 MALFORMED = "malformed"
 FUTURE_TIME = "future_time"
 DEFAULT_FUTURE_MARGIN_MS = 10 * 60 * 1000
+_SERIES_TIME = attrgetter("device", "quantity", "time_ms")
+_TIME = attrgetter("time_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,9 +307,15 @@ def check_batch(
         received_ms: when the cloud received it, epoch milliseconds.
         future_margin_ms: how far after ``received_ms`` a reading may be stamped.
     """
-    seen: set[tuple[str, str, int]] = set()
+    readings = batch.readings
     latest_ms = received_ms + future_margin_ms
-    for index, reading in enumerate(batch.readings):
+    if not readings or (
+        len(set(map(_SERIES_TIME, readings))) == len(readings)
+        and max(map(_TIME, readings)) <= latest_ms
+    ):
+        return None  # the common case, checked in C; else find the first fault below
+    seen: set[tuple[str, str, int]] = set()
+    for index, reading in enumerate(readings):
         key = (reading.device, reading.quantity, reading.time_ms)
         if key in seen:
             detail = (
@@ -332,10 +341,20 @@ def flag_implausible(batch: Batch, quantities: Mapping[str, Quantity]) -> Batch:
     Readings of quantities missing from the vocabulary are left alone: storage
     refuses those batches. Returns ``batch`` itself when nothing changes.
     """
-    readings = tuple(_flag(reading, quantities.get(reading.quantity)) for reading in batch.readings)
-    if all(new is old for new, old in zip(readings, batch.readings, strict=True)):
+    normal = Quality.NORMAL
+    changed: list[tuple[int, Reading]] = []
+    for index, reading in enumerate(batch.readings):
+        # the cheap test first: only a normal reading outside its range can be re-flagged
+        if reading.quality is normal:
+            spec = quantities.get(reading.quantity)
+            if spec is not None and not spec.min <= reading.value <= spec.max:
+                changed.append((index, _flag(reading, spec)))
+    if not changed:
         return batch
-    return dataclasses.replace(batch, readings=readings)
+    readings = list(batch.readings)
+    for index, flagged in changed:
+        readings[index] = flagged
+    return dataclasses.replace(batch, readings=tuple(readings))
 
 
 def _flag(reading: Reading, spec: Quantity | None) -> Reading:

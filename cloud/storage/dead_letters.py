@@ -7,8 +7,6 @@ gateway sent and why it was refused.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from cloud.storage.models import DeadLetter
 from cloud.storage.pool import PooledStorage, scalar, utc
 
@@ -21,8 +19,6 @@ INSERT INTO dead_letters (source, gateway_id, reason, detail, payload, payload_s
 VALUES (%(source)s, %(gw)s, %(reason)s, %(detail)s, %(payload)s, %(size)s)
 RETURNING id
 """
-
-_PRUNE_DEAD_LETTERS = "DELETE FROM dead_letters WHERE received_at < %(before)s"
 
 _LIST_DEAD_LETTERS = """
 SELECT id, received_at, source, gateway_id, reason, detail, payload, payload_size
@@ -62,12 +58,6 @@ class DeadLetters(PooledStorage):
         }
         async with self._connection("keeping a dead letter") as conn:
             return int(await scalar(conn, _INSERT_DEAD_LETTER, params))
-
-    async def prune_dead_letters(self, before: datetime) -> int:
-        """Delete dead letters received before ``before``; return how many."""
-        async with self._connection("pruning dead letters") as conn:
-            cursor = await conn.execute(_PRUNE_DEAD_LETTERS, {"before": before})
-            return max(cursor.rowcount, 0)
 
     async def list_dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """The newest ``limit`` dead letters, newest first."""

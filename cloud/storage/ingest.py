@@ -1,20 +1,27 @@
 """``BatchIngest``: verified batches into ``ingested_batches``, devices, series, readings.
 
-Layer: storage (SQL over the pool of :class:`cloud.storage.pool.PooledStorage`).
-It takes verified :class:`wire.Batch` objects; it must not know about MQTT,
-signatures or the wire envelope.
+Layer: storage (SQL over the pool of :class:`cloud.storage.pool.PooledStorage`;
+the statements are in :mod:`cloud.storage.ingest_sql`). It takes verified
+:class:`wire.Batch` objects; it must not know about MQTT, signatures or the wire
+envelope.
 
 Ingest is idempotent twice over: ``ingested_batches`` (gateway, seq) makes a
 replayed batch a no-op, and readings are inserted with ``ON CONFLICT (series_id,
-time) DO NOTHING`` so overlapping batches never duplicate a reading. Rows are
-inserted in a stable order (sorted devices, series, times) so that concurrent
-workers take row locks in the same order and do not deadlock each other.
+time) DO NOTHING`` so overlapping batches never duplicate a reading.
+
+Group commit: :meth:`BatchIngest.store_batches` writes several batches in one
+transaction (one batch-log statement, one readings statement, one commit), and
+gives each batch its own outcome. A batch refused on purpose (reused seq, unknown
+quantity, unknown gateway) is left out and reported; the others are stored. The
+caller acknowledges a batch only after this returns, that is after the commit.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -22,118 +29,66 @@ from psycopg import AsyncConnection
 
 from cloud.errors import (
     SeqReusedError,
+    StorageError,
     StorageUnavailableError,
     UnknownGatewayError,
     UnknownQuantityError,
 )
+from cloud.storage import ingest_sql as q
 from cloud.storage.models import StoreResult
 from cloud.storage.pool import PooledStorage, scalar
 from device_profiles import Quantity
-from wire import Batch, Reading, encode_batch
-
-_INSERT_BATCH = """
-INSERT INTO ingested_batches (gateway_id, seq, reading_count, source, digest, first_ms, last_ms)
-VALUES (%(gw)s, %(seq)s, %(count)s, %(source)s, %(digest)s, %(first_ms)s, %(last_ms)s)
-ON CONFLICT (gateway_id, seq) DO NOTHING
-"""
-
-_PRUNE_BATCHES = "DELETE FROM ingested_batches WHERE received_at < %(before)s"
-
-_BATCH_DIGEST = """
-SELECT digest FROM ingested_batches WHERE gateway_id = %(gw)s AND seq = %(seq)s
-"""
-
-_UPSERT_DEVICES = """
-INSERT INTO devices (gateway_id, name)
-SELECT %(gw)s, name FROM unnest(%(names)s::text[]) AS name ORDER BY name
-ON CONFLICT (gateway_id, name) DO NOTHING
-"""
-
-_UPSERT_SERIES = """
-INSERT INTO series (device_id, quantity, unit, site_id)
-SELECT d.id, p.quantity, p.unit, g.site_id
-FROM unnest(%(devices)s::text[], %(quantities)s::text[], %(units)s::text[])
-     AS p (device, quantity, unit)
-JOIN devices d ON d.gateway_id = %(gw)s AND d.name = p.device
-JOIN gateways g ON g.id = d.gateway_id
-ORDER BY d.id, p.quantity
-ON CONFLICT (device_id, quantity) DO NOTHING
-"""
-
-_SERIES_IDS = """
-SELECT d.name, s.quantity, s.id
-FROM unnest(%(devices)s::text[], %(quantities)s::text[]) AS p (device, quantity)
-JOIN devices d ON d.gateway_id = %(gw)s AND d.name = p.device
-JOIN series s ON s.device_id = d.id AND s.quantity = p.quantity
-"""
-
-# Measured (bench/b_ingest.py) against COPY into a temporary staging table then one
-# INSERT ... SELECT ... ON CONFLICT: with the series ids known, one INSERT from
-# unnest() of four arrays is faster (the staging table costs a second write of
-# every row) and it runs at about the speed of a plain COPY into readings.
-_INSERT_READINGS = """
-INSERT INTO readings (time, series_id, value, quality)
-SELECT 'epoch'::timestamptz + r.time_ms * interval '1 millisecond', r.series_id, r.value, r.quality
-FROM unnest(%(series)s::bigint[], %(times)s::bigint[], %(values)s::float8[], %(qualities)s::text[])
-     AS r (series_id, time_ms, value, quality)
-ON CONFLICT (series_id, time) DO NOTHING
-"""
-
-# Means of thinned readings (rare): marked beside the readings, in the same transaction
-_INSERT_MEANS = """
-INSERT INTO reading_means (series_id, time, mean_of)
-SELECT r.series_id, 'epoch'::timestamptz + r.time_ms * interval '1 millisecond', r.mean_of
-FROM unnest(%(series)s::bigint[], %(times)s::bigint[], %(means)s::integer[])
-     AS r (series_id, time_ms, mean_of)
-ON CONFLICT (series_id, time) DO NOTHING
-"""
-
-# Plain PostgreSQL keeps the rollup tables of migration 0006 current here, in the
-# batch's transaction: the readings actually inserted (a replayed reading is not
-# RETURNed) are added to their hour and day. Adding deltas under the row lock of
-# ON CONFLICT DO UPDATE stays right when workers touch one bucket concurrently,
-# where recomputing a bucket from a snapshot would lose the other's rows.
-_ADD_TO_ROLLUP = """
-{name} AS (
-    INSERT INTO {table} AS t
-        (series_id, bucket, reading_count, valid_count, value_sum, value_min, value_max)
-    SELECT series_id, date_bin(INTERVAL '{width}', time, TIMESTAMPTZ '1970-01-01 00:00+00'),
-           count(*), count(*) FILTER (WHERE quality = 'N'),
-           sum(value) FILTER (WHERE quality = 'N'),
-           min(value) FILTER (WHERE quality = 'N'),
-           max(value) FILTER (WHERE quality = 'N')
-    FROM new
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    ON CONFLICT (series_id, bucket) DO UPDATE SET
-        reading_count = t.reading_count + EXCLUDED.reading_count,
-        valid_count = t.valid_count + EXCLUDED.valid_count,
-        value_sum = coalesce(t.value_sum + EXCLUDED.value_sum, t.value_sum, EXCLUDED.value_sum),
-        value_min = least(t.value_min, EXCLUDED.value_min),
-        value_max = greatest(t.value_max, EXCLUDED.value_max)
-)"""
-
-_INSERT_READINGS_AND_ROLLUPS = f"""
-WITH new AS (
-    {_INSERT_READINGS}
-    RETURNING series_id, time, value, quality
-),
-{_ADD_TO_ROLLUP.format(name="hourly", table="readings_1h", width="1 hour")},
-{_ADD_TO_ROLLUP.format(name="daily", table="readings_1d", width="1 day")}
-SELECT count(*) FROM new
-"""  # noqa: S608 - composed of this module's constants only
-
-# 'r': a table kept by us (plain PostgreSQL); 'v': a continuous aggregate's view
-_ROLLUPS_ARE_TABLES = """
-SELECT coalesce((SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass('readings_1h')), false)
-"""
-
+from wire import Batch, encode_batch
 
 # Series ids known to this worker: (gateway, device, quantity) -> series id. Bounded
 # by clearing when full; a series deleted by an operator is noticed by the foreign key.
 MAX_CACHED_SERIES = 200_000
 
 SeriesKey = tuple[str, str, str]
+_SERIES = attrgetter("device", "quantity")
+_TIME = attrgetter("time_ms")
+_VALUE = attrgetter("value")
+_QUALITY = attrgetter("quality")
+#: What :meth:`BatchIngest.store_batches` reports for a batch it refused on purpose.
+Refusal = SeqReusedError | UnknownQuantityError | UnknownGatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class BatchToStore:
+    """One verified batch of a group, with where it came from.
+
+    Attributes:
+        batch: a batch whose signature has been verified.
+        source: where it came from (e.g. the MQTT topic), kept for audit.
+        digest: SHA-256 of the batch as the gateway sent it, which tells a replay
+            (same digest) from a reused seq; None: of ``batch`` as encoded now.
+    """
+
+    batch: Batch
+    source: str
+    digest: bytes | None = None
+
+
+class _UnknownGatewayInGroupError(Exception):
+    """The batch log refused a gateway of the group: store the batches one by one."""
+
+
+class _OverlapError(Exception):
+    """The group repeats stored readings: write it again, skipping those."""
+
+
+# After a group that repeated stored readings, this many groups are written in the
+# form that skips them from the start (a gateway's backlog often overlaps throughout).
+SKIPPING_GROUPS_AFTER_OVERLAP = 50
+
+
+@dataclass(slots=True, eq=False)
+class _Head:
+    index: int
+    batch: Batch
+    source: str
+    digest: bytes
+    units: dict[str, str]
 
 
 class BatchIngest(PooledStorage):
@@ -145,6 +100,7 @@ class BatchIngest(PooledStorage):
     _quantities: dict[str, Quantity]
     _rollup_tables: bool | None = None  # learnt from the database on first use
     _series_cache: dict[SeriesKey, int]
+    _skipping_groups = 0  # groups still to write in the form that skips stored readings
 
     async def store_batch(
         self, batch: Batch, source: str, *, digest: bytes | None = None
@@ -167,104 +123,262 @@ class BatchIngest(PooledStorage):
             SeqReusedError: this (gateway, seq) was stored with other content.
             StorageUnavailableError: the database failed transiently; retry.
         """
-        readings = sorted(batch.readings, key=lambda r: (r.device, r.quantity, r.time_ms))
-        units = self._units(batch)
-        head = {
-            "gw": batch.gateway_id,
-            "seq": batch.seq,
-            "count": len(readings),
-            "source": source,
-            "digest": digest or hashlib.sha256(encode_batch(batch)).digest(),
-            # the span the alarm evaluator reads back (cloud/migrations/0080_alarm_feed.sql)
-            "first_ms": min((r.time_ms for r in readings), default=None),
-            "last_ms": max((r.time_ms for r in readings), default=None),
-        }
-        async with self._connection("storing a batch") as conn:
-            try:
-                cursor = await conn.execute(_INSERT_BATCH, head)
-            except psycopg.errors.ForeignKeyViolation:
-                raise UnknownGatewayError(batch.gateway_id) from None
-            if cursor.rowcount == 0:
-                stored = await scalar(conn, _BATCH_DIGEST, head)
-                if stored is not None and bytes(stored) != head["digest"]:
-                    raise SeqReusedError(batch.gateway_id, batch.seq)
-                return StoreResult(stored=0, duplicate=True)
-            if not readings:
-                return StoreResult(stored=0, duplicate=False)
-            if self._rollup_tables is None:
-                self._rollup_tables = bool(await scalar(conn, _ROLLUPS_ARE_TABLES, {}))
-            ids = await self._series_ids(conn, batch.gateway_id, readings, units)
-            gw = batch.gateway_id
-            series = [ids[(gw, r.device, r.quantity)] for r in readings]
-            params = {
-                "series": series,
-                "times": [r.time_ms for r in readings],
-                "values": [float(r.value) for r in readings],
-                "qualities": [r.quality.value for r in readings],
-            }
-            insert = _INSERT_READINGS_AND_ROLLUPS if self._rollup_tables else _INSERT_READINGS
-            try:
-                cursor = await conn.execute(insert, params)
-            except psycopg.errors.ForeignKeyViolation as exc:
-                self._series_cache.clear()  # a series was deleted since we cached its id
-                raise StorageUnavailableError(f"storing a batch: {exc}; retrying") from None
-            row = await cursor.fetchone() if self._rollup_tables else None
-            stored = int(row[0]) if row is not None else max(cursor.rowcount, 0)
-            means = [(s, r) for s, r in zip(series, readings, strict=True) if r.thinned]
-            if means:
-                marks = {
-                    "series": [s for s, _ in means],
-                    "times": [r.time_ms for _, r in means],
-                    "means": [r.mean_of for _, r in means],
-                }
-                await conn.execute(_INSERT_MEANS, marks)
-        self._remember(ids)  # only once committed: a rolled-back series has no id
-        return StoreResult(stored=stored, duplicate=False)
+        (result,) = await self.store_batches([BatchToStore(batch, source, digest)])
+        if isinstance(result, StorageError):
+            raise result
+        return result
 
-    async def _series_ids(
+    async def store_batches(self, items: Sequence[BatchToStore]) -> list[StoreResult | Refusal]:
+        """Store several verified batches in one transaction; one outcome per batch.
+
+        Each batch is stored exactly once, as by :meth:`store_batch`; a batch refused
+        on purpose gets its error in its place of the list (nothing of it is stored)
+        and does not stop the others.
+
+        Returns:
+            For each item, in order: a :class:`StoreResult`, or the
+            :class:`UnknownQuantityError`, :class:`SeqReusedError` or
+            :class:`UnknownGatewayError` that refused it.
+
+        Raises:
+            StorageUnavailableError: the database failed transiently; nothing of the
+                group was committed; retry the group.
+        """
+        results: list[StoreResult | Refusal | None] = [None] * len(items)
+        heads: list[_Head] = []
+        for index, item in enumerate(items):
+            try:
+                units = self._units(item.batch)
+            except UnknownQuantityError as exc:
+                results[index] = exc
+                continue
+            digest = item.digest or hashlib.sha256(encode_batch(item.batch)).digest()
+            heads.append(_Head(index, item.batch, item.source, digest, units))
+        if heads:
+            try:
+                ids = await self._write_group_retrying_overlaps(heads, results)
+            except _UnknownGatewayInGroupError:
+                if len(heads) == 1:
+                    results[heads[0].index] = UnknownGatewayError(heads[0].batch.gateway_id)
+                else:  # which one? each alone says
+                    for head in heads:
+                        alone = BatchToStore(head.batch, head.source, head.digest)
+                        (results[head.index],) = await self.store_batches([alone])
+            else:
+                self._remember(ids)  # only once committed: a rolled-back series has no id
+        return [r if r is not None else StoreResult(0, False) for r in results]
+
+    async def _write_group_retrying_overlaps(
+        self, heads: list[_Head], results: list[StoreResult | Refusal | None]
+    ) -> dict[SeriesKey, int]:
+        skipping = self._skipping_groups > 0
+        if skipping:
+            self._skipping_groups -= 1
+        try:
+            async with self._connection("storing batches") as conn:
+                return await self._write_group(conn, heads, results, skipping=skipping)
+        except _OverlapError:  # rolled back: write it all again, skipping stored readings
+            self._skipping_groups = SKIPPING_GROUPS_AFTER_OVERLAP
+            for head in heads:
+                results[head.index] = None
+            async with self._connection("storing batches") as conn:
+                return await self._write_group(conn, heads, results, skipping=True)
+
+    async def _write_group(
+        self,
+        conn: AsyncConnection[Any],
+        heads: list[_Head],
+        results: list[StoreResult | Refusal | None],
+        *,
+        skipping: bool,
+    ) -> dict[SeriesKey, int]:
+        """The group's statements in ``conn``'s transaction; fills ``results``.
+
+        Raises:
+            _OverlapError: not ``skipping`` and the group repeats stored readings.
+        """
+        first: dict[tuple[str, int], _Head] = {}
+        for head in heads:
+            first.setdefault((head.batch.gateway_id, head.batch.seq), head)
+        log_rows = sorted(first.values(), key=lambda h: (h.batch.gateway_id, h.batch.seq))
+        try:
+            cursor = await conn.execute(
+                q.INSERT_BATCHES,
+                {
+                    "gws": [h.batch.gateway_id for h in log_rows],
+                    "seqs": [h.batch.seq for h in log_rows],
+                    "counts": [len(h.batch.readings) for h in log_rows],
+                    "sources": [h.source for h in log_rows],
+                    "digests": [h.digest for h in log_rows],
+                    # the span the alarm evaluator reads back (migration 0080_alarm_feed)
+                    "firsts": [min(map(_TIME, h.batch.readings), default=None) for h in log_rows],
+                    "lasts": [max(map(_TIME, h.batch.readings), default=None) for h in log_rows],
+                },
+            )
+        except psycopg.errors.ForeignKeyViolation:
+            raise _UnknownGatewayInGroupError from None
+        inserted = {(gw, int(seq)) for gw, seq in await cursor.fetchall()}
+        new: list[_Head] = []
+        seen: list[_Head] = []  # in the log already, or a second copy within the group
+        for head in heads:
+            key = (head.batch.gateway_id, head.batch.seq)
+            (new if key in inserted and first[key] is head else seen).append(head)
+        if seen:
+            await self._settle_seen(conn, seen, results)
+        for head in new:
+            results[head.index] = StoreResult(stored=0, duplicate=False)
+        writing = [h for h in new if h.batch.readings]
+        if not writing:
+            return {}
+        if self._rollup_tables is None:
+            self._rollup_tables = bool(await scalar(conn, q.ROLLUPS_ARE_TABLES, {}))
+        ids = await self._group_series_ids(conn, writing)
+        stored = await self._insert_readings(conn, writing, ids, skipping=skipping)
+        for head, count in zip(writing, stored, strict=True):
+            results[head.index] = StoreResult(stored=count, duplicate=False)
+        return ids
+
+    async def _settle_seen(
+        self,
+        conn: AsyncConnection[Any],
+        seen: list[_Head],
+        results: list[StoreResult | Refusal | None],
+    ) -> None:
+        """Batches whose (gateway, seq) is in the log already: replays or reused seqs."""
+        cursor = await conn.execute(
+            q.BATCH_DIGESTS,
+            {"gws": [h.batch.gateway_id for h in seen], "seqs": [h.batch.seq for h in seen]},
+        )
+        digests = {(gw, int(seq)): bytes(d) for gw, seq, d in await cursor.fetchall()}
+        for head in seen:
+            stored = digests.get((head.batch.gateway_id, head.batch.seq))
+            if stored is not None and stored != head.digest:
+                results[head.index] = SeqReusedError(head.batch.gateway_id, head.batch.seq)
+            else:  # the same batch again (or its log row was pruned just now)
+                results[head.index] = StoreResult(stored=0, duplicate=True)
+
+    async def _insert_readings(
+        self,
+        conn: AsyncConnection[Any],
+        writing: list[_Head],
+        ids: dict[SeriesKey, int],
+        *,
+        skipping: bool,
+    ) -> list[int]:
+        """Insert the readings of ``writing``; return how many each batch wrote."""
+        series: list[int] = []
+        times: list[int] = []
+        values: list[float] = []
+        flags: list[str] = []
+        by_gateway: dict[str, dict[tuple[str, str], int]] = {}
+        for (gw, device, quantity), series_id in ids.items():
+            by_gateway.setdefault(gw, {})[(device, quantity)] = series_id
+        for head in writing:  # map() over attrgetter: the loops run in C
+            readings = head.batch.readings
+            series.extend(
+                map(by_gateway[head.batch.gateway_id].__getitem__, map(_SERIES, readings))
+            )
+            times.extend(map(_TIME, readings))
+            values.extend(map(_VALUE, readings))
+            flags.extend(map(_QUALITY, readings))  # StrEnum members: str
+        params = {
+            "series": q.int_array(series),
+            "times": q.int_array(times),
+            "values": q.float_array(values),
+            "qualities": q.flag_array(flags),
+        }
+        if skipping:
+            rollups, plain = q.INSERT_READINGS_SKIPPING_AND_ROLLUPS, q.INSERT_READINGS_SKIPPING
+        else:
+            rollups, plain = q.INSERT_READINGS_AND_ROLLUPS, q.INSERT_READINGS
+        try:
+            cursor = await conn.execute(rollups if self._rollup_tables else plain, params)
+        except psycopg.errors.UniqueViolation:
+            raise _OverlapError from None
+        except psycopg.errors.ForeignKeyViolation as exc:
+            self._series_cache.clear()  # a series was deleted since we cached its id
+            raise StorageUnavailableError(f"storing a batch: {exc}; retrying") from None
+        row = await cursor.fetchone() if self._rollup_tables else None
+        total = int(row[0]) if row is not None else max(cursor.rowcount, 0)
+        marks = [  # means of thinned readings (rare): marked beside them, same transaction
+            (by_gateway[h.batch.gateway_id][(r.device, r.quantity)], r.time_ms, r.mean_of)
+            for h in writing
+            for r in h.batch.readings
+            if r.mean_of != 1
+        ]
+        if marks:
+            series_, times_, means = zip(*marks, strict=True)
+            await conn.execute(
+                q.INSERT_MEANS,
+                {"series": list(series_), "times": list(times_), "means": list(means)},
+            )
+        sizes = [len(h.batch.readings) for h in writing]
+        if total == sum(sizes):
+            return sizes
+        if len(writing) == 1:
+            return [total]
+        # some readings were stored before: ask which batch wrote what
+        parts = [i for i, size in enumerate(sizes) for _ in range(size)]
+        cursor = await conn.execute(
+            q.INSERTED_PER_BATCH,
+            {
+                "series": q.int_array(series),
+                "times": q.int_array(times),
+                "parts": q.int_array(parts),
+            },
+        )
+        per_part = {int(part): int(count) for part, count in await cursor.fetchall()}
+        return [per_part.get(i, 0) for i in range(len(writing))]
+
+    async def _group_series_ids(
+        self, conn: AsyncConnection[Any], writing: list[_Head]
+    ) -> dict[SeriesKey, int]:
+        """Ids of the group's series, from the cache or created and looked up in ``conn``."""
+        cache = self._series_cache
+        ids: dict[SeriesKey, int] = {}
+        missing: dict[str, set[tuple[str, str]]] = {}
+        units: dict[str, str] = {}
+        for head in writing:
+            gw = head.batch.gateway_id
+            units.update(head.units)
+            for device, quantity in set(map(_SERIES, head.batch.readings)):
+                key = (gw, device, quantity)
+                known = cache.get(key)
+                if known is None:
+                    missing.setdefault(gw, set()).add((device, quantity))
+                else:
+                    ids[key] = known
+        for gw in sorted(missing):
+            ids.update(await self._create_series(conn, gw, sorted(missing[gw]), units))
+        return ids
+
+    async def _create_series(
         self,
         conn: AsyncConnection[Any],
         gateway_id: str,
-        readings: list[Reading],
+        missing: list[tuple[str, str]],
         units: dict[str, str],
     ) -> dict[SeriesKey, int]:
-        """Ids of the batch's series, from the cache or created and looked up in ``conn``."""
-        keys = {(gateway_id, r.device, r.quantity) for r in readings}
-        ids = {key: self._series_cache[key] for key in keys if key in self._series_cache}
-        missing = sorted(keys - ids.keys())
-        if not missing:
-            return ids
-        devices = [d for _, d, _ in missing]
-        quantities = [q for _, _, q in missing]
+        devices = [d for d, _ in missing]
+        quantities = [qty for _, qty in missing]
         async with conn.pipeline():
-            await conn.execute(_UPSERT_DEVICES, {"gw": gateway_id, "names": sorted(set(devices))})
+            await conn.execute(q.UPSERT_DEVICES, {"gw": gateway_id, "names": sorted(set(devices))})
             await conn.execute(
-                _UPSERT_SERIES,
+                q.UPSERT_SERIES,
                 {
                     "gw": gateway_id,
                     "devices": devices,
                     "quantities": quantities,
-                    "units": [units[q] for q in quantities],
+                    "units": [units[qty] for qty in quantities],
                 },
             )
             cursor = await conn.execute(
-                _SERIES_IDS, {"gw": gateway_id, "devices": devices, "quantities": quantities}
+                q.SERIES_IDS, {"gw": gateway_id, "devices": devices, "quantities": quantities}
             )
-        for device, quantity, series_id in await cursor.fetchall():
-            ids[(gateway_id, device, quantity)] = int(series_id)
-        return ids
-
-    async def prune_ingested_batches(self, before: datetime) -> int:
-        """Forget batches received before ``before``; return how many.
-
-        The (gateway, seq) log is what recognises a replayed batch cheaply and a
-        reused seq at all. After pruning, a replay older than ``before`` is stored
-        again as a new batch, which writes no reading twice (readings are unique
-        on series and time); a seq reused after that long is no longer detected.
-        """
-        async with self._connection("pruning the batch log") as conn:
-            cursor = await conn.execute(_PRUNE_BATCHES, {"before": before})
-            return max(cursor.rowcount, 0)
+        return {
+            (gateway_id, device, quantity): int(series_id)
+            for device, quantity, series_id in await cursor.fetchall()
+        }
 
     def _remember(self, ids: dict[SeriesKey, int]) -> None:
         if len(self._series_cache) + len(ids) > MAX_CACHED_SERIES:

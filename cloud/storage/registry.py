@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from cloud.errors import (
+    ConfigError,
     GatewayExistsError,
     InvalidIdentifierError,
     StorageError,
@@ -131,18 +132,29 @@ class GatewayKeys:
         return (self.current,) if self.previous is None else (self.current, self.previous)
 
 
+#: May a keyless storage write plaintext secrets when not told? (tests/conftest.py: yes)
+PLAINTEXT_SECRETS_BY_DEFAULT = False
+
+
 class GatewayRegistry(PooledStorage):
     """Who may send: gateways, their tenant and site, their secret, enabled or not.
 
-    Args (besides the pool's): secret_key: the operator key sealing secrets at rest;
-    None keeps them in plaintext (libraries and tests; the commands refuse that).
+    Args (besides the pool's): secret_key: the operator key sealing secrets at rest.
+    Without one, registering or rotating is refused (:class:`ConfigError`) unless
+    ``plaintext_secrets=True`` (throwaway databases only); reading needs no key.
     """
 
     _secret_key: SecretKey | None = None
+    _plaintext_secrets: bool | None = None
 
-    def use_secret_key(self, key: SecretKey | None) -> None:
-        """Seal secrets written from now on under ``key`` and open sealed ones with it."""
+    def use_secret_key(
+        self, key: SecretKey | None, *, plaintext_secrets: bool | None = None
+    ) -> None:
+        """Seal secrets written from now on under ``key`` and open sealed ones with it;
+        without a key, ``plaintext_secrets`` (default :data:`PLAINTEXT_SECRETS_BY_DEFAULT`)
+        says whether to write them in plaintext or refuse."""
         self._secret_key = key
+        self._plaintext_secrets = plaintext_secrets
 
     async def register_gateway(
         self,
@@ -347,7 +359,16 @@ class GatewayRegistry(PooledStorage):
 
     def _stored(self, gateway_id: str, secret: bytes) -> bytes:
         key = self._secret_key
-        return secret if key is None else key.seal(gateway_id, secret)
+        if key is not None:
+            return key.seal(gateway_id, secret)
+        allowed = self._plaintext_secrets
+        if allowed if allowed is not None else PLAINTEXT_SECRETS_BY_DEFAULT:
+            return secret
+        raise ConfigError(
+            "SHANSHUI_SECRET_KEY: this storage has no operator key, so it will not write a "
+            "gateway secret in plaintext (give Storage(secret_key=...); throwaway databases: "
+            "plaintext_secrets=True)"
+        )
 
     def _opened(self, gateway_id: str, stored: bytes, sealed: bool) -> bytes:
         if not sealed:

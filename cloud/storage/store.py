@@ -13,7 +13,8 @@ in its own module over the shared pool of :mod:`cloud.storage.pool`:
 - ``ingest``: verified batches into readings, exactly once;
 - ``dead_letters``: what was refused, and why;
 - ``readings``: reading series back;
-- ``rollups``: hourly and daily rollups of a series (TimescaleDB or not).
+- ``rollups``: hourly and daily rollups of a series (TimescaleDB or not);
+- ``retention``: old readings, batch log and dead letters deleted in bounded chunks.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ from cloud.storage.ingest import BatchIngest
 from cloud.storage.presence import GatewayPresence
 from cloud.storage.readings import ReadingQueries
 from cloud.storage.registry import GatewayRegistry
+from cloud.storage.retention import Retention
 from cloud.storage.rollups import RollupQueries
 from cloud.storage.sealing import SecretKey
 from device_profiles import Quantity, load_quantities
 
 
 class Storage(
-    GatewayRegistry, GatewayPresence, BatchIngest, DeadLetters, ReadingQueries, RollupQueries
+    GatewayRegistry,
+    GatewayPresence,
+    BatchIngest,
+    DeadLetters,
+    ReadingQueries,
+    RollupQueries,
+    Retention,
 ):
     """The cloud's database, behind a psycopg async connection pool.
 
@@ -41,7 +49,7 @@ class Storage(
 
     Example::
 
-        async with Storage(conninfo) as storage:
+        async with Storage(conninfo, secret_key=key) as storage:
             secret = await storage.register_gateway("gw-001")
 
     Args:
@@ -51,7 +59,10 @@ class Storage(
         timeout_s: how long an operation waits for a free connection.
         quantities: the vocabulary; defaults to ``device_profiles``' ``quantities.yaml``.
         secret_key: the operator key sealing gateway secrets at rest (see
-            :mod:`cloud.storage.registry`); None keeps new secrets in plaintext.
+            :mod:`cloud.storage.registry`).
+        plaintext_secrets: without ``secret_key``, True writes new secrets in
+            plaintext (throwaway databases of tests and benchmarks); otherwise
+            registering or rotating a gateway is refused (:class:`ConfigError`).
     """
 
     def __init__(
@@ -63,8 +74,9 @@ class Storage(
         timeout_s: float = 10.0,
         quantities: Mapping[str, Quantity] | None = None,
         secret_key: SecretKey | None = None,
+        plaintext_secrets: bool | None = None,
     ) -> None:
         super().__init__(conninfo, min_size=min_size, max_size=max_size, timeout_s=timeout_s)
-        self.use_secret_key(secret_key)
+        self.use_secret_key(secret_key, plaintext_secrets=plaintext_secrets)
         self._quantities = dict(load_quantities() if quantities is None else quantities)
         self._series_cache = {}

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-import cloud.ingest.pipeline
+import cloud.ingest.retrying
 from cloud.embedded.broker import EmbeddedBroker, free_port
 from cloud.errors import IngestError, StorageUnavailableError
 from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage, StoreResult
+from cloud.storage.ingest import BatchToStore, Refusal
 from tests.cloud.helpers import all_readings, make_batch, publisher, telemetry_topic
 from tests.fix_broker import BrokerAddress
-from wire import Batch, encode_batch, sign_batch
+from wire import encode_batch, sign_batch
 from wire.signing import sign_object
 
 pytestmark = pytest.mark.anyio
@@ -191,9 +192,7 @@ class _StallingStorage(Storage):
         super().__init__(conninfo, max_size=1)
         self.entered = asyncio.Event()
 
-    async def store_batch(
-        self, batch: Batch, source: str, *, digest: bytes | None = None
-    ) -> StoreResult:
+    async def store_batches(self, items: Sequence[BatchToStore]) -> list[StoreResult | Refusal]:
         self.entered.set()
         await asyncio.Event().wait()  # never set: the worker is stopped while in here
         raise AssertionError("unreachable")
@@ -239,13 +238,11 @@ class _FlakyStorage(Storage):
         super().__init__(conninfo, max_size=1)
         self.failures = failures
 
-    async def store_batch(
-        self, batch: Batch, source: str, *, digest: bytes | None = None
-    ) -> StoreResult:
+    async def store_batches(self, items: Sequence[BatchToStore]) -> list[StoreResult | Refusal]:
         if self.failures > 0:
             self.failures -= 1
             raise StorageUnavailableError("database restarting")
-        return await super().store_batch(batch, source, digest=digest)
+        return await super().store_batches(items)
 
 
 async def test_a_database_outage_holds_the_message_until_it_is_stored(
@@ -254,7 +251,7 @@ async def test_a_database_outage_holds_the_message_until_it_is_stored(
     topic_root: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(cloud.ingest.retrying, "RETRY_FIRST_S", 0.01)
     async with _FlakyStorage(migrated_database_url, failures=3) as flaky:
         secret = await flaky.register_gateway("gw-1")
         async with IngestWorker(flaky, _endpoint(mqtt_broker), topic_root=topic_root) as worker:

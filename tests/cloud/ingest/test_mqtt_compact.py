@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-import cloud.ingest.pipeline
+import cloud.ingest.retrying
 from cloud.errors import StorageUnavailableError
 from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint
@@ -131,7 +131,7 @@ async def test_a_database_outage_holds_the_frame_until_it_is_stored(
     acks: queue.Queue[tuple[str, bytes]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(cloud.ingest.retrying, "RETRY_FIRST_S", 0.01)
     async with _KeysDown(migrated_database_url, failures=3) as flaky:
         secret = await flaky.register_gateway("gw-nb")
         frame = encode_compact(make_batch("gw-nb", 1, [20.5]), TABLE, secret)

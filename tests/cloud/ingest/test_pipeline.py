@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import psycopg
 import pytest
 
 from cloud.errors import StorageError
 from cloud.ingest import IngestPipeline, IngestPolicy
+from cloud.ingest.outcomes import Pruned
 from cloud.ingest.pipeline import DEAD_LETTERED, DUPLICATE, STORED, StoppingError
 from cloud.storage import Storage, StoreResult
+from cloud.storage.ingest import BatchToStore, Refusal
 from device_profiles import load_quantities
 from tests.cloud.helpers import all_readings, make_batch, now_ms, telemetry_topic
 from wire import Batch, Reading, sign_batch
@@ -116,9 +118,9 @@ async def test_pruning_forgets_old_batches_and_dead_letters_only(
             " WHERE payload = 'junk 1'"
         )
         await conn.commit()
-    assert await pipeline.prune() == (1, 1)
+    assert await pipeline.prune() == Pruned(batches=1, dead_letters=1, readings=0)
     assert [d.payload for d in await storage.list_dead_letters()] == [b"junk 2"]
-    assert await pipeline.prune() == (0, 0)
+    assert await pipeline.prune() == Pruned(0, 0, 0)  # no readings retention by default
     # readings stay, and a replay of the forgotten batch writes none of them twice
     replay = make_batch(
         "gw-1", 1, start_ms=(await all_readings(storage, "gw-1")).readings[0].time_ms
@@ -134,21 +136,19 @@ class _BuggyStorage(Storage):
         super().__init__(conninfo, max_size=2)
         self.failures = failures
 
-    async def store_batch(
-        self, batch: Batch, source: str, *, digest: bytes | None = None
-    ) -> StoreResult:
+    async def store_batches(self, items: Sequence[BatchToStore]) -> list[StoreResult | Refusal]:
         if self.failures > 0:
             self.failures -= 1
             raise StorageError("storing a batch: some constraint nobody expected")
-        return await super().store_batch(batch, source, digest=digest)
+        return await super().store_batches(items)
 
 
 async def test_an_unexpected_store_error_is_retried_not_dead_lettered(
     migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cloud.ingest.pipeline  # noqa: PLC0415 - the module whose back-off we shorten
+    import cloud.ingest.retrying  # noqa: PLC0415 - the module whose back-off we shorten
 
-    monkeypatch.setattr(cloud.ingest.pipeline, "_RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(cloud.ingest.retrying, "RETRY_FIRST_S", 0.01)
     async with _BuggyStorage(migrated_database_url, failures=2) as buggy:
         secret = await buggy.register_gateway("gw-1")
         payload = sign_batch(make_batch("gw-1", 1), secret)
@@ -180,3 +180,64 @@ def test_policy_follows_the_settings() -> None:
     policy = IngestPolicy.from_settings(settings)
     assert (policy.future_margin_s, policy.dead_letter_payload_bytes) == (5, 100)
     assert (policy.batch_log_retention_days, policy.dead_letter_retention_days) == (30, 90)
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int]] = []
+
+    def batch_committed(self, batch: Batch) -> None:
+        self.batches.append((batch.gateway_id, batch.seq))
+
+    def status_committed(self, gateway_id: str, online: bool) -> None:
+        raise AssertionError("no status in this test")
+
+
+async def test_a_group_stores_its_good_batches_and_dead_letters_each_bad_one(
+    storage: Storage,
+) -> None:
+    secret = await _secret(storage)
+    t = now_ms() - 60_000
+    observer = _Observer()
+    pipeline = IngestPipeline(storage, observer=observer)
+    assert (
+        await pipeline.handle(TOPIC, sign_batch(make_batch("gw-1", 1, start_ms=t), secret))
+    ).outcome == STORED
+    forged = sign_batch(make_batch("gw-1", 3, start_ms=t + 3000), b"x" * 32)
+    reused = sign_batch(make_batch("gw-1", 1, [99.0], start_ms=t + 9000), secret)
+    twice = (
+        Reading("th1", "air_temperature", t + 4000, 1.0),
+        Reading("th1", "air_temperature", t + 4000, 2.0),
+    )
+    group = [
+        (TOPIC, sign_batch(make_batch("gw-1", 2, [1.0, 2.0], start_ms=t + 1000), secret)),
+        (TOPIC, forged),
+        (TOPIC, sign_batch(make_batch("gw-1", 1, start_ms=t), secret)),  # a replay
+        (TOPIC, reused),
+        (TOPIC, b"not json"),
+        (TOPIC, sign_batch(Batch("gw-1", 5, twice), secret)),
+        (TOPIC, sign_batch(make_batch("gw-1", 6, [3.0], start_ms=t + 5000), secret)),
+    ]
+    settled = await pipeline.handle_many(group)
+
+    assert [s.outcome for s in settled] == [
+        STORED,
+        DEAD_LETTERED,
+        DUPLICATE,
+        DEAD_LETTERED,
+        DEAD_LETTERED,
+        DEAD_LETTERED,
+        STORED,
+    ]
+    reasons = [s.rejected.reason for s in settled if s.rejected is not None]
+    assert reasons == ["bad_signature", "seq_reused", "malformed", "malformed"]
+    assert [s.secret == secret for s in (settled[0], settled[2], settled[6])] == [True] * 3
+    assert settled[0].readings_stored == 2
+    assert sorted(d.reason for d in await storage.list_dead_letters()) == sorted(reasons)
+    assert [r.value for r in (await all_readings(storage, "gw-1")).readings] == [
+        21.5,
+        1.0,
+        2.0,
+        3.0,
+    ]
+    assert observer.batches == [("gw-1", 1), ("gw-1", 2), ("gw-1", 6)]  # after each commit

@@ -91,7 +91,7 @@ async def test_secrets_are_sealed_at_rest_and_open_with_the_key_only(
 async def test_a_plaintext_secret_is_sealed_on_first_use(
     storage: Storage, migrated_database_url: str
 ) -> None:
-    async with Storage(migrated_database_url, max_size=1) as keyless:
+    async with Storage(migrated_database_url, max_size=1, plaintext_secrets=True) as keyless:
         secret = await keyless.register_gateway("gw-1")
     assert await _row(migrated_database_url, "gw-1") == (secret, False, None)
     assert await storage.gateway_secret("gw-1") == secret
@@ -99,6 +99,27 @@ async def test_a_plaintext_secret_is_sealed_on_first_use(
     assert sealed
     assert stored != secret
     assert await storage.seal_secrets() == 0  # nothing left in plaintext
+
+
+async def test_a_storage_without_a_key_refuses_to_write_a_plaintext_secret(
+    storage: Storage, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cloud.storage.registry  # noqa: PLC0415 - the suite's default, switched off here
+
+    monkeypatch.setattr(cloud.storage.registry, "PLAINTEXT_SECRETS_BY_DEFAULT", False)
+    async with Storage(migrated_database_url, max_size=1, plaintext_secrets=True) as opted_in:
+        secret = await opted_in.register_gateway("gw-1")
+    async with Storage(migrated_database_url, max_size=1) as keyless:
+        with pytest.raises(ConfigError, match=r"SHANSHUI_SECRET_KEY: .* no operator key"):
+            await keyless.register_gateway("gw-2")
+        with pytest.raises(ConfigError, match="plaintext"):
+            await keyless.rotate_secret("gw-1")
+        assert await keyless.gateway_secret("gw-1") == secret  # reading needs no key
+    async with Storage(migrated_database_url, max_size=1, plaintext_secrets=False) as keyless:
+        with pytest.raises(ConfigError):
+            await keyless.register_gateway("gw-2")
+    assert [g.id for g in await storage.list_gateways()] == ["gw-1"]
+    assert await storage.gateway_secret("gw-1") == secret  # the refused rotation changed nothing
 
 
 async def test_after_rotation_both_secrets_verify_until_the_grace_ends(

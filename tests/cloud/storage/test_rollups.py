@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
+from cloud.errors import ConfigError
+from cloud.settings import Settings
 from cloud.storage import DAILY, HOURLY, Rollup, Storage
 from cloud.storage.policies import configure_policies, jobs
+from cloud.storage.rollup_zone import check_rollup_zone, configure_rollup_zone, rollup_zone
 from tests.cloud.helpers import EVER, make_batch, now_ms
 from tests.fix_db import TIMESCALEDB
 from wire import Batch, Quality, Reading
@@ -20,8 +24,11 @@ pytestmark = pytest.mark.anyio
 T0 = 1_780_000_000_000  # 2026-05-28T20:26:40Z
 MINUTE_MS = 60_000
 
+# UTC hours, and days of the database's rollup zone (migration 0070)
+_HOUR = "date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '1970-01-01 00:00+00')"
+_LOCAL_DAY = "date_trunc('day', time, (SELECT time_zone FROM rollup_zone))"
 _RAW = """
-SELECT date_bin(%(width)s::interval, time, TIMESTAMPTZ '1970-01-01 00:00+00') AS bucket,
+SELECT {bucket} AS bucket,
        avg(value) FILTER (WHERE quality = 'N'), min(value) FILTER (WHERE quality = 'N'),
        max(value) FILTER (WHERE quality = 'N'), count(*), count(*) FILTER (WHERE quality = 'N')
 FROM readings GROUP BY 1 ORDER BY 1
@@ -59,18 +66,18 @@ def _run_refresh_jobs(url: str) -> None:
             conn.execute("CALL run_job(%s)", [job.job_id])
 
 
-def _raw(url: str, width: str) -> list[Rollup]:
+def _raw(url: str, bucket: str) -> list[Rollup]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute(_RAW, {"width": width}).fetchall()
+        rows = conn.execute(_RAW.format(bucket=bucket)).fetchall()
     return [Rollup(b.astimezone(UTC), m, lo, hi, n, v) for b, m, lo, hi, n, v in rows]
 
 
 async def _assert_rollups_match_raw(storage: Storage, url: str) -> None:
-    for period, width in ((HOURLY, "1 hour"), (DAILY, "1 day")):
+    for period, bucket in ((HOURLY, _HOUR), (DAILY, _LOCAL_DAY)):
         got = await storage.rollups(
             "gw-1", "th1", "air_temperature", period=period, start=EVER[0], end=EVER[1]
         )
-        expected = _raw(url, width)
+        expected = _raw(url, bucket)
         assert [r.bucket for r in got.rollups] == [r.bucket for r in expected], period
         for mine, raw in zip(got.rollups, expected, strict=True):
             assert (mine.count, mine.valid_count) == (raw.count, raw.valid_count)
@@ -92,6 +99,50 @@ async def test_rollups_equal_the_raw_aggregates_also_after_a_late_backfill(
     await storage.store_batch(_mixed_batch(4, T0, 300), "t")  # other seq, same readings
     _run_refresh_jobs(migrated_database_url)
     await _assert_rollups_match_raw(storage, migrated_database_url)
+
+
+async def test_daily_rollups_are_local_days_of_the_rollup_zone_also_after_a_backfill(
+    storage: Storage, migrated_database_url: str
+) -> None:
+    url = migrated_database_url
+    assert rollup_zone(url) == "UTC"  # what migration 0070 records for existing databases
+    # 14:00-19:00 UTC: Beijing midnight (16:00 UTC) falls inside
+    start = T0 - (T0 % (24 * 60 * MINUTE_MS)) + 14 * 60 * MINUTE_MS
+    await storage.store_batch(_mixed_batch(1, start, 300), "t")
+    _run_refresh_jobs(url)
+    assert configure_rollup_zone(url, "Asia/Shanghai")  # rebuilt from the hourly rollups
+    assert not configure_rollup_zone(url, "Asia/Shanghai")  # already so
+    assert rollup_zone(url) == "Asia/Shanghai"
+    _run_refresh_jobs(url)
+    await _assert_rollups_match_raw(storage, url)
+    daily = await storage.rollups(
+        "gw-1", "th1", "air_temperature", period=DAILY, start=EVER[0], end=EVER[1]
+    )
+    midnight = datetime(2026, 5, 28, 16, tzinfo=UTC)  # 2026-05-29 00:00 in Beijing
+    assert [r.bucket for r in daily.rollups] == [midnight - timedelta(days=1), midnight]
+    assert [r.count for r in daily.rollups] == [120, 180]
+
+    # late readings of both local days, and a replay, after the change
+    await storage.store_batch(_mixed_batch(2, start - 120 * MINUTE_MS, 100), "t")
+    await storage.store_batch(_mixed_batch(3, start + 250 * MINUTE_MS + 30_000, 100), "t")
+    await storage.store_batch(_mixed_batch(4, start, 300), "t")
+    _run_refresh_jobs(url)
+    await _assert_rollups_match_raw(storage, url)
+
+    assert configure_rollup_zone(url, "UTC")  # and back: UTC days again
+    _run_refresh_jobs(url)
+    await _assert_rollups_match_raw(storage, url)
+
+
+def test_a_rollup_zone_off_the_hour_or_unknown_is_refused(migrated_database_url: str) -> None:
+    assert check_rollup_zone("Asia/Shanghai") == "Asia/Shanghai"
+    with pytest.raises(ConfigError, match="whole number of hours"):
+        configure_rollup_zone(migrated_database_url, "Asia/Kolkata")  # UTC+5:30
+    with pytest.raises(ConfigError, match="not an IANA time zone"):
+        configure_rollup_zone(migrated_database_url, "Mars/Olympus")
+    with pytest.raises(ValidationError, match="rollup_time_zone"):
+        Settings(rollup_time_zone="Asia/Kathmandu")
+    assert rollup_zone(migrated_database_url) == "UTC"
 
 
 async def test_the_current_hour_is_in_the_rollups_before_any_refresh(
