@@ -40,7 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from cloud.errors import SeqReusedError, UnknownGatewayError, UnknownQuantityError
 from cloud.ingest.batch_log import batch_extra, batch_fields, claimed_seq
@@ -90,7 +90,6 @@ __all__ = [
     "IGNORED",
     "PRESENCE",
     "STORED",
-    "CommitObserver",
     "IngestPipeline",
     "IngestPolicy",
     "Settled",
@@ -100,16 +99,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class CommitObserver(Protocol):
-    """Told of what was committed, after the commit (the alarm engine); must not block."""
-
-    def batch_committed(self, batch: Batch) -> None:
-        """A batch was stored (not a replay)."""
-
-    def status_committed(self, gateway_id: str, online: bool) -> None:
-        """A gateway's presence was recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +120,6 @@ class IngestPipeline:
         topic_root: prefix of the gateways' topics, ``shanshui/v1`` in production.
         quantities: the vocabulary, for plausibility flags; defaults to ``quantities.yaml``.
         policy: margins and limits; defaults to :class:`IngestPolicy`'s.
-        observer: told of each committed batch and presence (alarm evaluation).
     """
 
     def __init__(
@@ -141,10 +129,8 @@ class IngestPipeline:
         topic_root: str = "shanshui/v1",
         quantities: Mapping[str, Quantity] | None = None,
         policy: IngestPolicy | None = None,
-        observer: CommitObserver | None = None,
     ) -> None:
         self._storage = storage
-        self._observer = observer
         self._topic_root = topic_root
         self._policy = policy or IngestPolicy()
         self._future_margin_ms = int(self._policy.future_margin_s * 1000)
@@ -278,10 +264,7 @@ class IngestPipeline:
     ) -> _Verdict:
         channel = channel_of(self._topic_root, topic)
         if channel is not None and channel.name == STATUS:
-            verdict, online = await settle_status(self._storage, self._retrier, channel, payload)
-            presence = isinstance(verdict, Settled) and verdict.outcome == PRESENCE
-            if self._observer is not None and presence:
-                self._observer.status_committed(channel.gateway_id, online)
+            verdict, _online = await settle_status(self._storage, self._retrier, channel, payload)
             return verdict
         if channel is not None and channel.name == CMD_ACK:
             return Settled(ANSWER, channel.gateway_id)  # cloud.remote waits for it itself
@@ -371,8 +354,6 @@ class IngestPipeline:
         BATCHES_STORED.inc()
         READINGS_STORED.inc(result.stored)
         log.debug("stored %s readings=%d", fields, result.stored, extra=extra)
-        if self._observer is not None:
-            self._observer.batch_committed(batch)
         return Settled(STORED, gw, batch.seq, readings_stored=result.stored, secret=secret)
 
     async def _dead_letter(self, source: str, payload: bytes, rejected: Rejected) -> Settled:

@@ -182,24 +182,12 @@ def test_policy_follows_the_settings() -> None:
     assert (policy.batch_log_retention_days, policy.dead_letter_retention_days) == (30, 90)
 
 
-class _Observer:
-    def __init__(self) -> None:
-        self.batches: list[tuple[str, int]] = []
-
-    def batch_committed(self, batch: Batch) -> None:
-        self.batches.append((batch.gateway_id, batch.seq))
-
-    def status_committed(self, gateway_id: str, online: bool) -> None:
-        raise AssertionError("no status in this test")
-
-
 async def test_a_group_stores_its_good_batches_and_dead_letters_each_bad_one(
     storage: Storage,
 ) -> None:
     secret = await _secret(storage)
     t = now_ms() - 60_000
-    observer = _Observer()
-    pipeline = IngestPipeline(storage, observer=observer)
+    pipeline = IngestPipeline(storage)
     assert (
         await pipeline.handle(TOPIC, sign_batch(make_batch("gw-1", 1, start_ms=t), secret))
     ).outcome == STORED
@@ -240,4 +228,3 @@ async def test_a_group_stores_its_good_batches_and_dead_letters_each_bad_one(
         2.0,
         3.0,
     ]
-    assert observer.batches == [("gw-1", 1), ("gw-1", 2), ("gw-1", 6)]  # after each commit
