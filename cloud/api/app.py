@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from cloud.alarms.child import EvaluatorChild
-from cloud.api import problems
+from cloud.api import access_log, problems
 from cloud.api.live_hub import LiveHub
 from cloud.api.params import no_unknown_query
 from cloud.api.ratelimit import RateLimiter
@@ -103,6 +103,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        access_log.install()  # after the server configured its loggers
         owned = not app_storage.is_open
         if owned:
             await app_storage.open()

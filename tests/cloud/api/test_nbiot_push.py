@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from cloud.api import create_app
+from cloud.api import access_log, create_app
 from cloud.ingest.platform_push import onenet_signature
 from cloud.settings import Settings
 from cloud.storage import Storage
@@ -137,3 +138,18 @@ def test_push_endpoints_are_off_without_their_token(migrated_database_url: str) 
     with TestClient(create_app(settings)) as off:
         assert off.post("/api/v1/nbiot/ctwing/x", json={}).status_code == 404
         assert off.post("/api/v1/nbiot/onenet", json={}).status_code == 404
+
+
+def test_the_ctwing_token_never_reaches_the_access_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the app's lifespan has run (the client is open): log as uvicorn's access logger does
+    path = f"/api/v1/nbiot/ctwing/{CTWING_TOKEN}?x=1"
+    with caplog.at_level(logging.INFO, logger=access_log.ACCESS_LOGGER):
+        logging.getLogger(access_log.ACCESS_LOGGER).info(
+            '%s - "%s %s HTTP/%s" %d', "10.0.0.9:5000", "POST", path, "1.1", 200
+        )
+    (record,) = [r for r in caplog.records if r.name == access_log.ACCESS_LOGGER]
+    assert CTWING_TOKEN not in record.getMessage()
+    assert '"POST /api/v1/nbiot/ctwing/<redacted>?x=1 HTTP/1.1" 200' in record.getMessage()
+    assert access_log.redact_path("/api/v1/readings?site=a") == "/api/v1/readings?site=a"
