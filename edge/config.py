@@ -177,8 +177,8 @@ class PublishSection(BaseModel):
     max_bytes_per_s: int | None = Field(default=None, ge=100)
     # sealed batches waiting at most; beyond, readings wait unsealed (and can be thinned)
     max_sealed_batches: int = Field(default=64, ge=1, le=100_000)
-    # a batch sent this many times without an ack while newer ones were acked since its
-    # last send (the cloud cannot read its seq) is quarantined as never_acknowledged
+    # a batch passed over this many times (due again while a batch sent after its last
+    # send was committed: the cloud cannot read its seq) is quarantined as never_acknowledged
     quarantine_after_sends: int = Field(default=5, ge=2, le=1000)
 
 

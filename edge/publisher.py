@@ -17,9 +17,12 @@ is committed; a refused batch moves to the quarantine table, except a
 ``bad_signature`` refusal of a copy signed with another secret than the current
 one (the secret was rotated while it waited): that batch is re-signed and sent
 again, once. A batch no ack ever names (the cloud cannot read its seq, so it
-dead-letters it without one) would otherwise be re-sent forever: once it has
-been sent ``quarantine_after_sends`` times in this run and acks for newer
-batches arrived after its last send, it is quarantined as ``never_acknowledged``.
+dead-letters it without one) would otherwise be re-sent forever. A batch earns
+a strike when it is overdue although a batch sent *after* its last send has
+been committed; after ``quarantine_after_sends`` strikes in this run it is
+quarantined as ``never_acknowledged``. Sends during an outage earn no strike (no
+batch is committed then), nor do acks that arrive out of order once: only a
+batch the cloud keeps passing over, send after send, is given up.
 """
 
 from __future__ import annotations
@@ -85,8 +88,8 @@ class Publisher:
         self._resigned: set[int] = set()
         self._recent: deque[int] = deque(maxlen=_RECENT)
         self._recent_set: set[int] = set()
-        self._newest_committed = -1  # the highest seq an ack committed, and when
-        self._committed_at = -math.inf
+        self._acked_sent_at = -math.inf  # the latest send time of a batch an ack committed
+        self._strikes: dict[int, int] = {}  # seq -> times passed over (see the docstring)
 
     async def load(self) -> None:
         """Read the outbox's counts (not its batches: a deep outbox may not fit in memory)."""
@@ -170,8 +173,10 @@ class Publisher:
                 self.view.unacked_batches = max(0, self.view.unacked_batches - deleted)
                 self.view.acked_batches += deleted
                 self.view.last_acked_seq = ack.committed[-1]
-                self._newest_committed = max(self._newest_committed, *ack.committed)
-                self._committed_at = time.monotonic()
+                for seq in ack.committed:  # before _forget drops their send times
+                    sent_at = self._window.unsettled.get(seq)
+                    if sent_at is not None and sent_at > self._acked_sent_at:
+                        self._acked_sent_at = sent_at
             for refusal in ack.refused:
                 await self._refused(refusal.seq, refusal.reason, refusal.tag)
             self._settled.pop(0)
@@ -205,12 +210,11 @@ class Publisher:
         self._on_change()
 
     def _never_acknowledged(self, seq: int, sent_at: float) -> bool:
-        """Whether ``seq`` is owed an ack that will never come (see the module docstring)."""
-        return (
-            self._window.sends.get(seq, 0) >= self._settings.quarantine_after_sends
-            and self._newest_committed > seq
-            and self._committed_at > sent_at
-        )
+        """Whether overdue ``seq`` is owed an ack that never comes (see the module docstring)."""
+        if self._acked_sent_at <= sent_at:
+            return False  # nothing sent after it was committed: an outage, or a slow cloud
+        strikes = self._strikes[seq] = self._strikes.get(seq, 0) + 1
+        return strikes >= self._settings.quarantine_after_sends
 
     async def _give_up(self, seqs: list[int]) -> None:
         for seq in seqs:
@@ -228,6 +232,7 @@ class Publisher:
     def _forget(self, seq: int) -> None:
         """``seq`` is settled: free its slot and remember it for :meth:`is_settled`."""
         self._window.settled(seq)
+        self._strikes.pop(seq, None)
         if seq in self._window.resign:
             return  # refused as bad_signature: about to be sent again
         self._resigned.discard(seq)

@@ -249,12 +249,27 @@ def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path)
             (lost,) = set(r.sent_seqs())
             # sent again and again, but no newer batch is acked: the cloud may just be away
             assert r.publisher.view.quarantined_batches == 0
-            await r.publisher.store(readings(1, start=1))
-            await r.changes.until(lambda: len(set(r.sent_seqs())) == 2)
-            newer = max(r.sent_seqs())
-            r.uplink.commit([newer])
-            await r.changes.until(lambda: r.publisher.view.quarantined_batches == 1)
-            assert r.publisher.view.unacked_batches == 0
+            # live data keeps flowing and is acked while `lost` is passed over, time after
+            # time: each newer batch sent after its last send and committed is a strike
+            newer, sends = 0, 0
+
+            def all_sent() -> bool:
+                return len(set(r.sent_seqs())) == newer + 1
+
+            def due_again() -> bool:  # `lost` sent again after the ack, or given up
+                quarantined = r.publisher.view.quarantined_batches == 1
+                return quarantined or r.sent_seqs().count(lost) > sends + 1
+
+            while r.publisher.view.quarantined_batches == 0:
+                newer += 1
+                assert newer <= 20, "never quarantined"
+                sends = r.sent_seqs().count(lost)
+                await r.publisher.store(readings(1, start=newer))
+                await r.changes.until(all_sent)
+                r.uplink.commit([max(r.sent_seqs())])
+                await r.changes.until(due_again)
+            assert newer >= 3  # one strike per newer batch at most
+            await r.changes.until(lambda: r.publisher.view.unacked_batches == 0)
             assert r.sent_seqs().count(lost) >= 3
         kept = OutboxStore.open(tmp_path)
         try:

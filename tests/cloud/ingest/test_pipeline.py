@@ -104,8 +104,9 @@ async def test_pruning_forgets_old_batches_and_dead_letters_only(
     pipeline = IngestPipeline(
         storage, policy=IngestPolicy(batch_log_retention_days=30, dead_letter_retention_days=90)
     )
+    start = now_ms()  # once: a second ticking between two batches would give both one time
     for seq in (1, 2):
-        batch = make_batch("gw-1", seq, start_ms=now_ms() - seq * 1000)
+        batch = make_batch("gw-1", seq, start_ms=start - seq * 1000)
         await pipeline.handle(TOPIC, sign_batch(batch, secret))
     await pipeline.handle(TOPIC, b"junk 1")
     await pipeline.handle(TOPIC, b"junk 2")
