@@ -264,8 +264,7 @@ class IngestPipeline:
     ) -> _Verdict:
         channel = channel_of(self._topic_root, topic)
         if channel is not None and channel.name == STATUS:
-            verdict, _online = await settle_status(self._storage, self._retrier, channel, payload)
-            return verdict
+            return await settle_status(self._storage, self._retrier, channel, payload)
         if channel is not None and channel.name == CMD_ACK:
             return Settled(ANSWER, channel.gateway_id)  # cloud.remote waits for it itself
         if channel is not None and channel.name != TELEMETRY:

@@ -24,12 +24,8 @@ log = logging.getLogger("cloud.ingest.pipeline")
 
 async def settle_status(
     storage: Storage, retrier: Retrier, channel: Channel, payload: bytes
-) -> tuple[Settled | Rejected, bool]:
-    """Verify a status and record the presence it reports.
-
-    Returns:
-        The verdict, and whether the gateway said it is online (meaningful only
-        when the verdict is a ``presence`` :class:`Settled`).
+) -> Settled | Rejected:
+    """Verify a status and record the presence it reports; return the verdict.
 
     Raises:
         StoppingError: the retrier was stopped while the database was unavailable.
@@ -37,25 +33,25 @@ async def settle_status(
     gateway_id = channel.gateway_id
     keys = await retrier.run(lambda: storage.gateway_keys(gateway_id))
     if keys is not None and keys.revoked:
-        return Rejected(REVOKED, f"gateway {gateway_id!r} is revoked", gateway_id), False
+        return Rejected(REVOKED, f"gateway {gateway_id!r} is revoked", gateway_id)
     if keys is None or not keys.usable:
         detail = f"gateway {gateway_id!r} is not registered or is disabled"
-        return Rejected(UNKNOWN_GATEWAY, detail, gateway_id), False
+        return Rejected(UNKNOWN_GATEWAY, detail, gateway_id)
     opened = _verify_status(payload, keys.accepted)
     if opened is None:
         log.info("ignored a status on %s: bad signature", gateway_id)
-        return Settled(IGNORED, gateway_id), False
+        return Settled(IGNORED, gateway_id)
     status = parse_status(channel, opened)
     if isinstance(status, Rejected):
-        return status, False
+        return status
     devices = {name: (d.state, d.error) for name, d in status.devices.items()}
     try:
         await retrier.run(
             lambda: storage.set_presence(gateway_id, status.state, devices, status.report)
         )
     except UnknownGatewayError as exc:
-        return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id), False
-    return Settled(PRESENCE, gateway_id), status.state == "online"
+        return Rejected(UNKNOWN_GATEWAY, str(exc), gateway_id)
+    return Settled(PRESENCE, gateway_id)
 
 
 def _verify_status(payload: bytes, accepted: tuple[bytes, ...]) -> bytes | None:
