@@ -26,7 +26,7 @@ from edge.app import Agent
 from edge.config import load_config
 from simulators.modbus_tcp import SimulatedStation
 from simulators.modem import ModemSimulator
-from tests.e2e.test_delivery import assert_exactly_once, outbox_counts, stored
+from tests.e2e.support import assert_exactly_once, outbox_counts, stored
 from tests.edge.support import journal_outbox, journaled, write_gateway
 from tests.fix_broker import BrokerAddress
 from wire.compact import Channel
