@@ -22,7 +22,7 @@ from edge.app import Agent
 from edge.config import EdgeConfig
 from edge.outbox import OutboxStore
 from edge.remote import Supervisor
-from edge.uplink.mqtt import release_sockets
+from edge.uplink.paho_client import release_sockets
 from simulators.modbus_tcp import SimulatedStation
 from wire import WireError, open_envelope, verify_envelope
 from wire.ack import Ack, Refusal, sign_ack

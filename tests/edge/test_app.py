@@ -11,7 +11,7 @@ from typing import Any
 from edge.app import Agent
 from edge.config import load_config
 from edge.outbox import OutboxStore
-from edge.uplink.mqtt import status_topic, telemetry_topic
+from edge.uplink.mqtt_topics import status_topic, telemetry_topic
 from tests.edge.support import (
     SECRET,
     CloudAcker,

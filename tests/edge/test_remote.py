@@ -17,7 +17,7 @@ from paho.mqtt import publish
 from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic, config_topic
-from edge.uplink.mqtt import status_topic
+from edge.uplink.mqtt_topics import status_topic
 from tests.edge.support import (
     SECRET,
     CloudAcker,
