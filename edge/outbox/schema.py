@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS batches (
     seq        INTEGER PRIMARY KEY,
     payload    BLOB    NOT NULL,
     readings   INTEGER NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    strikes    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     seq            INTEGER PRIMARY KEY,
@@ -56,6 +57,13 @@ def _add_mean_of(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(pending)")}
     if "mean_of" not in columns:
         db.execute("ALTER TABLE pending ADD COLUMN mean_of INTEGER NOT NULL DEFAULT 1")
+
+
+def _add_strikes(db: sqlite3.Connection) -> None:
+    """Outboxes written before strikes were kept lack ``batches.strikes``: add it (0)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+    if "strikes" not in columns:
+        db.execute("ALTER TABLE batches ADD COLUMN strikes INTEGER NOT NULL DEFAULT 0")
 
 
 def _first_seq_from_clock(path: Path) -> int:
@@ -116,6 +124,7 @@ def connect(data_dir: Path, first_seq: int | None = None) -> tuple[sqlite3.Conne
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         _add_mean_of(db)
+        _add_strikes(db)
         first = first_seq
         if first is None and db.execute(_NEXT_SEQ).fetchone() is None:
             first = _first_seq_from_clock(path)

@@ -12,6 +12,7 @@ Flow::
     seal(...)                -> batches(seq)       (one transaction: take N pending, encode)
     batches_after(seq, n)    -> [(seq, body)]      (the next n owed, by the primary key)
     ack_many(seqs)           -> gone               (committed by the cloud)
+    strike(seq)              -> batches.strikes+1  (passed over by the cloud again)
     quarantine(seq, reason)  -> quarantine(seq)    (refused by the cloud; kept for people)
     resend(seqs)             -> batches(seq)       (a person decided to try again)
 
@@ -153,6 +154,17 @@ class OutboxStore:
         with self._transaction():
             cursor = self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in seqs])
         return cursor.rowcount
+
+    def strike(self, seq: int) -> int:
+        """Count one more strike against unacked batch ``seq``; return its strikes (0: gone).
+
+        Strikes are the publisher's (see :mod:`edge.publisher`); kept here, they
+        survive a restart. Written only when a strike is earned, never per send.
+        """
+        with self._transaction():
+            self._db.execute("UPDATE batches SET strikes = strikes + 1 WHERE seq = ?", (seq,))
+            row = self._db.execute("SELECT strikes FROM batches WHERE seq = ?", (seq,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def quarantine(self, seq: int, reason: str) -> bool:
         """Move batch ``seq`` aside with the cloud's ``reason``; ``False`` if it is gone."""
