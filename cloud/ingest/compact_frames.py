@@ -13,7 +13,8 @@ acknowledged. No SQL here, no socket.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from cloud.errors import UnknownGatewayError
 from cloud.ingest.decode import REVOKED, TOPIC_MISMATCH, UNKNOWN_GATEWAY, Rejected, status_of
@@ -27,6 +28,7 @@ from wire.compact import Channel, CompactAck, decode_compact, encode_compact_ack
 from wire.compact_status import CompactStatus, decode_compact_status, is_status_frame
 
 NO_CHANNEL_TABLE = "no_channel_table"
+T = TypeVar("T")
 UNBOXED = ("uptime_s", "forged_acks")  # status counters at the top level, not in "outbox"
 
 
@@ -100,17 +102,10 @@ class CompactFrames:
         """Verify a batch frame, settle the batch, and sign the acknowledgement."""
         # the current secret, then the one before a rotation while its grace runs;
         # the ack is signed with the secret that verified the frame
-        failure: WireError | None = None
-        for secret in accepted:
-            try:
-                batch = decode_compact(data, table, secret)
-                break
-            except WireError as exc:
-                failure = failure or exc
-        else:
-            assert failure is not None  # noqa: S101 - accepted is not empty when usable
-            refused = Rejected(failure.reason, failure.message, frame_gateway(data))
-            return await self._pipeline.refuse(source, data, refused), None
+        verified = _first_verified(lambda secret: decode_compact(data, table, secret), accepted)
+        if isinstance(verified, WireError):
+            return await self._unverified(source, data, verified), None
+        batch, secret = verified
         settled = await self._pipeline.handle_batch(source, batch, data)
         ack = CompactAck(batch.gateway_id, batch.seq, refused=settled.outcome == DEAD_LETTERED)
         return settled, encode_compact_ack(ack, secret)
@@ -119,19 +114,12 @@ class CompactFrames:
         self, source: str, data: bytes, table: Sequence[Channel], accepted: tuple[bytes, ...]
     ) -> Settled:
         """Verify a status frame and record the presence it reports (as an ``up/status``)."""
-        failure: WireError | None = None
-        for secret in accepted:
-            try:
-                status = decode_compact_status(data, table, secret)
-                break
-            except WireError as exc:
-                failure = failure or exc
-        else:
-            assert failure is not None  # noqa: S101 - accepted is not empty when usable
-            gateway = frame_gateway(data)
-            return await self._pipeline.refuse(
-                source, data, Rejected(failure.reason, failure.message, gateway)
-            )
+        verified = _first_verified(
+            lambda secret: decode_compact_status(data, table, secret), accepted
+        )
+        if isinstance(verified, WireError):
+            return await self._unverified(source, data, verified)
+        status, _ = verified
         gateway = status.gateway_id
         parsed = status_of(DecodeChannel(gateway, "status"), status_body(status))
         if isinstance(parsed, Rejected):
@@ -144,6 +132,27 @@ class CompactFrames:
                 source, data, Rejected(UNKNOWN_GATEWAY, str(exc), gateway)
             )
         return Settled(PRESENCE, gateway)
+
+    async def _unverified(self, source: str, data: bytes, failure: WireError) -> Settled:
+        """A frame no accepted secret verifies (or malformed under it): a dead letter."""
+        refused = Rejected(failure.reason, failure.message, frame_gateway(data))
+        return await self._pipeline.refuse(source, data, refused)
+
+
+def _first_verified(
+    decode: Callable[[bytes], T], accepted: tuple[bytes, ...]
+) -> tuple[T, bytes] | WireError:
+    """What ``decode`` makes of the frame under the first secret that verifies it, and that
+    secret (the current one, then the one before a rotation while its grace runs); else the
+    first failure."""
+    failure: WireError | None = None
+    for secret in accepted:
+        try:
+            return decode(secret), secret
+        except WireError as exc:
+            failure = failure or exc
+    assert failure is not None  # noqa: S101 - accepted is not empty when usable
+    return failure
 
 
 def status_body(status: CompactStatus) -> dict[str, object]:

@@ -71,6 +71,13 @@ async def cloud() -> AsyncIterator[tuple[_Cloud, int]]:
     transport.close()
 
 
+def _uplink(modem_sim: ModemSimulator, port: int) -> NbiotUplink:
+    """The uplink over the simulated module, to the stand-in cloud on ``port``."""
+    modem = Bc95Modem(modem_sim.port)
+    sender = NbiotSender(modem, "127.0.0.1", port, b"x" * 32, TABLE, ack_timeout_s=1.0)
+    return NbiotUplink(sender, modem, "gw-nb", lambda: SECRET, retry_attach_s=0.1)
+
+
 def _body(seq: int) -> bytes:
     readings = (
         Reading("th1", "air_temperature", T0 + seq * 1000, 21.5),
@@ -83,9 +90,7 @@ async def test_batches_are_settled_by_the_clouds_acknowledgement(
     modem_sim: ModemSimulator, cloud: tuple[_Cloud, int]
 ) -> None:
     protocol, port = cloud
-    modem = Bc95Modem(modem_sim.port)
-    sender = NbiotSender(modem, "127.0.0.1", port, b"x" * 32, TABLE, ack_timeout_s=1.0)
-    uplink = NbiotUplink(sender, modem, "gw-nb", lambda: SECRET, retry_attach_s=0.1)
+    uplink = _uplink(modem_sim, port)
     settled: asyncio.Queue[Ack] = asyncio.Queue()
     states: asyncio.Queue[bool] = asyncio.Queue()
     await uplink.open(settled.put_nowait, states.put_nowait)
@@ -128,9 +133,7 @@ async def test_statuses_go_as_compact_frames_on_attach_and_on_a_change(
     modem_sim: ModemSimulator, cloud: tuple[_Cloud, int]
 ) -> None:
     protocol, port = cloud
-    modem = Bc95Modem(modem_sim.port)
-    sender = NbiotSender(modem, "127.0.0.1", port, b"x" * 32, TABLE, ack_timeout_s=1.0)
-    uplink = NbiotUplink(sender, modem, "gw-nb", lambda: SECRET, retry_attach_s=0.1)
+    uplink = _uplink(modem_sim, port)
     states: asyncio.Queue[bool] = asyncio.Queue()
     await uplink.open(lambda _ack: None, states.put_nowait, lambda: _status(T0))
     try:
