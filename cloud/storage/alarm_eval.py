@@ -27,12 +27,14 @@ from cloud.storage.alarm_feed import (
     Chosen,
     FeedPosition,
     FeedStep,
+    SeriesName,
     choose,
     read_chosen,
     read_position,
     read_step,
     rules_version,
     save_position,
+    series_names,
 )
 from cloud.storage.store import Storage
 
@@ -154,6 +156,10 @@ class EvaluationTx:
     async def read(self, chosen: Chosen, *, readings: bool) -> FeedStep:
         """Their rows (see :func:`read_chosen`)."""
         return await read_chosen(self._conn, chosen, readings=readings)
+
+    async def series_names(self, ids: Iterable[int]) -> dict[int, SeriesName]:
+        """Gateway, device and quantity of these series (see :func:`series_names`)."""
+        return await series_names(self._conn, ids)
 
     async def rules_version(self) -> int:
         """How many times the rules changed."""

@@ -225,3 +225,17 @@ def test_noise_moving_mean_is_an_energy_mean() -> None:
     out = ev.feed(samples(mic, levels, start=night), NOW + 24 * 3_600_000)
     assert [t.kind for t in out] == ["open"]
     assert "level 50.4 dB(A)" in out[0].detail
+
+
+def test_a_series_is_bound_once_and_rebound_when_it_changes() -> None:
+    """Bindings are kept per series: the same series costs no new binding, a changed one
+    (a new interval) replaces its entry instead of piling up beside it."""
+    ev = Evaluator([rule(kind="absence", multiple=3), rule(id="r2", kind="rate", per_hour=6)])
+    first = ev.bindings(series("pm10", interval_s=60.0))
+    assert ev.bindings(series("pm10", interval_s=60.0)) is first
+    assert [(b.rule.id, b.limit_ms) for b in first] == [("r1", 180_000), ("r2", None)]
+    for seconds in range(61, 161):
+        rebound = ev.bindings(series("pm10", interval_s=float(seconds)))
+    assert [(b.rule.id, b.limit_ms) for b in rebound] == [("r1", 480_000), ("r2", None)]
+    assert rebound[0].state is first[0].state  # one state per rule and subject
+    assert len(ev._bound) == 1  # the cache stays one entry per series
