@@ -9,7 +9,8 @@ thinking); no waiting, no leadership, no notification (that is
    from the database;
 2. choose the feed's next transactions (:func:`cloud.storage.alarm_feed.choose`); if
    the rules' version read with them moved, read the rules again (a rule change
-   committed before a batch applies to that batch); read their rows;
+   committed before a batch applies to that batch); read their rows (readings only
+   of the tenants and quantities the rules can watch);
 3. evaluate their readings in time order (the series' station metadata from the
    site registry), then the presence changes; "late" is judged against the clock:
    readings evaluated more than ``late_after_s`` after they were measured
@@ -42,6 +43,7 @@ from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
 from cloud.alarms.rules import Rule
+from cloud.alarms.scope import watched
 from cloud.storage import Storage
 from cloud.storage.alarm_eval import (
     EvaluationTx,
@@ -98,6 +100,7 @@ class Stepper:
         self._step_limit = step_limit
         self._rules: list[Rule] = []
         self._severities: dict[str, str] = {}
+        self._watched = watched([])  # what the rules can watch: the feed reads no more
         self._evaluator = Evaluator([], late_after_s=late_after_s)
         self._generation: int | None = None  # None: reload states and position at next use
         self._rules_version: int | None = None  # None: read the rules at next use
@@ -140,6 +143,7 @@ class Stepper:
         if rules == self._rules:
             return
         self._rules = rules
+        self._watched = watched(rules)
         self._severities = {rule.id: rule.severity for rule in rules}
         # what waits for a checkpoint is saved now: the new evaluator starts clean
         await tx.save_states(self._evaluator.states_of(self._evaluator.take_touched()))
@@ -162,7 +166,13 @@ class Stepper:
                 chosen = await tx.choose(self._position, limit=self._step_limit)
                 # a rule change committed before a batch of this step applies to it
                 await self._rules_at(tx, chosen.rules_version)
-                feed = await tx.read(chosen, readings=bool(self._rules))
+                watched = self._watched
+                feed = await tx.read(
+                    chosen,
+                    readings=bool(self._rules),
+                    tenants=watched.tenants,
+                    quantities=watched.quantities,
+                )
                 if feed.position == self._position and not feed.transactions:
                     return feed, []  # nothing new: write nothing
                 await self._learn_series(tx, feed.readings)

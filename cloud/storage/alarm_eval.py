@@ -153,9 +153,18 @@ class EvaluationTx:
         """The feed's next transactions after ``position`` (see :func:`choose`)."""
         return await choose(self._conn, position, limit=limit)
 
-    async def read(self, chosen: Chosen, *, readings: bool) -> FeedStep:
+    async def read(
+        self,
+        chosen: Chosen,
+        *,
+        readings: bool,
+        tenants: Iterable[str] | None = None,
+        quantities: Iterable[str] | None = None,
+    ) -> FeedStep:
         """Their rows (see :func:`read_chosen`)."""
-        return await read_chosen(self._conn, chosen, readings=readings)
+        return await read_chosen(
+            self._conn, chosen, readings=readings, tenants=tenants, quantities=quantities
+        )
 
     async def series_names(self, ids: Iterable[int]) -> dict[int, SeriesName]:
         """Gateway, device and quantity of these series (see :func:`series_names`)."""

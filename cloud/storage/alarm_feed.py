@@ -120,18 +120,28 @@ FROM snap
 # gateway's devices, their series, each series' readings in the span through the
 # (series_id, time) key. A plain join let the planner scan every series and, with
 # stale statistics, every reading: its cost grew with the history kept.
+# Only gateways of the tenants and series of the quantities some rule watches (NULL:
+# any), so readings no rule can judge are not read.
 _READINGS = """
 WITH b AS (
-    SELECT gateway_id,
-           'epoch'::timestamptz + first_ms * interval '1 millisecond' AS lo,
-           'epoch'::timestamptz + last_ms * interval '1 millisecond' AS hi
-    FROM ingested_batches
-    WHERE txid = ANY(%(chosen)s::xid8[]) AND first_ms IS NOT NULL
+    SELECT ib.gateway_id,
+           'epoch'::timestamptz + ib.first_ms * interval '1 millisecond' AS lo,
+           'epoch'::timestamptz + ib.last_ms * interval '1 millisecond' AS hi
+    FROM ingested_batches ib
+    WHERE ib.txid = ANY(%(chosen)s::xid8[]) AND ib.first_ms IS NOT NULL
+      AND (%(tenants)s::text[] IS NULL OR EXISTS (
+          SELECT 1 FROM gateways g JOIN tenants t ON t.id = g.tenant_id
+          WHERE g.id = ib.gateway_id AND t.name = ANY(%(tenants)s::text[])))
 )
 SELECT s.id, r.ms, r.value
 FROM b
 CROSS JOIN LATERAL (SELECT id FROM devices WHERE gateway_id = b.gateway_id OFFSET 0) d
-CROSS JOIN LATERAL (SELECT id FROM series WHERE device_id = d.id OFFSET 0) s
+CROSS JOIN LATERAL (
+    SELECT id FROM series
+    WHERE device_id = d.id
+      AND (%(quantities)s::text[] IS NULL OR quantity = ANY(%(quantities)s::text[]))
+    OFFSET 0
+) s
 CROSS JOIN LATERAL (
     SELECT (extract(epoch FROM time) * 1000)::bigint AS ms, value FROM readings
     WHERE series_id = s.id AND time >= b.lo AND time <= b.hi AND quality = 'N'
@@ -258,15 +268,28 @@ async def choose(conn: AsyncConnection[Any], position: FeedPosition, *, limit: i
     )
 
 
-async def read_chosen(conn: AsyncConnection[Any], chosen: Chosen, *, readings: bool) -> FeedStep:
+async def read_chosen(
+    conn: AsyncConnection[Any],
+    chosen: Chosen,
+    *,
+    readings: bool,
+    tenants: Iterable[str] | None = None,
+    quantities: Iterable[str] | None = None,
+) -> FeedStep:
     """The rows of the transactions :func:`choose` took.
 
     Args:
         readings: False skips reading the batches' readings (no rules to evaluate).
+        tenants: read only readings of these tenants' gateways (None: any).
+        quantities: read only readings of these quantities (None: any).
     """
     found, presences = [], []
     if readings and chosen.batch_txids:
-        ids = {"chosen": _texts(sorted(set(chosen.batch_txids)))}
+        ids = {
+            "chosen": _texts(sorted(set(chosen.batch_txids))),
+            "tenants": None if tenants is None else sorted(tenants),
+            "quantities": None if quantities is None else sorted(quantities),
+        }
         # binary: three numbers a row, made by the ten thousand, without text parsing
         async with conn.cursor(binary=True) as cursor:
             await cursor.execute(_READINGS, ids)

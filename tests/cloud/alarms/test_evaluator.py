@@ -239,3 +239,33 @@ def test_a_series_is_bound_once_and_rebound_when_it_changes() -> None:
     assert [(b.rule.id, b.limit_ms) for b in rebound] == [("r1", 480_000), ("r2", None)]
     assert rebound[0].state is first[0].state  # one state per rule and subject
     assert len(ev._bound) == 1  # the cache stays one entry per series
+
+
+def test_what_rules_watch_bounds_the_readings_read() -> None:
+    from cloud.alarms.scope import Watched, watched, watches  # noqa: PLC0415
+
+    geo = rule(id="g", kind="geohazard", levels=[{"level": "blue", "rain_mm": 1,
+                                                  "displacement_mm_per_day": 1}])  # fmt: skip
+    scoped = rule(id="t", kind="threshold", above=1, scope={"quantities": ["nh3", "pm10"]})
+    night = rule(id="n", kind="noise", tenant="city", scope={"quantities": ["pm10", "noise_level"]})
+    assert watched([]) == Watched(frozenset(), frozenset())
+    assert watched([geo, scoped, night]) == Watched(
+        frozenset({"env", "city"}), frozenset({"rainfall", "displacement", "nh3", "pm10",
+                                              "noise_level"})
+    )  # fmt: skip
+    # one rule on any quantity: every quantity is read
+    assert watched([scoped, rule(id="a", kind="absence", multiple=3)]).quantities is None
+    # whatever a rule watches (and judges: a noise rule only its own quantity) lies
+    # inside what the set says
+    rules = [geo, scoped, night]
+    bounds = watched(rules)
+    assert bounds.quantities is not None
+    for quantity in ("rainfall", "displacement", "nh3", "pm10", "noise_level", "so2"):
+        for tenant in ("env", "city", "farm"):
+            s = series(quantity, tenant=tenant)
+            judged = [
+                r for r in rules if watches(r, s) and (r is not night or quantity == "noise_level")
+            ]
+            if judged:
+                assert quantity in bounds.quantities
+                assert tenant in bounds.tenants
