@@ -28,7 +28,8 @@ points); never an open alarm, a pending one, or a transition.
 
 Readings come from the feed as (series id, time, value); the stepper keeps per series
 its name, its station's metadata, its poll interval as observed and the bindings of
-the rules watching it, so a reading costs a dictionary lookup and its bindings.
+the rules watching it, so a reading costs a dictionary lookup and its bindings. Its
+interval is learnt by :func:`cloud.alarms.intervals.learn`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Literal
 from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
+from cloud.alarms.intervals import NOT_YET, Interval, learn
 from cloud.alarms.rules import Rule
 from cloud.alarms.scope import watched
 from cloud.storage import Storage
@@ -58,9 +60,6 @@ from cloud.storage.alarm_rules import enabled_rules
 log = logging.getLogger(__name__)
 
 _WATER_BODIES = ("river", "lake")
-# a series' interval as observed changes only when a new one differs by more than this
-# share: absence rules multiply it, and timestamps jitter
-INTERVAL_TOLERANCE = 0.1
 _TIME = itemgetter(1)  # of a FeedReading
 
 
@@ -70,7 +69,7 @@ class _Known:
 
     name: SeriesName
     last_ms: int | None = None  # its newest reading's time
-    interval_s: float | None = None  # between its last two readings, as observed
+    interval: Interval = NOT_YET  # its poll interval, as observed
     series: Series | None = None  # None: to be built (metadata or interval changed)
     bindings: Sequence[Binding] = ()
     bound_to: Evaluator | None = None  # the evaluator the bindings belong to
@@ -297,7 +296,10 @@ class Stepper:
             last = known.last_ms
             if last is None or time_ms > last:
                 if last is not None:
-                    self._observe_interval(known, (time_ms - last) / 1000)
+                    interval = learn(known.interval, (time_ms - last) / 1000)
+                    if interval.seconds != known.interval.seconds:
+                        known.series = None  # a new interval: a new silence limit
+                    known.interval = interval
                 known.last_ms = time_ms
             series = known.series
             if series is None or known.bound_to is not evaluator:
@@ -307,15 +309,6 @@ class Stepper:
             if known.bindings:
                 out.append((Sample(series, time_ms, value), known.bindings))
         return out
-
-    @staticmethod
-    def _observe_interval(known: _Known, interval_s: float) -> None:
-        """Learn a series' poll interval; the jitter of real clocks (60.012 s, 59.991 s)
-        leaves it as it is, a change beyond :data:`INTERVAL_TOLERANCE` rebuilds the series."""
-        old = known.interval_s
-        if old is None or abs(interval_s - old) > INTERVAL_TOLERANCE * old:
-            known.interval_s = interval_s
-            known.series = None
 
     def _bind(self, evaluator: Evaluator, known: _Known) -> Series | None:
         """The series with its station's metadata and interval, bound to ``evaluator``'s
@@ -330,7 +323,7 @@ class Stepper:
             )
             known.series = Series(
                 ctx.tenant, name.gateway_id, name.device, name.quantity, ctx.site, ctx.region,
-                known.interval_s, ctx.time_zone, ctx.water_target, body, ctx.noise_zone,
+                known.interval.seconds, ctx.time_zone, ctx.water_target, body, ctx.noise_zone,
             )  # fmt: skip
         known.bindings = evaluator.bindings(known.series)
         known.bound_to = evaluator
