@@ -43,7 +43,7 @@ from typing import Literal
 from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
-from cloud.alarms.intervals import NOT_YET, Interval, learn
+from cloud.alarms.intervals import NOT_YET, TOLERANCE, Interval, learn
 from cloud.alarms.rules import Rule
 from cloud.alarms.scope import watched
 from cloud.storage import Storage
@@ -296,10 +296,17 @@ class Stepper:
             last = known.last_ms
             if last is None or time_ms > last:
                 if last is not None:
-                    interval = learn(known.interval, (time_ms - last) / 1000)
-                    if interval.seconds != known.interval.seconds:
-                        known.series = None  # a new interval: a new silence limit
-                    known.interval = interval
+                    gap_s, interval = (time_ms - last) / 1000, known.interval
+                    seconds = interval.seconds
+                    # the usual case, the same interval give or take jitter, needs no learning
+                    if (
+                        seconds is None
+                        or interval.longer
+                        or abs(gap_s - seconds) > TOLERANCE * seconds
+                    ):
+                        known.interval = learn(interval, gap_s)
+                        if known.interval.seconds != seconds:
+                            known.series = None  # a new interval: a new silence limit
                 known.last_ms = time_ms
             series = known.series
             if series is None or known.bound_to is not evaluator:
