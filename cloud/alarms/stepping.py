@@ -120,13 +120,31 @@ class Stepper:
     def forget(self) -> None:
         """Reload states and position at the next step; read stations' metadata afresh."""
         self._generation = None
-        self.refresh_stations()
-
-    def refresh_stations(self) -> None:
-        """Read the stations' metadata (site, region, targets, zones) afresh when next needed."""
         self._context.clear()
         for known in self._known.values():
             known.series = None
+
+    async def refresh_stations(self) -> None:
+        """Read the known gateways' station metadata (site, region, targets, zones) again;
+        the series of a gateway whose metadata changed are rebuilt at their next reading.
+
+        Raises:
+            StorageError: nothing changed.
+        """
+        if not self._context:
+            return
+        fresh = await gateway_context(self._storage, list(self._context))
+        changed = {g for g, ctx in self._context.items() if fresh.get(g) != ctx}
+        if not changed:
+            return
+        for gateway_id in changed:
+            if gateway_id in fresh:
+                self._context[gateway_id] = fresh[gateway_id]
+            else:
+                del self._context[gateway_id]  # gone: its readings are skipped
+        for known in self._known.values():
+            if known.name.gateway_id in changed:
+                known.series = None
 
     def reload_rules(self) -> None:
         """Read the enabled rules again at the next step (a step also does so by itself
