@@ -295,12 +295,22 @@ class Evaluator:
 
     def _heard(self, binding: Binding, sample: Sample, late: bool, out: list[Transition]) -> None:
         state = binding.state
-        if state.limit_ms != binding.limit_ms:
+        # a series whose interval is not known (again, after a restart) keeps the limit
+        # learnt before: its first reading must not end the watch
+        if binding.limit_ms is not None and state.limit_ms != binding.limit_ms:
             state.limit_ms = binding.limit_ms
             self._dirty.add(binding.key)
-        if state.last_ms is None or sample.time_ms > state.last_ms:
+        last, limit = state.last_ms, state.limit_ms
+        if last is None or sample.time_ms > last:
             state.last_ms = sample.time_ms
-            self._touched.add(binding.key)
+            # saved with the step whenever it enters the next half of its silence limit, at
+            # a checkpoint otherwise: after a crash the stored time is less than half the
+            # limit behind, so the evaluator taking over sees no false silence
+            half = max(limit // 2, 1) if limit else 0
+            if last is None or (half and sample.time_ms // half != last // half):
+                self._dirty.add(binding.key)
+            else:
+                self._touched.add(binding.key)
         if not state.level or state.cause != "silent":
             return
         state.level, state.opened_ms, state.cause = 0, None, None
