@@ -6,10 +6,13 @@ accidents:
 
 * clock jitter (60.012 s, 59.991 s) changes nothing: gaps within
   :data:`TOLERANCE` of the interval are the interval;
-* a shorter gap lowers it at once (the series is polled faster than thought);
 * one longer gap (a missed poll, an outage) does not raise it: the silence limit
-  would stretch just when silence is likeliest. Two longer gaps in a row that agree
-  with each other do (the poll interval was changed).
+  would stretch just when silence is likeliest;
+* one shorter gap (a gateway restarted polls at once, seconds after its last poll)
+  does not lower it either: the silence limit would shrink to a few seconds and call
+  the series silent before its next regular poll;
+* two different gaps in a row that agree with each other change it (the poll
+  interval was changed).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ TOLERANCE = 0.1
 
 
 class Interval(NamedTuple):
-    """The interval learnt (None: not yet), and a longer gap seen once, waiting for a second."""
+    """The interval learnt (None: not yet), and another gap seen once, waiting for a second."""
 
     seconds: float | None = None
-    longer: float | None = None
+    other: float | None = None
 
 
 NOT_YET = Interval()
@@ -32,11 +35,11 @@ NOT_YET = Interval()
 
 def learn(interval: Interval, gap_s: float) -> Interval:
     """The interval after a gap of ``gap_s`` (> 0) between consecutive readings."""
-    current, longer = interval
-    if current is None or gap_s < current * (1 - TOLERANCE):
+    current, other = interval
+    if current is None:
         return Interval(gap_s)
-    if gap_s <= current * (1 + TOLERANCE):
+    if abs(gap_s - current) <= TOLERANCE * current:
         return Interval(current)  # the same, give or take jitter
-    if longer is not None and abs(gap_s - longer) <= TOLERANCE * longer:
+    if other is not None and abs(gap_s - other) <= TOLERANCE * other:
         return Interval(gap_s)  # twice in a row: the polling changed
     return Interval(current, gap_s)

@@ -319,7 +319,7 @@ class Stepper:
                     # the usual case, the same interval give or take jitter, needs no learning
                     if (
                         seconds is None
-                        or interval.longer
+                        or interval.other
                         or abs(gap_s - seconds) > TOLERANCE * seconds
                     ):
                         known.interval = learn(interval, gap_s)

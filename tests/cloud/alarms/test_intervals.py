@@ -39,16 +39,28 @@ def test_a_changed_poll_interval_is_learnt_after_two_gaps(poll: float, factor: f
     assert _after([poll, slower]).seconds == poll
     assert _after([poll, slower, slower]).seconds == slower
     faster = poll / factor
-    assert _after([poll, faster]).seconds == faster  # a shorter gap: at once
+    assert _after([poll, faster]).seconds == poll
+    assert _after([poll, faster, faster]).seconds == faster
+
+
+@given(polls, st.floats(0.01, 0.8), st.integers(1, 20))
+def test_one_short_gap_between_regular_ones_never_shrinks_the_interval(
+    poll: float, factor: float, regular: int
+) -> None:
+    """A gateway restarted polls at once, then at its interval from there: one gap of a
+    few seconds is no new interval."""
+    gaps = [poll] * regular + [poll * factor] + [poll] * regular
+    for n in range(1, len(gaps) + 1):
+        assert _after(gaps[:n]).seconds == poll
 
 
 @given(st.lists(st.floats(0.1, 10_000), min_size=1, max_size=60))
-def test_it_is_a_gap_seen_and_rises_only_on_two_agreeing_gaps(gaps: list[float]) -> None:
+def test_it_is_a_gap_seen_and_changes_only_on_two_agreeing_gaps(gaps: list[float]) -> None:
     interval = NOT_YET
     for index, gap in enumerate(gaps):
         before, interval = interval, learn(interval, gap)
         assert interval.seconds in gaps[: index + 1]
-        if before.seconds is not None and interval.seconds > before.seconds:  # type: ignore[operator]
+        if before.seconds is not None and interval.seconds != before.seconds:
             previous = gaps[index - 1]
             assert interval.seconds == gap
             assert abs(gap - previous) <= TOLERANCE * previous

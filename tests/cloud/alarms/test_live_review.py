@@ -126,3 +126,24 @@ async def test_windows_moved_before_a_rules_change_survive_a_crash_after_it(
     [alarm] = await alarms(storage)
     assert (alarm.rule_id, alarm.state) == ("nh3-rise", "open")
     await second.stop()
+
+
+async def test_one_early_reading_does_not_shrink_a_series_silence_limit(storage: Storage) -> None:
+    """A gateway restarted polls at once, seconds after its last poll: that one short gap
+    is no new poll interval (3 x 5 s would call the series silent 15 s later)."""
+    await rules(storage, {"id": "silent", "kind": "absence", "multiple": 3})
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    await at.send("water_temperature", [20.0, 20.1, 20.2], T0)  # every minute
+    await at.send("water_temperature", [20.2], T0 + 2 * MINUTE + 5000)  # restarted: at once
+    clock.now_s = (T0 + 2 * MINUTE + 35_000) / 1000  # 30 s later: half a poll interval
+    await worker.tick()
+    assert await alarms(storage) == []
+    # polled faster for real: learnt on the second short gap, silence judged by it
+    await at.send("water_temperature", [20.3, 20.4], T0 + 2 * MINUTE + 10_000, step_ms=5000)
+    clock.now_s = (T0 + 2 * MINUTE + 15_000 + 20_000) / 1000  # 4 of its 5 s intervals
+    await worker.tick()
+    [alarm] = await alarms(storage)
+    assert (alarm.rule_id, alarm.state) == ("silent", "open")
+    await worker.stop()
