@@ -147,3 +147,65 @@ async def test_one_early_reading_does_not_shrink_a_series_silence_limit(storage:
     [alarm] = await alarms(storage)
     assert (alarm.rule_id, alarm.state) == ("silent", "open")
     await worker.stop()
+
+
+async def _move(storage: Storage, gateway: str, tenant: str, site: str | None) -> None:
+    """Move a gateway to another tenant's site (as an operator's SQL would)."""
+    async with storage.connection("moving a gateway") as conn:
+        await conn.execute(
+            "UPDATE gateways SET tenant_id = (SELECT id FROM tenants WHERE name = %(t)s),"
+            " site_id = (SELECT s.id FROM sites s JOIN tenants t ON t.id = s.tenant_id"
+            "            WHERE t.name = %(t)s AND s.name = %(s)s) WHERE id = %(g)s",
+            {"t": tenant, "s": site, "g": gateway},
+        )
+
+
+async def test_a_gateway_moved_to_another_tenant_is_judged_by_its_rules(storage: Storage) -> None:
+    """The feed reads a gateway's readings only while its tenant has rules; a move is
+    followed at once by the feed's filter and, once metadata is read again, by the rules."""
+    await station(storage, tenant="farm", gateway="gw-2")  # its own site S1
+    await storage.register_gateway("gw-3", tenant="quiet")  # a tenant without rules
+    low = {"kind": "threshold", "below": 3.0}
+    await rules(storage, {"id": "env-do"} | low, {"id": "farm-do", "tenant": "farm"} | low)
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    await at.send("dissolved_oxygen", [2.0], T0)
+    await _move(storage, "gw-1", "farm", "S1")
+    await worker.refresh_stations()  # as every tick does
+    await at.send("dissolved_oxygen", [2.0], T0 + MINUTE)
+    quiet = Station(storage, worker, clock, gateway="gw-3", seq=[100])
+    await quiet.send("dissolved_oxygen", [2.0], T0 + 2 * MINUTE)  # no rule of its tenant
+    await _move(storage, "gw-3", "env", "S1")
+    await quiet.send("dissolved_oxygen", [2.0], T0 + 3 * MINUTE)
+    found = sorted((a.tenant, a.rule_id, a.subject, a.value) for a in await alarms(storage))
+    assert found == [
+        ("env", "env-do", "gw-1/d1/dissolved_oxygen", 2.0),
+        ("env", "env-do", "gw-3/d1/dissolved_oxygen", 2.0),
+        ("farm", "farm-do", "gw-1/d1/dissolved_oxygen", 2.0),
+    ]
+    await worker.stop()
+
+
+async def test_a_gateway_moved_to_another_site_leaves_that_site_s_rules(storage: Storage) -> None:
+    await rules(
+        storage,
+        {"id": "s1-do", "kind": "threshold", "below": 3.0, "scope": {"sites": ["S1"]}},
+        {"id": "s2-do", "kind": "threshold", "below": 3.0, "scope": {"sites": ["S2"]}},
+    )
+    async with storage.connection("a second site") as conn:
+        await conn.execute(
+            "INSERT INTO sites (tenant_id, name) SELECT id, 'S2' FROM tenants WHERE name = 'env'"
+        )
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    await at.send("dissolved_oxygen", [2.0], T0)
+    await _move(storage, "gw-1", "env", "S2")
+    await worker.refresh_stations()
+    await at.send("dissolved_oxygen", [2.0, 4.0], T0 + MINUTE)
+    found = sorted((a.rule_id, a.state, a.repeats) for a in await alarms(storage))
+    # S2's rule judges the series now (open, then resolved); S1's hears no more of it
+    # (its alarm is left for the operator: no reading tells it is over)
+    assert found == [("s1-do", "open", 0), ("s2-do", "resolved", 0)]
+    await worker.stop()
