@@ -29,6 +29,8 @@ class Binding:
     ``own``: the subject is the series itself (one reading per time), not its station
     or gateway (whose series' readings may share a time).
     ``limit_ms``: an absence rule's silence limit for this series (None: not known yet).
+    ``durable``: every change is saved with the step, windows included (a geohazard
+    rule's rain sum: a point lost in a crash would count short for the whole window).
     """
 
     rule: Rule
@@ -38,6 +40,7 @@ class Binding:
     condition: Condition | None
     own: bool
     limit_ms: int | None = None
+    durable: bool = False
 
 
 def subject_of(rule: Rule, series: Series) -> str:

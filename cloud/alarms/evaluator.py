@@ -16,8 +16,9 @@ a replayed batch changes nothing. Transitions caused by readings measured more t
 marked ``late``: record them, do not notify.
 
 Two kinds of change are told apart for storage: a *dirty* state changed what an
-alarm is (level, a level pending since when, the cause or the silence limit) and is
-saved with the step that changed it; a *touched* one changed only its window or the
+alarm is (level, a level pending since when, the cause or the silence limit), or is a
+geohazard rule's (its rain sum must not lose a point), and is saved with the step
+that changed it; a *touched* one changed only its window or the
 time of its newest reading, and is saved at the next checkpoint
 (:meth:`Evaluator.take_touched`), not with every reading.
 """
@@ -136,7 +137,9 @@ class Evaluator:
         if isinstance(rule, AbsenceRule):
             limit_ms = silence_limit_ms(rule, series)
             return Binding(rule, subject, key, state, None, subject == series.key, limit_ms)
-        return Binding(rule, subject, key, state, _CONDITIONS[type(rule)], subject == series.key)
+        condition = _CONDITIONS[type(rule)]
+        durable = isinstance(rule, GeohazardRule)
+        return Binding(rule, subject, key, state, condition, subject == series.key, None, durable)
 
     def status(self, status: GatewayStatus, now_ms: int) -> list[Transition]:
         """A gateway's presence: offline opens its gateway absence alarms, online resolves them."""
@@ -257,7 +260,7 @@ class Evaluator:
         if not quiet_before or state.level or state.candidate is not None or state.windows:
             # a quiet state that stays quiet changed only its newest reading's time: not
             # worth a write (it only tells a late reading from a new one after a restart)
-            self._touched.add(binding.key)
+            (self._dirty if binding.durable else self._touched).add(binding.key)
 
     def _debounce(
         self,

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from cloud.alarms.worker import AlarmWorker
 from cloud.storage import Storage
+from cloud.storage.alarms import AlarmEvent, alarm_history
 from tests.cloud.alarms.live_helpers import (
     MINUTE,
+    PLATFORM,
     T0,
     Clock,
     Station,
@@ -209,3 +212,57 @@ async def test_a_gateway_moved_to_another_site_leaves_that_site_s_rules(storage:
     # (its alarm is left for the operator: no reading tells it is over)
     assert found == [("s1-do", "open", 0), ("s2-do", "resolved", 0)]
     await worker.stop()
+
+
+GEOHAZARD = {
+    "id": "slope", "kind": "geohazard", "rain_reading": "increment", "rain_window_s": 21600,
+    "rate_window_s": 21600,
+    "levels": [{"level": "blue", "rain_mm": 20, "displacement_mm_per_day": 2},
+               {"level": "yellow", "rain_mm": 50, "displacement_mm_per_day": 5}],
+}  # fmt: skip
+# one station's rain gauge and crack meter, hour by hour, each reading a batch of its own
+SLOPE = [("displacement", "cm", 0, 10.0)] + [
+    step for h, rain, crack in ((1, 10.0, 10.5), (2, 10.0, 11.0), (3, 10.0, 11.5),
+                                (4, 40.0, 12.0), (11, 0.0, 12.0), (12, 0.0, 12.0))
+    for step in (("rainfall", "rg", h, rain), ("displacement", "cm", h, crack))
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("checkpoint", [True, False], ids=["stop", "crash"])
+@pytest.mark.parametrize("handover_at", [3, 5, 8])
+async def test_a_standby_taking_over_continues_geohazard_windows_and_silence(
+    storage: Storage, handover_at: int, checkpoint: bool
+) -> None:
+    """The standby raises the same geohazard alarms one evaluator would, and no silence,
+    after a stop and after a crash too: a rain increment lost in a crash would count
+    short for the whole rain window (hours), not a few seconds, so geohazard windows are
+    saved with each step."""
+    silent = {"id": "gw-silent", "kind": "absence", "target": "gateway", "after_s": 7200}
+    await rules(storage, GEOHAZARD, silent)
+    clock = Clock()
+    a = await evaluator(storage, clock)
+    b = await _standby(storage, clock)
+    seq = [0]
+    for index, (quantity, device, hour, value) in enumerate(SLOPE):
+        if index == handover_at:
+            await a.stop(checkpoint=checkpoint)
+            await b.wait_active()
+            await b.tick()
+        worker = a if index < handover_at else b
+        await Station(storage, worker, clock, seq=seq).send(
+            quantity, [value], T0 + hour * 3_600_000, device=device
+        )
+    [alarm] = await alarms(storage)
+    assert (alarm.rule_id, alarm.subject, alarm.state) == ("slope", "S1", "resolved")
+    assert [e.kind for e in await _history(storage, alarm.id)] == ["open", "level", "resolve"]
+    await b.stop()
+
+
+async def _standby(storage: Storage, clock: Clock) -> AlarmWorker:
+    worker = AlarmWorker(storage, clock=clock, tick_s=3600, standby_s=0.05)
+    await worker.start()
+    return worker
+
+
+async def _history(storage: Storage, alarm_id: int) -> list[AlarmEvent]:
+    return await alarm_history(storage, PLATFORM, alarm_id)
