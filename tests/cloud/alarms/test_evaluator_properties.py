@@ -143,6 +143,36 @@ def test_a_crash_between_checkpoints_neither_forgets_nor_refires_an_alarm(
     assert _plain(threshold_only) == _plain([t for t in expected if t.rule_id == "r1"])
 
 
+gap_steps = st.lists(st.lists(st.integers(1, 299), max_size=5), min_size=1, max_size=12)
+
+
+@settings(deadline=None)  # no timed assertions: the suite shares loaded cores
+@given(gap_steps, st.integers(0, 12), st.integers(1, 12), st.integers(1, 150))
+def test_a_crash_between_checkpoints_raises_no_false_silence_and_loses_none(
+    steps: list[list[int]], checkpoint: int, crash: int, after_s: int
+) -> None:
+    """An absence state's newest time waits for a checkpoint only within half its
+    limit: an evaluator restarted from what was saved opens nothing within half the
+    limit after the last reading heard, and opens once the limit has passed."""
+    limit_ms = 300_000
+    absent = [rule(kind="absence", after_s=limit_ms // 1000)]
+    live, saved, time = Evaluator(absent), {}, T0
+    for index, gaps in enumerate(steps[:crash]):
+        batch = []
+        for gap in gaps:  # seconds between readings, all within the limit
+            time += gap * 1000
+            batch.append(Sample(series("x"), time, 1.0))
+        live.feed(batch, NOW)
+        saved |= live.states_of(live.take_dirty())
+        if index + 1 == checkpoint:
+            saved |= live.states_of(live.take_touched())
+    if time == T0:
+        return  # nothing heard: nothing to watch
+    restarted = Evaluator(absent, snapshot=saved)
+    assert restarted.tick(time + after_s * 1000) == []  # within the limit of the last one
+    assert [t.kind for t in restarted.tick(time + limit_ms + 1)] == ["open"]
+
+
 @settings(deadline=None)  # no timed assertions: the suite shares loaded cores
 @given(values, durations)
 def test_replaying_every_batch_changes_nothing(readings: list[float], for_s: int) -> None:
