@@ -198,6 +198,28 @@ class Evaluator:
                     state.last_ms = since_ms
                 self._dirty.add(key)
 
+    def unwatch(self, rule_ids: Iterable[str], known: Iterable[Series]) -> None:
+        """After absence rules ``rule_ids`` changed: stop watching for silence the subjects
+        of ``known`` series that they no longer watch (their silence limit is cleared,
+        saved with the step; a reading of a series they watch again sets it again).
+        Subjects of no known series are left as they are: nothing tells they are out."""
+        absent = [r for r in map(self._rules.get, rule_ids) if isinstance(r, AbsenceRule)]
+        if not absent:
+            return
+        seen: set[StateKey] = set()
+        kept: set[StateKey] = set()
+        for series in known:
+            for rule in absent:
+                key = (rule.id, subject_of(rule, series))
+                seen.add(key)
+                if watches(rule, series):
+                    kept.add(key)
+        for key in seen - kept:
+            state = self._states.get(key)
+            if state is not None and not state.level and state.limit_ms is not None:
+                state.limit_ms = None
+                self._dirty.add(key)
+
     def open_alarms(self) -> dict[str, int]:
         """``rule_id|subject`` -> level of every open alarm."""
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}

@@ -159,6 +159,8 @@ class Stepper:
         self._rules_version = version
         if rules == self._rules:
             return
+        before = {rule.id: rule for rule in self._rules}
+        changed = [r.id for r in rules if r.id in before and before[r.id] != r]
         self._rules = rules
         self._watched = watched(rules)
         self._severities = {rule.id: rule.severity for rule in rules}
@@ -169,6 +171,11 @@ class Stepper:
         snapshot = await tx.states() | self._evaluator.snapshot()
         self._evaluator = Evaluator(rules, late_after_s=self._late_after_s, snapshot=snapshot)
         self._evaluator.take_dirty()
+        if changed:
+            # a changed absence rule no longer watching a series must not call it silent
+            known = [k.series for k in self._known.values() if k.series is not None]
+            self._evaluator.unwatch(changed, known)
+            await tx.save_states(self._evaluator.states_of(self._evaluator.take_dirty()))
         log.info("evaluating %d alarm rule(s)", len(rules))
 
     async def step(self, now_ms: int) -> tuple[FeedStep, list[Notice]]:

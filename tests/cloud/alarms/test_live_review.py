@@ -266,3 +266,25 @@ async def _standby(storage: Storage, clock: Clock) -> AlarmWorker:
 
 async def _history(storage: Storage, alarm_id: int) -> list[AlarmEvent]:
     return await alarm_history(storage, PLATFORM, alarm_id)
+
+
+async def test_a_series_an_absence_rule_no_longer_watches_is_not_called_silent(
+    storage: Storage,
+) -> None:
+    await rules(storage, {"id": "silent", "kind": "absence", "after_s": 300})
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    for minute in range(2):
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+        await at.send("nh3", [1.0], T0 + minute * MINUTE)
+    # narrowed to water temperature: nh3 is no business of the rule any more
+    await rules(storage, {"id": "silent", "kind": "absence", "after_s": 300,
+                          "scope": {"quantities": ["water_temperature"]}})  # fmt: skip
+    for minute in range(2, 10):
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+        await at.send("nh3", [1.0], T0 + minute * MINUTE)
+    clock.now_s = (T0 + 10 * MINUTE) / 1000
+    await worker.tick()
+    assert await alarms(storage) == []
+    await worker.stop()
