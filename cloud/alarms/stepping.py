@@ -44,7 +44,7 @@ from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
 from cloud.alarms.intervals import NOT_YET, TOLERANCE, Interval, learn
-from cloud.alarms.rules import Rule
+from cloud.alarms.rules import AbsenceRule, Rule
 from cloud.alarms.scope import watched
 from cloud.storage import Storage
 from cloud.storage.alarm_eval import (
@@ -126,7 +126,8 @@ class Stepper:
 
     async def refresh_stations(self) -> None:
         """Read the known gateways' station metadata (site, region, targets, zones) again;
-        the series of a gateway whose metadata changed are rebuilt at their next reading.
+        the series of a gateway whose metadata changed are rebuilt, and absence rules stop
+        watching those that moved out of their scope (saved with the next step).
 
         Raises:
             StorageError: nothing changed.
@@ -142,9 +143,17 @@ class Stepper:
                 self._context[gateway_id] = fresh[gateway_id]
             else:
                 del self._context[gateway_id]  # gone: its readings are skipped
+        moved: list[Series] = []
         for known in self._known.values():
             if known.name.gateway_id in changed:
                 known.series = None
+                series = self._bind(self._evaluator, known)
+                if series is not None:
+                    moved.append(series)
+        # a series moved out of an absence rule's scope (another site, tenant, region) must
+        # not be called silent by it: its readings no longer reach the rule
+        absent = [rule.id for rule in self._rules if isinstance(rule, AbsenceRule)]
+        self._evaluator.unwatch(absent, moved)
 
     def reload_rules(self) -> None:
         """Read the enabled rules again at the next step (a step also does so by itself

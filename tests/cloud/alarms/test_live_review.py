@@ -288,3 +288,31 @@ async def test_a_series_an_absence_rule_no_longer_watches_is_not_called_silent(
     await worker.tick()
     assert await alarms(storage) == []
     await worker.stop()
+
+
+@pytest.mark.parametrize("move", ["tenant", "site"])
+async def test_a_gateway_moved_out_of_an_absence_rule_s_scope_is_not_called_silent(
+    storage: Storage, move: str
+) -> None:
+    await station(storage, tenant="farm", gateway="gw-2")  # farm's site S1, a rule of its own
+    await rules(
+        storage,
+        {"id": "silent", "kind": "absence", "after_s": 300, "scope": {"sites": ["S1"]}},
+        {"id": "farm-do", "tenant": "farm", "kind": "threshold", "below": 3.0},
+    )
+    async with storage.connection("a second site") as conn:
+        await conn.execute(
+            "INSERT INTO sites (tenant_id, name) SELECT id, 'S2' FROM tenants WHERE name = 'env'"
+        )
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    await at.send("water_temperature", [20.0], T0)
+    await _move(storage, "gw-1", *(("farm", "S1") if move == "tenant" else ("env", "S2")))
+    await worker.refresh_stations()  # as every tick does
+    for minute in range(1, 10):
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+    clock.now_s = (T0 + 10 * MINUTE) / 1000
+    await worker.tick()
+    assert await alarms(storage) == []
+    await worker.stop()
