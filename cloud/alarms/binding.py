@@ -56,6 +56,9 @@ def silence_limit_ms(rule: AbsenceRule, series: Series) -> int | None:
     """How long ``series`` may be silent before ``rule`` opens an alarm (None: not yet known)."""
     if rule.after_s is not None:
         return int(rule.after_s * 1000)
-    if rule.multiple is not None and series.interval_s:
-        return int(rule.multiple * series.interval_s * 1000)
+    interval_s = series.interval_s
+    if rule.target == "gateway" and series.gateway_interval_s:
+        interval_s = series.gateway_interval_s
+    if rule.multiple is not None and interval_s:
+        return int(rule.multiple * interval_s * 1000)
     return None

@@ -28,6 +28,9 @@ class Series:
     water_target: str | None = None  # the section's target class (GB 3838), e.g. "III"
     water_body: Literal["river", "lake"] | None = None
     noise_zone: str | None = None  # the functional zone (GB 3096), e.g. "1", "4a"
+    # the shortest poll interval of its gateway's series, for gateway absence rules (None:
+    # the series' own): a gateway delivers whenever any of its series does
+    gateway_interval_s: float | None = None
 
     @cached_property  # evaluated for every reading and rule: computed once per series
     def key(self) -> str:

@@ -106,6 +106,8 @@ class Stepper:
         self._position = FeedPosition()
         self._context: dict[str, GatewayContext] = {}
         self._known: dict[int, _Known] = {}  # by series id
+        self._of_gateway: dict[str, list[_Known]] = {}  # the known series of each gateway
+        self._fastest: dict[str, float | None] = {}  # by gateway: its series' shortest interval
 
     @property
     def rules(self) -> list[Rule]:
@@ -309,7 +311,8 @@ class Stepper:
         missing = {r.series_id for r in readings} - self._known.keys()
         if missing:
             for series_id, name in (await tx.series_names(missing)).items():
-                self._known[series_id] = _Known(name)
+                known = self._known[series_id] = _Known(name)
+                self._of_gateway.setdefault(name.gateway_id, []).append(known)
 
     async def _learn_gateways(self, gateway_ids: Iterable[str]) -> None:
         missing = set(gateway_ids) - self._context.keys()
@@ -341,6 +344,7 @@ class Stepper:
                         known.interval = learn(interval, gap_s)
                         if known.interval.seconds != seconds:
                             known.series = None  # a new interval: a new silence limit
+                            self._fastest_of(known.name.gateway_id)
                 known.last_ms = time_ms
             series = known.series
             if series is None or known.bound_to is not evaluator:
@@ -350,6 +354,17 @@ class Stepper:
             if known.bindings:
                 out.append((Sample(series, time_ms, value), known.bindings))
         return out
+
+    def _fastest_of(self, gateway_id: str) -> None:
+        """Follow the shortest interval of a gateway's series (a gateway absence rule's
+        silence limit is a multiple of it); its series are rebuilt when it changes."""
+        mine = self._of_gateway.get(gateway_id, [])
+        seconds = [k.interval.seconds for k in mine if k.interval.seconds is not None]
+        fastest = min(seconds) if seconds else None
+        if fastest != self._fastest.get(gateway_id):
+            self._fastest[gateway_id] = fastest
+            for known in mine:
+                known.series = None
 
     def _bind(self, evaluator: Evaluator, known: _Known) -> Series | None:
         """The series with its station's metadata and interval, bound to ``evaluator``'s
@@ -365,6 +380,7 @@ class Stepper:
             known.series = Series(
                 ctx.tenant, name.gateway_id, name.device, name.quantity, ctx.site, ctx.region,
                 known.interval.seconds, ctx.time_zone, ctx.water_target, body, ctx.noise_zone,
+                self._fastest.get(name.gateway_id),
             )  # fmt: skip
         known.bindings = evaluator.bindings(known.series)
         known.bound_to = evaluator

@@ -316,3 +316,25 @@ async def test_a_gateway_moved_out_of_an_absence_rule_s_scope_is_not_called_sile
     await worker.tick()
     assert await alarms(storage) == []
     await worker.stop()
+
+
+async def test_a_gateway_s_silence_limit_is_a_multiple_of_its_fastest_series(
+    storage: Storage,
+) -> None:
+    """A gateway delivers whenever any of its series does: it is silent after three of
+    its most frequent polls, whichever series it was heard from last."""
+    await rules(storage, {"id": "gw-silent", "kind": "absence", "target": "gateway",
+                          "multiple": 3})  # fmt: skip
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    for minute in range(21):  # water temperature every minute, rainfall every 10 at :30
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+        if minute % 10 == 0:
+            await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+    # heard last: the rain gauge, at 20:30; silent since then for 4 of its fastest polls
+    clock.now_s = (T0 + 24 * MINUTE + 30_000) / 1000
+    await worker.tick()
+    [alarm] = await alarms(storage)
+    assert (alarm.rule_id, alarm.subject, alarm.state) == ("gw-silent", "gw-1", "open")
+    await worker.stop()
