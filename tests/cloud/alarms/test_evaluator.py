@@ -269,3 +269,30 @@ def test_what_rules_watch_bounds_the_readings_read() -> None:
             if judged:
                 assert quantity in bounds.quantities
                 assert tenant in bounds.tenants
+
+
+def test_unwatch_clears_the_silence_limit_of_subjects_no_longer_watched_only() -> None:
+    narrowed = rule(kind="absence", after_s=300, scope={"quantities": ["water_temperature"]})
+    ev = Evaluator([narrowed], snapshot={
+        f"r1|gw-1/d1/{q}": {"level": 0, "opened_ms": None, "candidate": None,
+                            "candidate_since_ms": None, "last_ms": T0, "limit_ms": 300_000,
+                            "cause": None, "windows": {}}
+        for q in ("water_temperature", "nh3", "ph")
+    })  # fmt: skip
+    ev.take_dirty()
+    # nh3 known and out of scope now; ph not known here: nothing tells it is out
+    ev.unwatch(["r1"], [series("water_temperature"), series("nh3")])
+    assert ev.take_dirty() == {"r1|gw-1/d1/nh3"}
+    assert [t.subject for t in ev.tick(T0 + 301_000)] == [
+        "gw-1/d1/water_temperature", "gw-1/d1/ph",
+    ]  # fmt: skip
+
+
+def test_a_gateway_silence_limit_multiplies_its_fastest_series_interval() -> None:
+    gateway = rule(kind="absence", target="gateway", multiple=3)
+    per_series = rule(id="r2", kind="absence", multiple=3)
+    slow = series("rainfall", device="rg", interval_s=600.0, gateway_interval_s=60.0)
+    ev = Evaluator([gateway, per_series])
+    ev.feed([Sample(slow, T0, 0.0)], NOW)
+    assert ev.tick(T0 + 181_000)[0].subject == "gw-1"  # 3 x 60 s, not 3 x 600 s
+    assert ev.tick(T0 + 1_801_000)[0].subject == "gw-1/rg/rainfall"  # its own 3 x 600 s
