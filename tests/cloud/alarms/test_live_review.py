@@ -338,3 +338,26 @@ async def test_a_gateway_s_silence_limit_is_a_multiple_of_its_fastest_series(
     [alarm] = await alarms(storage)
     assert (alarm.rule_id, alarm.subject, alarm.state) == ("gw-silent", "gw-1", "open")
     await worker.stop()
+
+
+async def test_a_backlog_arriving_after_newer_readings_leaves_the_interval_alone(
+    storage: Storage,
+) -> None:
+    """After an outage a gateway sends a live reading first and its backlog after it:
+    neither the long gap nor the older readings make a new poll interval."""
+    await rules(storage, {"id": "silent", "kind": "absence", "multiple": 3})
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    await at.send("water_temperature", [20.0, 20.1, 20.2], T0)  # every minute
+    await at.send("water_temperature", [21.0], T0 + 30 * MINUTE)  # live, after the outage
+    await at.send("water_temperature", [20.5] * 27, T0 + 3 * MINUTE,
+                  now_ms=T0 + 30 * MINUTE + 5000)  # the backlog, one batch  # fmt: skip
+    await at.send("water_temperature", [21.1], T0 + 31 * MINUTE)
+    clock.now_s = (T0 + 31 * MINUTE + 150_000) / 1000  # 2.5 intervals of 1 min
+    await worker.tick()
+    assert [a.state for a in await alarms(storage)] == []
+    clock.now_s = (T0 + 31 * MINUTE + 190_000) / 1000  # past 3
+    await worker.tick()
+    assert [a.state for a in await alarms(storage)] == ["open"]
+    await worker.stop()
