@@ -220,6 +220,15 @@ class Evaluator:
                 state.limit_ms = None
                 self._dirty.add(key)
 
+    def relimit(self, series: Series) -> None:
+        """Apply the silence limits of ``series`` (its interval or its gateway's changed)
+        to its absence states now, not at its next reading."""
+        for binding in self.bindings(series):
+            limit = binding.limit_ms
+            if binding.condition is None and limit is not None and binding.state.limit_ms != limit:
+                binding.state.limit_ms = limit
+                self._dirty.add(binding.key)
+
     def open_alarms(self) -> dict[str, int]:
         """``rule_id|subject`` -> level of every open alarm."""
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 _WATER_BODIES = ("river", "lake")
 _TIME = itemgetter(1)  # of a FeedReading
+# a series silent for this many of its intervals no longer sets its gateway's interval
+_GONE_AFTER = 10
 
 
 @dataclass(slots=True, eq=False)
@@ -237,6 +239,12 @@ class Stepper:
                 await self._rules_at(tx, await tx.rules_version())
                 if not self._rules:
                     return []
+                for gateway_id, mine in self._of_gateway.items():
+                    if self._fastest_of(gateway_id, now_ms):  # e.g. a fast device removed
+                        for known in mine:  # its limits now, not at its next reading
+                            series = self._bind(self._evaluator, known)
+                            if series is not None:
+                                self._evaluator.relimit(series)
                 notices = await self._evaluate(tx, lambda ev: ev.tick(now_ms), checkpoint=True)
                 generation = await tx.advance(None, self._name)
                 self._generation = generation if notices is not None else None
@@ -344,7 +352,8 @@ class Stepper:
                         known.interval = learn(interval, gap_s)
                         if known.interval.seconds != seconds:
                             known.series = None  # a new interval: a new silence limit
-                            self._fastest_of(known.name.gateway_id)
+                            known.last_ms = time_ms
+                            self._fastest_of(known.name.gateway_id, time_ms)
                 known.last_ms = time_ms
             series = known.series
             if series is None or known.bound_to is not evaluator:
@@ -355,16 +364,24 @@ class Stepper:
                 out.append((Sample(series, time_ms, value), known.bindings))
         return out
 
-    def _fastest_of(self, gateway_id: str) -> None:
+    def _fastest_of(self, gateway_id: str, at_ms: int) -> bool:
         """Follow the shortest interval of a gateway's series (a gateway absence rule's
-        silence limit is a multiple of it); its series are rebuilt when it changes."""
+        silence limit is a multiple of it); its series are rebuilt when it changes.
+        A series silent at ``at_ms`` for 10 of its intervals (a device removed) no
+        longer counts. True if it changed."""
         mine = self._of_gateway.get(gateway_id, [])
-        seconds = [k.interval.seconds for k in mine if k.interval.seconds is not None]
+        seconds = [
+            k.interval.seconds for k in mine
+            if k.interval.seconds is not None and k.last_ms is not None
+            and at_ms - k.last_ms <= _GONE_AFTER * k.interval.seconds * 1000
+        ]  # fmt: skip
         fastest = min(seconds) if seconds else None
-        if fastest != self._fastest.get(gateway_id):
-            self._fastest[gateway_id] = fastest
-            for known in mine:
-                known.series = None
+        if fastest == self._fastest.get(gateway_id):
+            return False
+        self._fastest[gateway_id] = fastest
+        for known in mine:
+            known.series = None
+        return True
 
     def _bind(self, evaluator: Evaluator, known: _Known) -> Series | None:
         """The series with its station's metadata and interval, bound to ``evaluator``'s

@@ -361,3 +361,27 @@ async def test_a_backlog_arriving_after_newer_readings_leaves_the_interval_alone
     await worker.tick()
     assert [a.state for a in await alarms(storage)] == ["open"]
     await worker.stop()
+
+
+async def test_a_gateway_s_removed_fast_device_stops_setting_its_silence_limit(
+    storage: Storage,
+) -> None:
+    await rules(storage, {"id": "gw-silent", "kind": "absence", "target": "gateway",
+                          "multiple": 3})  # fmt: skip
+    clock = Clock()
+    worker = await evaluator(storage, clock)
+    at = Station(storage, worker, clock)
+    for minute in range(21):  # water temperature every minute, rainfall every 10 at :30
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+        if minute % 10 == 0:
+            await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+    # the thermometer is removed: the rain gauge alone, every 10 minutes
+    for minute in (30, 40, 50, 60):
+        clock.now_s = (T0 + minute * MINUTE) / 1000
+        await worker.tick()  # silent at 30 (3 polls of the thermometer missed)
+        await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+    clock.now_s = (T0 + 70 * MINUTE) / 1000  # 9.5 min after the gauge: within 3 x 10
+    await worker.tick()
+    [alarm] = await alarms(storage)  # the one when the thermometer went, resolved since
+    assert (alarm.subject, alarm.state) == ("gw-1", "resolved")
+    await worker.stop()
