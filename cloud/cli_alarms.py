@@ -20,7 +20,8 @@ from typing import Annotated
 import typer
 
 from cloud import services
-from cloud.alarms import RuleFileError, RuleSet, dump_rules, load_rules
+from cloud.alarms import RuleFileError, RuleRefusedError, RuleSet, dump_rules, load_rules
+from cloud.alarms.rule_files import locate_refusal
 from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
 from cloud.cli_keys import PLATFORM, _actor, _iso
 from cloud.settings import Settings, load_settings
@@ -141,7 +142,12 @@ async def _run_evaluator(settings: Settings, conninfo: str, *, exit_with_parent:
 def rules_import(
     path: Annotated[Path, typer.Argument(help="A YAML rule file (a 'rules:' list).")],
 ) -> None:
-    """Create or replace the rules of a file, all or none."""
+    """Create or replace the rules of a file, all or none.
+
+    Rules naming a station or gateway that is not their tenant's, or an unknown
+    quantity or tenant, are refused with the line that names them (they would never
+    fire). Rules not in the file are left as they are.
+    """
     try:
         rules = load_rules(path)
     except RuleFileError as exc:
@@ -154,7 +160,12 @@ def rules_import(
         await audit.record(storage, _actor(), "alarm_rule.import", str(path), {"ids": ids})
         return ids
 
-    ids = with_storage(store)
+    try:
+        ids = with_storage(store)
+    except RuleRefusedError as exc:
+        for problem in locate_refusal(path, exc):
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_USAGE) from None
     typer.echo(f"imported {len(ids)} rule(s)")
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cloud.alarms.errors import RuleFileError
+from cloud.alarms.errors import RuleFileError, RuleRefusedError
 from cloud.alarms.rules import KINDS, RuleSet
 from device_profiles.yaml_source import Where, YamlSourceError, describe_errors, read_yaml
 
@@ -49,7 +49,9 @@ def load_rules(path: Path) -> RuleSet:
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
-        raise RuleFileError(describe_errors(path, node, exc, union_tags=KINDS)) from None
+        problems = describe_errors(path, node, exc, union_tags=KINDS)
+        # lists are tuples in the (frozen) models; the file writes them as lists
+        raise RuleFileError([p.replace("a valid tuple", "a list") for p in problems]) from None
 
 
 def dump_rules(rules: RuleSet) -> str:
@@ -57,6 +59,16 @@ def dump_rules(rules: RuleSet) -> str:
     data = rules.model_dump(mode="json", exclude_defaults=True)
     data.setdefault("rules", [])  # an empty set reads as one, not as `{}`
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def locate_refusal(path: Path, refused: RuleRefusedError) -> list[str]:
+    """The platform's refusal of a file's rules as ``file:line: rules[i].key: message`` lines."""
+    try:
+        _, node = read_yaml(path)
+    except YamlSourceError:
+        node = None  # changed since it was loaded: name the keys without lines
+    where = Where(path, node)
+    return [where.format(("rules", p.index, *p.loc), p.message) for p in refused.problems]
 
 
 def _unknown_kinds(path: Path, node: yaml.Node | None, data: Any) -> Iterator[str]:

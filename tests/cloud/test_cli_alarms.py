@@ -127,3 +127,43 @@ def test_contacts_add_mistakes_exit_2(runner: CliRunner, args: list[str], messag
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_rules_naming_what_does_not_exist_are_refused_with_their_lines(
+    runner: CliRunner, tmp_path: Path, migrated_database_url: str
+) -> None:
+    async def station() -> None:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            await storage.register_gateway("gw-1", site="Pond 3")
+
+    asyncio.run(station())
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        RULES
+        + """\
+  - id: pond-3
+    tenant: default
+    kind: threshold
+    scope:
+      sites: [Pond 3, Pond 33]
+      gateways: [gw-9]
+      quantities: [dissolved_oxygen, do]
+    below: 3
+  - id: other
+    tenant: fisheries
+    kind: absence
+    after_s: 600
+"""
+    )
+    result = runner.invoke(app, ["rules", "import", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "typos.yaml:15: rules[1].scope.gateways[0]: no gateway 'gw-9' in tenant 'default'",
+        "typos.yaml:16: rules[1].scope.quantities[1]: unknown quantity 'do' (see quantities.yaml)",
+        "typos.yaml:14: rules[1].scope.sites[1]: no station 'Pond 33' in tenant 'default'",
+        "typos.yaml:19: rules[2].tenant: no tenant 'fisheries'",
+    ]
+    assert runner.invoke(app, ["rules", "list"]).stdout == ""  # all or none
+    path.write_text("rules:\n  id: a\n")
+    listed = runner.invoke(app, ["rules", "import", str(path)])
+    assert "typos.yaml:2: rules: Input should be a list" in listed.stderr

@@ -106,3 +106,20 @@ def test_rule_crud_is_scoped_to_the_tenant(world: tuple[TestClient, dict[str, An
     assert client.delete("/api/v1/alarm-rules/ph-high", headers=ids["water"]).status_code == 404
     assert client.delete("/api/v1/alarm-rules/ph-high", headers=ids["eeb"]).status_code == 204
     assert client.get("/api/v1/alarm-rules", headers=ids["eeb"]).json() == []
+
+
+def test_a_rule_naming_another_departments_station_is_refused(
+    world: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, ids = world
+    rule = {"id": "ph", "tenant": "water", "kind": "threshold", "above": 9,
+            "scope": {"sites": ["A-1"], "quantities": ["water_ph", "ph"]}}  # fmt: skip
+    answer = client.put("/api/v1/alarm-rules/ph", json=rule, headers=ids["water"])
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "rule 'ph': scope.quantities[1]: unknown quantity 'ph' (see quantities.yaml); "
+        "rule 'ph': scope.sites[0]: no station 'A-1' in tenant 'water'"
+    )
+    assert client.get("/api/v1/alarm-rules", headers=ids["water"]).json() == []
+    fixed = rule | {"scope": {"sites": ["B-1"], "quantities": ["water_ph"]}}
+    assert client.put("/api/v1/alarm-rules/ph", json=fixed, headers=ids["water"]).status_code == 200
