@@ -123,3 +123,42 @@ def test_a_rule_naming_another_departments_station_is_refused(
     assert client.get("/api/v1/alarm-rules", headers=ids["water"]).json() == []
     fixed = rule | {"scope": {"sites": ["B-1"], "quantities": ["water_ph"]}}
     assert client.put("/api/v1/alarm-rules/ph", json=fixed, headers=ids["water"]).status_code == 200
+
+
+def test_alarms_filter_by_severity_and_time_and_page_with_a_cursor(
+    world: tuple[TestClient, dict[str, Any]], migrated_database_url: str
+) -> None:
+    client, ids = world
+
+    async def more() -> list[int]:
+        async with Storage(migrated_database_url) as storage, evaluation(storage) as tx:
+            made = []
+            for i in range(5):
+                severity = "critical" if i % 2 else "info"
+                tr = Transition(f"more-{i}", "eeb", f"gw-a/d{i}/ph", "open", T0 + i * 60_000,
+                                severity, 9.0 + i, "ph")  # fmt: skip
+                [notice] = await tx.record([tr], {f"more-{i}": severity})
+                made.append(notice.alarm_id)
+            return made
+
+    made = asyncio.run(more())
+    h = ids["eeb"]
+    critical = client.get("/api/v1/alarms?severity=critical", headers=h).json()
+    assert [a["id"] for a in critical] == [made[3], made[1]]
+    naive = client.get("/api/v1/alarms?since=2026-01-01T00:00:00", headers=h)
+    assert naive.status_code == 422
+    assert "has no UTC offset" in naive.json()["detail"]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/alarms?{query}", headers=h)
+        assert page.status_code == 200, page.text
+        seen += [a["id"] for a in page.json()]
+        cursor = page.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+    assert seen == [*reversed(made), ids["gw-a"]]  # newest first, each once
+    bad = client.get("/api/v1/alarms?cursor=nonsense", headers=h)
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("cursor:")
