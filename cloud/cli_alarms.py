@@ -32,6 +32,7 @@ from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, 
 alarms_app = typer.Typer(
     help="Alarms: the evaluator; list, acknowledge, resolve.", no_args_is_help=True
 )
+SEVERITIES = ("info", "warning", "critical")
 rules_app = typer.Typer(help="Alarm rules: import, export, list.", no_args_is_help=True)
 
 
@@ -47,21 +48,31 @@ def _alarm_line(alarm: Alarm) -> str:
 
 @alarms_app.command("list")
 @reports_errors
-def alarms_list(
+def alarms_list(  # noqa: PLR0917 - one option per filter
     state: Annotated[
         list[str] | None, typer.Option(help=f"Only these states: {', '.join(ALARM_STATES)}.")
     ] = None,
     station: Annotated[int | None, typer.Option(help="Only this site id.")] = None,
     gateway: Annotated[str | None, typer.Option(help="Only this gateway.")] = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
+    severity: Annotated[
+        list[str] | None, typer.Option(help=f"Only these severities: {', '.join(SEVERITIES)}.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
 ) -> None:
     """Alarms of every tenant, newest first."""
-    for name in state or ():
-        if name not in ALARM_STATES:
-            typer.echo(f"error: --state: must be one of {', '.join(ALARM_STATES)}", err=True)
-            raise typer.Exit(EXIT_USAGE)
-    query = AlarmFilter(tuple(state or ()), station, gateway, rule, limit=limit)  # type: ignore[arg-type]
+    for option, names, allowed in (
+        ("state", state, ALARM_STATES),
+        ("severity", severity, SEVERITIES),
+    ):
+        for name in names or ():
+            if name not in allowed:
+                typer.echo(f"error: --{option}: must be one of {', '.join(allowed)}", err=True)
+                raise typer.Exit(EXIT_USAGE)
+    query = AlarmFilter(
+        tuple(state or ()), station, gateway, rule, limit=limit,  # type: ignore[arg-type]
+        severities=tuple(severity or ()),
+    )  # fmt: skip
     found = with_storage(lambda storage: list_alarms(storage, PLATFORM, query))
     for alarm in found:
         typer.echo(_alarm_line(alarm))

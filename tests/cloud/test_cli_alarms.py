@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cloud.alarms.events import Transition
 from cloud.cli import app
 from cloud.storage import Storage
+from cloud.storage.alarm_contacts import NewContact, add_contact, claim_delivery, finish_delivery
 from cloud.storage.alarm_eval import evaluation
 from tests.cloud.alarms.helpers import T0
 
@@ -167,3 +168,42 @@ def test_rules_naming_what_does_not_exist_are_refused_with_their_lines(
     path.write_text("rules:\n  id: a\n")
     listed = runner.invoke(app, ["rules", "import", str(path)])
     assert "typos.yaml:2: rules: Input should be a list" in listed.stderr
+
+
+def test_contacts_deliveries_show_the_dead_letters(
+    runner: CliRunner, migrated_database_url: str
+) -> None:
+    alarm_id = asyncio.run(_open_alarm(migrated_database_url))
+
+    async def dead_letter() -> int:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            contact, _ = await add_contact(
+                storage, NewContact("default", "ops", "webhook", "http://127.0.0.1:9/")
+            )
+            async with storage.connection("test") as conn:
+                cursor = await conn.execute(
+                    "SELECT id FROM alarm_events WHERE alarm_id = %s", (alarm_id,)
+                )
+                (event_id,) = await cursor.fetchone()  # type: ignore[misc]
+            delivery = await claim_delivery(storage, contact.id, event_id, "sending")
+            assert delivery is not None
+            await finish_delivery(
+                storage, delivery, "dead", 8, "ConnectError (webhook unreachable)"
+            )
+            return contact.id
+
+    contact_id = asyncio.run(dead_letter())
+    dead = runner.invoke(app, ["contacts", "deliveries", str(contact_id), "--status", "dead"])
+    assert dead.exit_code == 0, dead.output
+    (line,) = dead.stdout.splitlines()
+    assert "dead" in line
+    assert f"alarm {alarm_id}" in line
+    assert "attempts 8" in line
+    assert line.endswith("ConnectError (webhook unreachable)")
+    sent = runner.invoke(app, ["contacts", "deliveries", str(contact_id), "--status", "sent"])
+    assert (sent.stdout, sent.stderr.strip()) == ("", "no deliveries")
+    missing = runner.invoke(app, ["contacts", "deliveries", "999"])
+    assert (missing.exit_code, missing.stderr.strip()) == (2, "error: no alarm contact 999")
+    bad = runner.invoke(app, ["contacts", "deliveries", str(contact_id), "--status", "lost"])
+    assert bad.exit_code == 2
+    assert "Traceback" not in bad.output

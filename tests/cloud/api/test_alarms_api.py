@@ -14,6 +14,7 @@ from cloud.alarms.events import Transition
 from cloud.api import create_app
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.alarm_contacts import claim_delivery, finish_delivery
 from cloud.storage.alarm_eval import evaluation
 from cloud.storage.sites import SiteAttributes, add_site
 from tests.cloud.alarms.helpers import T0
@@ -162,3 +163,39 @@ def test_alarms_filter_by_severity_and_time_and_page_with_a_cursor(
     bad = client.get("/api/v1/alarms?cursor=nonsense", headers=h)
     assert bad.status_code == 422
     assert bad.json()["detail"].startswith("cursor:")
+
+
+def test_a_contacts_deliveries_keep_to_the_department(
+    world: tuple[TestClient, dict[str, Any]], migrated_database_url: str
+) -> None:
+    client, ids = world
+    made = client.post(
+        "/api/v1/alarm-contacts",
+        json={"kind": "webhook", "name": "ops", "address": "http://127.0.0.1:9/"},
+        headers=ids["eeb"],
+    )
+    assert made.status_code == 201, made.text
+    contact = made.json()["id"]
+
+    async def dead_letter() -> None:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            async with storage.connection("test") as conn:
+                cursor = await conn.execute(
+                    "SELECT id FROM alarm_events WHERE alarm_id = %s", (ids["gw-a"],)
+                )
+                (event_id,) = await cursor.fetchone()  # type: ignore[misc]
+            delivery = await claim_delivery(storage, contact, event_id, "sending")
+            assert delivery is not None
+            await finish_delivery(storage, delivery, "dead", 8, "HTTP 503")
+
+    asyncio.run(dead_letter())
+    url = f"/api/v1/alarm-contacts/{contact}/deliveries"
+    [dead] = client.get(f"{url}?status=dead", headers=ids["eeb"]).json()
+    assert (dead["alarm_id"], dead["status"], dead["last_error"]) == (
+        ids["gw-a"],
+        "dead",
+        "HTTP 503",
+    )
+    assert client.get(f"{url}?status=sent", headers=ids["eeb"]).json() == []
+    assert client.get(url, headers=ids["water"]).status_code == 404
+    assert client.get(f"{url}?status=lost", headers=ids["eeb"]).status_code == 422
