@@ -192,16 +192,17 @@ class Evaluator:
             return self._heard(rule, sample, late)
         subject = sample.series.station if isinstance(rule, GeohazardRule) else sample.series.key
         state = self._state(rule, subject, touch=False)
-        if state.last_ms is not None and (
-            sample.time_ms < state.last_ms
-            or (sample.time_ms == state.last_ms and subject == sample.series.key)
+        # a station's sensors are told stale one by one, by conditions.geohazard
+        newest = None if isinstance(rule, GeohazardRule) else state.last_ms
+        if newest is not None and (
+            sample.time_ms < newest or (sample.time_ms == newest and subject == sample.series.key)
         ):
             # stale: this subject has already been evaluated past it; or this very reading
             # again (a series has one reading per time; a station's are told apart below)
             return []
         was_quiet = state.quiet
         verdict = _CONDITIONS[type(rule)](rule, state, sample)
-        state.last_ms = sample.time_ms
+        state.last_ms = max(state.last_ms or sample.time_ms, sample.time_ms)
         out = [] if verdict is None else self._debounce(rule, subject, state, verdict,
                                                          sample=sample, late=late)  # fmt: skip
         if not (was_quiet and state.quiet):
