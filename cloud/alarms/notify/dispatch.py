@@ -52,6 +52,7 @@ from cloud.storage.alarm_deliveries import alarm_context, resume_stalled
 from cloud.storage.alarm_eval import Notice
 
 log = logging.getLogger(__name__)
+SMTPS_PORT = 465  # SMTP over implicit TLS (RFC 8314)
 
 
 class Notifier:
@@ -226,7 +227,8 @@ class Notifier:
 
 
 def notifier_from_settings(storage: Storage, settings: Settings) -> Notifier:
-    """Webhooks; e-mail when ``SHANSHUI_SMTP_HOST`` is set; SMS through the logging stand-in."""
+    """Webhooks; e-mail when ``SHANSHUI_SMTP_HOST`` is set (implicit TLS on port 465);
+    SMS through the logging stand-in."""
     senders: dict[str, Sender] = {
         "webhook": WebhookSender(),
         "sms": SmsSender(LoggingSmsGateway()),
@@ -240,5 +242,6 @@ def notifier_from_settings(storage: Storage, settings: Settings) -> Notifier:
             settings.smtp_username,
             password,
             settings.smtp_starttls,
+            implicit_tls=settings.smtp_port == SMTPS_PORT,
         )
     return Notifier(storage, senders)

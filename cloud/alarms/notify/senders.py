@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -74,7 +75,9 @@ class WebhookSender:
 
 @dataclass(frozen=True)
 class SmtpSender:
-    """E-mail over SMTP (STARTTLS and login when configured)."""
+    """E-mail over SMTP: implicit TLS (``implicit_tls``, port 465 by custom) or STARTTLS,
+    the server's certificate verified against ``tls`` (the system's CAs by default);
+    login when configured."""
 
     host: str
     port: int = 25
@@ -83,6 +86,8 @@ class SmtpSender:
     password: str | None = field(default=None, repr=False)
     starttls: bool = False
     timeout_s: float = 10.0
+    implicit_tls: bool = False
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
 
     async def send(self, contact: Contact, out: Outgoing) -> None:
         """Mail ``contact.address`` (UTF-8; Date and Message-ID set, as RFC 5322 asks).
@@ -104,9 +109,18 @@ class SmtpSender:
             raise NotifyError(f"SMTP {self.host}:{self.port}: {exc}") from exc
 
     def _send(self, mail: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-            if self.starttls:
-                smtp.starttls()
+        # smtplib's own default context verifies nothing: a password sent over it could
+        # be read by whoever sits in between
+        tls = self.tls or ssl.create_default_context()
+        if self.implicit_tls:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout_s, context=tls
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+        with smtp:
+            if self.starttls and not self.implicit_tls:
+                smtp.starttls(context=tls)
             if self.username and self.password:
                 smtp.login(self.username, self.password)
             smtp.send_message(mail)
@@ -127,6 +141,8 @@ class LoggingSmsGateway:
 
     async def send_sms(self, number: str, text: str) -> None:
         """Log and keep."""
+        if not self.sent:
+            log.warning("no SMS gateway is configured: SMS alarms are only logged, not sent")
         self.sent.append((number, text))
         log.info("SMS to …%s: %s", number[-4:], text)
 
