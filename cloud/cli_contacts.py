@@ -33,6 +33,7 @@ from cloud.storage.alarm_deliveries import (
     DELIVERY_STATUSES,
     DeliveryRecord,
     list_deliveries_in_scope,
+    redeliver_dead,
 )
 
 contacts_app = typer.Typer(
@@ -244,3 +245,22 @@ def contacts_deliveries(
         )
     if not found:
         typer.echo("no deliveries", err=True)
+
+
+@contacts_app.command("redeliver")
+@reports_errors
+def contacts_redeliver(contact_id: Annotated[int, typer.Argument(min=1)]) -> None:
+    """Send a contact's dead deliveries of the last day again (its receiver is back)."""
+
+    async def queue(storage: Storage) -> int:
+        await get_contact(storage, PLATFORM, contact_id)  # "no alarm contact N" when missing
+        count = await redeliver_dead(storage, PLATFORM, contact_id)
+        await audit.record(storage, _actor(), "alarm_contact.redeliver",
+                           f"contact:{contact_id}", {"deliveries": count})  # fmt: skip
+        return count
+
+    count = with_storage(queue)
+    typer.echo(
+        f"{count} dead deliver{'y' if count == 1 else 'ies'} queued again: the active alarm "
+        "evaluator sends them within 30 s"
+    )

@@ -156,3 +156,9 @@ class DeliveryOut(BaseModel):
     def of(cls, delivery: DeliveryRecord) -> DeliveryOut:
         """From storage's record."""
         return cls.model_validate(delivery, from_attributes=True)
+
+
+class Redelivered(BaseModel):
+    """Dead deliveries queued again."""
+
+    queued: int = Field(description="how many of the last day's dead deliveries")

@@ -6,7 +6,9 @@ Layer: storage. A delivery row is claimed ``sending`` before its first attempt
 hands such rows to the active notifier once they have not moved for longer than a
 live notifier waits between attempts, and gives up (``dead``) on those older than a
 day. :func:`list_deliveries_in_scope` is the dead-letter record as a department sees
-it. :func:`alarm_context` is what a message says besides the event: the station's
+it; :func:`redeliver_dead` queues a contact's dead letters of the last day again (once
+its receiver is back), for the active notifier to take up at its next tick.
+:func:`alarm_context` is what a message says besides the event: the station's
 name and time zone, the rule's name. No HTTP here.
 """
 
@@ -52,6 +54,16 @@ WHERE d.contact_id = %(contact)s AND (%(k_all)s OR c.tenant_id = %(k_tenant)s)
   AND (%(status)s::text IS NULL OR d.status = %(status)s::text)
 ORDER BY d.id DESC LIMIT %(limit)s
 """
+
+_REDELIVER = f"""
+UPDATE alarm_deliveries d SET status = 'sending', attempts = 0, done_at = NULL,
+    updated_at = 'epoch'
+FROM alarm_contacts c
+WHERE c.id = d.contact_id AND d.contact_id = %(contact)s AND d.status = 'dead'
+  AND (%(k_all)s OR c.tenant_id = %(k_tenant)s)
+  AND d.created_at > now() - interval '{GIVE_UP_AFTER}'
+RETURNING d.id
+"""  # noqa: S608 - composed of this module's constants only
 
 _CONTEXT = """
 SELECT s.name, coalesce(s.time_zone, 'Asia/Shanghai'), coalesce(r.body ->> 'name', '')
@@ -116,6 +128,15 @@ async def list_deliveries_in_scope(
     async with storage.connection("listing alarm deliveries") as conn:
         cursor = await conn.execute(_LIST, params)
         return [DeliveryRecord(*row) for row in await cursor.fetchall()]
+
+
+async def redeliver_dead(storage: Storage, scope: Scope, contact_id: int) -> int:
+    """Queue a contact's dead deliveries of the last day again; how many (0 for another
+    tenant's contact)."""
+    params: dict[str, Any] = scope.params() | {"contact": contact_id}
+    async with storage.connection("queueing dead alarm deliveries again") as conn:
+        cursor = await conn.execute(_REDELIVER, params)
+        return len(await cursor.fetchall())
 
 
 async def alarm_context(storage: Storage, alarm_id: int) -> AlarmContext:

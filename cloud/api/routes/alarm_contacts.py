@@ -19,6 +19,7 @@ from cloud.api.alarm_models import (
     ContactOut,
     DeliveryOut,
     DeliveryStatus,
+    Redelivered,
     SecretOut,
 )
 from cloud.api.auth import ReaderDep, require
@@ -34,7 +35,7 @@ from cloud.storage.alarm_contact_admin import (
     rotate_contact_secret,
     update_contact,
 )
-from cloud.storage.alarm_deliveries import list_deliveries_in_scope
+from cloud.storage.alarm_deliveries import list_deliveries_in_scope, redeliver_dead
 from cloud.storage.keys import ApiKey
 
 router = APIRouter(
@@ -127,3 +128,16 @@ async def get_deliveries(
     await get_contact(storage, key.scope, contact_id)  # 404 outside the scope
     found = await list_deliveries_in_scope(storage, key.scope, contact_id, delivery_status, limit)
     return [DeliveryOut.of(d) for d in found]
+
+
+@router.post("/{contact_id}/redeliver", responses=error_responses(404))
+async def post_redeliver(contact_id: ContactId, key: EditorDep, storage: StorageDep) -> Redelivered:
+    """Send the contact's dead deliveries of the last day again (the active evaluator takes
+    them up within 30 s); how many."""
+    await get_contact(storage, key.scope, contact_id)  # 404 outside the scope
+    count = await redeliver_dead(storage, key.scope, contact_id)
+    await audit.record(
+        storage, key.actor, "alarm_contact.redeliver", f"contact:{contact_id}",
+        {"deliveries": count}, tenant_id=key.scope.tenant_id,
+    )  # fmt: skip
+    return Redelivered(queued=count)

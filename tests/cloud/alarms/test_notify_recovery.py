@@ -30,8 +30,17 @@ from cloud.storage.alarm_contacts import (
     claim_escalations,
     list_deliveries,
 )
+from cloud.storage.alarm_deliveries import redeliver_dead
 from cloud.storage.sites import SiteAttributes, add_site
-from tests.cloud.alarms.live_helpers import T0, Clock, Station, evaluator, receiving, rules
+from tests.cloud.alarms.live_helpers import (
+    PLATFORM,
+    T0,
+    Clock,
+    Station,
+    evaluator,
+    receiving,
+    rules,
+)
 
 pytestmark = pytest.mark.anyio
 STATION = "鱼塘3号 Pond 3"
@@ -190,3 +199,29 @@ async def test_escalation_follows_the_contacts_least_severity(storage: Storage) 
         await conn.execute("UPDATE alarms SET recorded_at = now() - interval '11 minutes'")
     # a warning the duty contact never hears of is not escalated on its behalf
     assert await claim_escalations(storage) == []
+
+
+async def test_dead_letters_are_sent_again_once_the_receiver_is_back(storage: Storage) -> None:
+    contact, secret = await add_contact(
+        storage, NewContact("fish", "ops", "webhook", f"http://127.0.0.1:{free_port()}/hook")
+    )
+    down = Notifier(storage, {"webhook": WebhookSender(timeout_s=2)}, attempts=2,
+                    first_retry_s=0.01)  # fmt: skip
+    await _raise_alarm(storage, down)
+    [dead] = await list_deliveries(storage, contact.id)
+    assert (dead.status, dead.attempts) == ("dead", 2)
+    with receiving() as receiver:
+        receiver.secret = secret
+        async with storage.connection("test") as conn:
+            await conn.execute(
+                "UPDATE alarm_contacts SET address = %s WHERE id = %s", (receiver.url, contact.id)
+            )
+        assert await redeliver_dead(storage, PLATFORM, contact.id) == 1
+        assert await redeliver_dead(storage, PLATFORM, contact.id) == 0  # queued, not dead
+        up = Notifier(storage, {"webhook": WebhookSender()})
+        await up.tick()
+        await up.idle()
+        bodies = await receiver.wait_for(1)
+    assert json.loads(bodies[0])["event_id"] == dead.event_id
+    [sent] = await list_deliveries(storage, contact.id)
+    assert (sent.id, sent.status, sent.attempts) == (dead.id, "sent", 1)

@@ -199,3 +199,8 @@ def test_a_contacts_deliveries_keep_to_the_department(
     assert client.get(f"{url}?status=sent", headers=ids["eeb"]).json() == []
     assert client.get(url, headers=ids["water"]).status_code == 404
     assert client.get(f"{url}?status=lost", headers=ids["eeb"]).status_code == 422
+    again = f"/api/v1/alarm-contacts/{contact}/redeliver"
+    assert client.post(again, headers=ids["water"]).status_code == 404
+    assert client.post(again, headers=ids["eeb"]).json() == {"queued": 1}
+    [queued] = client.get(url, headers=ids["eeb"]).json()
+    assert (queued["status"], queued["attempts"]) == ("sending", 0)
