@@ -9,7 +9,8 @@ reaches a contact once even when two workers hear of it. Then:
 * past ``rate_per_hour`` deliveries in the last hour: recorded as ``limited``;
 * otherwise it sends, retrying with exponential back-off (about 4 min in all by
   default); when the attempts run out the delivery stays ``dead`` with its last
-  error (the dead-letter record).
+  error (the dead-letter record), and for 5 min the contact's next events get one
+  attempt each (a receiver that is down does not hold them back minutes apiece).
 
 Sending runs in tasks of its own: the evaluation loop never waits for a slow
 receiver. :meth:`Notifier.tick` escalates alarms left unacknowledged, and takes up
@@ -53,6 +54,7 @@ from cloud.storage.alarm_eval import Notice
 
 log = logging.getLogger(__name__)
 SMTPS_PORT = 465  # SMTP over implicit TLS (RFC 8314)
+DOWN_FOR_S = 300.0  # after a delivery died, a contact's next ones get one attempt each
 
 
 class Notifier:
@@ -87,6 +89,10 @@ class Notifier:
         self._clock = clock
         self._resume_after_s = max_retry_s + 60 if resume_after_s is None else resume_after_s
         self._mine: set[int] = set()  # deliveries this notifier is working on
+        # contact id -> monotonic time until which its receiver counts as down (a delivery
+        # to it died): its next events get one attempt each instead of queueing behind
+        # minutes of retries apiece (they can be sent again: `contacts redeliver`)
+        self._down_until: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[int, asyncio.Lock] = {}  # one per contact: its events in order
         self._previous: asyncio.Task[None] | None = None
@@ -199,15 +205,18 @@ class Notifier:
     ) -> None:
         notice, (delivery, done) = out.notice, claimed
         delay_s = min(self._first_retry_s * 2 ** max(done - 1, 0), self._max_retry_s)
-        for attempt in range(done + 1, max(self._attempts, done + 1) + 1):
+        down = self._down_until.get(contact.id, 0.0) > time.monotonic()
+        budget = done + 1 if down else max(self._attempts, done + 1)
+        for attempt in range(done + 1, budget + 1):
             try:
                 await sender.send(contact, out)
             except NotifyError as exc:
-                last = attempt >= self._attempts
+                last = attempt >= budget
                 await finish_delivery(
                     self._storage, delivery, "dead" if last else "sending", attempt, str(exc)
                 )
                 if last:
+                    self._down_until[contact.id] = time.monotonic() + DOWN_FOR_S
                     log.warning("alarm event %d to %r dead-lettered after %d attempts: %s",
                                 notice.event_id, contact, attempt, exc)  # fmt: skip
                     return
@@ -215,6 +224,7 @@ class Notifier:
                 delay_s = min(delay_s * 2, self._max_retry_s)
             else:
                 await finish_delivery(self._storage, delivery, "sent", attempt, None)
+                self._down_until.pop(contact.id, None)
                 return
 
     def _quiet(self, contact: Contact) -> bool:

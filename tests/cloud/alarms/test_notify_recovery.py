@@ -225,3 +225,18 @@ async def test_dead_letters_are_sent_again_once_the_receiver_is_back(storage: St
     assert json.loads(bodies[0])["event_id"] == dead.event_id
     [sent] = await list_deliveries(storage, contact.id)
     assert (sent.id, sent.status, sent.attempts) == (dead.id, "sent", 1)
+
+
+async def test_while_a_receiver_is_down_its_next_events_get_one_attempt(storage: Storage) -> None:
+    contact, _ = await add_contact(
+        storage, NewContact("fish", "ops", "webhook", f"http://127.0.0.1:{free_port()}/hook")
+    )
+    notifier = Notifier(storage, {"webhook": WebhookSender(timeout_s=2)}, attempts=3,
+                        first_retry_s=0.01)  # fmt: skip
+    clock = Clock()
+    engine = await evaluator(storage, clock, notifier)
+    await Station(storage, engine, clock).send("dissolved_oxygen", [2.0, 4.0, 2.0], T0)
+    await notifier.idle()
+    await engine.stop()
+    deliveries = await list_deliveries(storage, contact.id)
+    assert [(d.status, d.attempts) for d in deliveries] == [("dead", 3), ("dead", 1), ("dead", 1)]
