@@ -58,7 +58,25 @@ def dump_rules(rules: RuleSet) -> str:
     """YAML that :func:`load_rules` reads back as the same rules (defaults left out)."""
     data = rules.model_dump(mode="json", exclude_defaults=True)
     data.setdefault("rules", [])  # an empty set reads as one, not as `{}`
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    data["rules"] = [_kind_first(rule) for rule in data["rules"]]
+    return yaml.safe_dump(_whole(data), allow_unicode=True, sort_keys=False)
+
+
+def _kind_first(rule: dict[str, Any]) -> dict[str, Any]:
+    """id, tenant, name and kind first, as a rule is read."""
+    first = [key for key in ("id", "tenant", "name", "kind") if key in rule]
+    return {key: rule[key] for key in first} | {k: v for k, v in rule.items() if k not in first}
+
+
+def _whole(data: Any) -> Any:
+    """``600`` rather than ``600.0`` for whole numbers, as people write them."""
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, dict):
+        return {key: _whole(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_whole(value) for value in data]
+    return data
 
 
 def locate_refusal(path: Path, refused: RuleRefusedError) -> list[str]:
