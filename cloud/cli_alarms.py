@@ -26,14 +26,14 @@ from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
 from cloud.cli_keys import PLATFORM, _actor, _iso
 from cloud.settings import Settings, load_settings
 from cloud.storage import Storage, audit
-from cloud.storage.alarm_rules import list_rules, put_rules
+from cloud.storage.alarm_rules import delete_rule, list_rules, put_rules
 from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, list_alarms, resolve
 
 alarms_app = typer.Typer(
     help="Alarms: the evaluator; list, acknowledge, resolve.", no_args_is_help=True
 )
 SEVERITIES = ("info", "warning", "critical")
-rules_app = typer.Typer(help="Alarm rules: import, export, list.", no_args_is_help=True)
+rules_app = typer.Typer(help="Alarm rules: import, export, list, delete.", no_args_is_help=True)
 
 
 def _alarm_line(alarm: Alarm) -> str:
@@ -202,3 +202,16 @@ def rules_list(
         typer.echo(f"{rule.id:<24} {rule.tenant:<12} {rule.kind:<12} {state:<9} {rule.name}")
     if not rules:
         typer.echo("no rules", err=True)
+
+
+@rules_app.command("delete")
+@reports_errors
+def rules_delete(rule_id: Annotated[str, typer.Argument(help="The rule's id.")]) -> None:
+    """Delete a rule; its alarms stay, as history (an open one is resolved by hand)."""
+
+    async def delete(storage: Storage) -> None:
+        await delete_rule(storage, PLATFORM, rule_id)
+        await audit.record(storage, _actor(), "alarm_rule.delete", f"rule:{rule_id}", {})
+
+    with_storage(delete)
+    typer.echo(f"deleted rule {rule_id}")

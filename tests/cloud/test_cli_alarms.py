@@ -207,3 +207,14 @@ def test_contacts_deliveries_show_the_dead_letters(
     bad = runner.invoke(app, ["contacts", "deliveries", str(contact_id), "--status", "lost"])
     assert bad.exit_code == 2
     assert "Traceback" not in bad.output
+
+
+def test_rules_delete(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES)
+    assert runner.invoke(app, ["rules", "import", str(path)]).exit_code == 0
+    deleted = runner.invoke(app, ["rules", "delete", "pond-do-low"])
+    assert (deleted.exit_code, deleted.stdout) == (0, "deleted rule pond-do-low\n")
+    assert runner.invoke(app, ["rules", "list"]).stdout == ""
+    again = runner.invoke(app, ["rules", "delete", "pond-do-low"])
+    assert (again.exit_code, again.stderr) == (2, "error: no rule 'pond-do-low'\n")
