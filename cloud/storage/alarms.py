@@ -4,11 +4,7 @@ Layer: storage. An alarm belongs to a tenant and, through its gateway and site, 
 station; a key sees the alarms of its own tenant narrowed like its readings (regions,
 sites, gateways). Sharing grants share readings, not alarms: another department's
 alarm answers as not found, for reading and for acknowledging alike. Raising and
-auto-resolving alarms is :mod:`cloud.storage.alarm_eval`. Resolving by hand also
-starts the evaluator over for the alarm's rule and subject (its level, not its
-windows of readings), under the evaluation lock: a condition that still holds, or
-worsens (a landslide warning from blue to red), raises a new alarm instead of
-changing one that is closed. No HTTP here.
+auto-resolving alarms is :mod:`cloud.storage.alarm_eval`. No HTTP here.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from typing import Any, Literal
 
 from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage.access import REGION_MATCH, Scope
-from cloud.storage.alarm_eval import EVALUATION_LOCK
 from cloud.storage.pool import utc, utc_or_none
 from cloud.storage.store import Storage
 
@@ -140,20 +135,6 @@ _ACK = """UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(),
 _CLOSE = """UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = %(actor)s,
     resolve_comment = %(comment)s WHERE id = %(id)s"""
 
-# the evaluator's state of the rule and subject back to "no alarm", windows kept; a new
-# generation makes the active evaluator reload its states before its next step
-_START_OVER = """
-WITH reset AS (
-    UPDATE alarm_states SET updated_at = now(), state = state || jsonb_build_object(
-        'level', 0, 'candidate', null, 'candidate_since_ms', null, 'opened_ms', null,
-        'cause', null)
-    WHERE key = %(key)s
-    RETURNING key
-)
-UPDATE alarm_evaluation SET generation = generation + 1, updated_at = now()
-WHERE EXISTS (SELECT 1 FROM reset)
-"""
-
 _EVENT = """INSERT INTO alarm_events (alarm_id, kind, at, level, actor, comment)
 VALUES (%(id)s, %(kind)s, now(), %(level)s, %(actor)s, %(comment)s)"""
 
@@ -209,8 +190,7 @@ async def acknowledge(
 
 
 async def resolve(storage: Storage, scope: Scope, alarm_id: int, actor: str, comment: str) -> Alarm:
-    """Resolve an alarm by hand, with a comment saying why; the evaluator starts over
-    for its rule and subject (a condition that still holds raises a new alarm).
+    """Resolve an alarm by hand, with a comment saying why.
 
     Raises:
         NotFoundError: no such alarm, or outside the scope.
@@ -220,15 +200,12 @@ async def resolve(storage: Storage, scope: Scope, alarm_id: int, actor: str, com
         raise InvalidValueError("resolving an alarm by hand needs a comment")
     _check_comment(comment)
     async with storage.connection("resolving an alarm") as conn:
-        # the evaluation lock first, as a step takes it before the alarms' rows
-        await conn.execute("SELECT pg_advisory_xact_lock(%(k)s)", {"k": EVALUATION_LOCK})
         alarm = await _one(conn, scope, alarm_id)
         if alarm.state == "resolved":
             raise InvalidValueError(f"alarm {alarm_id} is resolved already")
         params = {"id": alarm_id, "actor": actor, "comment": comment}
         await conn.execute(_CLOSE, params)
         await conn.execute(_EVENT, params | {"kind": "close", "level": ""})
-        await conn.execute(_START_OVER, {"key": f"{alarm.rule_id}|{alarm.subject}"})
         return await _one(conn, scope, alarm_id)
 
 
