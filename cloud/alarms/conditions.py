@@ -72,13 +72,16 @@ def rate(rule: RateRule, state: RuleState, sample: Sample) -> Verdict | None:
     if first_ms >= sample.time_ms:
         return None
     per_hour = (sample.value - first) / ((sample.time_ms - first_ms) / MS_PER_HOUR)
-    bad = {
-        "rise": per_hour > rule.per_hour,
-        "fall": per_hour < -rule.per_hour,
-        "either": abs(per_hour) > rule.per_hour,
-    }[rule.direction]
+    if rule.direction == "rise":
+        bad = per_hour > rule.per_hour
+    elif rule.direction == "fall":
+        bad = per_hour < -rule.per_hour
+    else:
+        bad = abs(per_hour) > rule.per_hour
+    if not bad:
+        return FINE
     detail = f"{sample.series.quantity} changes {per_hour:+.3g}/h (limit {rule.per_hour:g}/h)"
-    return Verdict(1, rule.severity, detail) if bad else FINE
+    return Verdict(1, rule.severity, detail)
 
 
 def aqi(rule: AqiRule, state: RuleState, sample: Sample) -> Verdict | None:

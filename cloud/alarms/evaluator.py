@@ -6,23 +6,31 @@ The ingest path feeds each committed batch, the operator's process calls
 :meth:`Evaluator.snapshot` so that a restart neither re-fires nor forgets.
 
 Per rule and subject (a series, a station, a gateway) the evaluator keeps a
-:class:`cloud.alarms.state.RuleState`. A condition must hold ``for_s`` seconds
-(of data time) before an alarm opens or changes level, and be gone
-``clear_for_s`` seconds before it resolves. Readings older than the newest one
-already evaluated for a subject are stale and skipped, so a replayed batch
-changes nothing. Transitions caused by readings measured more than
+:class:`cloud.alarms.state.RuleState`; each series' rules are bound to their states
+once (:meth:`Evaluator.bindings`), so a reading only follows its bindings. A
+condition must hold ``for_s`` seconds (of data time) before an alarm opens or
+changes level, and be gone ``clear_for_s`` seconds before it resolves. Readings
+older than the newest one already evaluated for a subject are stale and skipped, so
+a replayed batch changes nothing. Transitions caused by readings measured more than
 ``late_after_s`` before they were evaluated (backfill after an outage) are
 marked ``late``: record them, do not notify.
+
+Two kinds of change are told apart for storage: a *dirty* state changed what an
+alarm is (level, a level pending since when, the cause or the silence limit) and is
+saved with the step that changed it; a *touched* one changed only its window or the
+time of its newest reading, and is saved at the next checkpoint
+(:meth:`Evaluator.take_touched`), not with every reading.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from cloud.alarms import conditions
+from cloud.alarms.binding import Binding, Condition, silence_limit_ms, subject_of
 from cloud.alarms.conditions import Verdict
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition, TransitionKind
 from cloud.alarms.rules import (
@@ -39,7 +47,6 @@ from cloud.alarms.scope import watches, watches_gateway
 from cloud.alarms.state import RuleState
 
 DEFAULT_LATE_AFTER_S = 600.0
-Condition = Callable[[Any, RuleState, Sample], Verdict | None]
 _CONDITIONS: dict[type, Condition] = {
     ThresholdRule: conditions.threshold,
     RateRule: conditions.rate,
@@ -48,6 +55,7 @@ _CONDITIONS: dict[type, Condition] = {
     NoiseRule: conditions.noise,
     GeohazardRule: conditions.geohazard,
 }
+StateKey = tuple[str, str]
 
 
 class Evaluator:
@@ -74,9 +82,12 @@ class Evaluator:
             for site in rule.scope.sites:
                 self._by_site[rule.tenant, site].append(rule)
         self._late_after_ms = late_after_s * 1000
-        self._states: dict[tuple[str, str], RuleState] = {}
-        self._dirty: set[tuple[str, str]] = set()  # states touched since take_dirty()
-        self._watching: dict[Series, list[Rule]] = {}
+        self._states: dict[StateKey, RuleState] = {}
+        self._dirty: set[StateKey] = set()  # what an alarm is changed: save with the step
+        self._touched: set[StateKey] = set()  # only a window or a time: save at a checkpoint
+        # per series key: the series as last seen and its bindings (one entry per series,
+        # replaced when its metadata or interval changes)
+        self._bound: dict[str, tuple[Series, list[Binding]]] = {}
         for key, data in (snapshot or {}).items():
             rule_id, _, subject = key.partition("|")
             if rule_id in self._rules:
@@ -84,21 +95,48 @@ class Evaluator:
 
     def feed(self, samples: Iterable[Sample], now_ms: int) -> list[Transition]:
         """Evaluate readings (sorted here by time) against every rule that watches them."""
+        ordered = sorted(samples, key=_time_of)
+        return self.feed_bound([(s, self.bindings(s.series)) for s in ordered], now_ms)
+
+    def feed_bound(
+        self, items: Iterable[tuple[Sample, Sequence[Binding]]], now_ms: int
+    ) -> list[Transition]:
+        """:meth:`feed` for readings already in time order, each with the
+        :meth:`bindings` of its series (a caller that keeps series resolves them once)."""
         out: list[Transition] = []
-        for sample in sorted(samples, key=lambda s: s.time_ms):
-            late = now_ms - sample.time_ms > self._late_after_ms
-            for rule in self._watchers(sample.series):
-                out.extend(self._evaluate(rule, sample, late))
+        late_before = now_ms - self._late_after_ms
+        for sample, bound in items:
+            late = sample.time_ms < late_before
+            for binding in bound:
+                if binding.condition is None:
+                    self._heard(binding, sample, late, out)
+                else:
+                    self._judge(binding, sample, late, out)
         return out
 
-    def _watchers(self, series: Series) -> list[Rule]:
-        """The rules that watch ``series``, remembered per series (rules are fixed)."""
-        found = self._watching.get(series)
-        if found is None:
-            candidates = self._candidates(series.tenant, series.site)
-            found = [rule for rule in candidates if watches(rule, series)]
-            self._watching[series] = found
+    def bindings(self, series: Series) -> list[Binding]:
+        """The rules watching ``series``, bound to their states (worked out once per series)."""
+        cached = self._bound.get(series.key)
+        if cached is not None and (cached[0] is series or cached[0] == series):
+            return cached[1]
+        found = [
+            self._bind(rule, series)
+            for rule in self._candidates(series.tenant, series.site)
+            if watches(rule, series)
+        ]
+        self._bound[series.key] = (series, found)
         return found
+
+    def _bind(self, rule: Rule, series: Series) -> Binding:
+        subject = subject_of(rule, series)
+        key = (rule.id, subject)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = RuleState()
+        if isinstance(rule, AbsenceRule):
+            limit_ms = silence_limit_ms(rule, series)
+            return Binding(rule, subject, key, state, None, subject == series.key, limit_ms)
+        return Binding(rule, subject, key, state, _CONDITIONS[type(rule)], subject == series.key)
 
     def status(self, status: GatewayStatus, now_ms: int) -> list[Transition]:
         """A gateway's presence: offline opens its gateway absence alarms, online resolves them."""
@@ -109,15 +147,17 @@ class Evaluator:
                 continue
             if not watches_gateway(rule, status):
                 continue
-            state = self._state(rule, status.gateway)
+            key, state = self._state(rule, status.gateway)
             if not status.online and not state.level:
                 state.level, state.opened_ms, state.cause = 1, status.time_ms, "offline"
+                self._dirty.add(key)
                 detail = f"gateway {status.gateway} reports offline"
                 out.append(
                     self._transition(rule, status.gateway, "open", status, detail=detail, late=late)
                 )
             elif status.online and state.level and state.cause == "offline":
                 state.level, state.opened_ms, state.cause = 0, None, None
+                self._dirty.add(key)
                 detail = f"gateway {status.gateway} is online again"
                 out.append(
                     self._transition(
@@ -149,24 +189,32 @@ class Evaluator:
         """Start absence watching of a series not heard from yet (e.g. after registration)."""
         for rule in self._candidates(series.tenant, series.site):
             if isinstance(rule, AbsenceRule) and watches(rule, series):
-                state = self._state(rule, _absence_subject(rule, series))
-                state.limit_ms = _silence_limit_ms(rule, series)
+                key, state = self._state(rule, subject_of(rule, series))
+                state.limit_ms = silence_limit_ms(rule, series)
                 if state.last_ms is None:
                     state.last_ms = since_ms
+                self._dirty.add(key)
 
     def open_alarms(self) -> dict[str, int]:
         """``rule_id|subject`` -> level of every open alarm."""
         return {f"{r}|{s}": state.level for (r, s), state in self._states.items() if state.level}
 
     def take_dirty(self) -> set[str]:
-        """Keys (``rule_id|subject``) of the states changed since the last call.
-
-        Storage saves :meth:`states_of` these instead of the whole :meth:`snapshot`. A
-        quiet state (:attr:`RuleState.quiet`) that stayed quiet is left out: only the time
-        of its newest reading changed.
-        """
+        """Keys (``rule_id|subject``) of the states whose alarm changed since the last call:
+        level, a pending level, cause or silence limit. Save :meth:`states_of` them with
+        the step; they leave :meth:`take_touched` too (saved whole)."""
         dirty, self._dirty = self._dirty, set()
+        self._touched -= dirty
         return {f"{r}|{s}" for r, s in dirty}
+
+    def take_touched(self) -> set[str]:
+        """Keys of every state changed since the last call, a window or the time of the
+        newest reading included: a checkpoint saves :meth:`states_of` them. A quiet state
+        (:attr:`RuleState.quiet`) that stayed quiet is left out: only the time of its
+        newest reading changed, which tells a late reading from a new one after a restart."""
+        touched = self._touched | self._dirty
+        self._touched, self._dirty = set(), set()
+        return {f"{r}|{s}" for r, s in touched}
 
     def states_of(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The states of ``keys`` (``rule_id|subject``), JSON-ready; unknown keys left out."""
@@ -179,88 +227,96 @@ class Evaluator:
         return out
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Every state, JSON-ready, keyed ``rule_id|subject``."""
-        return {f"{r}|{s}": state.to_dict() for (r, s), state in self._states.items()}
+        """Every state that holds something, JSON-ready, keyed ``rule_id|subject``."""
+        return {
+            f"{r}|{s}": state.to_dict()
+            for (r, s), state in self._states.items()
+            if state.last_ms is not None or not state.quiet or state.limit_ms is not None
+        }
 
     def _candidates(self, tenant: str, site: str | None) -> list[Rule]:
         """The tenant's rules without a site scope, and those scoped to ``site``."""
         wide = self._wide.get(tenant, [])
         return wide + self._by_site.get((tenant, site), []) if site is not None else wide
 
-    def _evaluate(self, rule: Rule, sample: Sample, late: bool) -> list[Transition]:
-        if isinstance(rule, AbsenceRule):
-            return self._heard(rule, sample, late)
-        subject = sample.series.station if isinstance(rule, GeohazardRule) else sample.series.key
-        state = self._state(rule, subject, touch=False)
-        # a station's sensors are told stale one by one, by conditions.geohazard
-        newest = None if isinstance(rule, GeohazardRule) else state.last_ms
-        if newest is not None and (
-            sample.time_ms < newest or (sample.time_ms == newest and subject == sample.series.key)
-        ):
+    def _judge(self, binding: Binding, sample: Sample, late: bool, out: list[Transition]) -> None:
+        state = binding.state
+        # a station's sensors (geohazard: gauge and meter) are told stale one by one, by
+        # the condition: a meter's batch after the gauge's newer one still counts
+        last = state.last_ms if binding.own else None
+        if last is not None and sample.time_ms <= last:
             # stale: this subject has already been evaluated past it; or this very reading
             # again (a series has one reading per time; a station's are told apart below)
-            return []
+            return
         was_quiet = state.quiet
-        verdict = _CONDITIONS[type(rule)](rule, state, sample)
+        assert binding.condition is not None  # noqa: S101 - judged bindings carry one
+        verdict = binding.condition(binding.rule, state, sample)
         state.last_ms = max(state.last_ms or sample.time_ms, sample.time_ms)
-        out = [] if verdict is None else self._debounce(rule, subject, state, verdict,
-                                                         sample=sample, late=late)  # fmt: skip
+        if verdict is not None:
+            self._debounce(binding, verdict, sample, late, out)
         if not (was_quiet and state.quiet):
             # a quiet state that stays quiet changed only its newest reading's time: not
             # worth a write (it only tells a late reading from a new one after a restart)
-            self._dirty.add((rule.id, subject))
-        return out
+            self._touched.add(binding.key)
 
     def _debounce(
         self,
-        rule: Rule,
-        subject: str,
-        state: RuleState,
+        binding: Binding,
         verdict: Verdict,
-        *,
         sample: Sample,
         late: bool,
-    ) -> list[Transition]:
+        out: list[Transition],
+    ) -> None:
+        state, rule = binding.state, binding.rule
         if verdict.level == state.level:
-            state.candidate = state.candidate_since_ms = None
-            return []
+            if state.candidate is not None or state.candidate_since_ms is not None:
+                state.candidate = state.candidate_since_ms = None
+                self._dirty.add(binding.key)
+            return
         if state.candidate != verdict.level or state.candidate_since_ms is None:
             state.candidate, state.candidate_since_ms = verdict.level, sample.time_ms
+            self._dirty.add(binding.key)
         hold_s = rule.for_s if verdict.level > state.level else rule.clear_for_s
         if sample.time_ms - state.candidate_since_ms < hold_s * 1000:
-            return []
+            return
         previous = state.level
         state.level, state.candidate, state.candidate_since_ms = verdict.level, None, None
         kind: TransitionKind = "open" if not previous else ("level" if verdict.level else "resolve")
         state.opened_ms = sample.time_ms if kind == "open" else state.opened_ms
         if kind == "resolve":
             state.opened_ms = None
+        self._dirty.add(binding.key)
         detail = verdict.detail or f"{sample.series.quantity} {sample.value:g} back to normal"
-        return [
+        out.append(
             self._transition(
-                rule, subject, kind, sample, detail=detail, late=late, label=verdict.label
+                rule, binding.subject, kind, sample, detail=detail, late=late, label=verdict.label
             )
-        ]
+        )
 
-    def _heard(self, rule: AbsenceRule, sample: Sample, late: bool) -> list[Transition]:
-        subject = _absence_subject(rule, sample.series)
-        state = self._state(rule, subject)
-        state.limit_ms = _silence_limit_ms(rule, sample.series)
-        state.last_ms = max(state.last_ms or sample.time_ms, sample.time_ms)
+    def _heard(self, binding: Binding, sample: Sample, late: bool, out: list[Transition]) -> None:
+        state = binding.state
+        if state.limit_ms != binding.limit_ms:
+            state.limit_ms = binding.limit_ms
+            self._dirty.add(binding.key)
+        if state.last_ms is None or sample.time_ms > state.last_ms:
+            state.last_ms = sample.time_ms
+            self._touched.add(binding.key)
         if not state.level or state.cause != "silent":
-            return []
+            return
         state.level, state.opened_ms, state.cause = 0, None, None
-        detail = f"{subject} delivers data again"
-        return [self._transition(rule, subject, "resolve", sample, detail=detail, late=late)]
+        self._dirty.add(binding.key)
+        detail = f"{binding.subject} delivers data again"
+        out.append(
+            self._transition(binding.rule, binding.subject, "resolve", sample, detail=detail,
+                             late=late)
+        )  # fmt: skip
 
-    def _state(self, rule: Rule, subject: str, *, touch: bool = True) -> RuleState:
+    def _state(self, rule: Rule, subject: str) -> tuple[StateKey, RuleState]:
         key = (rule.id, subject)
-        if touch:
-            self._dirty.add(key)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = RuleState()
-        return state
+        return key, state
 
     @staticmethod
     def _transition(
@@ -280,13 +336,5 @@ class Evaluator:
         )
 
 
-def _absence_subject(rule: AbsenceRule, series: Series) -> str:
-    return series.gateway if rule.target == "gateway" else series.key
-
-
-def _silence_limit_ms(rule: AbsenceRule, series: Series) -> int | None:
-    if rule.after_s is not None:
-        return int(rule.after_s * 1000)
-    if rule.multiple is not None and series.interval_s:
-        return int(rule.multiple * series.interval_s * 1000)
-    return None
+def _time_of(sample: Sample) -> int:
+    return sample.time_ms

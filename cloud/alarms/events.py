@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 DEFAULT_TZ = "Asia/Shanghai"
 
@@ -40,9 +40,8 @@ class Series:
         return self.site or self.gateway
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One reading of a series."""
+class Sample(NamedTuple):
+    """One reading of a series (a tuple: made for every reading evaluated)."""
 
     series: Series
     time_ms: int

@@ -9,24 +9,43 @@ thinking); no waiting, no leadership, no notification (that is
    from the database;
 2. choose the feed's next transactions (:func:`cloud.storage.alarm_feed.choose`); if
    the rules' version read with them moved, read the rules again (a rule change
-   committed before a batch applies to that batch); read their rows;
+   committed before a batch applies to that batch); read their rows (readings only
+   of the tenants and quantities the rules can watch);
 3. evaluate their readings in time order (the series' station metadata from the
    site registry), then the presence changes; "late" is judged against the clock:
    readings evaluated more than ``late_after_s`` after they were measured
    (backfill after an outage of a gateway, of ingest or of the evaluator);
-4. record the transitions as alarms and events, save every state the step touched
-   and the new position, commit: a crash loses nothing and repeats nothing.
+4. record the transitions as alarms and events, save every state whose alarm the step
+   changed (level, pending level) and the new position, commit: a crash loses nothing
+   and repeats nothing.
+
+States that changed only their window (rates, moving means, rainfall) or the time of
+their newest reading are saved at checkpoints instead: at every :meth:`Stepper.tick`
+(the worker's ``tick_s``, 30 s), before the rules are swapped, and when the worker
+stops. Saving them with every step cost a row write per reading. A crash loses at
+most a checkpoint interval of window points (a rate or a mean starts from fewer
+points); never an open alarm, a pending one, or a transition.
+
+Readings come from the feed as (series id, time, value); the stepper keeps per series
+its name, its station's metadata, its poll interval as observed and the bindings of
+the rules watching it, so a reading costs a dictionary lookup and its bindings. Its
+interval is learnt by :func:`cloud.alarms.intervals.learn`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Literal
 
+from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
+from cloud.alarms.intervals import NOT_YET, Interval, learn
 from cloud.alarms.rules import Rule
+from cloud.alarms.scope import watched
 from cloud.storage import Storage
 from cloud.storage.alarm_eval import (
     EvaluationTx,
@@ -35,13 +54,25 @@ from cloud.storage.alarm_eval import (
     evaluation,
     gateway_context,
 )
-from cloud.storage.alarm_feed import FeedPosition, FeedReading, FeedStep
+from cloud.storage.alarm_feed import FeedPosition, FeedReading, FeedStep, SeriesName
 from cloud.storage.alarm_rules import enabled_rules
 
 log = logging.getLogger(__name__)
 
-SeriesKey = tuple[str, str, str]
 _WATER_BODIES = ("river", "lake")
+_TIME = itemgetter(1)  # of a FeedReading
+
+
+@dataclass(slots=True, eq=False)
+class _Known:
+    """What the stepper keeps of one series between steps."""
+
+    name: SeriesName
+    last_ms: int | None = None  # its newest reading's time
+    interval: Interval = NOT_YET  # its poll interval, as observed
+    series: Series | None = None  # None: to be built (metadata or interval changed)
+    bindings: Sequence[Binding] = ()
+    bound_to: Evaluator | None = None  # the evaluator the bindings belong to
 
 
 class Stepper:
@@ -68,13 +99,13 @@ class Stepper:
         self._step_limit = step_limit
         self._rules: list[Rule] = []
         self._severities: dict[str, str] = {}
+        self._watched = watched([])  # what the rules can watch: the feed reads no more
         self._evaluator = Evaluator([], late_after_s=late_after_s)
         self._generation: int | None = None  # None: reload states and position at next use
         self._rules_version: int | None = None  # None: read the rules at next use
         self._position = FeedPosition()
         self._context: dict[str, GatewayContext] = {}
-        self._series: dict[SeriesKey, Series] = {}
-        self._last_ms: dict[SeriesKey, int] = {}
+        self._known: dict[int, _Known] = {}  # by series id
 
     @property
     def rules(self) -> list[Rule]:
@@ -94,7 +125,8 @@ class Stepper:
     def refresh_stations(self) -> None:
         """Read the stations' metadata (site, region, targets, zones) afresh when next needed."""
         self._context.clear()
-        self._series.clear()
+        for known in self._known.values():
+            known.series = None
 
     def reload_rules(self) -> None:
         """Read the enabled rules again at the next step (a step also does so by itself
@@ -110,7 +142,10 @@ class Stepper:
         if rules == self._rules:
             return
         self._rules = rules
+        self._watched = watched(rules)
         self._severities = {rule.id: rule.severity for rule in rules}
+        # what waits for a checkpoint is saved now: the new evaluator starts clean
+        await tx.save_states(self._evaluator.states_of(self._evaluator.take_touched()))
         # the stored states (of rules the evaluator did not have yet, too), and what this
         # evaluator holds beyond them (a quiet state's newest reading time)
         snapshot = await tx.states() | self._evaluator.snapshot()
@@ -130,12 +165,21 @@ class Stepper:
                 chosen = await tx.choose(self._position, limit=self._step_limit)
                 # a rule change committed before a batch of this step applies to it
                 await self._rules_at(tx, chosen.rules_version)
-                feed = await tx.read(chosen, readings=bool(self._rules))
+                watched = self._watched
+                feed = await tx.read(
+                    chosen,
+                    readings=bool(self._rules),
+                    tenants=watched.tenants,
+                    quantities=watched.quantities,
+                )
                 if feed.position == self._position and not feed.transactions:
                     return feed, []  # nothing new: write nothing
+                await self._learn_series(tx, feed.readings)
                 await self._learn_gateways(
-                    {r.gateway_id for r in feed.readings} | {p.gateway_id for p in feed.presences}
-                )
+                    {self._known[r.series_id].name.gateway_id for r in feed.readings
+                     if r.series_id in self._known}
+                    | {p.gateway_id for p in feed.presences}
+                )  # fmt: skip
                 notices = await self._evaluate(tx, lambda ev: self._run(ev, feed, now_ms))
                 generation = await tx.advance(feed.position, self._name)
                 self._generation = generation if notices is not None else None
@@ -157,10 +201,27 @@ class Stepper:
                 await self._rules_at(tx, await tx.rules_version())
                 if not self._rules:
                     return []
-                notices = await self._evaluate(tx, lambda ev: ev.tick(now_ms))
+                notices = await self._evaluate(tx, lambda ev: ev.tick(now_ms), checkpoint=True)
                 generation = await tx.advance(None, self._name)
                 self._generation = generation if notices is not None else None
                 return notices or []
+        except BaseException:
+            self._generation = None
+            raise
+
+    async def checkpoint(self) -> None:
+        """Save what waits for a checkpoint (windows, newest times) now, e.g. before a stop.
+
+        Raises:
+            StorageError: nothing was saved; the next step reloads.
+        """
+        try:
+            async with evaluation(self._storage) as tx:
+                position = await tx.position()
+                if position.generation != self._generation:
+                    return  # another evaluator stepped since: what this one holds is stale
+                await tx.save_states(self._evaluator.states_of(self._evaluator.take_touched()))
+                self._generation = await tx.advance(None, self._name)
         except BaseException:
             self._generation = None
             raise
@@ -178,21 +239,30 @@ class Stepper:
         self._position, self._generation = position, position.generation
 
     async def _evaluate(
-        self, tx: EvaluationTx, run: Callable[[Evaluator], list[Transition]]
+        self,
+        tx: EvaluationTx,
+        run: Callable[[Evaluator], list[Transition]],
+        *,
+        checkpoint: bool = False,
     ) -> list[Notice] | None:
         """The events recorded; None if evaluation failed (a bug: this step's data is
-        skipped, and the states saved before are reloaded after the commit)."""
+        skipped, and the states saved before are reloaded after the commit).
+
+        Saves the states whose alarm changed; with ``checkpoint``, every state changed.
+        """
         try:
             transitions = run(self._evaluator)
         except Exception:  # a bug must not stop evaluation of what comes after
             log.exception("alarm evaluation failed; the data of this step is skipped")
             return None
         notices = await tx.record(transitions, self._severities)
-        await tx.save_states(self._evaluator.states_of(self._evaluator.take_dirty()))
+        evaluator = self._evaluator
+        changed = evaluator.take_touched() if checkpoint else evaluator.take_dirty()
+        await tx.save_states(evaluator.states_of(changed))
         return notices
 
     def _run(self, evaluator: Evaluator, feed: FeedStep, now_ms: int) -> list[Transition]:
-        out = evaluator.feed(self._samples(feed.readings), now_ms)
+        out = evaluator.feed_bound(self._samples(evaluator, feed.readings), now_ms)
         for presence in feed.presences:
             ctx = self._context.get(presence.gateway_id)
             if ctx is not None:
@@ -201,41 +271,60 @@ class Stepper:
                 out.extend(evaluator.status(status, now_ms))
         return out
 
+    async def _learn_series(self, tx: EvaluationTx, readings: list[FeedReading]) -> None:
+        missing = {r.series_id for r in readings} - self._known.keys()
+        if missing:
+            for series_id, name in (await tx.series_names(missing)).items():
+                self._known[series_id] = _Known(name)
+
     async def _learn_gateways(self, gateway_ids: Iterable[str]) -> None:
         missing = set(gateway_ids) - self._context.keys()
         if missing:
             self._context.update(await gateway_context(self._storage, missing))
 
-    def _samples(self, readings: list[FeedReading]) -> list[Sample]:
+    def _samples(
+        self, evaluator: Evaluator, readings: list[FeedReading]
+    ) -> list[tuple[Sample, Sequence[Binding]]]:
+        """The readings some rule watches, in time order, each with its bindings."""
         out = []
+        known_of = self._known.get
         # in time order: a series' interval is learnt from consecutive readings
-        for reading in sorted(readings, key=_time_of):
-            context = self._context.get(reading.gateway_id)
-            if context is None:
-                continue
-            key = (reading.gateway_id, reading.device, reading.quantity)
-            series = self._series_of(key, context, reading.time_ms)
-            out.append(Sample(series, reading.time_ms, reading.value))
+        for series_id, time_ms, value in sorted(readings, key=_TIME):
+            known = known_of(series_id)
+            if known is None:
+                continue  # deleted meanwhile
+            last = known.last_ms
+            if last is None or time_ms > last:
+                if last is not None:
+                    interval = learn(known.interval, (time_ms - last) / 1000)
+                    if interval.seconds != known.interval.seconds:
+                        known.series = None  # a new interval: a new silence limit
+                    known.interval = interval
+                known.last_ms = time_ms
+            series = known.series
+            if series is None or known.bound_to is not evaluator:
+                series = self._bind(evaluator, known)
+                if series is None:
+                    continue  # its gateway is not known
+            if known.bindings:
+                out.append((Sample(series, time_ms, value), known.bindings))
         return out
 
-    def _series_of(self, key: SeriesKey, ctx: GatewayContext, time_ms: int) -> Series:
-        """The series with its station's metadata and its poll interval as last observed."""
-        last = self._last_ms.get(key)
-        self._last_ms[key] = max(time_ms, last or time_ms)
-        series = self._series.get(key)
-        interval_s = (time_ms - last) / 1000 if last is not None and time_ms > last else None
-        if series is None or (interval_s and series.interval_s != interval_s):
+    def _bind(self, evaluator: Evaluator, known: _Known) -> Series | None:
+        """The series with its station's metadata and interval, bound to ``evaluator``'s
+        rules; None if its gateway is not known."""
+        name = known.name
+        ctx = self._context.get(name.gateway_id)
+        if ctx is None:
+            return None
+        if known.series is None:
             body: Literal["river", "lake"] | None = (
                 ctx.water_body if ctx.water_body in _WATER_BODIES else None  # type: ignore[assignment]
             )
-            series = Series(
-                ctx.tenant, key[0], key[1], key[2], ctx.site, ctx.region,
-                interval_s or (series.interval_s if series else None), ctx.time_zone,
-                ctx.water_target, body, ctx.noise_zone,
+            known.series = Series(
+                ctx.tenant, name.gateway_id, name.device, name.quantity, ctx.site, ctx.region,
+                known.interval.seconds, ctx.time_zone, ctx.water_target, body, ctx.noise_zone,
             )  # fmt: skip
-            self._series[key] = series
-        return series
-
-
-def _time_of(reading: FeedReading) -> int:
-    return reading.time_ms
+        known.bindings = evaluator.bindings(known.series)
+        known.bound_to = evaluator
+        return known.series

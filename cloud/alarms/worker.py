@@ -23,7 +23,9 @@ log, so every committed batch is evaluated, and no ingest worker waits for it.
 * Rules: a step reads them again when their version (counted by a trigger in the
   transaction that changes them) moved, read in the snapshot in which it chooses
   its batches: a batch committed after a rule change is evaluated with it.
-* Every ``tick_s``: stations' metadata reloaded, silence checked, escalations, pruning.
+* Every ``tick_s``: stations' metadata reloaded, silence checked, escalations, pruning,
+  and a checkpoint of the states that changed only their windows (see
+  :mod:`cloud.alarms.stepping`); another at :meth:`AlarmWorker.stop`.
 """
 
 from __future__ import annotations
@@ -131,12 +133,24 @@ class AlarmWorker:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="shanshui-alarms")
 
-    async def stop(self) -> None:
-        """Stop; a step in progress is rolled back (the next active evaluator redoes it)."""
+    async def stop(self, *, checkpoint: bool = True) -> None:
+        """Stop; a step in progress is rolled back (the next active evaluator redoes it).
+
+        Args:
+            checkpoint: save the states waiting for a checkpoint (windows, newest times)
+                first, if this evaluator is the active one; False stops as a crash would.
+        """
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        async with self._lock:  # no step meanwhile: the checkpoint is the last word
+            if checkpoint and self._active.is_set():
+                try:
+                    await self._stepper.checkpoint()
+                except StorageError as exc:
+                    log.warning("alarm evaluation: no checkpoint at stop: %s", exc)
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(task, return_exceptions=True)
 
     async def run(self) -> None:
         """Stand by, lead, evaluate; until cancelled. A lost database is waited for."""

@@ -27,12 +27,14 @@ from cloud.storage.alarm_feed import (
     Chosen,
     FeedPosition,
     FeedStep,
+    SeriesName,
     choose,
     read_chosen,
     read_position,
     read_step,
     rules_version,
     save_position,
+    series_names,
 )
 from cloud.storage.store import Storage
 
@@ -151,9 +153,22 @@ class EvaluationTx:
         """The feed's next transactions after ``position`` (see :func:`choose`)."""
         return await choose(self._conn, position, limit=limit)
 
-    async def read(self, chosen: Chosen, *, readings: bool) -> FeedStep:
+    async def read(
+        self,
+        chosen: Chosen,
+        *,
+        readings: bool,
+        tenants: Iterable[str] | None = None,
+        quantities: Iterable[str] | None = None,
+    ) -> FeedStep:
         """Their rows (see :func:`read_chosen`)."""
-        return await read_chosen(self._conn, chosen, readings=readings)
+        return await read_chosen(
+            self._conn, chosen, readings=readings, tenants=tenants, quantities=quantities
+        )
+
+    async def series_names(self, ids: Iterable[int]) -> dict[int, SeriesName]:
+        """Gateway, device and quantity of these series (see :func:`series_names`)."""
+        return await series_names(self._conn, ids)
 
     async def rules_version(self) -> int:
         """How many times the rules changed."""

@@ -9,7 +9,8 @@ order without gaps). Here:
 * :func:`choose` then :func:`read_chosen` (together :func:`read_step`), in an
   evaluation transaction: from a :class:`FeedPosition`, the next transactions'
   batches (their readings read back from ``readings``, flagged ``N`` only) and
-  presence changes, with the position after them and the rules' version;
+  presence changes, with the position after them and the rules' version; a reading
+  names its series by id (:func:`series_names` for the rest, once per series);
 * :func:`read_position` / :func:`save_position`: the cursor row, whose
   generation counts the steps committed;
 * :class:`FeedListener`: a connection of its own that holds the single active
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -49,13 +51,22 @@ class FeedPosition:
 
 
 class FeedReading(NamedTuple):
-    """A reading of a committed batch (quality ``N``); a tuple: made by the ten thousand."""
+    """A reading of a committed batch (quality ``N``); a tuple: made by the ten thousand.
+
+    ``series_id``: its series (:func:`series_names` tells its gateway, device, quantity).
+    """
+
+    series_id: int
+    time_ms: int
+    value: float
+
+
+class SeriesName(NamedTuple):
+    """Which gateway's device and quantity a series is."""
 
     gateway_id: str
     device: str
     quantity: str
-    time_ms: int
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +115,44 @@ FROM snap
 # The readings of the chosen batches: the batch's gateway's series in its time span.
 # Readings of another batch in that span come along too (and twice when both batches
 # are in the step); the evaluator skips what it has evaluated already (readings are
-# unique per series and time) and sorts by time itself.
+# unique per series and time) and sorts by time itself. Each level is a LATERAL
+# subquery behind OFFSET 0, so the plan cannot be anything but index lookups: the
+# gateway's devices, their series, each series' readings in the span through the
+# (series_id, time) key. A plain join let the planner scan every series and, with
+# stale statistics, every reading: its cost grew with the history kept.
+# Only gateways of the tenants and series of the quantities some rule watches (NULL:
+# any), so readings no rule can judge are not read.
 _READINGS = """
 WITH b AS (
-    SELECT gateway_id, first_ms, last_ms FROM ingested_batches
-    WHERE txid = ANY(%(chosen)s::xid8[]) AND first_ms IS NOT NULL
+    SELECT ib.gateway_id,
+           'epoch'::timestamptz + ib.first_ms * interval '1 millisecond' AS lo,
+           'epoch'::timestamptz + ib.last_ms * interval '1 millisecond' AS hi
+    FROM ingested_batches ib
+    WHERE ib.txid = ANY(%(chosen)s::xid8[]) AND ib.first_ms IS NOT NULL
+      AND (%(tenants)s::text[] IS NULL OR EXISTS (
+          SELECT 1 FROM gateways g JOIN tenants t ON t.id = g.tenant_id
+          WHERE g.id = ib.gateway_id AND t.name = ANY(%(tenants)s::text[])))
 )
-SELECT b.gateway_id, d.name, s.quantity, (extract(epoch FROM r.time) * 1000)::bigint, r.value
+SELECT s.id, r.ms, r.value
 FROM b
-JOIN devices d ON d.gateway_id = b.gateway_id
-JOIN series s ON s.device_id = d.id
-JOIN readings r ON r.series_id = s.id
-    AND r.time >= 'epoch'::timestamptz + b.first_ms * interval '1 millisecond'
-    AND r.time <= 'epoch'::timestamptz + b.last_ms * interval '1 millisecond'
-WHERE r.quality = 'N'
+CROSS JOIN LATERAL (SELECT id FROM devices WHERE gateway_id = b.gateway_id OFFSET 0) d
+CROSS JOIN LATERAL (
+    SELECT id FROM series
+    WHERE device_id = d.id
+      AND (%(quantities)s::text[] IS NULL OR quantity = ANY(%(quantities)s::text[]))
+    OFFSET 0
+) s
+CROSS JOIN LATERAL (
+    SELECT (extract(epoch FROM time) * 1000)::bigint AS ms, value FROM readings
+    WHERE series_id = s.id AND time >= b.lo AND time <= b.hi AND quality = 'N'
+    OFFSET 0
+) r
+"""
+
+_SERIES_NAMES = """
+SELECT s.id, d.gateway_id, d.name, s.quantity
+FROM series s JOIN devices d ON d.id = s.device_id
+WHERE s.id = ANY(%(ids)s::bigint[])
 """
 
 _PRESENCES = """
@@ -233,17 +268,32 @@ async def choose(conn: AsyncConnection[Any], position: FeedPosition, *, limit: i
     )
 
 
-async def read_chosen(conn: AsyncConnection[Any], chosen: Chosen, *, readings: bool) -> FeedStep:
+async def read_chosen(
+    conn: AsyncConnection[Any],
+    chosen: Chosen,
+    *,
+    readings: bool,
+    tenants: Iterable[str] | None = None,
+    quantities: Iterable[str] | None = None,
+) -> FeedStep:
     """The rows of the transactions :func:`choose` took.
 
     Args:
         readings: False skips reading the batches' readings (no rules to evaluate).
+        tenants: read only readings of these tenants' gateways (None: any).
+        quantities: read only readings of these quantities (None: any).
     """
     found, presences = [], []
     if readings and chosen.batch_txids:
-        ids = {"chosen": _texts(sorted(set(chosen.batch_txids)))}
-        rows = await (await conn.execute(_READINGS, ids)).fetchall()
-        found = list(map(FeedReading._make, rows))
+        ids = {
+            "chosen": _texts(sorted(set(chosen.batch_txids))),
+            "tenants": None if tenants is None else sorted(tenants),
+            "quantities": None if quantities is None else sorted(quantities),
+        }
+        # binary: three numbers a row, made by the ten thousand, without text parsing
+        async with conn.cursor(binary=True) as cursor:
+            await cursor.execute(_READINGS, ids)
+            found = list(map(FeedReading._make, await cursor.fetchall()))
     if chosen.presence_txids:
         ids = {"chosen": _texts(sorted(set(chosen.presence_txids)))}
         presences = [
@@ -253,6 +303,12 @@ async def read_chosen(conn: AsyncConnection[Any], chosen: Chosen, *, readings: b
     return FeedStep(
         chosen.position, transactions, len(chosen.batch_txids), found, presences, chosen.more
     )
+
+
+async def series_names(conn: AsyncConnection[Any], ids: Iterable[int]) -> dict[int, SeriesName]:
+    """Gateway, device and quantity of each series among ``ids`` that exists."""
+    cursor = await conn.execute(_SERIES_NAMES, {"ids": list(ids)})
+    return {int(row[0]): SeriesName(*row[1:]) for row in await cursor.fetchall()}
 
 
 async def read_step(

@@ -225,3 +225,47 @@ def test_noise_moving_mean_is_an_energy_mean() -> None:
     out = ev.feed(samples(mic, levels, start=night), NOW + 24 * 3_600_000)
     assert [t.kind for t in out] == ["open"]
     assert "level 50.4 dB(A)" in out[0].detail
+
+
+def test_a_series_is_bound_once_and_rebound_when_it_changes() -> None:
+    """Bindings are kept per series: the same series costs no new binding, a changed one
+    (a new interval) replaces its entry instead of piling up beside it."""
+    ev = Evaluator([rule(kind="absence", multiple=3), rule(id="r2", kind="rate", per_hour=6)])
+    first = ev.bindings(series("pm10", interval_s=60.0))
+    assert ev.bindings(series("pm10", interval_s=60.0)) is first
+    assert [(b.rule.id, b.limit_ms) for b in first] == [("r1", 180_000), ("r2", None)]
+    for seconds in range(61, 161):
+        rebound = ev.bindings(series("pm10", interval_s=float(seconds)))
+    assert [(b.rule.id, b.limit_ms) for b in rebound] == [("r1", 480_000), ("r2", None)]
+    assert rebound[0].state is first[0].state  # one state per rule and subject
+    assert len(ev._bound) == 1  # the cache stays one entry per series
+
+
+def test_what_rules_watch_bounds_the_readings_read() -> None:
+    from cloud.alarms.scope import Watched, watched, watches  # noqa: PLC0415
+
+    geo = rule(id="g", kind="geohazard", levels=[{"level": "blue", "rain_mm": 1,
+                                                  "displacement_mm_per_day": 1}])  # fmt: skip
+    scoped = rule(id="t", kind="threshold", above=1, scope={"quantities": ["nh3", "pm10"]})
+    night = rule(id="n", kind="noise", tenant="city", scope={"quantities": ["pm10", "noise_level"]})
+    assert watched([]) == Watched(frozenset(), frozenset())
+    assert watched([geo, scoped, night]) == Watched(
+        frozenset({"env", "city"}), frozenset({"rainfall", "displacement", "nh3", "pm10",
+                                              "noise_level"})
+    )  # fmt: skip
+    # one rule on any quantity: every quantity is read
+    assert watched([scoped, rule(id="a", kind="absence", multiple=3)]).quantities is None
+    # whatever a rule watches (and judges: a noise rule only its own quantity) lies
+    # inside what the set says
+    rules = [geo, scoped, night]
+    bounds = watched(rules)
+    assert bounds.quantities is not None
+    for quantity in ("rainfall", "displacement", "nh3", "pm10", "noise_level", "so2"):
+        for tenant in ("env", "city", "farm"):
+            s = series(quantity, tenant=tenant)
+            judged = [
+                r for r in rules if watches(r, s) and (r is not night or quantity == "noise_level")
+            ]
+            if judged:
+                assert quantity in bounds.quantities
+                assert tenant in bounds.tenants

@@ -199,7 +199,7 @@ async def test_a_pending_duration_survives_a_crash_and_batches_committed_meanwhi
     first = await _engine(storage, clock)
     at = Station(storage, first, clock)
     await at.send("dissolved_oxygen", [2.0], T0)  # low since T0: not yet 120 s
-    await first.stop()  # a crash: nothing is saved at stop, the step saved it all
+    await first.stop(checkpoint=False)  # a crash: the step saved it all
     # committed while no evaluator runs: evaluated when one is back, in order
     await at.pipeline.handle_batch(
         "test", Batch("gw-1", 50, (Reading("d1", "dissolved_oxygen", T0 + MINUTE, 2.1,
@@ -212,6 +212,32 @@ async def test_a_pending_duration_survives_a_crash_and_batches_committed_meanwhi
     [alarm] = await alarms(storage)  # 120 s low across the crash: open, once
     assert (alarm.state, alarm.opened_at.timestamp() * 1000) == ("open", T0 + 2 * MINUTE)
     await restarted.stop()
+
+
+async def test_a_rate_window_is_kept_across_a_stop_and_a_crash_forgets_no_alarm(
+    storage: Storage,
+) -> None:
+    """Windows are saved at checkpoints (a tick, a stop), not with every reading."""
+    await rules(storage, {"id": "nh3-rise", "kind": "rate", "per_hour": 60.0, "window_s": 1800})
+    clock = Clock()
+    first = await _engine(storage, clock)
+    await Station(storage, first, clock).send("nh3", [10.0, 10.0], T0)
+    assert await alarms(storage) == []
+    await first.stop()  # the window's two points are saved now
+    second = await _engine(storage, clock)
+    at = Station(storage, second, clock, seq=[100])
+    # +15 in 10 min from the point at T0, saved before the restart: 90/h
+    await at.send("nh3", [25.0], T0 + 10 * MINUTE)
+    [alarm] = await alarms(storage)
+    assert (alarm.state, alarm.rule_id) == ("open", "nh3-rise")
+    await at.send("nh3", [27.0], T0 + 11 * MINUTE)  # only the window changed: not saved yet
+    await second.stop(checkpoint=False)  # a crash
+    third = await _engine(storage, clock)
+    await Station(storage, third, clock, seq=[200]).send("nh3", [40.0], T0 + 12 * MINUTE)
+    [alarm] = await alarms(storage)  # still the one alarm, open, neither forgotten nor again
+    assert (alarm.state, alarm.repeats) == ("open", 0)
+    assert [k for k, _ in await _events(storage, alarm.id)] == ["open"]
+    await third.stop()
 
 
 async def test_a_standby_evaluator_takes_over_and_nothing_is_raised_twice(

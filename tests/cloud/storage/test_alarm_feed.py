@@ -96,3 +96,30 @@ async def test_presence_changes_are_fed_once_per_change(storage: Storage) -> Non
     await storage.set_presence("gw-1", "online")
     step = await _step(storage, start)
     assert [(p.gateway_id, p.online) for p in step.presences] == [("gw-1", False), ("gw-1", True)]
+
+
+async def test_only_readings_of_watched_tenants_and_quantities_are_read(storage: Storage) -> None:
+    """The evaluator passes what its rules can watch; readings beyond it stay unread."""
+    readings = (
+        Reading("d1", "water_temperature", T0, 7.0, Quality.NORMAL),
+        Reading("d1", "water_ph", T0, 7.2, Quality.NORMAL),
+        Reading("d2", "dissolved_oxygen", T0, 6.5, Quality.NORMAL),
+    )
+    await storage.store_batch(Batch("gw-1", 1, readings), "test")
+
+    async def quantities_read(tenants: list[str] | None, quantities: list[str] | None) -> set[str]:
+        async with evaluation(storage) as tx:
+            chosen = await tx.choose(FeedPosition(), limit=100)
+            step = await tx.read(chosen, readings=True, tenants=tenants, quantities=quantities)
+            names = await tx.series_names(r.series_id for r in step.readings)
+        return {names[r.series_id].quantity for r in step.readings}
+
+    everything = {"water_temperature", "water_ph", "dissolved_oxygen"}
+    assert await quantities_read(None, None) == everything
+    assert await quantities_read(["env"], None) == everything
+    assert await quantities_read(["env"], ["water_ph", "dissolved_oxygen", "nh3"]) == {
+        "water_ph",
+        "dissolved_oxygen",
+    }
+    assert await quantities_read(["another-department"], None) == set()
+    assert await quantities_read([], []) == set()
