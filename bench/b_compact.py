@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.timing import best_of
 from wire import Batch, Reading
 from wire.compact import Channel, decode_compact, encode_compact
+from wire.compact_status import CompactStatus, encode_compact_status
 from wire.hj212 import (
     DataItem,
     Edition,
@@ -65,6 +66,20 @@ def run() -> None:
     print(
         f"  soil station, 10 readings: compact frame {len(frame)} B (8-byte tag included, "
         f"goal <= 64); the same as an HJ 212-2017 packet {len(hj212)} B"
+    )
+    status = CompactStatus(
+        "soil-07",
+        T0,
+        devices={"soil1": "ok", "soil2": "degraded", "node": "ok"},
+        counters={"pending_readings": 10, "unacked_batches": 1, "uptime_s": 86_400},
+        oldest_unsent_age_s=300,
+        clock_synced=True,
+        signal={"csq": 14, "rssi_dbm": -85, "rsrp_dbm": -97},
+    )
+    status_frame = encode_compact_status(status, SOIL, SECRET)
+    print(
+        f"  its status (3 devices, outbox, uptime, clock, signal): compact status frame "
+        f"{len(status_frame)} B"
     )
     t_enc = best_of(lambda: encode_compact(batch, SOIL, SECRET), number=2000)
     t_dec = best_of(lambda: decode_compact(frame, SOIL, SECRET), number=2000)

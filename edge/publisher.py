@@ -19,10 +19,13 @@ one (the secret was rotated while it waited): that batch is re-signed and sent
 again, once. A batch no ack ever names (the cloud cannot read its seq, so it
 dead-letters it without one) would otherwise be re-sent forever. A batch earns
 a strike when it is overdue although a batch sent *after* its last send has
-been committed; after ``quarantine_after_sends`` strikes in this run it is
-quarantined as ``never_acknowledged``. Sends during an outage earn no strike (no
-batch is committed then), nor do acks that arrive out of order once: only a
-batch the cloud keeps passing over, send after send, is given up.
+been committed; after ``quarantine_after_sends`` strikes it is quarantined as
+``never_acknowledged``. Sends during an outage earn no strike (no batch is
+committed then), nor do acks that arrive out of order once: only a batch the
+cloud keeps passing over, send after send, is given up. Strikes are kept in the
+outbox (``batches.strikes``, written only when one is earned), so they add up
+across restarts: a gateway that restarts often still gives such a batch up. A
+batch put back by ``shanshui edge outbox resend`` starts again from none.
 """
 
 from __future__ import annotations
@@ -89,7 +92,6 @@ class Publisher:
         self._recent: deque[int] = deque(maxlen=_RECENT)
         self._recent_set: set[int] = set()
         self._acked_sent_at = -math.inf  # the latest send time of a batch an ack committed
-        self._strikes: dict[int, int] = {}  # seq -> times passed over (see the docstring)
 
     async def load(self) -> None:
         """Read the outbox's counts (not its batches: a deep outbox may not fit in memory)."""
@@ -209,11 +211,11 @@ class Publisher:
         self.view.quarantined_batches += 1
         self._on_change()
 
-    def _never_acknowledged(self, seq: int, sent_at: float) -> bool:
+    async def _never_acknowledged(self, seq: int, sent_at: float) -> bool:
         """Whether overdue ``seq`` is owed an ack that never comes (see the module docstring)."""
         if self._acked_sent_at <= sent_at:
             return False  # nothing sent after it was committed: an outage, or a slow cloud
-        strikes = self._strikes[seq] = self._strikes.get(seq, 0) + 1
+        strikes = await self._outbox.strike(seq)
         return strikes >= self._settings.quarantine_after_sends
 
     async def _give_up(self, seqs: list[int]) -> None:
@@ -232,7 +234,6 @@ class Publisher:
     def _forget(self, seq: int) -> None:
         """``seq`` is settled: free its slot and remember it for :meth:`is_settled`."""
         self._window.settled(seq)
-        self._strikes.pop(seq, None)
         if seq in self._window.resign:
             return  # refused as bad_signature: about to be sent again
         self._resigned.discard(seq)
@@ -292,7 +293,9 @@ class Publisher:
             return
         window = self._window
         overdue = window.overdue()
-        lost = [seq for seq in overdue if self._never_acknowledged(seq, window.unsettled[seq])]
+        lost = [
+            seq for seq in overdue if await self._never_acknowledged(seq, window.unsettled[seq])
+        ]
         if lost:
             await self._give_up(lost)
             overdue = [seq for seq in overdue if seq not in lost]

@@ -21,7 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import EdgeConfig
 from edge.errors import UplinkError
-from edge.uplink.mqtt import release_sockets
+from edge.uplink.paho_client import release_sockets
 from edge.uplink.tls import tls_context
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ bus, slave and failure, never a secret), whitespace collapsed, at most
 body would exceed the size bound first loses error texts, then its ``ok``
 devices, then its ``unknown`` ones: degraded devices are what the message is for.
 The offline message (last will, clean close) is not built here: see
-:func:`edge.uplink.mqtt.status_payload`.
+:func:`edge.uplink.mqtt_topics.status_payload`.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ pytest_plugins = ["tests.fix_db", "tests.fix_broker"]
 
 # The suite's databases are throwaway: storages built in tests without an operator
 # key may write gateway secrets in plaintext (production code never may; see
-# cloud.storage.registry and tests/cloud/storage/test_identity.py, which checks the
+# cloud.storage.secret_custody and tests/cloud/storage/test_identity.py, which checks the
 # refusal with this default switched off).
-import cloud.storage.registry  # noqa: E402 - after the temp root is set
+import cloud.storage.secret_custody  # noqa: E402 - after the temp root is set
 
-cloud.storage.registry.PLAINTEXT_SECRETS_BY_DEFAULT = True
+cloud.storage.secret_custody.PLAINTEXT_SECRETS_BY_DEFAULT = True

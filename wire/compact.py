@@ -52,6 +52,7 @@ from wire.batch import MIN_TIME_MS, Batch, Quality, Reading, check_gateway_id
 from wire.errors import BadSignatureError, CompactError, MalformedError
 
 VERSION = 1
+STATUS_VERSION = 0x11  # a status frame (wire.compact_status): same header and tag
 MAX_FRAME_BYTES = 512
 TAG_BYTES = 8
 DIGEST_BYTES = 2
@@ -119,7 +120,7 @@ def frame_gateway(data: bytes) -> str:
     """The gateway id a frame claims, read without trusting it (to look up the key).
 
     Raises:
-        CompactError: not a v1 frame.
+        CompactError: not a v1 batch or status frame.
     """
     if not isinstance(data, bytes | bytearray):
         raise CompactError("a compact frame must be bytes")
@@ -127,7 +128,7 @@ def frame_gateway(data: bytes) -> str:
         raise CompactError(f"frame is {len(data)} bytes, at most {MAX_FRAME_BYTES}")
     if len(data) < 2:
         raise CompactError(f"frame is {len(data)} bytes: truncated")
-    if data[0] != VERSION:
+    if data[0] not in {VERSION, STATUS_VERSION}:
         raise CompactError(f"unknown compact frame version {data[0]}")
     end = 2 + data[1]
     if len(data) < end + DIGEST_BYTES + TAG_BYTES:
@@ -147,6 +148,8 @@ def decode_compact(data: bytes, channels: Sequence[Channel], secret: bytes) -> B
     """
     gateway = frame_gateway(data)
     data = bytes(data)
+    if data[0] != VERSION:
+        raise CompactError("a status frame, not a batch (see wire.compact_status)")
     body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
     if not hmac.compare_digest(_tag(secret, body), tag):
         raise BadSignatureError(f"compact frame tag does not verify for gateway {gateway!r}")

@@ -10,8 +10,10 @@ and transitions are the evaluator's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from cloud.alarms.events import Sample
 from cloud.alarms.rules import (
@@ -86,11 +88,10 @@ def rate(rule: RateRule, state: RuleState, sample: Sample) -> Verdict | None:
 
 def aqi(rule: AqiRule, state: RuleState, sample: Sample) -> Verdict | None:
     """The pollutant's 1-h IAQI level (HJ 633 real-time rows), from ``rule.level`` up."""
-    try:
-        pollutant = _AIR.resolve(sample.series.quantity)
-        row = HOURLY[pollutant]
-    except (StandardsError, KeyError):
+    found = _hourly_row(sample.series.quantity)
+    if found is None:
         return None
+    pollutant, row = found
     value = _averaged(rule, state, sample)
     if value is None:
         return None
@@ -100,6 +101,16 @@ def aqi(rule: AqiRule, state: RuleState, sample: Sample) -> Verdict | None:
         return FINE
     detail = f"{pollutant} {value:g}: IAQI {index}, {level.name} {level.category}"
     return Verdict(level.number, level.name, detail)
+
+
+@lru_cache(maxsize=1024)
+def _hourly_row(quantity: str) -> tuple[str, Sequence[float]] | None:
+    """The pollutant a quantity names and its 1-h breakpoints; None if it is none."""
+    try:
+        pollutant = _AIR.resolve(quantity)
+        return pollutant, HOURLY[pollutant]
+    except (StandardsError, KeyError):
+        return None
 
 
 def water_class(rule: WaterClassRule, state: RuleState, sample: Sample) -> Verdict | None:

@@ -248,13 +248,15 @@ class Evaluator:
             # stale: this subject has already been evaluated past it; or this very reading
             # again (a series has one reading per time; a station's are told apart below)
             return
-        was_quiet = state.quiet
-        assert binding.condition is not None  # noqa: S101 - judged bindings carry one
-        verdict = binding.condition(binding.rule, state, sample)
+        quiet_before = not state.level and state.candidate is None and not state.windows
+        condition = binding.condition
+        if condition is None:  # an absence binding: heard, not judged
+            return
+        verdict = condition(binding.rule, state, sample)
         state.last_ms = max(state.last_ms or sample.time_ms, sample.time_ms)
-        if verdict is not None:
+        if verdict is not None and (verdict.level != state.level or state.candidate is not None):
             self._debounce(binding, verdict, sample, late, out)
-        if not (was_quiet and state.quiet):
+        if not quiet_before or state.level or state.candidate is not None or state.windows:
             # a quiet state that stays quiet changed only its newest reading's time: not
             # worth a write (it only tells a late reading from a new one after a restart)
             self._touched.add(binding.key)

@@ -43,7 +43,7 @@ from typing import Literal
 from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
-from cloud.alarms.intervals import NOT_YET, Interval, learn
+from cloud.alarms.intervals import NOT_YET, TOLERANCE, Interval, learn
 from cloud.alarms.rules import Rule
 from cloud.alarms.scope import watched
 from cloud.storage import Storage
@@ -120,13 +120,31 @@ class Stepper:
     def forget(self) -> None:
         """Reload states and position at the next step; read stations' metadata afresh."""
         self._generation = None
-        self.refresh_stations()
-
-    def refresh_stations(self) -> None:
-        """Read the stations' metadata (site, region, targets, zones) afresh when next needed."""
         self._context.clear()
         for known in self._known.values():
             known.series = None
+
+    async def refresh_stations(self) -> None:
+        """Read the known gateways' station metadata (site, region, targets, zones) again;
+        the series of a gateway whose metadata changed are rebuilt at their next reading.
+
+        Raises:
+            StorageError: nothing changed.
+        """
+        if not self._context:
+            return
+        fresh = await gateway_context(self._storage, list(self._context))
+        changed = {g for g, ctx in self._context.items() if fresh.get(g) != ctx}
+        if not changed:
+            return
+        for gateway_id in changed:
+            if gateway_id in fresh:
+                self._context[gateway_id] = fresh[gateway_id]
+            else:
+                del self._context[gateway_id]  # gone: its readings are skipped
+        for known in self._known.values():
+            if known.name.gateway_id in changed:
+                known.series = None
 
     def reload_rules(self) -> None:
         """Read the enabled rules again at the next step (a step also does so by itself
@@ -296,10 +314,17 @@ class Stepper:
             last = known.last_ms
             if last is None or time_ms > last:
                 if last is not None:
-                    interval = learn(known.interval, (time_ms - last) / 1000)
-                    if interval.seconds != known.interval.seconds:
-                        known.series = None  # a new interval: a new silence limit
-                    known.interval = interval
+                    gap_s, interval = (time_ms - last) / 1000, known.interval
+                    seconds = interval.seconds
+                    # the usual case, the same interval give or take jitter, needs no learning
+                    if (
+                        seconds is None
+                        or interval.longer
+                        or abs(gap_s - seconds) > TOLERANCE * seconds
+                    ):
+                        known.interval = learn(interval, gap_s)
+                        if known.interval.seconds != seconds:
+                            known.series = None  # a new interval: a new silence limit
                 known.last_ms = time_ms
             series = known.series
             if series is None or known.bound_to is not evaluator:

@@ -23,7 +23,8 @@ log, so every committed batch is evaluated, and no ingest worker waits for it.
 * Rules: a step reads them again when their version (counted by a trigger in the
   transaction that changes them) moved, read in the snapshot in which it chooses
   its batches: a batch committed after a rule change is evaluated with it.
-* Every ``tick_s``: stations' metadata reloaded, silence checked, escalations, pruning,
+* Every ``tick_s``: stations' metadata read again (the series of a station whose
+  metadata changed are rebuilt), silence checked, escalations, pruning,
   and a checkpoint of the states that changed only their windows (see
   :mod:`cloud.alarms.stepping`); another at :meth:`AlarmWorker.stop`.
 """
@@ -72,7 +73,7 @@ class AlarmWorker:
         notify: told of the events recorded (not late) after each step, and ticked.
         late_after_s: readings evaluated more than this after they were measured raise
             late alarms (recorded, not notified).
-        tick_s: how often silence is checked and rules are reloaded.
+        tick_s: how often silence is checked and stations' metadata read again.
         poll_s: the longest wait for a notification before looking anyway.
         standby_s: how often a standby evaluator tries to become the active one.
         step_limit: rows of each log read per step, at most.
@@ -222,9 +223,15 @@ class AlarmWorker:
                 # let the commits of a burst gather: one step for them, not one each
                 await asyncio.sleep(self._gather_s)
 
+    async def refresh_stations(self) -> None:
+        """Read the stations' metadata (targets, zones, regions) again now (the worker does
+        so every ``tick_s``); a change applies from the next reading of each series."""
+        async with self._lock:
+            await self._stepper.refresh_stations()
+
     async def _tick_all(self, *, prune: bool) -> None:
-        await self.reload_rules()
-        self._stepper.refresh_stations()  # a station's metadata may have changed
+        # rules need no reloading here: every step and tick follows their version
+        await self.refresh_stations()  # a station's metadata may have changed
         await self.tick()
         if self._notify is not None:
             await self._notify.tick()

@@ -3,7 +3,8 @@
 Layer: transport (aiocoap). A device (or an operator platform's CoAP relay)
 POSTs one compact frame to ``/c``; the frame settles through
 :class:`cloud.ingest.compact_frames.CompactFrames`, and the response, sent only
-then, is ``2.04 Changed`` carrying the signed acknowledgement. A frame that
+then, is ``2.04 Changed`` carrying the signed acknowledgement (a status frame,
+recorded: ``2.04`` without payload). A frame that
 cannot be verified gets ``4.00 Bad Request`` with no payload; while the
 database is down, ``5.03 Service Unavailable`` (the device resends). No SQL here.
 """
@@ -18,6 +19,7 @@ from aiocoap import resource
 
 from cloud.errors import StorageUnavailableError
 from cloud.ingest.compact_frames import CompactFrames
+from cloud.ingest.outcomes import PRESENCE
 from cloud.ingest.pipeline import IngestPipeline
 from cloud.ingest.registries import ChannelTables
 from cloud.storage import Storage
@@ -38,10 +40,12 @@ class _FrameResource(resource.Resource):  # type: ignore[misc]
         if len(request.payload) > MAX_FRAME_BYTES:
             return aiocoap.Message(code=aiocoap.REQUEST_ENTITY_TOO_LARGE)
         try:
-            ack = await self._frames.settle(SOURCE, bytes(request.payload))
+            settled, ack = await self._frames.settle_frame(SOURCE, bytes(request.payload))
         except StorageUnavailableError as exc:
             log.warning("CoAP frame held back: %s", exc)
             return aiocoap.Message(code=aiocoap.SERVICE_UNAVAILABLE)
+        if settled.outcome == PRESENCE:  # a status frame: recorded, nothing to acknowledge
+            return aiocoap.Message(code=aiocoap.CHANGED)
         if ack is None:
             return aiocoap.Message(code=aiocoap.BAD_REQUEST)
         return aiocoap.Message(code=aiocoap.CHANGED, payload=ack)

@@ -170,11 +170,20 @@ def parse_status(channel: Channel, payload: bytes) -> Status | Rejected:
         if len(payload) > MAX_STATUS_BYTES:
             raise ValueError(f"{len(payload)} bytes, at most {MAX_STATUS_BYTES}")
         body = json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        return Rejected(MALFORMED, f"status message: {exc}", channel.gateway_id)
+    return status_of(channel, body)
+
+
+def status_of(channel: Channel, body: object) -> Status | Rejected:
+    """A status body already parsed (JSON, or a compact status frame's fields as in JSON);
+    see :func:`parse_status`."""
+    try:
         state = body.get("state") if isinstance(body, dict) else None
-        if state not in PRESENCE_STATES:
+        if not isinstance(body, dict) or state not in PRESENCE_STATES:
             raise ValueError(f"'state' must be one of {', '.join(sorted(PRESENCE_STATES))}")
         devices = _device_statuses(body.get("devices", {}))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+    except ValueError as exc:
         return Rejected(MALFORMED, f"status message: {exc}", channel.gateway_id)
     return Status(str(state), devices, _status_report(body))
 

@@ -20,7 +20,8 @@ async def prune(storage: Storage, policy: IngestPolicy, now: datetime | None = N
     """Delete batch-log rows, dead letters and readings older than ``policy`` keeps them.
 
     Readings only with a ``readings_retention_days`` and on plain PostgreSQL (on
-    TimescaleDB its retention policy drops them); their rollups are kept.
+    TimescaleDB its retention policy drops them); their rollups are kept, their
+    ``reading_means`` rows go with them on both.
     """
     now = now or datetime.now(UTC)
     batches = await storage.prune_ingested_batches(

@@ -7,10 +7,15 @@ transaction (locks, WAL, a long rollback) and ingest goes on between chunks.
 
 Readings: on plain PostgreSQL they are deleted here (``shanshui cloud retention
 run`` and the ingest workers' hourly housekeeping); on TimescaleDB the retention
-policy set by ``shanshui cloud migrate`` drops whole chunks and this does
-nothing. The hourly and daily rollups are kept on both, as TimescaleDB keeps
-its continuous aggregates: years of rollups are small, and they are what bureaus
-query over long periods.
+policy set by ``shanshui cloud migrate`` drops whole chunks. The hourly and daily
+rollups are kept on both, as TimescaleDB keeps its continuous aggregates: years
+of rollups are small, and they are what bureaus query over long periods.
+
+``reading_means`` (which readings are thinned means, migration 0065) goes with
+its readings, on both: on plain PostgreSQL the rows before the same cut-off; on
+TimescaleDB, where a chunk is dropped only once all of it is past the cut-off,
+the rows before the oldest chunk left (and before the cut-off), so the mark of
+a reading still stored is never lost.
 """
 
 from __future__ import annotations
@@ -29,8 +34,14 @@ DELETE FROM {table} WHERE ctid = ANY (ARRAY (
     SELECT ctid FROM {table} WHERE {column} < %(before)s LIMIT %(chunk)s
 ))
 """
+# the oldest time a reading can still have on TimescaleDB: the start of its oldest chunk
+_OLDEST_CHUNK_START = """
+SELECT min(range_start) FROM timescaledb_information.chunks
+WHERE hypertable_schema = current_schema() AND hypertable_name = 'readings'
+"""
 _TABLES = {
     "readings": ("readings", "time"),
+    "means": ("reading_means", "time"),
     "batch log": ("ingested_batches", "received_at"),
     "dead letters": ("dead_letters", "received_at"),
 }
@@ -42,14 +53,18 @@ class Retention(PooledStorage):
     async def prune_readings(self, before: datetime, chunk_rows: int = CHUNK_ROWS) -> int:
         """Delete readings taken before ``before`` on plain PostgreSQL; return how many.
 
-        On TimescaleDB nothing is done (its retention policy drops old chunks).
-        The rollups of the deleted readings stay.
+        On TimescaleDB no reading is deleted (its retention policy drops old
+        chunks). On both, the ``reading_means`` rows of readings gone are deleted
+        (see the module docstring). The rollups of the deleted readings stay.
         """
         async with self._connection("checking the readings table") as conn:
             plain = bool(await scalar(conn, ingest_sql.ROLLUPS_ARE_TABLES, {}))
-        if not plain:
-            return 0
-        return await self._delete_before("readings", before, chunk_rows)
+            oldest = None if plain else await scalar(conn, _OLDEST_CHUNK_START, {})
+        readings = await self._delete_before("readings", before, chunk_rows) if plain else 0
+        if oldest is not None:
+            before = min(before, oldest)
+        await self._delete_before("means", before, chunk_rows)
+        return readings
 
     async def prune_ingested_batches(self, before: datetime, chunk_rows: int = CHUNK_ROWS) -> int:
         """Forget batches received before ``before``; return how many.

@@ -59,7 +59,7 @@ class Storage(
         timeout_s: how long an operation waits for a free connection.
         quantities: the vocabulary; defaults to ``device_profiles``' ``quantities.yaml``.
         secret_key: the operator key sealing gateway secrets at rest (see
-            :mod:`cloud.storage.registry`).
+            :mod:`cloud.storage.secret_custody`).
         plaintext_secrets: without ``secret_key``, True writes new secrets in
             plaintext (throwaway databases of tests and benchmarks); otherwise
             registering or rotating a gateway is refused (:class:`ConfigError`).

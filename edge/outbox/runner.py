@@ -86,6 +86,10 @@ class OutboxRunner:
         """See :meth:`OutboxStore.ack_many`."""
         return await self._call(self._opened().ack_many, seqs)
 
+    async def strike(self, seq: int) -> int:
+        """See :meth:`OutboxStore.strike`."""
+        return await self._call(self._opened().strike, seq)
+
     async def quarantine(self, seq: int, reason: str) -> bool:
         """See :meth:`OutboxStore.quarantine`."""
         return await self._call(self._opened().quarantine, seq, reason)

@@ -30,14 +30,12 @@ message is the last will for an unclean end.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
@@ -51,6 +49,8 @@ from edge.uplink.base import (
     StatusSource,
     Uplink,
 )
+from edge.uplink.mqtt_topics import ack_topic, status_payload, status_topic, telemetry_topic
+from edge.uplink.paho_client import release_sockets, session_client
 from edge.uplink.tls import tls_context
 from wire import BadSignatureError, WireError
 from wire.ack import Ack, verify_ack
@@ -60,39 +60,6 @@ log = logging.getLogger(__name__)
 
 QOS = 1
 MAX_IN_FLIGHT = 20  # paho's default inflight window; more would only queue in paho's memory
-
-
-def telemetry_topic(topic_root: str, gateway_id: str) -> str:
-    """``{root}/{gateway}/up/telemetry``."""
-    return f"{topic_root}/{gateway_id}/up/telemetry"
-
-
-def ack_topic(topic_root: str, gateway_id: str) -> str:
-    """``{root}/{gateway}/down/ack``: the cloud's signed settlements."""
-    return f"{topic_root}/{gateway_id}/down/ack"
-
-
-def status_topic(topic_root: str, gateway_id: str) -> str:
-    """``{root}/{gateway}/up/status`` (retained)."""
-    return f"{topic_root}/{gateway_id}/up/status"
-
-
-def status_payload(state: str, gateway_id: str) -> bytes:
-    """The bare presence message: the last will, the clean-close offline message."""
-    body = {"state": state, "gw": gateway_id, "time_ms": int(time.time() * 1000)}
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def release_sockets(client: paho.Client) -> None:
-    """Close a stopped client's sockets now (its connection and its wake-up socketpair).
-
-    paho creates the socketpair in ``loop_start`` and closes it only in
-    ``__del__``; a client in a reference cycle (its callbacks are our bound
-    methods) is freed by the garbage collector later, which may finalise the
-    sockets first: "unclosed socket" ResourceWarnings, and two descriptors held
-    per client meanwhile. Call after ``disconnect()`` and ``loop_stop()``.
-    """
-    client._reset_sockets()  # paho has no public way to do this
 
 
 class MqttUplink(Uplink):
@@ -131,17 +98,9 @@ class MqttUplink(Uplink):
         self._base_dir = base_dir or Path.cwd()
         self._secret = secret
         self._retired = retired or RetiredSecret()
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=gateway_id,
-            clean_session=False,
-            protocol=paho.MQTTv311,
+        client = session_client(
+            gateway_id, settings, password, (reconnect_min_s, reconnect_max_s), MAX_IN_FLIGHT
         )
-        client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
-        client.max_inflight_messages_set(MAX_IN_FLIGHT)
-        if settings.username is not None:
-            login = password.get_secret_value() if password is not None else None
-            client.username_pw_set(settings.username, login)
         client.on_connect = self._paho_connected
         client.on_connect_fail = self._paho_connect_failed
         client.on_disconnect = self._paho_disconnected

@@ -40,7 +40,7 @@ from edge.config import load_config
 from edge.status import STATUS_FILE
 from shanshui.children import die_with_parent
 from simulators.modbus_tcp import SimulatedStation
-from tests.e2e.test_delivery import outbox_counts, stored
+from tests.e2e.support import outbox_counts, stored
 from tests.edge.support import journal_outbox, journaled, write_gateway
 from tests.fix_broker import find_mosquitto, wait_until_listening
 

@@ -26,7 +26,7 @@ from edge.app import Agent
 from edge.config import load_config
 from simulators.modbus_tcp import SimulatedStation
 from simulators.modem import ModemSimulator
-from tests.e2e.test_delivery import assert_exactly_once, outbox_counts, stored
+from tests.e2e.support import assert_exactly_once, outbox_counts, stored
 from tests.edge.support import journal_outbox, journaled, write_gateway
 from tests.fix_broker import BrokerAddress
 from wire.compact import Channel
@@ -119,9 +119,15 @@ def test_agent_to_database_over_the_modules_mqtt_exactly_once_through_a_qmtstat_
                 await worker.wait_until(lambda s: s.duplicate >= 1, TIMEOUT_S)
                 await agent.wait_until(lambda h: h.acked_batches >= before + 2, TIMEOUT_S)
                 assert modem_sim.mqtt.drop_on_next_publish is False  # the drop happened
+                # its status went as a compact status frame: presence, health and signal
+                await worker.wait_until(lambda s: s.presence_updates >= 1, TIMEOUT_S)
                 await agent.stop()
                 stats = worker.stats
             assert stats.dead_lettered == 0
+            (listed,) = [g for g in await storage.list_gateways() if g.id == gateway]
+            assert listed.presence == "online"
+            assert {"signal_csq", "uptime_s", "pending_readings"} <= set(listed.status_report)
+            assert (await storage.gateway_devices(gateway))[0].health in {"ok", "unknown"}
             assert outbox_counts(config.data_dir)[1] == 0  # every sealed batch settled
             held, _ = journaled(config.data_dir)
             assert_exactly_once(held, await stored(storage, gateway, ["th1"]))

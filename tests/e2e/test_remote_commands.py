@@ -12,7 +12,7 @@ import yaml
 from cloud.errors import RemoteError
 from cloud.remote import cmd_message, config_message, send_and_wait
 from cloud.settings import MqttEndpoint
-from tests.edge.support import SECRET, supervised, write_gateway
+from tests.edge.support import SECRET, supervised, write_idle_gateway
 from tests.fix_broker import BrokerAddress
 
 
@@ -34,15 +34,7 @@ def test_push_config_and_cmd_round_trip(
     mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
 ) -> None:
     gw = f"gw-{secrets.token_hex(4)}"
-    path = write_gateway(
-        tmp_path,
-        gateway_id=gw,
-        mqtt_port=mqtt_broker.port,
-        topic_root=topic_root,
-        modbus_port=1,
-        slaves={},
-        with_bus=False,
-    )
+    path = write_idle_gateway(tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root)
     endpoint = MqttEndpoint(mqtt_broker.host, mqtt_broker.port)
 
     async def scenario() -> None:

@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 from cloud.cli import app as cloud_cli
 from cloud.errors import RemoteError
 from cloud.gateway_control import Broker, resume_rotation, rotate_secret_and_push
-from cloud.ingest import IngestWorker
 from cloud.settings import parse_mqtt_url
 from cloud.storage import Storage
 from cloud.storage.sealing import SecretKey
@@ -30,16 +29,14 @@ from edge.app import Agent
 from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic
-from simulators.modbus_tcp import SimulatedStation
-from tests.e2e.test_delivery import assert_exactly_once, outbox_counts, stored
-from tests.edge.support import MqttProbe, journal_outbox, journaled, supervised, write_gateway
+from tests.e2e.support import assert_exactly_once, gateway_rig, outbox_counts, stored
+from tests.edge.support import MqttProbe, journaled, supervised, write_idle_gateway
 from tests.fix_broker import BrokerAddress
 from wire.secret_transfer import seal_secret
 from wire.signing import sign_object, verify_object
 
 pytestmark = pytest.mark.e2e
 
-MODEL = "jxct-th-rs485"
 TIMEOUT_S = 30.0
 
 
@@ -61,34 +58,25 @@ def test_rotation_over_down_cmd_loses_no_batch_and_replays_change_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    gateway = f"gw-rot-{secrets.token_hex(3)}"
-    endpoint = parse_mqtt_url(mqtt_broker.url)
-    broker = Broker(endpoint, topic_root)
+    broker = Broker(parse_mqtt_url(mqtt_broker.url), topic_root)
     leaked: list[bytes] = []
 
     async def scenario() -> None:
         async with (
-            Storage(migrated_database_url) as storage,
-            SimulatedStation.for_model(MODEL, [1], port=0) as station,
-            IngestWorker(storage, endpoint, topic_root=topic_root) as worker,
-        ):
-            old = await storage.register_gateway(gateway)
-            path = write_gateway(
+            gateway_rig(
+                migrated_database_url,
+                mqtt_broker,
+                topic_root,
                 tmp_path,
-                gateway_id=gateway,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-                secret=old,
+                prefix="gw-rot",
                 ack_timeout_s=5,
-            )
+            ) as rig,
+            rig.ingest_worker() as worker,
+        ):
+            storage, gateway, old = rig.storage, rig.gateway, rig.secret
             secret_file = tmp_path / "gateway.secret"
-            journal_outbox(tmp_path / "var")
             async with (
-                supervised(
-                    path, agent_factory=lambda c: Agent(c, shutdown_timeout_s=2)
-                ) as supervisor,
+                supervised(tmp_path / "gateway.yaml", agent_factory=patient_agent) as supervisor,
                 MqttProbe(
                     mqtt_broker.host, mqtt_broker.port, cmd_topic(topic_root, gateway)
                 ) as sent,
@@ -191,15 +179,8 @@ def test_the_cli_rotates_pushes_and_prints_no_secret(  # noqa: PLR0917 - fixture
     async def scenario() -> tuple[bytes, bytes, str, int]:
         async with Storage(migrated_database_url, secret_key=SecretKey.parse(key_text)) as storage:
             old = await storage.register_gateway(gateway)
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gateway,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=1,
-                slaves={},
-                secret=old,
-                with_bus=False,
+            path = write_idle_gateway(
+                tmp_path, gateway, mqtt_port=mqtt_broker.port, topic_root=topic_root, secret=old
             )
             async with supervised(path):
                 result = await asyncio.to_thread(
@@ -230,15 +211,8 @@ def test_a_rotation_without_an_answer_is_delivered_again_with_resume(
     async def scenario() -> None:
         async with Storage(migrated_database_url) as storage:
             old = await storage.register_gateway(gateway)
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gateway,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=1,
-                slaves={},
-                secret=old,
-                with_bus=False,
+            path = write_idle_gateway(
+                tmp_path, gateway, mqtt_port=mqtt_broker.port, topic_root=topic_root, secret=old
             )
             async with supervised(path) as supervisor:
                 with pytest.raises(RemoteError, match=r"no rotation of .* is pending"):

@@ -22,7 +22,8 @@ from edge.app import Agent
 from edge.config import EdgeConfig
 from edge.outbox import OutboxStore
 from edge.remote import Supervisor
-from edge.uplink.mqtt import release_sockets
+from edge.uplink.paho_client import release_sockets
+from simulators.modbus_tcp import SimulatedStation
 from wire import WireError, open_envelope, verify_envelope
 from wire.ack import Ack, Refusal, sign_ack
 from wire.signing import verify_object
@@ -250,6 +251,7 @@ def write_gateway(
     status_interval_s: float | None = None,
     secret: bytes = SECRET,
     ack_timeout_s: float | None = None,
+    quarantine_after_sends: int | None = None,
     with_bus: bool = True,
 ) -> Path:
     """Write gateway.yaml and its secret into ``folder``; return the yaml path."""
@@ -262,6 +264,8 @@ def write_gateway(
         publish["status_interval_s"] = status_interval_s
     if ack_timeout_s is not None:
         publish["ack_timeout_s"] = ack_timeout_s
+    if quarantine_after_sends is not None:
+        publish["quarantine_after_sends"] = quarantine_after_sends
     document = {
         "gateway": {"id": gateway_id, "secret_file": "gateway.secret", "data_dir": "var"},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_root": topic_root},
@@ -290,6 +294,53 @@ def write_gateway(
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+@contextlib.asynccontextmanager
+async def station_and_gateway(
+    folder: Path,
+    gateway_id: str,
+    *,
+    mqtt_port: int,
+    topic_root: str,
+    slaves: dict[str, int] | None = None,
+    **options: Any,
+) -> AsyncIterator[tuple[SimulatedStation, Path]]:
+    """A simulated station (values fixed) and a gateway.yaml polling it; yields both.
+
+    ``slaves`` maps device ids to slave addresses (default ``{"th1": 1}``);
+    ``options`` go to :func:`write_gateway`.
+    """
+    slaves = {"th1": 1} if slaves is None else slaves
+    async with SimulatedStation.for_model(
+        MODEL, sorted(slaves.values()), update_interval_s=None
+    ) as station:
+        path = write_gateway(
+            folder,
+            gateway_id=gateway_id,
+            mqtt_port=mqtt_port,
+            topic_root=topic_root,
+            modbus_port=station.port,
+            slaves=slaves,
+            **options,
+        )
+        yield station, path
+
+
+def write_idle_gateway(
+    folder: Path, gateway_id: str, *, mqtt_port: int, topic_root: str, secret: bytes = SECRET
+) -> Path:
+    """A gateway.yaml with no bus: an agent that only talks to the cloud (control tests)."""
+    return write_gateway(
+        folder,
+        gateway_id=gateway_id,
+        mqtt_port=mqtt_port,
+        topic_root=topic_root,
+        modbus_port=1,
+        slaves={},
+        secret=secret,
+        with_bus=False,
+    )
 
 
 JOURNAL_SQL = """

@@ -11,18 +11,16 @@ from typing import Any
 from edge.app import Agent
 from edge.config import load_config
 from edge.outbox import OutboxStore
-from edge.uplink.mqtt import status_topic, telemetry_topic
-from simulators.modbus_tcp import SimulatedStation
+from edge.uplink.mqtt_topics import status_topic, telemetry_topic
 from tests.edge.support import (
-    MODEL,
     SECRET,
     CloudAcker,
     Message,
     MqttProbe,
     TcpProxy,
     run,
+    station_and_gateway,
     status_of,
-    write_gateway,
 )
 from tests.fix_broker import BrokerAddress
 from wire import Batch, open_envelope, verify_envelope
@@ -62,19 +60,15 @@ def test_agent_publishes_signed_batches_and_empties_the_outbox(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
+        async with station_and_gateway(
+            tmp_path,
+            gw,
+            mqtt_port=mqtt_broker.port,
+            topic_root=topic_root,
+            slaves={"th1": 1, "th2": 2},
+        ) as (station, path):
             station.set_value(2, "temperature", 85.0)  # over range: flagged, still sent
-            config = load_config(
-                write_gateway(
-                    tmp_path,
-                    gateway_id=gw,
-                    mqtt_port=mqtt_broker.port,
-                    topic_root=topic_root,
-                    modbus_port=station.port,
-                    slaves={"th1": 1, "th2": 2},
-                ),
-                environ={},
-            )
+            config = load_config(path, environ={})
             topic = f"{topic_root}/{gw}/up/#"
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
@@ -136,15 +130,9 @@ def test_batches_wait_for_an_unreachable_broker(
 
     async def scenario() -> None:
         proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)  # down: connects are refused
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=proxy.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=proxy.port, topic_root=topic_root
+        ) as (_, path):
             async with Agent(load_config(path, environ={})) as agent:
                 health = await agent.wait_until(lambda h: h.unacked_batches >= 2, timeout_s=10)
                 assert not health.uplink_connected
@@ -176,15 +164,9 @@ def test_unacked_batches_are_resent_after_a_reconnect(
     async def scenario() -> None:
         proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)
         await proxy.up()
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=proxy.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=proxy.port, topic_root=topic_root
+        ) as (_, path):
             topic = telemetry_topic(topic_root, gw)
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
@@ -216,15 +198,9 @@ def test_seq_continues_after_a_restart(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root
+        ) as (_, path):
             async with CloudAcker(mqtt_broker.host, mqtt_broker.port, topic_root):
                 async with Agent(load_config(path, environ={})) as agent:
                     before = await agent.wait_until(lambda h: h.last_acked_seq is not None, 10)
@@ -243,15 +219,13 @@ def test_status_shows_a_dead_sensor_and_its_recovery(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1, "th2": 2},
-            )
+        async with station_and_gateway(
+            tmp_path,
+            gw,
+            mqtt_port=mqtt_broker.port,
+            topic_root=topic_root,
+            slaves={"th1": 1, "th2": 2},
+        ) as (station, path):
             topic = status_topic(topic_root, gw)
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
@@ -293,16 +267,9 @@ def test_status_is_republished_every_interval(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-                status_interval_s=0.2,
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root, status_interval_s=0.2
+        ) as (_, path):
             topic = status_topic(topic_root, gw)
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
@@ -325,15 +292,9 @@ def test_status_is_skipped_while_disconnected_and_fresh_on_reconnect(
     async def scenario() -> None:
         proxy = TcpProxy(mqtt_broker.host, mqtt_broker.port)
         await proxy.up()
-        async with SimulatedStation.for_model(MODEL, [1, 2], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=proxy.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1, "th2": 2},
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=proxy.port, topic_root=topic_root, slaves={"th1": 1, "th2": 2}
+        ) as (station, path):
             topic = status_topic(topic_root, gw)
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,
@@ -363,16 +324,9 @@ def test_a_puback_is_not_a_commit_batches_wait_for_the_clouds_ack(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-                ack_timeout_s=0.5,
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root, ack_timeout_s=0.5
+        ) as (_, path):
             topic = telemetry_topic(topic_root, gw)
             async with (
                 MqttProbe(mqtt_broker.host, mqtt_broker.port, topic) as probe,

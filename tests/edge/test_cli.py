@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from device_profiles import builtin_profile
 from edge.cli import app, format_values
-from edge.uplink.mqtt import status_topic
+from edge.uplink.mqtt_topics import status_topic
 from simulators.modbus_tcp import SimulatedStation
 from tests.edge.support import MqttProbe, write_gateway
 from tests.fix_broker import BrokerAddress

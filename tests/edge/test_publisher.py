@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -239,6 +240,31 @@ def test_a_refused_batch_is_quarantined_not_deleted(tmp_path: Path) -> None:
     run(scenario)
 
 
+def stored_strikes(folder: Path, seq: int) -> int | None:
+    """The strikes the outbox file holds for ``seq`` (None: not in line), read beside the run."""
+    db = sqlite3.connect(folder / "outbox.sqlite3")
+    try:
+        row = db.execute("SELECT strikes FROM batches WHERE seq = ?", (seq,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else int(row[0])
+
+
+async def pass_over(r: Rig, lost: int, reading: int) -> None:
+    """One newer batch sent after ``lost``'s last send and committed; ``lost`` due again.
+
+    At most one strike: ``lost`` is sent again after the ack (or given up).
+    """
+    sends = r.sent_seqs().count(lost)
+    out = len(set(r.sent_seqs()))
+    await r.publisher.store(readings(1, start=reading))
+    await r.changes.until(lambda: len(set(r.sent_seqs())) == out + 1)
+    r.uplink.commit([max(r.sent_seqs())])
+    await r.changes.until(
+        lambda: r.publisher.view.quarantined_batches == 1 or r.sent_seqs().count(lost) > sends + 1
+    )
+
+
 def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with rig(
@@ -251,23 +277,11 @@ def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path)
             assert r.publisher.view.quarantined_batches == 0
             # live data keeps flowing and is acked while `lost` is passed over, time after
             # time: each newer batch sent after its last send and committed is a strike
-            newer, sends = 0, 0
-
-            def all_sent() -> bool:
-                return len(set(r.sent_seqs())) == newer + 1
-
-            def due_again() -> bool:  # `lost` sent again after the ack, or given up
-                quarantined = r.publisher.view.quarantined_batches == 1
-                return quarantined or r.sent_seqs().count(lost) > sends + 1
-
+            newer = 0
             while r.publisher.view.quarantined_batches == 0:
                 newer += 1
                 assert newer <= 20, "never quarantined"
-                sends = r.sent_seqs().count(lost)
-                await r.publisher.store(readings(1, start=newer))
-                await r.changes.until(all_sent)
-                r.uplink.commit([max(r.sent_seqs())])
-                await r.changes.until(due_again)
+                await pass_over(r, lost, newer)
             assert newer >= 3  # one strike per newer batch at most
             await r.changes.until(lambda: r.publisher.view.unacked_batches == 0)
             assert r.sent_seqs().count(lost) >= 3
@@ -279,6 +293,51 @@ def test_a_batch_never_acked_while_newer_ones_are_is_quarantined(tmp_path: Path)
         assert (quarantined.seq, quarantined.reason) == (lost, "never_acknowledged")
 
     run(scenario)
+
+
+def test_strikes_against_a_never_acked_batch_add_up_across_restarts(tmp_path: Path) -> None:
+    """A gateway restarted between strikes still gives the batch up at the third."""
+    options: dict[str, float] = {
+        "max_batch_readings": 1,
+        "ack_timeout_s": 0.05,
+        "quarantine_after_sends": 3,
+    }
+    newer = 0
+
+    async def strikes_then_restart() -> int:
+        nonlocal newer
+        async with rig(tmp_path, **options) as r:
+            await r.publisher.store(readings(1))
+            await r.changes.until(lambda: len(r.uplink.sent) >= 2)
+            (lost,) = set(r.sent_seqs())
+            while stored_strikes(tmp_path, lost) != 2:
+                newer += 1
+                assert newer <= 20, "no strikes"
+                await pass_over(r, lost, newer)
+            assert r.publisher.view.quarantined_batches == 0
+        return lost
+
+    async def after_the_restart(lost: int) -> None:
+        nonlocal newer
+        async with rig(tmp_path, **options) as r:
+            await r.changes.until(lambda: lost in r.sent_seqs())  # still in line
+            while r.publisher.view.quarantined_batches == 0:
+                assert stored_strikes(tmp_path, lost) == 2  # no strike earned in this run yet
+                newer += 1
+                assert newer <= 40, "never quarantined"
+                await pass_over(r, lost, newer)
+            # the first strike of this run was the third: 0 + 1 would not have been enough
+            assert stored_strikes(tmp_path, lost) is None
+
+    lost = asyncio.run(asyncio.wait_for(strikes_then_restart(), timeout=30))
+    assert stored_strikes(tmp_path, lost) == 2  # on disk while the gateway is down
+    run(lambda: after_the_restart(lost))
+    kept = OutboxStore.open(tmp_path)
+    try:
+        (quarantined,) = kept.quarantined()
+    finally:
+        kept.close()
+    assert (quarantined.seq, quarantined.reason) == (lost, "never_acknowledged")
 
 
 def test_bad_signature_after_a_rotation_is_re_signed_once_then_quarantined(

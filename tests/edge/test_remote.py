@@ -17,16 +17,15 @@ from paho.mqtt import publish
 from edge.config import EdgeConfig
 from edge.remote import Supervisor
 from edge.remote_link import cmd_ack_topic, cmd_topic, config_topic
-from edge.uplink.mqtt import status_topic
-from simulators.modbus_tcp import SimulatedStation
+from edge.uplink.mqtt_topics import status_topic
 from tests.edge.support import (
-    MODEL,
     SECRET,
     CloudAcker,
     MqttProbe,
     run,
+    station_and_gateway,
     supervised,
-    write_gateway,
+    write_idle_gateway,
 )
 from tests.fix_broker import BrokerAddress
 from wire.signing import sign_object, verify_object
@@ -98,15 +97,9 @@ def test_forged_pushes_change_nothing_broken_ones_roll_back_good_ones_apply(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root
+        ) as (_, path):
             original = path.read_text()
             async with supervised_with_cloud(mqtt_broker, topic_root, path, gw) as (
                 supervisor,
@@ -195,16 +188,9 @@ def test_commands_poll_now_set_interval_resend_and_replays(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        async with SimulatedStation.for_model(MODEL, [1], update_interval_s=None) as station:
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gw,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=station.port,
-                slaves={"th1": 1},
-                interval_s=3600,
-            )
+        async with station_and_gateway(
+            tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root, interval_s=3600
+        ) as (_, path):
             path.write_text("# Station 7: keep this comment\n" + path.read_text())
             async with supervised_with_cloud(mqtt_broker, topic_root, path, gw) as (
                 supervisor,
@@ -256,15 +242,7 @@ def test_a_config_that_cannot_reach_its_broker_is_rolled_back(
     gw = f"gw-{secrets.token_hex(4)}"
 
     async def scenario() -> None:
-        path = write_gateway(
-            tmp_path,
-            gateway_id=gw,
-            mqtt_port=mqtt_broker.port,
-            topic_root=topic_root,
-            modbus_port=1,
-            slaves={},
-            with_bus=False,
-        )
+        path = write_idle_gateway(tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root)
         original = path.read_text()
         async with supervised_with_cloud(mqtt_broker, topic_root, path, gw, timeout_s=1.0) as (
             supervisor,

@@ -50,7 +50,7 @@ class FrameOutcome(BaseModel):
     """What became of one pushed frame."""
 
     device: str = Field(description="the platform's device id or IMEI")
-    outcome: str = Field(description="stored, duplicate or dead_lettered")
+    outcome: str = Field(description="stored, duplicate, presence (status frame) or dead_lettered")
     gateway: str | None = Field(description="the gateway the frame names")
     seq: int | None = Field(description="the batch's sequence number, when verified")
     reason: str | None = Field(description="the dead-letter reason, if refused")

@@ -27,6 +27,7 @@ from edge.uplink.nbiot.links import FrameLink, UdpLink
 from edge.uplink.nbiot.modem import Bc95Modem
 from wire import Batch, WireError
 from wire.compact import Channel, CompactAck, decode_compact_ack, encode_compact
+from wire.compact_status import CompactStatus, encode_compact_status
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,18 @@ class NbiotSender:
                 log.info("NB-IoT send of seq %d, attempt %d: %s", batch.seq, attempt, exc)
                 self._recover(failures)
         raise UplinkError(f"seq {batch.seq} not acknowledged after {self._attempts} attempts")
+
+    def send_status(self, status: CompactStatus, secret: bytes | None = None) -> None:
+        """Send ``status`` as one compact status frame, once: nothing acknowledges it.
+
+        Raises:
+            ModemError: the module did not take the frame (a later status replaces it).
+            CompactError: the status does not fit a frame.
+        """
+        if secret is not None:
+            self._secret = secret
+        self._link.send(encode_compact_status(status, self._channels, self._secret))
+        self.sends += 1
 
     def attach(self) -> None:
         """Set the module up and register, so that :meth:`deliver` can start at once.

@@ -18,6 +18,7 @@ from cloud.alarms.worker import AlarmWorker
 from cloud.ingest.pipeline import PRESENCE
 from cloud.storage import Storage
 from cloud.storage.alarms import alarm_history
+from cloud.storage.sites import list_sites, update_site
 from tests.cloud.alarms.live_helpers import (
     HOUR,
     MINUTE,
@@ -238,6 +239,24 @@ async def test_a_rate_window_is_kept_across_a_stop_and_a_crash_forgets_no_alarm(
     assert (alarm.state, alarm.repeats) == ("open", 0)
     assert [k for k, _ in await _events(storage, alarm.id)] == ["open"]
     await third.stop()
+
+
+async def test_a_station_s_new_target_class_applies_once_metadata_is_read_again(
+    storage: Storage,
+) -> None:
+    await rules(storage, {"id": "section-class", "kind": "water_class"})  # the site's target
+    clock = Clock()
+    engine = await _engine(storage, clock)
+    at = Station(storage, engine, clock)
+    await at.send("ammonia_nitrogen", [1.2], T0)  # no target class yet: nothing to judge
+    assert await alarms(storage) == []
+    [site] = await list_sites(storage, PLATFORM)
+    await update_site(storage, PLATFORM, site.id, {"water_target_class": "II"})
+    await engine.refresh_stations()  # as every tick does
+    await at.send("ammonia_nitrogen", [1.2], T0 + MINUTE)  # class IV, worse than II
+    [alarm] = await alarms(storage)
+    assert (alarm.rule_id, alarm.state, alarm.level) == ("section-class", "open", "IV")
+    await engine.stop()
 
 
 async def test_a_standby_evaluator_takes_over_and_nothing_is_raised_twice(

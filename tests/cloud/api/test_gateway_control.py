@@ -24,7 +24,7 @@ from cloud.settings import Settings
 from cloud.storage import Storage, audit
 from cloud.storage.keys import NewKey, create_key
 from tests.cloud.api.conftest import TEST_BURST, TEST_RATE_PER_S, bearer
-from tests.edge.support import supervised, write_gateway
+from tests.edge.support import supervised, write_idle_gateway
 from tests.fix_broker import BrokerAddress
 
 pytestmark = pytest.mark.e2e
@@ -65,15 +65,8 @@ def test_push_config_commands_and_rotation_through_the_api(
             await storage.register_gateway("gw-water", tenant="water")
             admin, analyst = await token(storage), await token(storage, "analyst", "eeb")
             other_admin = await token(storage, "admin", "water")
-            path = write_gateway(
-                tmp_path,
-                gateway_id=gateway,
-                mqtt_port=mqtt_broker.port,
-                topic_root=topic_root,
-                modbus_port=1,
-                slaves={},
-                secret=secret,
-                with_bus=False,
+            path = write_idle_gateway(
+                tmp_path, gateway, mqtt_port=mqtt_broker.port, topic_root=topic_root, secret=secret
             )
             async with (
                 api(storage, migrated_database_url, mqtt_broker, topic_root) as client,

@@ -20,10 +20,12 @@ from cloud.ingest.nbiot_channels import load_channel_tables
 from cloud.settings import Settings
 from cloud.storage import Storage
 from cloud.storage.nbiot_channels import set_channels
+from tests.cloud.api.conftest import bearer, issue_key
 from tests.cloud.helpers import all_readings
 from tests.fix_broker import BrokerAddress
 from wire import Batch, Reading
 from wire.compact import Channel, decode_compact_ack, encode_compact
+from wire.compact_status import CompactStatus, encode_compact_status
 
 GATEWAY = "nb-soil"
 TABLE = (Channel("aq1", "pm2_5", 0), Channel("aq1", "air_temperature", 1))
@@ -90,13 +92,11 @@ def test_serve_with_the_nbiot_listeners_stores_udp_and_coap_frames(
         ack = decode_compact_ack(reply, secret)
         assert (ack.gateway_id, ack.seq, ack.refused) == (GATEWAY, 1, False)
 
-        async def post() -> tuple[aiocoap.numbers.codes.Code, bytes]:
+        async def post(frame: bytes) -> tuple[aiocoap.numbers.codes.Code, bytes]:
             context = await aiocoap.Context.create_client_context()
             try:
                 request = aiocoap.Message(
-                    code=aiocoap.POST,
-                    uri=f"coap://127.0.0.1:{coap_port}/c",
-                    payload=_frame(secret, 2),
+                    code=aiocoap.POST, uri=f"coap://127.0.0.1:{coap_port}/c", payload=frame
                 )
                 response = await asyncio.wait_for(context.request(request).response, 10)
             finally:
@@ -104,10 +104,17 @@ def test_serve_with_the_nbiot_listeners_stores_udp_and_coap_frames(
             return response.code, bytes(response.payload)
 
         assert client.portal is not None
-        code, payload = client.portal.call(post)
+        code, payload = client.portal.call(post, _frame(secret, 2))
         assert code == aiocoap.CHANGED
         ack = decode_compact_ack(payload, secret)
         assert (ack.gateway_id, ack.seq, ack.refused) == (GATEWAY, 2, False)
+        # a status frame is recorded as the gateway's presence: 2.04, nothing to acknowledge
+        status = CompactStatus(GATEWAY, int(time.time() * 1000), devices={"aq1": "ok"})
+        code, payload = client.portal.call(post, encode_compact_status(status, TABLE, secret))
+        assert (code, payload) == (aiocoap.CHANGED, b"")
+        listed = client.get("/api/v1/gateways", headers=bearer(issue_key(migrated_database_url)))
+        (gateway,) = [g for g in listed.json() if g["id"] == GATEWAY]
+        assert gateway["presence"] == "online"
     assert asyncio.run(_stored(migrated_database_url)) == [35.0, 35.0]
 
 

@@ -15,9 +15,10 @@ from cloud.ingest import IngestWorker
 from cloud.settings import MqttEndpoint
 from cloud.storage import Storage
 from cloud.storage.registry import GatewayKeys
-from tests.cloud.helpers import all_readings, make_batch, publisher
+from tests.cloud.helpers import all_readings, make_batch, now_ms, publisher
 from tests.fix_broker import BrokerAddress
 from wire.compact import Channel, decode_compact_ack, encode_compact
+from wire.compact_status import CompactStatus, encode_compact_status
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +146,49 @@ async def test_a_database_outage_holds_the_frame_until_it_is_stored(
         assert (stats.accepted, stats.dead_lettered, flaky.failures) == (1, 0, 0)
     ack_topic, _ = acks.get(timeout=WAIT_S)
     assert ack_topic.endswith("/gw-nb/down/compact-ack")
+
+
+async def test_a_status_frame_records_presence_and_its_report_and_is_not_acknowledged(
+    storage: Storage,
+    mqtt_broker: BrokerAddress,
+    topic_root: str,
+    acks: queue.Queue[tuple[str, bytes]],
+) -> None:
+    secret = await storage.register_gateway("gw-nb")
+    status = CompactStatus(
+        "gw-nb",
+        now_ms(),
+        devices={"th1": "degraded"},
+        counters={"pending_readings": 3, "uptime_s": 60},
+        oldest_unsent_age_s=5,
+        clock_synced=True,
+        signal={"csq": 14, "rssi_dbm": -85},
+    )
+    topic = f"{topic_root}/gw-nb/up/compact"
+    endpoint = MqttEndpoint(mqtt_broker.host, mqtt_broker.port)
+    async with IngestWorker(
+        storage, endpoint, topic_root=topic_root, channel_tables={"gw-nb": TABLE}
+    ) as worker:
+        with publisher(mqtt_broker.host, mqtt_broker.port) as pub:
+            pub.publish(topic, _hex(encode_compact_status(status, TABLE, bytes(32))))  # forged
+            pub.publish(topic, _hex(encode_compact_status(status, TABLE, secret)))
+        stats = await worker.wait_processed(2, WAIT_S)
+    assert (stats.presence_updates, stats.dead_lettered, stats.accepted) == (1, 1, 0)
+    (gateway,) = [g for g in await storage.list_gateways() if g.id == "gw-nb"]
+    assert gateway.presence == "online"
+    assert gateway.status_report == {
+        "pending_readings": 3,
+        "unacked_batches": 0,
+        "quarantined_batches": 0,
+        "resent_batches": 0,
+        "thinned_readings": 0,
+        "oldest_unsent_age_s": 5,
+        "uptime_s": 60,
+        "forged_acks": 0,
+        "clock_synced": True,
+        "signal_csq": 14,
+        "signal_rssi_dbm": -85,
+    }
+    (device,) = await storage.gateway_devices("gw-nb")
+    assert (device.name, device.health) == ("th1", "degraded")
+    assert acks.empty()  # a status is recorded, never acknowledged

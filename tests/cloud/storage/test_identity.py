@@ -104,9 +104,9 @@ async def test_a_plaintext_secret_is_sealed_on_first_use(
 async def test_a_storage_without_a_key_refuses_to_write_a_plaintext_secret(
     storage: Storage, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cloud.storage.registry  # noqa: PLC0415 - the suite's default, switched off here
+    import cloud.storage.secret_custody  # noqa: PLC0415 - the suite's default, switched off here
 
-    monkeypatch.setattr(cloud.storage.registry, "PLAINTEXT_SECRETS_BY_DEFAULT", False)
+    monkeypatch.setattr(cloud.storage.secret_custody, "PLAINTEXT_SECRETS_BY_DEFAULT", False)
     async with Storage(migrated_database_url, max_size=1, plaintext_secrets=True) as opted_in:
         secret = await opted_in.register_gateway("gw-1")
     async with Storage(migrated_database_url, max_size=1) as keyless:

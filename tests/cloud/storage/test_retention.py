@@ -15,6 +15,7 @@ from cloud.ingest.outcomes import IngestPolicy, Pruned
 from cloud.storage import DAILY, HOURLY, Storage
 from tests.cloud.helpers import EVER, all_readings, make_batch
 from tests.fix_db import TIMESCALEDB
+from wire import Batch, Reading
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +100,36 @@ def test_retention_run_command(migrated_database_url: str, monkeypatch: pytest.M
     monkeypatch.delenv("SHANSHUI_RETENTION_DAYS")
     result = CliRunner().invoke(app, ["retention", "run"])
     assert "no readings (kept forever)" in result.stdout
+
+
+async def _marked_means(url: str) -> set[datetime]:
+    """The times ``reading_means`` marks (one series in these tests)."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute("SELECT time FROM reading_means")
+        return {row[0] for row in await cursor.fetchall()}
+
+
+async def test_the_marks_of_thinned_readings_go_with_their_readings(
+    storage: Storage, migrated_database_url: str, db_flavour: str
+) -> None:
+    """No ``reading_means`` row outlives its reading, and none of a reading still kept goes."""
+    for seq, ago in enumerate([400, 31, 29, 1], start=1):
+        start = NOW_MS - ago * DAY_MS
+        means = tuple(
+            Reading("th1", "air_temperature", start + i * 600_000, 20.0 + i, mean_of=4)
+            for i in range(3)
+        )
+        await storage.store_batch(Batch("gw-1", seq, means), "t")
+    assert len(await _marked_means(migrated_database_url)) == 12
+    # the cut-off falls inside the day 29 days ago (00:00 and 00:10 before it, 00:20 after)
+    before = NOW - timedelta(days=29) + timedelta(minutes=15)
+    if db_flavour == TIMESCALEDB:  # what its retention policy does: whole chunks only
+        async with await psycopg.AsyncConnection.connect(migrated_database_url) as conn:
+            await conn.execute("SELECT drop_chunks('readings', older_than => %s)", [before])
+            await conn.commit()
+    await storage.prune_readings(before, chunk_rows=2)
+    kept = (await all_readings(storage, "gw-1")).readings
+    assert {r.time for r in kept} == await _marked_means(migrated_database_url)
+    # plain: 00:20 of day 29 and day 1; TimescaleDB: the chunk of day 29 is not dropped
+    assert len(kept) == (6 if db_flavour == TIMESCALEDB else 4)
+    assert min(r.time for r in kept) >= before - timedelta(minutes=15)

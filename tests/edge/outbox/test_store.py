@@ -279,7 +279,9 @@ def test_batches_are_stored_unsigned_and_old_signed_ones_are_read_as_bodies(
     assert sealed is not None
     assert b'"sig"' not in sealed.payload
     old = sign_batch(Batch(GW, 99, tuple(readings(1))), bytes(range(32)))
-    store._db.execute("INSERT INTO batches VALUES (99, ?, 1, 0)", (old,))
+    store._db.execute(
+        "INSERT INTO batches(seq, payload, readings, created_ms) VALUES (99, ?, 1, 0)", (old,)
+    )
     assert store.payloads([99]) == [(99, encode_batch(Batch(GW, 99, tuple(readings(1)))))]
 
 
@@ -343,3 +345,49 @@ def test_an_outbox_from_before_means_were_marked_is_upgraded(tmp_path: Path) -> 
     finally:
         store.close()
     assert [r.mean_of for r in decode_batch(body).readings] == [1, 3]
+
+
+def test_strikes_are_kept_across_a_reopen_and_gone_with_the_batch(tmp_path: Path) -> None:
+    first = OutboxStore.open(tmp_path)
+    try:
+        first.enqueue(readings(2))
+        one, two = first.seal(GW, 1), first.seal(GW, 1)
+        assert one is not None
+        assert two is not None
+        assert [first.strike(one.seq), first.strike(one.seq)] == [1, 2]
+    finally:
+        first.close()
+    again = OutboxStore.open(tmp_path)
+    try:
+        assert again.strike(one.seq) == 3  # counted on from the file, not from 0
+        assert again.strike(two.seq) == 1
+        again.quarantine(one.seq, "never_acknowledged")
+        assert again.strike(one.seq) == 0  # not in line any more: nothing to count
+        assert again.resend([one.seq]) == 1
+        assert again.strike(one.seq) == 1  # put back by a person: a fresh start
+    finally:
+        again.close()
+
+
+def test_an_outbox_from_before_strikes_were_kept_is_upgraded(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    with db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT INTO meta VALUES ('next_seq', 8);"
+            "CREATE TABLE batches (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL,"
+            " readings INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+            "INSERT INTO batches VALUES (7, x'7b7d', 1, 1700000000000);"
+        )
+    db.close()
+    store = OutboxStore.open(tmp_path)
+    try:
+        assert [seq for seq, _ in store.unacked()] == [7]  # the waiting batch is kept
+        assert store.strike(7) == 1
+        store.enqueue(readings(1))
+        sealed = store.seal(GW, 10)
+        assert sealed is not None
+        assert sealed.seq == 8
+        assert store.strike(8) == 1
+    finally:
+        store.close()

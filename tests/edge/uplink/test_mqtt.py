@@ -12,7 +12,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MqttSection
 from edge.errors import NotConnectedError
-from edge.uplink.mqtt import MAX_IN_FLIGHT, MqttUplink, ack_topic, status_topic, telemetry_topic
+from edge.uplink.mqtt import MAX_IN_FLIGHT, MqttUplink
+from edge.uplink.mqtt_topics import ack_topic, status_topic, telemetry_topic
 from tests.edge.support import SECRET, MqttProbe, TcpProxy, status_of
 from tests.fix_broker import BrokerAddress
 from wire import Batch, encode_batch, open_envelope, verify_envelope

@@ -22,7 +22,7 @@ import pytest
 from edge.config import load_config
 from edge.remote_link import ControlLink
 from edge.uplink.mqtt import MqttUplink
-from tests.edge.support import run, write_gateway
+from tests.edge.support import run, write_idle_gateway
 from tests.fix_broker import BrokerAddress
 
 ROUNDS = 3
@@ -51,15 +51,7 @@ def test_closed_uplinks_and_control_links_keep_no_socket_open(
     mqtt_broker: BrokerAddress, topic_root: str, tmp_path: Path
 ) -> None:
     gw = f"gw-{secrets.token_hex(4)}"
-    path = write_gateway(
-        tmp_path,
-        gateway_id=gw,
-        mqtt_port=mqtt_broker.port,
-        topic_root=topic_root,
-        modbus_port=1,
-        slaves={},
-        with_bus=False,
-    )
+    path = write_idle_gateway(tmp_path, gw, mqtt_port=mqtt_broker.port, topic_root=topic_root)
     config = load_config(path, environ={})
 
     async def scenario() -> None:
