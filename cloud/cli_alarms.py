@@ -12,22 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cloud import services
 from cloud.alarms import RuleFileError, RuleRefusedError, RuleSet, dump_rules, load_rules
 from cloud.alarms.rule_files import locate_refusal
-from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
+from cloud.cli_common import EXIT_UNAVAILABLE, EXIT_USAGE, reports_errors, with_storage
 from cloud.cli_keys import PLATFORM, _actor, _iso
 from cloud.settings import Settings, load_settings
 from cloud.storage import Storage, audit
 from cloud.storage.alarm_rules import delete_rule, list_rules, put_rules
 from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, list_alarms, resolve
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 30.0  # a stopping evaluator's last checkpoint and deliveries in flight
 
 alarms_app = typer.Typer(
     help="Alarms: the evaluator; list, acknowledge, resolve.", no_args_is_help=True
@@ -143,9 +148,25 @@ async def _run_evaluator(settings: Settings, conninfo: str, *, exit_with_parent:
                     await stop.wait()
             if exit_with_parent and os.getppid() != parent:
                 break  # the serve or ingest process that started this one is gone
-        await worker.stop()
-        await notifier.close()
+        if not await stopped_within(STOP_TIMEOUT_S, worker.stop(), notifier.close()):
+            # a stop that hangs (a step or a reconnect that never ends) must not leave an
+            # orphan evaluating forever: what was committed is safe, as after a crash
+            log.warning("alarm evaluator did not stop within %.0f s; exiting", STOP_TIMEOUT_S)
+            os._exit(EXIT_UNAVAILABLE)
     typer.echo("alarm evaluator stopped", err=True)
+
+
+async def stopped_within(timeout_s: float, *steps: Coroutine[Any, Any, None]) -> bool:
+    """Run the stop ``steps`` in turn; False if they took longer than ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            for step in steps:
+                await step
+    except TimeoutError:
+        for step in steps:
+            step.close()  # those not started yet
+        return False
+    return True
 
 
 @rules_app.command("import")

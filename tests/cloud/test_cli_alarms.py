@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cloud.alarms.events import Transition
 from cloud.cli import app
+from cloud.cli_alarms import stopped_within
 from cloud.storage import Storage
 from cloud.storage.alarm_contacts import NewContact, add_contact, claim_delivery, finish_delivery
 from cloud.storage.alarm_eval import evaluation
@@ -218,3 +219,18 @@ def test_rules_delete(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(app, ["rules", "list"]).stdout == ""
     again = runner.invoke(app, ["rules", "delete", "pond-do-low"])
     assert (again.exit_code, again.stderr) == (2, "error: no rule 'pond-do-low'\n")
+
+
+@pytest.mark.anyio
+async def test_an_evaluator_whose_stop_hangs_is_told_so() -> None:
+    # `alarms run` exits the hard way then: an orphan must not evaluate forever
+    never = asyncio.Event()
+
+    async def hang() -> None:
+        await never.wait()
+
+    async def done() -> None:
+        return None
+
+    assert await stopped_within(5.0, done(), done()) is True
+    assert await stopped_within(0.05, hang(), done()) is False  # done() closed, not awaited
