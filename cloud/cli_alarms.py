@@ -228,10 +228,10 @@ def rules_list(
 @rules_app.command("delete")
 @reports_errors
 def rules_delete(rule_id: Annotated[str, typer.Argument(help="The rule's id.")]) -> None:
-    """Delete a rule; its alarms stay, as history (an open one is resolved by hand)."""
+    """Delete a rule; its alarms stay, as history (those still open are resolved)."""
 
     async def delete(storage: Storage) -> None:
-        await delete_rule(storage, PLATFORM, rule_id)
+        await delete_rule(storage, PLATFORM, rule_id, _actor())
         await audit.record(storage, _actor(), "alarm_rule.delete", f"rule:{rule_id}", {})
 
     with_storage(delete)

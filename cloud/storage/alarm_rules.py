@@ -51,6 +51,18 @@ WHERE r.id = %(id)s"""
 
 _DELETE = f"DELETE FROM alarm_rules r WHERE r.id = %(id)s AND {_IN_SCOPE} RETURNING r.id"  # noqa: S608
 
+# a deleted rule's alarms left unresolved would stay open (and escalate) for ever
+_CLOSE_ALARMS = """
+WITH closed AS (
+    UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = %(actor)s,
+        resolve_comment = 'its rule was deleted'
+    WHERE rule_id = %(id)s AND state <> 'resolved'
+    RETURNING id, level
+)
+INSERT INTO alarm_events (alarm_id, kind, at, level, actor, comment)
+SELECT id, 'close', now(), level, %(actor)s, 'its rule was deleted' FROM closed
+"""
+
 _KNOWN = """
 SELECT t.name, 'tenant', t.name FROM tenants t WHERE t.name = ANY(%(tenants)s)
 UNION ALL
@@ -155,8 +167,10 @@ async def get_rule(storage: Storage, scope: Scope, rule_id: str) -> Rule:
     return found[0]
 
 
-async def delete_rule(storage: Storage, scope: Scope, rule_id: str) -> None:
-    """Delete a rule; its alarms stay, as history.
+async def delete_rule(
+    storage: Storage, scope: Scope, rule_id: str, actor: str = "rule deleted"
+) -> None:
+    """Delete a rule; its alarms stay, as history, those still open resolved by ``actor``.
 
     Raises:
         NotFoundError: no such rule, or another tenant's.
@@ -165,6 +179,7 @@ async def delete_rule(storage: Storage, scope: Scope, rule_id: str) -> None:
         cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
         if await cursor.fetchone() is None:
             raise NotFoundError("rule", rule_id)
+        await conn.execute(_CLOSE_ALARMS, {"id": rule_id, "actor": actor})
 
 
 async def enabled_rules(storage: Storage) -> list[Rule]:

@@ -12,8 +12,10 @@ from cloud.alarms.events import Transition
 from cloud.cli import app
 from cloud.cli_alarms import stopped_within
 from cloud.storage import Storage
+from cloud.storage.access import Scope
 from cloud.storage.alarm_contacts import NewContact, add_contact, claim_delivery, finish_delivery
 from cloud.storage.alarm_eval import evaluation
+from cloud.storage.alarms import get_alarm
 from tests.cloud.alarms.helpers import T0
 
 RULES = """\
@@ -234,3 +236,24 @@ async def test_an_evaluator_whose_stop_hangs_is_told_so() -> None:
 
     assert await stopped_within(5.0, done(), done()) is True
     assert await stopped_within(0.05, hang(), done()) is False  # done() closed, not awaited
+
+
+def test_deleting_a_rule_resolves_its_open_alarms(
+    runner: CliRunner, tmp_path: Path, migrated_database_url: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES)
+    assert runner.invoke(app, ["rules", "import", str(path)]).exit_code == 0
+    alarm_id = asyncio.run(_open_alarm(migrated_database_url))
+    assert runner.invoke(app, ["rules", "delete", "pond-do-low"]).exit_code == 0
+    (line,) = runner.invoke(app, ["alarms", "list"]).stdout.splitlines()
+    assert line.split()[:2] == [str(alarm_id), "resolved"]
+
+    async def closing() -> tuple[str, str]:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            alarm = await get_alarm(storage, Scope(None), alarm_id)
+            return alarm.resolved_by or "", alarm.resolve_comment or ""
+
+    by, comment = asyncio.run(closing())
+    assert by.startswith("cli:")
+    assert comment == "its rule was deleted"
