@@ -121,9 +121,14 @@ def alarms_run(
     SHANSHUI_ALARM_EVALUATOR=false. It lowers its CPU priority by
     SHANSHUI_ALARM_EVALUATOR_NICE (5): ingest comes first when CPU is short.
     """
+    from cloud.ingest.gc_policy import tune_gc_for_ingest  # noqa: PLC0415 - only this command
+
     settings = load_settings()
     if settings.alarm_evaluator_nice:
         os.nice(settings.alarm_evaluator_nice)
+    # it allocates per reading as ingest does (tuples of the feed, samples) and keeps
+    # much alive (states, windows, bindings): the same collection policy
+    tune_gc_for_ingest()
     with services.database(settings) as conninfo:
         asyncio.run(_run_evaluator(settings, conninfo, exit_with_parent=exit_with_parent))
 
