@@ -12,26 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cloud import services
-from cloud.alarms import RuleFileError, RuleSet, dump_rules, load_rules
-from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
+from cloud.alarms import RuleFileError, RuleRefusedError, RuleSet, dump_rules, load_rules
+from cloud.alarms.rule_files import locate_refusal
+from cloud.cli_common import EXIT_UNAVAILABLE, EXIT_USAGE, reports_errors, with_storage
 from cloud.cli_keys import PLATFORM, _actor, _iso
 from cloud.settings import Settings, load_settings
 from cloud.storage import Storage, audit
-from cloud.storage.alarm_rules import list_rules, put_rules
+from cloud.storage.alarm_rules import delete_rule, list_rules, put_rules
 from cloud.storage.alarms import ALARM_STATES, Alarm, AlarmFilter, acknowledge, list_alarms, resolve
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 30.0  # a stopping evaluator's last checkpoint and deliveries in flight
 
 alarms_app = typer.Typer(
     help="Alarms: the evaluator; list, acknowledge, resolve.", no_args_is_help=True
 )
-rules_app = typer.Typer(help="Alarm rules: import, export, list.", no_args_is_help=True)
+SEVERITIES = ("info", "warning", "critical")
+rules_app = typer.Typer(help="Alarm rules: import, export, list, delete.", no_args_is_help=True)
 
 
 def _alarm_line(alarm: Alarm) -> str:
@@ -46,21 +53,31 @@ def _alarm_line(alarm: Alarm) -> str:
 
 @alarms_app.command("list")
 @reports_errors
-def alarms_list(
+def alarms_list(  # noqa: PLR0917 - one option per filter
     state: Annotated[
         list[str] | None, typer.Option(help=f"Only these states: {', '.join(ALARM_STATES)}.")
     ] = None,
     station: Annotated[int | None, typer.Option(help="Only this site id.")] = None,
     gateway: Annotated[str | None, typer.Option(help="Only this gateway.")] = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
+    severity: Annotated[
+        list[str] | None, typer.Option(help=f"Only these severities: {', '.join(SEVERITIES)}.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
 ) -> None:
     """Alarms of every tenant, newest first."""
-    for name in state or ():
-        if name not in ALARM_STATES:
-            typer.echo(f"error: --state: must be one of {', '.join(ALARM_STATES)}", err=True)
-            raise typer.Exit(EXIT_USAGE)
-    query = AlarmFilter(tuple(state or ()), station, gateway, rule, limit=limit)  # type: ignore[arg-type]
+    for option, names, allowed in (
+        ("state", state, ALARM_STATES),
+        ("severity", severity, SEVERITIES),
+    ):
+        for name in names or ():
+            if name not in allowed:
+                typer.echo(f"error: --{option}: must be one of {', '.join(allowed)}", err=True)
+                raise typer.Exit(EXIT_USAGE)
+    query = AlarmFilter(
+        tuple(state or ()), station, gateway, rule, limit=limit,  # type: ignore[arg-type]
+        severities=tuple(severity or ()),
+    )  # fmt: skip
     found = with_storage(lambda storage: list_alarms(storage, PLATFORM, query))
     for alarm in found:
         typer.echo(_alarm_line(alarm))
@@ -136,9 +153,25 @@ async def _run_evaluator(settings: Settings, conninfo: str, *, exit_with_parent:
                     await stop.wait()
             if exit_with_parent and os.getppid() != parent:
                 break  # the serve or ingest process that started this one is gone
-        await worker.stop()
-        await notifier.close()
+        if not await stopped_within(STOP_TIMEOUT_S, worker.stop(), notifier.close()):
+            # a stop that hangs (a step or a reconnect that never ends) must not leave an
+            # orphan evaluating forever: what was committed is safe, as after a crash
+            log.warning("alarm evaluator did not stop within %.0f s; exiting", STOP_TIMEOUT_S)
+            os._exit(EXIT_UNAVAILABLE)
     typer.echo("alarm evaluator stopped", err=True)
+
+
+async def stopped_within(timeout_s: float, *steps: Coroutine[Any, Any, None]) -> bool:
+    """Run the stop ``steps`` in turn; False if they took longer than ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            for step in steps:
+                await step
+    except TimeoutError:
+        for step in steps:
+            step.close()  # those not started yet
+        return False
+    return True
 
 
 @rules_app.command("import")
@@ -146,7 +179,12 @@ async def _run_evaluator(settings: Settings, conninfo: str, *, exit_with_parent:
 def rules_import(
     path: Annotated[Path, typer.Argument(help="A YAML rule file (a 'rules:' list).")],
 ) -> None:
-    """Create or replace the rules of a file, all or none."""
+    """Create or replace the rules of a file, all or none.
+
+    Rules naming a station or gateway that is not their tenant's, or an unknown
+    quantity or tenant, are refused with the line that names them (they would never
+    fire). Rules not in the file are left as they are.
+    """
     try:
         rules = load_rules(path)
     except RuleFileError as exc:
@@ -159,7 +197,12 @@ def rules_import(
         await audit.record(storage, _actor(), "alarm_rule.import", str(path), {"ids": ids})
         return ids
 
-    ids = with_storage(store)
+    try:
+        ids = with_storage(store)
+    except RuleRefusedError as exc:
+        for problem in locate_refusal(path, exc):
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_USAGE) from None
     typer.echo(f"imported {len(ids)} rule(s)")
 
 
@@ -185,3 +228,16 @@ def rules_list(
         typer.echo(f"{rule.id:<24} {rule.tenant:<12} {rule.kind:<12} {state:<9} {rule.name}")
     if not rules:
         typer.echo("no rules", err=True)
+
+
+@rules_app.command("delete")
+@reports_errors
+def rules_delete(rule_id: Annotated[str, typer.Argument(help="The rule's id.")]) -> None:
+    """Delete a rule; its alarms stay, as history (those still open are resolved)."""
+
+    async def delete(storage: Storage) -> None:
+        await delete_rule(storage, PLATFORM, rule_id, _actor())
+        await audit.record(storage, _actor(), "alarm_rule.delete", f"rule:{rule_id}", {})
+
+    with_storage(delete)
+    typer.echo(f"deleted rule {rule_id}")

@@ -18,15 +18,22 @@ from pydantic import ValidationError
 
 from cloud.alarms.contacts import CONTACT_KINDS, ContactChanges, ContactIn
 from cloud.cli_common import EXIT_USAGE, reports_errors, with_storage
-from cloud.cli_keys import PLATFORM, _actor
+from cloud.cli_keys import PLATFORM, _actor, _iso
 from cloud.storage import Storage, audit
 from cloud.storage.alarm_contact_admin import (
     ContactRecord,
     create_contact,
     delete_contact,
+    get_contact,
     list_contacts,
     rotate_contact_secret,
     update_contact,
+)
+from cloud.storage.alarm_deliveries import (
+    DELIVERY_STATUSES,
+    DeliveryRecord,
+    list_deliveries_in_scope,
+    redeliver_dead,
 )
 
 contacts_app = typer.Typer(
@@ -209,3 +216,51 @@ def contacts_rotate_secret(contact_id: Annotated[int, typer.Argument(min=1)]) ->
 
     typer.echo(with_storage(rotate).hex())
     typer.echo("the webhook's new signing secret above is shown only once", err=True)
+
+
+@contacts_app.command("deliveries")
+@reports_errors
+def contacts_deliveries(
+    contact_id: Annotated[int, typer.Argument(min=1)],
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(DELIVERY_STATUSES)}.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """What was sent to a contact, newest first; ``--status dead``: the dead letters."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        typer.echo(f"error: --status: must be one of {', '.join(DELIVERY_STATUSES)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+    async def read(storage: Storage) -> list[DeliveryRecord]:
+        await get_contact(storage, PLATFORM, contact_id)  # "no alarm contact N" when missing
+        return await list_deliveries_in_scope(storage, PLATFORM, contact_id, status, limit)
+
+    found = with_storage(read)
+    for d in found:
+        error = f"  {d.last_error}" if d.last_error else ""
+        typer.echo(
+            f"{d.id:>6}  {d.status:<8} event {d.event_id:<6} alarm {d.alarm_id:<6} "
+            f"{d.event_kind:<9} attempts {d.attempts}  {_iso(d.created_at)}{error}"
+        )
+    if not found:
+        typer.echo("no deliveries", err=True)
+
+
+@contacts_app.command("redeliver")
+@reports_errors
+def contacts_redeliver(contact_id: Annotated[int, typer.Argument(min=1)]) -> None:
+    """Send a contact's dead deliveries of the last day again (its receiver is back)."""
+
+    async def queue(storage: Storage) -> int:
+        await get_contact(storage, PLATFORM, contact_id)  # "no alarm contact N" when missing
+        count = await redeliver_dead(storage, PLATFORM, contact_id)
+        await audit.record(storage, _actor(), "alarm_contact.redeliver",
+                           f"contact:{contact_id}", {"deliveries": count})  # fmt: skip
+        return count
+
+    count = with_storage(queue)
+    typer.echo(
+        f"{count} dead deliver{'y' if count == 1 else 'ies'} queued again: the active alarm "
+        "evaluator sends them within 30 s"
+    )

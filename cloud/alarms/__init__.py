@@ -7,6 +7,7 @@ process's service and notification are the asyncio modules listed last.
 
 * :mod:`cloud.alarms.rules` - the rule kinds, validated (pydantic)
 * :mod:`cloud.alarms.rule_files` - YAML import/export with ``file:line`` errors
+* :mod:`cloud.alarms.rule_refs` - the stations, gateways, quantities a rule names
 * :mod:`cloud.alarms.events` - readings, gateway statuses and transitions
 * :mod:`cloud.alarms.conditions` - per kind: the level a reading shows
 * :mod:`cloud.alarms.evaluator` - minimum durations, transitions, silence, late marks
@@ -17,7 +18,7 @@ process's service and notification are the asyncio modules listed last.
 * :mod:`cloud.alarms.notify` - webhooks, e-mail, SMS; retries, quiet hours, escalation
 """
 
-from cloud.alarms.errors import AlarmError, RuleFileError
+from cloud.alarms.errors import AlarmError, RuleFileError, RuleRefusedError
 from cloud.alarms.evaluator import Evaluator
 from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
 from cloud.alarms.rule_files import dump_rules, load_rules
@@ -29,6 +30,7 @@ __all__ = [
     "GatewayStatus",
     "Rule",
     "RuleFileError",
+    "RuleRefusedError",
     "RuleSet",
     "Sample",
     "Series",

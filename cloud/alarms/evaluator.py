@@ -275,8 +275,10 @@ class Evaluator:
 
     def _judge(self, binding: Binding, sample: Sample, late: bool, out: list[Transition]) -> None:
         state = binding.state
-        last = state.last_ms
-        if last is not None and (sample.time_ms < last or (sample.time_ms == last and binding.own)):
+        # a station's sensors (geohazard: gauge and meter) are told stale one by one, by
+        # the condition: a meter's batch after the gauge's newer one still counts
+        last = state.last_ms if binding.own else None
+        if last is not None and sample.time_ms <= last:
             # stale: this subject has already been evaluated past it; or this very reading
             # again (a series has one reading per time; a station's are told apart below)
             return
@@ -285,7 +287,7 @@ class Evaluator:
         if condition is None:  # an absence binding: heard, not judged
             return
         verdict = condition(binding.rule, state, sample)
-        state.last_ms = sample.time_ms
+        state.last_ms = max(state.last_ms or sample.time_ms, sample.time_ms)
         if verdict is not None and (verdict.level != state.level or state.candidate is not None):
             self._debounce(binding, verdict, sample, late, out)
         if not quiet_before or state.level or state.candidate is not None or state.windows:

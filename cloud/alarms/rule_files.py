@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cloud.alarms.errors import RuleFileError
+from cloud.alarms.errors import RuleFileError, RuleRefusedError
 from cloud.alarms.rules import KINDS, RuleSet
 from device_profiles.yaml_source import Where, YamlSourceError, describe_errors, read_yaml
 
@@ -49,14 +49,44 @@ def load_rules(path: Path) -> RuleSet:
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
-        raise RuleFileError(describe_errors(path, node, exc, union_tags=KINDS)) from None
+        problems = describe_errors(path, node, exc, union_tags=KINDS)
+        # lists are tuples in the (frozen) models; the file writes them as lists
+        raise RuleFileError([p.replace("a valid tuple", "a list") for p in problems]) from None
 
 
 def dump_rules(rules: RuleSet) -> str:
     """YAML that :func:`load_rules` reads back as the same rules (defaults left out)."""
     data = rules.model_dump(mode="json", exclude_defaults=True)
     data.setdefault("rules", [])  # an empty set reads as one, not as `{}`
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    data["rules"] = [_kind_first(rule) for rule in data["rules"]]
+    return yaml.safe_dump(_whole(data), allow_unicode=True, sort_keys=False)
+
+
+def _kind_first(rule: dict[str, Any]) -> dict[str, Any]:
+    """id, tenant, name and kind first, as a rule is read."""
+    first = [key for key in ("id", "tenant", "name", "kind") if key in rule]
+    return {key: rule[key] for key in first} | {k: v for k, v in rule.items() if k not in first}
+
+
+def _whole(data: Any) -> Any:
+    """``600`` rather than ``600.0`` for whole numbers, as people write them."""
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, dict):
+        return {key: _whole(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_whole(value) for value in data]
+    return data
+
+
+def locate_refusal(path: Path, refused: RuleRefusedError) -> list[str]:
+    """The platform's refusal of a file's rules as ``file:line: rules[i].key: message`` lines."""
+    try:
+        _, node = read_yaml(path)
+    except YamlSourceError:
+        node = None  # changed since it was loaded: name the keys without lines
+    where = Where(path, node)
+    return [where.format(("rules", p.index, *p.loc), p.message) for p in refused.problems]
 
 
 def _unknown_kinds(path: Path, node: yaml.Node | None, data: Any) -> Iterator[str]:

@@ -6,14 +6,16 @@ Layer: HTTP data shapes; no I/O.
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud.alarms.rules import Rule
 from cloud.storage.alarm_contact_admin import ContactRecord
+from cloud.storage.alarm_deliveries import DeliveryRecord
 from cloud.storage.alarms import MAX_COMMENT_CHARS, Alarm, AlarmEvent, AlarmState
 
+DeliveryStatus = Literal["sending", "sent", "dead", "quiet", "limited"]
 Comment = Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")]
 
 
@@ -122,11 +124,41 @@ class ContactCreated(ContactOut):
     """A new contact; a webhook's signing secret (hex), shown this once."""
 
     secret: str | None = Field(
-        description="HMAC-SHA256 key of X-Shanshui-Signature; shown only now (webhooks)"
+        description="hex of the 32-byte HMAC-SHA256 key of X-Shanshui-Signature (verify with "
+        "the bytes it encodes); shown only now (webhooks)"
     )
 
 
 class SecretOut(BaseModel):
-    """A new webhook signing secret (hex), shown this once."""
+    """A new webhook signing secret (hex of the 32-byte key), shown this once."""
 
     secret: str
+
+
+class DeliveryOut(BaseModel):
+    """One alarm event's delivery to a contact: the dead-letter record when ``dead``."""
+
+    id: int
+    contact_id: int
+    event_id: int
+    alarm_id: int
+    event_kind: str = Field(description="open, level, resolve or escalate")
+    status: DeliveryStatus = Field(
+        description="sending (retrying), sent, dead (gave up), quiet (quiet hours), "
+        "limited (rate limit)"
+    )
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: DeliveryRecord) -> DeliveryOut:
+        """From storage's record."""
+        return cls.model_validate(delivery, from_attributes=True)
+
+
+class Redelivered(BaseModel):
+    """Dead deliveries queued again."""
+
+    queued: int = Field(description="how many of the last day's dead deliveries")

@@ -103,16 +103,18 @@ WHERE contact_id = %(contact)s AND status IN ('sending', 'sent')
   AND created_at > now() - interval '1 hour'"""
 
 _FINISH = """UPDATE alarm_deliveries SET status = %(status)s, attempts = %(attempts)s,
-    last_error = %(error)s, done_at = CASE WHEN %(status)s = 'sending' THEN NULL ELSE now() END
+    last_error = %(error)s, updated_at = now(),
+    done_at = CASE WHEN %(status)s = 'sending' THEN NULL ELSE now() END
 WHERE id = %(id)s"""
 
-_ESCALATE = """
+_ESCALATE = f"""
 WITH due AS (
     SELECT a.id AS alarm_id, c.escalate_to AS contact_id FROM alarms a
     JOIN alarm_contacts c ON c.tenant_id = a.tenant_id
+    JOIN alarm_contacts target ON target.id = c.escalate_to AND target.enabled
     WHERE a.state = 'open' AND a.escalated_at IS NULL AND NOT a.late AND c.enabled
-      AND c.escalate_to IS NOT NULL
       AND (cardinality(c.rule_ids) = 0 OR a.rule_id = ANY(c.rule_ids))
+      AND {_SEVERITY_RANK.format("a.severity")} >= {_SEVERITY_RANK.format("c.min_severity")}
       AND a.recorded_at < now() - make_interval(secs => c.escalate_after_s)
     FOR UPDATE OF a SKIP LOCKED
 ), marked AS (
@@ -123,12 +125,19 @@ WITH due AS (
     INSERT INTO alarm_events (alarm_id, kind, at, level, value, detail)
     SELECT m.id, 'escalate', now(), m.level, m.value, m.detail FROM marked m
     RETURNING id, alarm_id, at
+), delivery AS (
+    -- claimed with the escalation: a crash before sending leaves a row to resume
+    INSERT INTO alarm_deliveries (contact_id, event_id, status)
+    SELECT DISTINCT due.contact_id, ev.id, 'sending' FROM ev JOIN due ON due.alarm_id = ev.alarm_id
+    ON CONFLICT (contact_id, event_id) DO NOTHING
+    RETURNING id, contact_id, event_id
 )
 SELECT ev.id, m.id, t.name, m.rule_id, m.subject, m.level, m.value, m.detail, m.site_id,
-       m.gateway_id, (extract(epoch FROM ev.at) * 1000)::bigint, due.contact_id
-FROM ev JOIN marked m ON m.id = ev.alarm_id JOIN tenants t ON t.id = m.tenant_id
-JOIN due ON due.alarm_id = m.id
-"""
+       m.gateway_id, (extract(epoch FROM ev.at) * 1000)::bigint, delivery.contact_id, delivery.id
+FROM delivery JOIN ev ON ev.id = delivery.event_id JOIN marked m ON m.id = ev.alarm_id
+JOIN tenants t ON t.id = m.tenant_id
+ORDER BY ev.id, delivery.contact_id
+"""  # noqa: S608 - composed of this module's constants only
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +220,10 @@ async def list_deliveries(storage: Storage, contact_id: int) -> list[Delivery]:
         return [Delivery(*row) for row in await cursor.fetchall()]
 
 
-async def claim_escalations(storage: Storage) -> list[tuple[Notice, int]]:
-    """Open alarms unacknowledged past a contact's limit, marked escalated once, each
-    with its escalation event and the contact to escalate to."""
+async def claim_escalations(storage: Storage) -> list[tuple[Notice, int, int]]:
+    """Open alarms unacknowledged past a contact's limit (of its rules and least severity),
+    marked escalated once, each with its escalation event, the (enabled) contact to
+    escalate to and the delivery row claimed for it in the same transaction."""
     async with storage.connection("escalating alarms") as conn:
         cursor = await conn.execute(_ESCALATE)
         rows = await cursor.fetchall()
@@ -223,7 +233,7 @@ async def claim_escalations(storage: Storage) -> list[tuple[Notice, int]]:
             row[0], row[1], row[2], row[3], row[4], "escalate", row[10], row[5], row[6], row[7],
             False, row[8], row[9],
         )  # fmt: skip
-        out.append((notice, int(row[11])))
+        out.append((notice, int(row[11]), int(row[12])))
     return out
 
 

@@ -208,15 +208,18 @@ class EvaluationTx:
             }
             cursor = await self._conn.execute(_STATEMENTS[tr.kind], params)
             row = await cursor.fetchone()
+            kind = "open" if row is None and tr.kind == "level" else tr.kind  # closed by hand
+            if kind != tr.kind:  # a new level of an alarm resolved by hand: a new alarm
+                row = await (await self._conn.execute(_OPEN, params)).fetchone()
             if row is None or not row[1]:
                 continue  # a repeat, or nothing left to change: no new event
             alarm_id, _, site_id, gateway_id = row
-            event = await self._conn.execute(_EVENT, params | {"alarm": alarm_id, "kind": tr.kind})
+            event = await self._conn.execute(_EVENT, params | {"alarm": alarm_id, "kind": kind})
             event_row = await event.fetchone()
             assert event_row is not None  # noqa: S101 - INSERT ... RETURNING returns a row
             notices.append(
                 Notice(
-                    event_row[0], alarm_id, tr.tenant, tr.rule_id, tr.subject, tr.kind,
+                    event_row[0], alarm_id, tr.tenant, tr.rule_id, tr.subject, kind,
                     tr.time_ms, tr.level, tr.value, tr.detail, tr.late, site_id, gateway_id,
                 )
             )  # fmt: skip

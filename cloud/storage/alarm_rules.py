@@ -4,7 +4,8 @@ Layer: storage. Rules are validated by :mod:`cloud.alarms.rules` before they get
 here and again when read back. A key sees and changes only its own tenant's rules
 (a platform admin: every tenant's); another tenant's rule answers as not found.
 Rule ids are unique across the platform, because the evaluator keys state by them.
-No HTTP here.
+Rules that name an unknown tenant, a station or gateway that is not their tenant's, or
+a quantity outside the vocabulary are refused whole (they would never fire). No HTTP here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from cloud.alarms.errors import RuleRefusedError
+from cloud.alarms.rule_refs import RuleProblem, references, unknown_quantities
 from cloud.alarms.rules import Rule
 from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage.access import Scope
 from cloud.storage.store import Storage
+from device_profiles import load_quantities
 
 RULE: TypeAdapter[Rule] = TypeAdapter(Rule)
 
@@ -46,6 +51,28 @@ WHERE r.id = %(id)s"""
 
 _DELETE = f"DELETE FROM alarm_rules r WHERE r.id = %(id)s AND {_IN_SCOPE} RETURNING r.id"  # noqa: S608
 
+# a deleted rule's alarms left unresolved would stay open (and escalate) for ever
+_CLOSE_ALARMS = """
+WITH closed AS (
+    UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = %(actor)s,
+        resolve_comment = 'its rule was deleted'
+    WHERE rule_id = %(id)s AND state <> 'resolved'
+    RETURNING id, level
+)
+INSERT INTO alarm_events (alarm_id, kind, at, level, actor, comment)
+SELECT id, 'close', now(), level, %(actor)s, 'its rule was deleted' FROM closed
+"""
+
+_KNOWN = """
+SELECT t.name, 'tenant', t.name FROM tenants t WHERE t.name = ANY(%(tenants)s)
+UNION ALL
+SELECT t.name, 'site', s.name FROM sites s JOIN tenants t ON t.id = s.tenant_id
+WHERE t.name = ANY(%(tenants)s) AND s.name = ANY(%(sites)s)
+UNION ALL
+SELECT t.name, 'gateway', g.id FROM gateways g JOIN tenants t ON t.id = g.tenant_id
+WHERE t.name = ANY(%(tenants)s) AND g.id = ANY(%(gateways)s)
+"""
+
 _ALL_ENABLED = "SELECT body FROM alarm_rules WHERE enabled ORDER BY id"
 
 
@@ -62,13 +89,18 @@ async def put_rules(
     """Create or replace rules (all or none); their ids.
 
     Raises:
-        InvalidValueError: a rule of another tenant than the key's, or of an unknown tenant,
-            or an id taken by another tenant's rule.
+        RuleRefusedError: a rule of an unknown tenant, or naming a station or gateway
+            that is not its tenant's, or an unknown quantity (each with its key).
+        InvalidValueError: a rule of another tenant than the key's, or an id taken by
+            another tenant's rule.
     """
     rules = list(rules)
     for rule in rules:
         _check_tenant(scope, own_tenant, rule)
     async with storage.connection("storing alarm rules") as conn:
+        problems = await _unknown_names(conn, rules)
+        if problems:
+            raise RuleRefusedError(problems)
         for rule in rules:
             body = rule.model_dump(mode="json")
             cursor = await conn.execute(
@@ -87,6 +119,30 @@ async def put_rules(
                     raise InvalidValueError(f"rule {rule.id!r}: no tenant {rule.tenant!r}")
                 raise InvalidValueError(f"rule id {rule.id!r} is taken; choose another id")
     return [rule.id for rule in rules]
+
+
+async def _unknown_names(conn: AsyncConnection[Any], rules: list[Rule]) -> list[RuleProblem]:
+    problems = unknown_quantities(rules, load_quantities())
+    refs = [(i, rule, ref) for i, rule in enumerate(rules) for ref in references(rule)]
+    params = {
+        "tenants": sorted({rule.tenant for rule in rules}),
+        "sites": sorted({name for _, _, (_, kind, name) in refs if kind == "site"}),
+        "gateways": sorted({name for _, _, (_, kind, name) in refs if kind == "gateway"}),
+    }
+    cursor = await conn.execute(_KNOWN, params)
+    known = {(tenant, kind, name) for tenant, kind, name in await cursor.fetchall()}
+    for index, rule in enumerate(rules):
+        if (rule.tenant, "tenant", rule.tenant) not in known:
+            problems.append(RuleProblem(index, rule.id, ("tenant",), f"no tenant {rule.tenant!r}"))
+    for index, rule, (loc, kind, name) in refs:
+        if kind == "quantity" or (rule.tenant, "tenant", rule.tenant) not in known:
+            continue
+        if (rule.tenant, kind, name) not in known:
+            what = "station" if kind == "site" else kind
+            problems.append(
+                RuleProblem(index, rule.id, loc, f"no {what} {name!r} in tenant {rule.tenant!r}")
+            )
+    return sorted(problems, key=lambda p: (p.index, [str(part) for part in p.loc]))
 
 
 async def list_rules(
@@ -111,8 +167,10 @@ async def get_rule(storage: Storage, scope: Scope, rule_id: str) -> Rule:
     return found[0]
 
 
-async def delete_rule(storage: Storage, scope: Scope, rule_id: str) -> None:
-    """Delete a rule; its alarms stay, as history.
+async def delete_rule(
+    storage: Storage, scope: Scope, rule_id: str, actor: str = "rule deleted"
+) -> None:
+    """Delete a rule; its alarms stay, as history, those still open resolved by ``actor``.
 
     Raises:
         NotFoundError: no such rule, or another tenant's.
@@ -121,6 +179,7 @@ async def delete_rule(storage: Storage, scope: Scope, rule_id: str) -> None:
         cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
         if await cursor.fetchone() is None:
             raise NotFoundError("rule", rule_id)
+        await conn.execute(_CLOSE_ALARMS, {"id": rule_id, "actor": actor})
 
 
 async def enabled_rules(storage: Storage) -> list[Rule]:

@@ -77,10 +77,17 @@ class AlarmFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
+    severities: tuple[str, ...] = ()
+    # keyset of the last alarm of the previous page: (opened_at, id), newest first
+    before: tuple[datetime, int] | None = None
 
     def params(self) -> dict[str, Any]:
         """Parameters of :data:`_FILTER`."""
+        before_at, before_id = self.before or (None, None)
         return {
+            "f_severities": list(self.severities) or None,
+            "f_before_at": before_at,
+            "f_before_id": before_id,
             "f_states": list(self.states) or None,
             "f_site": self.site_id,
             "f_gateway": self.gateway,
@@ -101,7 +108,10 @@ _FILTER = """(%(f_states)s::text[] IS NULL OR a.state = ANY(%(f_states)s::text[]
   AND (%(f_gateway)s::text IS NULL OR a.gateway_id = %(f_gateway)s::text)
   AND (%(f_rule)s::text IS NULL OR a.rule_id = %(f_rule)s::text)
   AND (%(f_since)s::timestamptz IS NULL OR a.opened_at >= %(f_since)s::timestamptz)
-  AND (%(f_until)s::timestamptz IS NULL OR a.opened_at < %(f_until)s::timestamptz)"""
+  AND (%(f_until)s::timestamptz IS NULL OR a.opened_at < %(f_until)s::timestamptz)
+  AND (%(f_severities)s::text[] IS NULL OR a.severity = ANY(%(f_severities)s::text[]))
+  AND (%(f_before_at)s::timestamptz IS NULL
+       OR (a.opened_at, a.id) < (%(f_before_at)s::timestamptz, %(f_before_id)s::bigint))"""
 
 _COLUMNS = """a.id, t.name, a.rule_id, a.subject, a.gateway_id, a.site_id, a.state, a.severity,
        a.level, a.value, a.detail, a.late, a.repeats, a.opened_at, a.acknowledged_at,

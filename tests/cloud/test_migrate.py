@@ -63,21 +63,21 @@ def test_an_edited_applied_migration_is_refused(database_url: str, migrations_co
 
 def test_new_files_are_applied_after_the_old(database_url: str, migrations_copy: Path) -> None:
     migrate(database_url, migrations_copy)
-    (migrations_copy / "0099_extra.sql").write_text("CREATE TABLE extra (x int);")
-    assert migrate(database_url, migrations_copy) == ["0099_extra.sql"]
+    (migrations_copy / "9999_extra.sql").write_text("CREATE TABLE extra (x int);")
+    assert migrate(database_url, migrations_copy) == ["9999_extra.sql"]
 
 
 def test_a_failing_migration_leaves_nothing_behind(
     database_url: str, migrations_copy: Path
 ) -> None:
-    (migrations_copy / "0099_broken.sql").write_text(
+    (migrations_copy / "9999_broken.sql").write_text(
         "CREATE TABLE half_done (x int);\nSELECT no_such_function();"
     )
-    with pytest.raises(MigrationError, match=re.escape("0099_broken.sql failed")):
+    with pytest.raises(MigrationError, match=re.escape("9999_broken.sql failed")):
         migrate(database_url, migrations_copy)
     assert [m.name for m in applied_migrations(database_url)] == ALL
-    (migrations_copy / "0099_broken.sql").write_text("CREATE TABLE half_done (x int);")
-    assert migrate(database_url, migrations_copy) == ["0099_broken.sql"]
+    (migrations_copy / "9999_broken.sql").write_text("CREATE TABLE half_done (x int);")
+    assert migrate(database_url, migrations_copy) == ["9999_broken.sql"]
 
 
 def test_misnamed_files_are_refused(migrations_copy: Path) -> None:
@@ -87,9 +87,9 @@ def test_misnamed_files_are_refused(migrations_copy: Path) -> None:
 
 
 def test_a_database_ahead_of_the_code_is_refused(database_url: str, migrations_copy: Path) -> None:
-    (migrations_copy / "0099_future.sql").write_text("SELECT 1;")
+    (migrations_copy / "9999_future.sql").write_text("SELECT 1;")
     migrate(database_url, migrations_copy)
-    with pytest.raises(MigrationError, match=re.escape("0099_future.sql")):
+    with pytest.raises(MigrationError, match=re.escape("9999_future.sql")):
         migrate(database_url)
 
 

@@ -7,11 +7,15 @@ reaches a contact once even when two workers hear of it. Then:
 * quiet hours of the contact (its local time) hold back all but critical alarms:
   recorded as ``quiet``;
 * past ``rate_per_hour`` deliveries in the last hour: recorded as ``limited``;
-* otherwise it sends, retrying with exponential back-off; when the attempts run
-  out the delivery stays ``dead`` with its last error (the dead-letter record).
+* otherwise it sends, retrying with exponential back-off (about 4 min in all by
+  default); when the attempts run out the delivery stays ``dead`` with its last
+  error (the dead-letter record), and for 5 min the contact's next events get one
+  attempt each (a receiver that is down does not hold them back minutes apiece).
 
 Sending runs in tasks of its own: the evaluation loop never waits for a slow
-receiver. :meth:`Notifier.tick` escalates alarms left unacknowledged.
+receiver. :meth:`Notifier.tick` escalates alarms left unacknowledged, and takes up
+deliveries that a notifier which died (kill -9, a lost host) left ``sending``, once
+they have not moved for longer than a live notifier waits between two attempts.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cloud.alarms.notify.message import Outgoing
 from cloud.alarms.notify.senders import (
     LoggingSmsGateway,
     NotifyError,
@@ -44,9 +49,12 @@ from cloud.storage.alarm_contacts import (
     finish_delivery,
     recent_deliveries,
 )
+from cloud.storage.alarm_deliveries import alarm_context, resume_stalled
 from cloud.storage.alarm_eval import Notice
 
 log = logging.getLogger(__name__)
+SMTPS_PORT = 465  # SMTP over implicit TLS (RFC 8314)
+DOWN_FOR_S = 300.0  # after a delivery died, a contact's next ones get one attempt each
 
 
 class Notifier:
@@ -58,6 +66,8 @@ class Notifier:
         attempts: tries per delivery before it is dead-lettered.
         first_retry_s: the first back-off; each next one doubles, up to ``max_retry_s``.
         clock: seconds since the epoch, for quiet hours.
+        resume_after_s: a ``sending`` delivery unmoved this long belongs to no live
+            notifier and is taken up (default: the longest back-off and a minute more).
     """
 
     def __init__(
@@ -65,10 +75,11 @@ class Notifier:
         storage: Storage,
         senders: Mapping[str, Sender],
         *,
-        attempts: int = 5,
-        first_retry_s: float = 1.0,
-        max_retry_s: float = 300.0,
+        attempts: int = 8,
+        first_retry_s: float = 2.0,
+        max_retry_s: float = 120.0,
         clock: Callable[[], float] = time.time,
+        resume_after_s: float | None = None,
     ) -> None:
         self._storage = storage
         self._senders = dict(senders)
@@ -76,6 +87,12 @@ class Notifier:
         self._first_retry_s = first_retry_s
         self._max_retry_s = max_retry_s
         self._clock = clock
+        self._resume_after_s = max_retry_s + 60 if resume_after_s is None else resume_after_s
+        self._mine: set[int] = set()  # deliveries this notifier is working on
+        # contact id -> monotonic time until which its receiver counts as down (a delivery
+        # to it died): its next events get one attempt each instead of queueing behind
+        # minutes of retries apiece (they can be sent again: `contacts redeliver`)
+        self._down_until: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[int, asyncio.Lock] = {}  # one per contact: its events in order
         self._previous: asyncio.Task[None] | None = None
@@ -89,11 +106,22 @@ class Notifier:
         self._previous = self._spawn(self._fan_out(list(notices), previous))
 
     async def tick(self) -> None:
-        """Escalate alarms unacknowledged for longer than their contacts allow."""
-        for notice, contact_id in await claim_escalations(self._storage):
+        """Escalate alarms unacknowledged for longer than their contacts allow; take up
+        stalled deliveries."""
+        for notice, contact_id, delivery in await claim_escalations(self._storage):
             contact = await contact_by_id(self._storage, contact_id)
             if contact is not None:
-                self._spawn(self._deliver_in_order(contact, notice, "critical"))
+                self._spawn(self._deliver_in_order(contact, notice, "critical", (delivery, 0)))
+        for stalled in await resume_stalled(self._storage, self._resume_after_s):
+            if stalled.delivery_id in self._mine:
+                continue  # still retrying here, between two long back-offs
+            contact = await contact_by_id(self._storage, stalled.contact_id)
+            if contact is not None:
+                log.info("alarm event %d to %r: taking up a stalled delivery after %d attempt(s)",
+                         stalled.notice.event_id, contact, stalled.attempts)  # fmt: skip
+                claimed = (stalled.delivery_id, stalled.attempts)
+                self._spawn(self._deliver_in_order(contact, stalled.notice, stalled.severity,
+                                                   claimed))  # fmt: skip
 
     async def idle(self) -> None:
         """Wait until every delivery started so far has finished (sent, dead, held back)."""
@@ -126,35 +154,69 @@ class Notifier:
                 # spawned in order, each first takes its contact's (FIFO) lock
                 self._spawn(self._deliver_in_order(contact, notice, severity))
 
-    async def _deliver_in_order(self, contact: Contact, notice: Notice, severity: str) -> None:
+    async def _deliver_in_order(
+        self,
+        contact: Contact,
+        notice: Notice,
+        severity: str,
+        claimed: tuple[int, int] | None = None,
+    ) -> None:
         async with self._locks.setdefault(contact.id, asyncio.Lock()):
             try:
-                await self._deliver(contact, notice, severity)
+                await self._deliver(contact, notice, severity, claimed)
             except StorageError as exc:
                 log.warning("alarm event %d to %r not recorded: %s", notice.event_id, contact, exc)
 
-    async def _deliver(self, contact: Contact, notice: Notice, severity: str) -> None:
+    async def _deliver(
+        self, contact: Contact, notice: Notice, severity: str, claimed: tuple[int, int] | None
+    ) -> None:
+        """Send, unless held back; ``claimed``: the delivery row and the attempts it had."""
         sender = self._senders.get(contact.kind)
         status = "sending"
         if sender is None:
             status = "dead"
+        elif claimed is not None and claimed[1] > 0:
+            pass  # taken up again: it was let through before
         elif severity != "critical" and self._quiet(contact):
             status = "quiet"
-        elif await recent_deliveries(self._storage, contact.id) >= contact.rate_per_hour:
+        elif await recent_deliveries(self._storage, contact.id) >= contact.rate_per_hour + (
+            claimed is not None
+        ):  # a claimed row counts itself
             status = "limited"
-        delivery = await claim_delivery(self._storage, contact.id, notice.event_id, status)
+        if claimed is None:
+            delivery = await claim_delivery(self._storage, contact.id, notice.event_id, status)
+            done = 0
+        else:
+            delivery, done = claimed
+            if status != "sending":
+                await finish_delivery(self._storage, delivery, status, done, None)
         if delivery is None or sender is None or status != "sending":
             return  # delivered by another worker, or held back (recorded as such)
-        delay_s = self._first_retry_s
-        for attempt in range(1, self._attempts + 1):
+        self._mine.add(delivery)
+        try:
+            context = await alarm_context(self._storage, notice.alarm_id)
+            out = Outgoing(notice, severity, context)
+            await self._attempt(sender, contact, out, (delivery, done))
+        finally:
+            self._mine.discard(delivery)
+
+    async def _attempt(
+        self, sender: Sender, contact: Contact, out: Outgoing, claimed: tuple[int, int]
+    ) -> None:
+        notice, (delivery, done) = out.notice, claimed
+        delay_s = min(self._first_retry_s * 2 ** max(done - 1, 0), self._max_retry_s)
+        down = self._down_until.get(contact.id, 0.0) > time.monotonic()
+        budget = done + 1 if down else max(self._attempts, done + 1)
+        for attempt in range(done + 1, budget + 1):
             try:
-                await sender.send(contact, notice, severity)
+                await sender.send(contact, out)
             except NotifyError as exc:
-                last = attempt == self._attempts
+                last = attempt >= budget
                 await finish_delivery(
                     self._storage, delivery, "dead" if last else "sending", attempt, str(exc)
                 )
                 if last:
+                    self._down_until[contact.id] = time.monotonic() + DOWN_FOR_S
                     log.warning("alarm event %d to %r dead-lettered after %d attempts: %s",
                                 notice.event_id, contact, attempt, exc)  # fmt: skip
                     return
@@ -162,6 +224,7 @@ class Notifier:
                 delay_s = min(delay_s * 2, self._max_retry_s)
             else:
                 await finish_delivery(self._storage, delivery, "sent", attempt, None)
+                self._down_until.pop(contact.id, None)
                 return
 
     def _quiet(self, contact: Contact) -> bool:
@@ -174,7 +237,8 @@ class Notifier:
 
 
 def notifier_from_settings(storage: Storage, settings: Settings) -> Notifier:
-    """Webhooks; e-mail when ``SHANSHUI_SMTP_HOST`` is set; SMS through the logging stand-in."""
+    """Webhooks; e-mail when ``SHANSHUI_SMTP_HOST`` is set (implicit TLS on port 465);
+    SMS through the logging stand-in."""
     senders: dict[str, Sender] = {
         "webhook": WebhookSender(),
         "sms": SmsSender(LoggingSmsGateway()),
@@ -188,5 +252,6 @@ def notifier_from_settings(storage: Storage, settings: Settings) -> Notifier:
             settings.smtp_username,
             password,
             settings.smtp_starttls,
+            implicit_tls=settings.smtp_port == SMTPS_PORT,
         )
     return Notifier(storage, senders)

@@ -14,7 +14,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from cloud.alarms.contacts import ContactChanges, ContactIn
-from cloud.api.alarm_models import ContactCreated, ContactOut, SecretOut
+from cloud.api.alarm_models import (
+    ContactCreated,
+    ContactOut,
+    DeliveryOut,
+    DeliveryStatus,
+    Redelivered,
+    SecretOut,
+)
 from cloud.api.auth import ReaderDep, require
 from cloud.api.deps import StorageDep
 from cloud.api.params import ID_PATTERN, MAX_DB_ID
@@ -28,6 +35,7 @@ from cloud.storage.alarm_contact_admin import (
     rotate_contact_secret,
     update_contact,
 )
+from cloud.storage.alarm_deliveries import list_deliveries_in_scope, redeliver_dead
 from cloud.storage.keys import ApiKey
 
 router = APIRouter(
@@ -103,3 +111,33 @@ async def delete_one(contact_id: ContactId, key: EditorDep, storage: StorageDep)
         tenant_id=key.scope.tenant_id,
     )  # fmt: skip
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{contact_id}/deliveries", responses=error_responses(404))
+async def get_deliveries(
+    *,
+    contact_id: ContactId,
+    key: ReaderDep,
+    storage: StorageDep,
+    delivery_status: Annotated[
+        DeliveryStatus | None, Query(alias="status", description="only these (dead: gave up)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeliveryOut]:
+    """What was sent to a contact, newest first: each event's status, attempts, last error."""
+    await get_contact(storage, key.scope, contact_id)  # 404 outside the scope
+    found = await list_deliveries_in_scope(storage, key.scope, contact_id, delivery_status, limit)
+    return [DeliveryOut.of(d) for d in found]
+
+
+@router.post("/{contact_id}/redeliver", responses=error_responses(404))
+async def post_redeliver(contact_id: ContactId, key: EditorDep, storage: StorageDep) -> Redelivered:
+    """Send the contact's dead deliveries of the last day again (the active evaluator takes
+    them up within 30 s); how many."""
+    await get_contact(storage, key.scope, contact_id)  # 404 outside the scope
+    count = await redeliver_dead(storage, key.scope, contact_id)
+    await audit.record(
+        storage, key.actor, "alarm_contact.redeliver", f"contact:{contact_id}",
+        {"deliveries": count}, tenant_id=key.scope.tenant_id,
+    )  # fmt: skip
+    return Redelivered(queued=count)

@@ -83,8 +83,8 @@ async def put_one(rule_id: RuleId, body: Rule, key: EditorDep, storage: StorageD
 
 @router.delete("/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 async def delete_one(rule_id: RuleId, key: EditorDep, storage: StorageDep) -> Response:
-    """Delete a rule; its alarms stay as history."""
-    await delete_rule(storage, key.scope, rule_id)
+    """Delete a rule; its alarms stay as history (those still open are resolved)."""
+    await delete_rule(storage, key.scope, rule_id, key.actor)
     await audit.record(
         storage, key.actor, "alarm_rule.delete", f"rule:{rule_id}", {},
         tenant_id=key.scope.tenant_id,

@@ -1,7 +1,8 @@
 // A time chart of one quantity as hand-written SVG: units on the axis, a minimum span so
 // that sensor resolution is not drawn as swings, flagged readings drawn apart and kept out
 // of the scale, the share of flagged readings per bucket of means, gaps as gaps, limit
-// lines of the standards and of alarm rules, hover values, drag to zoom. No dependencies.
+// lines of the standards and of alarm rules, alarm periods as bands, hover values, drag to zoom.
+// No dependencies.
 "use strict";
 import { FLAGS, esc, flagName, fmtTime, fmtValue, t } from "/static/common.js";
 
@@ -35,16 +36,19 @@ function timeTicks(t0, t1, tz) {
 }
 
 const RULE_COLOUR = "#8a4b00", SHARE_COLOUR = "#b3261e", SHARE_STRIP = 28, MIN_ZOOM_MS = 60e3;
+const ALARM_COLOUR = { critical: "#b3261e", warning: "#c77700", info: "#5b6b63" };
 
 /**
  * Draw ``points`` ({t, v, q, lo?, hi?}) of quantity ``q`` between ``t0`` and ``t1`` into ``box``.
  * ``limits`` are [{value, label}] of the standards, drawn only within the scale; ``rules`` are
  * [{value, label}] of alarm-rule thresholds, drawn apart and pinned to the edge when beyond it.
  * ``shares`` are [{t, readings, valid}] of buckets ``bucketMs`` long that hold readings not
- * flagged N. ``onZoom(from, to)`` is called when a time range is dragged out on the plot.
+ * flagged N. ``alarms`` are [{from, to, label, severity}]: periods an alarm was open (to: its
+ * resolution, or the end when still open), drawn as bands behind the line.
+ * ``onZoom(from, to)`` is called when a time range is dragged out on the plot.
  * Returns the SVG element.
  */
-export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rules = [], shares = [], bucketMs, gapMs, onZoom }) {
+export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rules = [], shares = [], alarms = [], bucketMs, gapMs, onZoom }) {
   const W = 900, H = 260, L = 64, R = 12, T = 14, B = 30;
   const normal = points.filter((p) => p.q === "N");
   let lo = Infinity, hi = -Infinity;
@@ -95,17 +99,24 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rule
     if (x1 <= L) return "";
     return `<rect class="share" x="${x0.toFixed(1)}" y="${(H - B - h).toFixed(1)}" width="${Math.max(3, x1 - x0).toFixed(1)}" height="${h.toFixed(1)}" fill="${SHARE_COLOUR}" fill-opacity="0.45"><title>${Math.round(share * 100)} %</title></rect>`;
   }).join("");
+  const periods = alarms.filter((a) => a.to > t0 && a.from < t1);
+  const alarmBands = periods.map((a) => {
+    const x0 = Math.max(L, x(a.from)), x1 = Math.max(x0 + 2, Math.min(W - R, x(a.to))), colour = ALARM_COLOUR[a.severity] ?? ALARM_COLOUR.warning;
+    return `<g class="alarm-period" data-severity="${esc(a.severity)}"><title>${esc(a.label)}</title><rect x="${x0.toFixed(1)}" y="${T}" width="${(x1 - x0).toFixed(1)}" height="${H - T - B}" fill="${colour}" fill-opacity="0.1"/>` +
+      `<rect x="${x0.toFixed(1)}" y="${T}" width="${(x1 - x0).toFixed(1)}" height="4" fill="${colour}"/></g>`;
+  }).join("");
   const limitLines = limits.filter((l) => l.value >= lo && l.value <= hi).map((l) =>
     `<line x1="${L}" x2="${W - R}" y1="${y(l.value).toFixed(1)}" y2="${y(l.value).toFixed(1)}" stroke="#b3261e" stroke-dasharray="6 4"/>` +
     `<text x="${W - R - 4}" y="${(y(l.value) - 4).toFixed(1)}" text-anchor="end" fill="#8c1d18" font-size="12">${esc(l.label)} ${fmtValue(l.value)}</text>`).join("");
   const last = points.length ? points[points.length - 1].t : "";
   const clip = `clip-${Math.random().toString(36).slice(2)}`;
-  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}" data-flagged="${flagged.length}" data-y-max="${hi}" data-t0="${Math.round(t0)}" data-t1="${Math.round(t1)}" data-rule-limits="${rules.length}" data-flag-buckets="${shares.length}">
+  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)} (${esc(q.unit)})" data-last-ms="${last}" data-points="${points.length}" data-flagged="${flagged.length}" data-y-max="${hi}" data-t0="${Math.round(t0)}" data-t1="${Math.round(t1)}" data-rule-limits="${rules.length}" data-flag-buckets="${shares.length}" data-alarm-periods="${periods.length}">
     <title>${esc(label)} (${esc(q.unit)})</title>
     <defs><clipPath id="${clip}"><rect x="${L}" y="${T - 4}" width="${W - L - R}" height="${H - T - B + 8}"/></clipPath></defs>
     ${yTicks.map((v) => `<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e1e7e4"/><text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#4a5a52">${tick(v)}</text>`).join("")}
     ${timeTicks(t0, t1, tz).map((tk) => `<line x1="${x(tk.ms).toFixed(1)}" x2="${x(tk.ms).toFixed(1)}" y1="${T}" y2="${H - B}" stroke="#eef2f0"/><text x="${x(tk.ms).toFixed(1)}" y="${H - 10}" text-anchor="middle" font-size="12" fill="#4a5a52">${tk.label}</text>`).join("")}
     <text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle" font-size="12" fill="#1d2a24">${esc(q.unit || "—")}</text>
+    ${alarmBands}
     <g clip-path="url(#${clip})">
     ${shareBars}
     <path d="${band}" fill="#1d5fa8" fill-opacity="0.15" stroke="none"/>
@@ -161,9 +172,10 @@ export function drawChart(box, { q, label, points, t0, t1, tz, limits = [], rule
   return svg;
 }
 
-/** Legend entries of a rule threshold line and of the flagged-share bars. */
+/** Legend entries of a rule threshold line, an alarm period and the flagged-share bars. */
 export function extraLegend() {
-  return `<span><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="${RULE_COLOUR}" stroke-width="1.5" stroke-dasharray="2 3"/></svg> ${esc(t("rule_limit"))}</span>` +
+  return `<span><svg width="22" height="10" aria-hidden="true"><rect x="0" y="0" width="22" height="10" fill="${ALARM_COLOUR.critical}" fill-opacity="0.1"/><rect x="0" y="0" width="22" height="3" fill="${ALARM_COLOUR.critical}"/></svg> ${esc(t("alarm_period"))}</span>` +
+    `<span><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="${RULE_COLOUR}" stroke-width="1.5" stroke-dasharray="2 3"/></svg> ${esc(t("rule_limit"))}</span>` +
     `<span><svg width="22" height="10" aria-hidden="true"><line x1="0" x2="22" y1="5" y2="5" stroke="#b3261e" stroke-dasharray="6 4"/></svg> ${esc(t("standard_limit"))}</span>` +
     `<span><svg width="10" height="10" aria-hidden="true"><rect x="0" y="2" width="10" height="8" fill="${SHARE_COLOUR}" fill-opacity="0.45"/></svg> ${esc(t("flag_share"))}</span>`;
 }

@@ -12,7 +12,7 @@ const RAW_PAGE = 10000, RAW_PAGES = 6, MAX_SPAN = 5 * 365 * 86400e3;
 const params = new URLSearchParams(location.search);
 const id = positiveInt(location.pathname.split("/")[2]);
 // range: a preset ending now, or "custom" (from the picker or a drag on a chart) between t0 and t1
-const state = { site: null, series: [], chosen: [], range: "24h", preset: "24h", data: new Map(), shares: new Map(), rules: [], t0: 0, t1: 0 };
+const state = { site: null, series: [], chosen: [], range: "24h", preset: "24h", data: new Map(), shares: new Map(), rules: [], alarms: [], t0: 0, t1: 0 };
 
 /** Raw readings up to 6 h, else means whose bucket keeps a chart near 1500 points at most. */
 function bucketFor(span) {
@@ -77,8 +77,18 @@ async function lastBefore(codes, t0, t1) {
   });
 }
 
+// the station's alarms opened before the end of the range (newest first), for alarm periods
+async function fetchAlarms(t1) {
+  const q = new URLSearchParams({ until: new Date(t1).toISOString(), limit: 500 });
+  return api(`/api/v1/sites/${id}/alarms?${q}`);
+}
+
 async function load() {
   if (endsNow()) { state.t1 = Date.now(); state.t0 = state.t1 - PRESETS[state.range]; }
+  [state.alarms] = await Promise.all([fetchAlarms(state.t1), loadSeries()]);
+}
+
+async function loadSeries() {
   const bucket = bucketFor(state.t1 - state.t0);
   state.shares = new Map();
   if (!state.chosen.length) { state.data = new Map(); return; }
@@ -102,6 +112,15 @@ function ruleLimits(c) {
   return state.rules.filter((r) => r.quantity === c).map((r) => ({ value: r.value, label: `${t("rule")} ${r.name || r.rule} ${r.direction === "above" ? ">" : "<"} ${fmtValue(r.value)}` }));
 }
 
+// a series alarm (subject gateway/device/quantity) on its quantity's chart; a station's or
+// gateway's (geohazard, silence) on every chart of the station
+function alarmPeriods(c) {
+  return state.alarms.filter((a) => !a.subject.includes("/") || a.subject.split("/").pop() === c).map((a) => ({
+    from: Date.parse(a.opened_at), to: a.resolved_at ? Date.parse(a.resolved_at) : state.t1, severity: a.severity,
+    label: `${t("alarm")} ${a.rule_id}${a.level && a.level !== a.severity ? ` ${a.level}` : ""}: ${a.detail} (${t(a.state)})`,
+  }));
+}
+
 function zoom(from, to) {
   state.range = "custom";
   state.t0 = Math.max(from, Date.now() - MAX_SPAN);
@@ -118,7 +137,7 @@ function render() {
     const limit = LIMITS[c] ? [{ value: LIMITS[c], label: t("limit") }] : [];
     if (c === "noise_level" && state.site.noise_zone) limit.push(...noiseLimits(state.site.noise_zone));
     drawChart(box, { q: quantity(c), label: qname(c), points: state.data.get(c) ?? [], t0: state.t0, t1: state.t1, tz, limits: limit,
-      rules: ruleLimits(c), shares: state.shares.get(c) ?? [], bucketMs: bucket ? BUCKET_MS[bucket] : undefined,
+      rules: ruleLimits(c), alarms: alarmPeriods(c), shares: state.shares.get(c) ?? [], bucketMs: bucket ? BUCKET_MS[bucket] : undefined,
       gapMs: bucket ? 2.5 * BUCKET_MS[bucket] : undefined, onZoom: zoom });
   }
 }

@@ -126,6 +126,8 @@ class Receiver:
         self.secret = secret
         self.bodies: list[bytes] = []
         self.bad_signatures = 0
+        self.last_body = b""
+        self.last_signature = ""
         self.received = threading.Condition()
         receiver = self
 
@@ -136,6 +138,8 @@ class Receiver:
                     receiver.secret, body
                 )
                 with receiver.received:
+                    receiver.last_body = body
+                    receiver.last_signature = self.headers.get(SIGNATURE_HEADER, "")
                     if good:
                         receiver.bodies.append(body)
                     else:

@@ -121,3 +121,10 @@ def test_no_rules_export_as_an_empty_list_that_reads_back(tmp_path: Path) -> Non
     text = dump_rules(RuleSet())
     assert text == "rules: []\n"
     assert load_rules(_write(tmp_path, text)) == RuleSet()
+
+
+def test_export_writes_whole_numbers_as_people_do(tmp_path: Path) -> None:
+    text = dump_rules(load_rules(_write(tmp_path, EXAMPLE)))
+    assert "for_s: 600\n" in text
+    assert text.startswith("rules:\n- id: pond-3-do-low\n  tenant: fisheries\n  kind: threshold\n")
+    assert ".0\n" not in text.replace("3.5\n", "")

@@ -14,6 +14,7 @@ from cloud.alarms.events import Transition
 from cloud.api import create_app
 from cloud.settings import Settings
 from cloud.storage import Storage
+from cloud.storage.alarm_contacts import claim_delivery, finish_delivery
 from cloud.storage.alarm_eval import evaluation
 from cloud.storage.sites import SiteAttributes, add_site
 from tests.cloud.alarms.helpers import T0
@@ -106,3 +107,100 @@ def test_rule_crud_is_scoped_to_the_tenant(world: tuple[TestClient, dict[str, An
     assert client.delete("/api/v1/alarm-rules/ph-high", headers=ids["water"]).status_code == 404
     assert client.delete("/api/v1/alarm-rules/ph-high", headers=ids["eeb"]).status_code == 204
     assert client.get("/api/v1/alarm-rules", headers=ids["eeb"]).json() == []
+
+
+def test_a_rule_naming_another_departments_station_is_refused(
+    world: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, ids = world
+    rule = {"id": "ph", "tenant": "water", "kind": "threshold", "above": 9,
+            "scope": {"sites": ["A-1"], "quantities": ["water_ph", "ph"]}}  # fmt: skip
+    answer = client.put("/api/v1/alarm-rules/ph", json=rule, headers=ids["water"])
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "rule 'ph': scope.quantities[1]: unknown quantity 'ph' (see quantities.yaml); "
+        "rule 'ph': scope.sites[0]: no station 'A-1' in tenant 'water'"
+    )
+    assert client.get("/api/v1/alarm-rules", headers=ids["water"]).json() == []
+    fixed = rule | {"scope": {"sites": ["B-1"], "quantities": ["water_ph"]}}
+    assert client.put("/api/v1/alarm-rules/ph", json=fixed, headers=ids["water"]).status_code == 200
+
+
+def test_alarms_filter_by_severity_and_time_and_page_with_a_cursor(
+    world: tuple[TestClient, dict[str, Any]], migrated_database_url: str
+) -> None:
+    client, ids = world
+
+    async def more() -> list[int]:
+        async with Storage(migrated_database_url) as storage, evaluation(storage) as tx:
+            made = []
+            for i in range(5):
+                severity = "critical" if i % 2 else "info"
+                tr = Transition(f"more-{i}", "eeb", f"gw-a/d{i}/ph", "open", T0 + i * 60_000,
+                                severity, 9.0 + i, "ph")  # fmt: skip
+                [notice] = await tx.record([tr], {f"more-{i}": severity})
+                made.append(notice.alarm_id)
+            return made
+
+    made = asyncio.run(more())
+    h = ids["eeb"]
+    critical = client.get("/api/v1/alarms?severity=critical", headers=h).json()
+    assert [a["id"] for a in critical] == [made[3], made[1]]
+    naive = client.get("/api/v1/alarms?since=2026-01-01T00:00:00", headers=h)
+    assert naive.status_code == 422
+    assert "has no UTC offset" in naive.json()["detail"]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/alarms?{query}", headers=h)
+        assert page.status_code == 200, page.text
+        seen += [a["id"] for a in page.json()]
+        cursor = page.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+    assert seen == [*reversed(made), ids["gw-a"]]  # newest first, each once
+    bad = client.get("/api/v1/alarms?cursor=nonsense", headers=h)
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("cursor:")
+
+
+def test_a_contacts_deliveries_keep_to_the_department(
+    world: tuple[TestClient, dict[str, Any]], migrated_database_url: str
+) -> None:
+    client, ids = world
+    made = client.post(
+        "/api/v1/alarm-contacts",
+        json={"kind": "webhook", "name": "ops", "address": "http://127.0.0.1:9/"},
+        headers=ids["eeb"],
+    )
+    assert made.status_code == 201, made.text
+    contact = made.json()["id"]
+
+    async def dead_letter() -> None:
+        async with Storage(migrated_database_url, max_size=1) as storage:
+            async with storage.connection("test") as conn:
+                cursor = await conn.execute(
+                    "SELECT id FROM alarm_events WHERE alarm_id = %s", (ids["gw-a"],)
+                )
+                (event_id,) = await cursor.fetchone()  # type: ignore[misc]
+            delivery = await claim_delivery(storage, contact, event_id, "sending")
+            assert delivery is not None
+            await finish_delivery(storage, delivery, "dead", 8, "HTTP 503")
+
+    asyncio.run(dead_letter())
+    url = f"/api/v1/alarm-contacts/{contact}/deliveries"
+    [dead] = client.get(f"{url}?status=dead", headers=ids["eeb"]).json()
+    assert (dead["alarm_id"], dead["status"], dead["last_error"]) == (
+        ids["gw-a"],
+        "dead",
+        "HTTP 503",
+    )
+    assert client.get(f"{url}?status=sent", headers=ids["eeb"]).json() == []
+    assert client.get(url, headers=ids["water"]).status_code == 404
+    assert client.get(f"{url}?status=lost", headers=ids["eeb"]).status_code == 422
+    again = f"/api/v1/alarm-contacts/{contact}/redeliver"
+    assert client.post(again, headers=ids["water"]).status_code == 404
+    assert client.post(again, headers=ids["eeb"]).json() == {"queued": 1}
+    [queued] = client.get(url, headers=ids["eeb"]).json()
+    assert (queued["status"], queued["attempts"]) == ("sending", 0)

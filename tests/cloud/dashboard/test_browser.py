@@ -329,3 +329,26 @@ def _local(ms: int) -> str:
     """``YYYY-MM-DDTHH:MM`` in Asia/Shanghai, the stations' zone."""
     shanghai = datetime.fromtimestamp(ms / 1000, tz=ZoneInfo("Asia/Shanghai"))
     return shanghai.strftime("%Y-%m-%dT%H:%M")
+
+
+def test_an_open_alarm_is_marked_on_its_quantitys_chart(
+    browser: WebDriver, world: World, screenshot_dir: Path
+) -> None:
+    driver = browser
+    driver.set_window_size(1280, 1000)
+    _login(driver, world, issue_key(world.database_url, "analyst", "eeb"))
+    station = world.sites["air-3"]
+    driver.get(f"{world.base_url}/station/{station}?range=24h&quantity=pm2_5&quantity=no2")
+    _wait(driver, "return document.body.dataset.ready === '1'")
+    periods = driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('.chart')].map((c) => "
+        "[c.dataset.quantity, Number(c.querySelector('svg').dataset.alarmPeriods)]))"
+    )
+    # the alarm on air-3's PM2.5 (opened 10 min ago, still open) is on its chart only
+    assert periods == {"pm2_5": 1, "no2": 0}
+    band = driver.find_element(By.CSS_SELECTOR, ".chart[data-quantity='pm2_5'] .alarm-period")
+    assert band.get_attribute("data-severity") == "critical"
+    title = band.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    assert "pm25-high" in title
+    assert "PM2.5 above 115" in title
+    driver.save_screenshot(str(screenshot_dir / "station-alarm-period.png"))
