@@ -191,15 +191,15 @@ async def test_a_gateway_moved_to_another_tenant_is_judged_by_its_rules(storage:
 
 
 async def test_a_gateway_moved_to_another_site_leaves_that_site_s_rules(storage: Storage) -> None:
+    async with storage.connection("a second site") as conn:  # first: rules name known sites
+        await conn.execute(
+            "INSERT INTO sites (tenant_id, name) SELECT id, 'S2' FROM tenants WHERE name = 'env'"
+        )
     await rules(
         storage,
         {"id": "s1-do", "kind": "threshold", "below": 3.0, "scope": {"sites": ["S1"]}},
         {"id": "s2-do", "kind": "threshold", "below": 3.0, "scope": {"sites": ["S2"]}},
     )
-    async with storage.connection("a second site") as conn:
-        await conn.execute(
-            "INSERT INTO sites (tenant_id, name) SELECT id, 'S2' FROM tenants WHERE name = 'env'"
-        )
     clock = Clock()
     worker = await evaluator(storage, clock)
     at = Station(storage, worker, clock)
