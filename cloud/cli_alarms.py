@@ -193,7 +193,7 @@ def rules_import(
         raise typer.Exit(EXIT_USAGE) from None
 
     async def store(storage: Storage) -> list[str]:
-        ids = await put_rules(storage, PLATFORM, None, rules.rules)
+        ids = await put_rules(storage, PLATFORM, None, rules.rules, _actor())
         await audit.record(storage, _actor(), "alarm_rule.import", str(path), {"ids": ids})
         return ids
 

@@ -174,14 +174,22 @@ class Stepper:
             return
         before = {rule.id: rule for rule in self._rules}
         changed = [r.id for r in rules if r.id in before and before[r.id] != r]
+        # a rule gone (disabled, deleted) or of another kind: its states were forgotten
+        # with the change (cloud.storage.alarm_rules); what this evaluator holds of them too
+        kinds = {rule.id: rule.kind for rule in rules}
+        void = {i for i, rule in before.items() if kinds.get(i) != rule.kind}
         self._rules = rules
         self._watched = watched(rules)
         self._severities = {rule.id: rule.severity for rule in rules}
         # what waits for a checkpoint is saved now: the new evaluator starts clean
-        await tx.save_states(self._evaluator.states_of(self._evaluator.take_touched()))
+        touched = self._evaluator.take_touched()
+        await tx.save_states(
+            self._evaluator.states_of(k for k in touched if _rule_of(k) not in void)
+        )
         # the stored states (of rules the evaluator did not have yet, too), and what this
         # evaluator holds beyond them (a quiet state's newest reading time)
-        snapshot = await tx.states() | self._evaluator.snapshot()
+        held = self._evaluator.snapshot()
+        snapshot = await tx.states() | {k: v for k, v in held.items() if _rule_of(k) not in void}
         self._evaluator = Evaluator(rules, late_after_s=self._late_after_s, snapshot=snapshot)
         self._evaluator.take_dirty()
         if changed:
@@ -402,3 +410,8 @@ class Stepper:
         known.bindings = evaluator.bindings(known.series)
         known.bound_to = evaluator
         return known.series
+
+
+def _rule_of(state_key: str) -> str:
+    """The rule id of a state key (``rule_id|subject``)."""
+    return state_key.partition("|")[0]

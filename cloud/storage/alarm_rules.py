@@ -22,6 +22,7 @@ from cloud.alarms.rule_refs import RuleProblem, references, unknown_quantities
 from cloud.alarms.rules import Rule
 from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage.access import Scope
+from cloud.storage.alarm_eval import EVALUATION_LOCK
 from cloud.storage.store import Storage
 from device_profiles import load_quantities
 
@@ -51,17 +52,24 @@ WHERE r.id = %(id)s"""
 
 _DELETE = f"DELETE FROM alarm_rules r WHERE r.id = %(id)s AND {_IN_SCOPE} RETURNING r.id"  # noqa: S608
 
-# a deleted rule's alarms left unresolved would stay open (and escalate) for ever
+# a deleted or disabled rule's alarms left unresolved would stay open (and escalate)
+# for ever; so would those of a rule that became another kind (its old state is void)
 _CLOSE_ALARMS = """
 WITH closed AS (
     UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = %(actor)s,
-        resolve_comment = 'its rule was deleted'
+        resolve_comment = %(why)s
     WHERE rule_id = %(id)s AND state <> 'resolved'
     RETURNING id, level
 )
 INSERT INTO alarm_events (alarm_id, kind, at, level, actor, comment)
-SELECT id, 'close', now(), level, %(actor)s, 'its rule was deleted' FROM closed
+SELECT id, 'close', now(), level, %(actor)s, %(why)s FROM closed
 """
+
+_PREVIOUS = "SELECT kind, enabled FROM alarm_rules WHERE id = %(id)s"
+
+# under the evaluation lock (taken first): no step saves the rule's old states after
+_EVALUATION_PAUSE = "SELECT pg_advisory_xact_lock(%(lock)s)"
+_FORGET_STATES = "DELETE FROM alarm_states WHERE split_part(key, '|', 1) = %(id)s"
 
 _KNOWN = """
 SELECT t.name, 'tenant', t.name FROM tenants t WHERE t.name = ANY(%(tenants)s)
@@ -84,9 +92,17 @@ def _check_tenant(scope: Scope, own_tenant: str | None, rule: Rule) -> None:
 
 
 async def put_rules(
-    storage: Storage, scope: Scope, own_tenant: str | None, rules: Iterable[Rule]
+    storage: Storage,
+    scope: Scope,
+    own_tenant: str | None,
+    rules: Iterable[Rule],
+    actor: str = "rule changed",
 ) -> list[str]:
     """Create or replace rules (all or none); their ids.
+
+    A rule disabled, or replaced by one of another kind, has its open alarms resolved
+    by ``actor`` (with the reason) and its evaluation state forgotten: a rule enabled
+    again, or of its new kind, starts from nothing.
 
     Raises:
         RuleRefusedError: a rule of an unknown tenant, or naming a station or gateway
@@ -102,6 +118,7 @@ async def put_rules(
         if problems:
             raise RuleRefusedError(problems)
         for rule in rules:
+            before = await (await conn.execute(_PREVIOUS, {"id": rule.id})).fetchone()
             body = rule.model_dump(mode="json")
             cursor = await conn.execute(
                 _UPSERT,
@@ -118,7 +135,24 @@ async def put_rules(
                 if owner is None:
                     raise InvalidValueError(f"rule {rule.id!r}: no tenant {rule.tenant!r}")
                 raise InvalidValueError(f"rule id {rule.id!r} is taken; choose another id")
+            why = _ended(before, rule)
+            if why:
+                await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
+                await conn.execute(_FORGET_STATES, {"id": rule.id})
+                await conn.execute(_CLOSE_ALARMS, {"id": rule.id, "actor": actor, "why": why})
     return [rule.id for rule in rules]
+
+
+def _ended(before: tuple[Any, ...] | None, rule: Rule) -> str | None:
+    """Why a stored rule's alarms and state end with ``rule`` replacing it, if they do."""
+    if before is None:
+        return None
+    kind, enabled = before
+    if kind != rule.kind:
+        return f"its rule became a {rule.kind} rule"
+    if enabled and not rule.enabled:
+        return "its rule was disabled"
+    return None
 
 
 async def _unknown_names(conn: AsyncConnection[Any], rules: list[Rule]) -> list[RuleProblem]:
@@ -179,7 +213,11 @@ async def delete_rule(
         cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
         if await cursor.fetchone() is None:
             raise NotFoundError("rule", rule_id)
-        await conn.execute(_CLOSE_ALARMS, {"id": rule_id, "actor": actor})
+        await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
+        await conn.execute(_FORGET_STATES, {"id": rule_id})  # an id used again starts afresh
+        await conn.execute(
+            _CLOSE_ALARMS, {"id": rule_id, "actor": actor, "why": "its rule was deleted"}
+        )
 
 
 async def enabled_rules(storage: Storage) -> list[Rule]:

@@ -53,7 +53,7 @@ async def get_rules(
 async def post_rules(body: RulesIn, key: EditorDep, storage: StorageDep) -> list[str]:
     """Create or replace rules, all or none (an import); their ids."""
     _no_nul(body.rules)
-    ids = await put_rules(storage, key.scope, key.tenant, body.rules)
+    ids = await put_rules(storage, key.scope, key.tenant, body.rules, key.actor)
     await audit.record(
         storage, key.actor, "alarm_rule.import", "rules", {"ids": ids},
         tenant_id=key.scope.tenant_id,
@@ -73,7 +73,7 @@ async def put_one(rule_id: RuleId, body: Rule, key: EditorDep, storage: StorageD
     if body.id != rule_id:
         raise ApiProblem(422, f"id: the body's id {body.id!r} is not the path's {rule_id!r}")
     _no_nul([body])
-    await put_rules(storage, key.scope, key.tenant, [body])
+    await put_rules(storage, key.scope, key.tenant, [body], key.actor)
     await audit.record(
         storage, key.actor, "alarm_rule.put", f"rule:{rule_id}", body.model_dump(mode="json"),
         tenant_id=key.scope.tenant_id,

@@ -259,6 +259,32 @@ async def test_a_station_s_new_target_class_applies_once_metadata_is_read_again(
     await engine.stop()
 
 
+async def test_a_rule_disabled_or_of_another_kind_ends_its_alarms_and_starts_afresh(
+    storage: Storage,
+) -> None:
+    low = {"id": "do-low", "kind": "threshold", "below": 3.0}
+    await rules(storage, low)
+    clock = Clock()
+    engine = await _engine(storage, clock)
+    at = Station(storage, engine, clock)
+    await at.send("dissolved_oxygen", [2.0], T0)
+    await rules(storage, low | {"enabled": False})
+    await at.send("dissolved_oxygen", [2.0], T0 + MINUTE)  # not judged: the rule is off
+    [first] = await alarms(storage)
+    assert (first.state, first.resolve_comment) == ("resolved", "its rule was disabled")
+    await rules(storage, low)  # on again: no state left, the low oxygen opens a new alarm
+    await at.send("dissolved_oxygen", [2.0], T0 + 2 * MINUTE)
+    [_, second] = await alarms(storage)
+    assert (second.state, second.opened_at.timestamp() * 1000) == ("open", T0 + 2 * MINUTE)
+    # the same id, now a rate rule: the threshold's alarm ends, its level does not carry
+    # over, so a fast fall opens an alarm of the rate rule's own
+    await rules(storage, {"id": "do-low", "kind": "rate", "per_hour": 60.0, "direction": "fall"})
+    await at.send("dissolved_oxygen", [2.0, 0.5], T0 + 3 * MINUTE)  # -90/h
+    found = [(a.state, a.resolve_comment, a.value) for a in await alarms(storage)]
+    assert found[1:] == [("resolved", "its rule became a rate rule", 2.0), ("open", None, 0.5)]
+    await engine.stop()
+
+
 async def test_a_standby_evaluator_takes_over_and_nothing_is_raised_twice(
     storage: Storage,
 ) -> None:
