@@ -17,10 +17,11 @@ log, so every committed batch is evaluated, and no ingest worker waits for it.
   takes whole transactions, up to a limit, and steps follow each other until nothing
   is left.
 * After each step is committed, its events are handed to the notifier, except late
-  ones. When it becomes active, an evaluator first hands over the events recorded in
-  the last ``late_after_s`` that no delivery was claimed for (a crash after the
-  commit, before notifying); a delivery is claimed once per contact and event, so
-  nothing is sent twice.
+  ones (but the late end of an alarm whose opening was notified: whoever was paged
+  hears that it is over). When it becomes active, an evaluator first hands over the
+  events recorded in the last ``late_after_s`` that no delivery was claimed for (a
+  crash after the commit, before notifying); a delivery is claimed once per contact
+  and event, so nothing is sent twice.
 * Rules: a step reads them again when their version (counted by a trigger in the
   transaction that changes them) moved, read in the snapshot in which it chooses
   its batches: a batch committed after a rule change is evaluated with it.
@@ -45,7 +46,7 @@ from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S
 from cloud.alarms.stepping import Stepper
 from cloud.errors import StorageError
 from cloud.storage import Storage
-from cloud.storage.alarm_eval import Notice, unnotified_events
+from cloud.storage.alarm_eval import Notice, notified_openings, unnotified_events
 from cloud.storage.alarm_feed import FeedListener, prune_presence_log
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,15 @@ class AlarmWorker:
                 self.recorded.extend(notices)
                 self._recorded_more.notify_all()
         live = [n for n in notices if not n.late]
+        late_ends = [n for n in notices if n.late and n.kind == "resolve"]
+        if late_ends and self._notify is not None:
+            # whoever was told an alarm opened is told it ended, though late data ended it
+            try:
+                told = await notified_openings(self._storage, {n.alarm_id for n in late_ends})
+            except StorageError as exc:
+                log.warning("late alarm ends not notified: %s", exc)
+                told = set()
+            live += [n for n in late_ends if n.alarm_id in told]
         if len(live) < len(notices):
             log.info("recorded %d alarm event(s) from late data, not notified",
                      len(notices) - len(live))  # fmt: skip

@@ -126,10 +126,18 @@ _UNNOTIFIED = """
 SELECT e.id, a.id, t.name, a.rule_id, a.subject, e.kind, (extract(epoch FROM e.at) * 1000)::bigint,
        e.level, e.value, e.detail, e.late, a.site_id, a.gateway_id
 FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id JOIN tenants t ON t.id = a.tenant_id
-WHERE e.kind IN ('open', 'level', 'resolve') AND NOT e.late
+WHERE e.kind IN ('open', 'level', 'resolve')
+  AND (NOT e.late OR (e.kind = 'resolve' AND EXISTS (
+      SELECT 1 FROM alarm_events o WHERE o.alarm_id = a.id AND o.kind = 'open' AND NOT o.late)))
   AND e.recorded_at > now() - make_interval(secs => %(window_s)s)
   AND NOT EXISTS (SELECT 1 FROM alarm_deliveries d WHERE d.event_id = e.id)
 ORDER BY e.id
+"""
+
+# alarms whose opening was not late (it was notified): their end is told even when late
+_NOTIFIED_OPENINGS = """
+SELECT DISTINCT alarm_id FROM alarm_events
+WHERE alarm_id = ANY(%(ids)s) AND kind = 'open' AND NOT late
 """
 
 _STATEMENTS = {"open": _OPEN, "level": _LEVEL, "resolve": _RESOLVE}
@@ -245,8 +253,15 @@ async def gateway_context(
 
 async def unnotified_events(storage: Storage, window_s: float) -> list[Notice]:
     """Events of the evaluator recorded in the last ``window_s`` that no delivery was
-    claimed for (not late): a crash came between their commit and their notification,
-    or they concern no contact."""
+    claimed for (not late, but for the late end of an alarm whose opening was notified):
+    a crash came between their commit and their notification, or they concern no contact."""
     async with storage.connection("finding alarm events not yet notified") as conn:
         cursor = await conn.execute(_UNNOTIFIED, {"window_s": window_s})
         return [Notice(*row) for row in await cursor.fetchall()]
+
+
+async def notified_openings(storage: Storage, alarm_ids: Iterable[int]) -> set[int]:
+    """Those of ``alarm_ids`` whose opening was notified (not late)."""
+    async with storage.connection("finding alarms whose opening was notified") as conn:
+        cursor = await conn.execute(_NOTIFIED_OPENINGS, {"ids": list(alarm_ids)})
+        return {int(row[0]) for row in await cursor.fetchall()}

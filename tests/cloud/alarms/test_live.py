@@ -343,6 +343,29 @@ async def test_two_evaluators_stepping_at_once_record_each_transition_once(
     await b.stop()
 
 
+async def test_an_alarm_notified_open_is_notified_over_though_late_data_ended_it(
+    storage: Storage,
+) -> None:
+    """Whoever was paged at 03:00 hears that it ended, even when the gateway's backlog
+    after an outage is what tells (its other late transitions stay quiet)."""
+    await rules(storage, {"id": "do-low", "kind": "threshold", "below": 3.0, "clear": 3.5})
+    clock, sink = Clock(), Recorder()
+    engine = await _engine(storage, clock, sink)
+    at = Station(storage, engine, clock)
+    await at.send("dissolved_oxygen", [2.0], T0)  # live: opened and notified
+    # the link drops; an hour later the backlog arrives: recovered at 10 min, then a dip
+    # that opened and ended while nobody could know
+    await at.send("dissolved_oxygen", [2.5, 4.0, 2.0, 4.0], T0 + 5 * MINUTE, 5 * MINUTE,
+                  now_ms=T0 + HOUR)  # fmt: skip
+    first, second = await alarms(storage)
+    assert (first.state, first.late, second.state, second.late) == (
+        "resolved", False, "resolved", True,
+    )  # fmt: skip
+    told = [(n.alarm_id, n.kind, n.late) for n in sink.notified]
+    assert told == [(first.id, "open", False), (first.id, "resolve", True)]
+    await engine.stop()
+
+
 async def test_backfill_after_an_outage_is_recorded_late_and_not_notified(
     storage: Storage,
 ) -> None:
