@@ -26,55 +26,31 @@ stops. Saving them with every step cost a row write per reading. A crash loses a
 most a checkpoint interval of window points (a rate or a mean starts from fewer
 points); never an open alarm, a pending one, or a transition.
 
-Readings come from the feed as (series id, time, value); the stepper keeps per series
-its name, its station's metadata, its poll interval as observed and the bindings of
-the rules watching it, so a reading costs a dictionary lookup and its bindings. Its
-interval is learnt by :func:`cloud.alarms.intervals.learn`.
+Readings come from the feed as (series id, time, value); what the stepper keeps of
+each series and gateway between steps is its :class:`cloud.alarms.series_book.SeriesBook`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Literal
+from collections.abc import Callable
 
-from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import DEFAULT_LATE_AFTER_S, Evaluator
-from cloud.alarms.events import GatewayStatus, Sample, Series, Transition
-from cloud.alarms.intervals import NOT_YET, TOLERANCE, Interval, learn
+from cloud.alarms.events import GatewayStatus, Transition
 from cloud.alarms.rules import AbsenceRule, Rule
 from cloud.alarms.scope import watched
+from cloud.alarms.series_book import SeriesBook
 from cloud.storage import Storage
 from cloud.storage.alarm_eval import (
     EvaluationTx,
-    GatewayContext,
     Notice,
     evaluation,
     gateway_context,
 )
-from cloud.storage.alarm_feed import FeedPosition, FeedReading, FeedStep, SeriesName
+from cloud.storage.alarm_feed import FeedPosition, FeedStep
 from cloud.storage.alarm_rules import enabled_rules
 
 log = logging.getLogger(__name__)
-
-_WATER_BODIES = ("river", "lake")
-_TIME = itemgetter(1)  # of a FeedReading
-# a series silent for this many of its intervals no longer sets its gateway's interval
-_GONE_AFTER = 10
-
-
-@dataclass(slots=True, eq=False)
-class _Known:
-    """What the stepper keeps of one series between steps."""
-
-    name: SeriesName
-    last_ms: int | None = None  # its newest reading's time
-    interval: Interval = NOT_YET  # its poll interval, as observed
-    series: Series | None = None  # None: to be built (metadata or interval changed)
-    bindings: Sequence[Binding] = ()
-    bound_to: Evaluator | None = None  # the evaluator the bindings belong to
 
 
 class Stepper:
@@ -106,10 +82,7 @@ class Stepper:
         self._generation: int | None = None  # None: reload states and position at next use
         self._rules_version: int | None = None  # None: read the rules at next use
         self._position = FeedPosition()
-        self._context: dict[str, GatewayContext] = {}
-        self._known: dict[int, _Known] = {}  # by series id
-        self._of_gateway: dict[str, list[_Known]] = {}  # the known series of each gateway
-        self._fastest: dict[str, float | None] = {}  # by gateway: its series' shortest interval
+        self._book = SeriesBook()
 
     @property
     def rules(self) -> list[Rule]:
@@ -124,9 +97,7 @@ class Stepper:
     def forget(self) -> None:
         """Reload states and position at the next step; read stations' metadata afresh."""
         self._generation = None
-        self._context.clear()
-        for known in self._known.values():
-            known.series = None
+        self._book.forget_stations()
 
     async def refresh_stations(self) -> None:
         """Read the known gateways' station metadata (site, region, targets, zones) again;
@@ -136,24 +107,11 @@ class Stepper:
         Raises:
             StorageError: nothing changed.
         """
-        if not self._context:
+        book = self._book
+        if not book.context:
             return
-        fresh = await gateway_context(self._storage, list(self._context))
-        changed = {g for g, ctx in self._context.items() if fresh.get(g) != ctx}
-        if not changed:
-            return
-        for gateway_id in changed:
-            if gateway_id in fresh:
-                self._context[gateway_id] = fresh[gateway_id]
-            else:
-                del self._context[gateway_id]  # gone: its readings are skipped
-        moved: list[Series] = []
-        for known in self._known.values():
-            if known.name.gateway_id in changed:
-                known.series = None
-                series = self._bind(self._evaluator, known)
-                if series is not None:
-                    moved.append(series)
+        fresh = await gateway_context(self._storage, list(book.context))
+        moved = book.update_stations(fresh, self._evaluator)
         # a series moved out of an absence rule's scope (another site, tenant, region) must
         # not be called silent by it: its readings no longer reach the rule
         absent = [rule.id for rule in self._rules if isinstance(rule, AbsenceRule)]
@@ -194,8 +152,7 @@ class Stepper:
         self._evaluator.take_dirty()
         if changed:
             # a changed absence rule no longer watching a series must not call it silent
-            known = [k.series for k in self._known.values() if k.series is not None]
-            self._evaluator.unwatch(changed, known)
+            self._evaluator.unwatch(changed, self._book.built_series())
             await tx.save_states(self._evaluator.states_of(self._evaluator.take_dirty()))
         log.info("evaluating %d alarm rule(s)", len(rules))
 
@@ -220,12 +177,7 @@ class Stepper:
                 )
                 if feed.position == self._position and not feed.transactions:
                     return feed, []  # nothing new: write nothing
-                await self._learn_series(tx, feed.readings)
-                await self._learn_gateways(
-                    {self._known[r.series_id].name.gateway_id for r in feed.readings
-                     if r.series_id in self._known}
-                    | {p.gateway_id for p in feed.presences}
-                )  # fmt: skip
+                await self._learn(tx, feed)
                 notices = await self._evaluate(tx, lambda ev: self._run(ev, feed, now_ms))
                 generation = await tx.advance(feed.position, self._name)
                 self._generation = generation if notices is not None else None
@@ -247,12 +199,7 @@ class Stepper:
                 await self._rules_at(tx, await tx.rules_version())
                 if not self._rules:
                     return []
-                for gateway_id, mine in self._of_gateway.items():
-                    if self._fastest_of(gateway_id, now_ms):  # e.g. a fast device removed
-                        for known in mine:  # its limits now, not at its next reading
-                            series = self._bind(self._evaluator, known)
-                            if series is not None:
-                                self._evaluator.relimit(series)
+                self._book.relimit(self._evaluator, now_ms)  # e.g. a fast device removed
                 notices = await self._evaluate(tx, lambda ev: ev.tick(now_ms), checkpoint=True)
                 generation = await tx.advance(None, self._name)
                 self._generation = generation if notices is not None else None
@@ -314,102 +261,26 @@ class Stepper:
         return notices
 
     def _run(self, evaluator: Evaluator, feed: FeedStep, now_ms: int) -> list[Transition]:
-        out = evaluator.feed_bound(self._samples(evaluator, feed.readings), now_ms)
+        out = evaluator.feed_bound(self._book.samples(evaluator, feed.readings), now_ms)
         for presence in feed.presences:
-            ctx = self._context.get(presence.gateway_id)
+            ctx = self._book.context.get(presence.gateway_id)
             if ctx is not None:
                 status = GatewayStatus(ctx.tenant, presence.gateway_id, presence.time_ms,
                                        presence.online, ctx.site, ctx.region)  # fmt: skip
                 out.extend(evaluator.status(status, now_ms))
         return out
 
-    async def _learn_series(self, tx: EvaluationTx, readings: list[FeedReading]) -> None:
-        missing = {r.series_id for r in readings} - self._known.keys()
+    async def _learn(self, tx: EvaluationTx, feed: FeedStep) -> None:
+        """Know the feed's new series and their gateways' stations."""
+        book = self._book
+        missing = book.unknown_series(feed.readings)
         if missing:
-            for series_id, name in (await tx.series_names(missing)).items():
-                known = self._known[series_id] = _Known(name)
-                self._of_gateway.setdefault(name.gateway_id, []).append(known)
-
-    async def _learn_gateways(self, gateway_ids: Iterable[str]) -> None:
-        missing = set(gateway_ids) - self._context.keys()
-        if missing:
-            self._context.update(await gateway_context(self._storage, missing))
-
-    def _samples(
-        self, evaluator: Evaluator, readings: list[FeedReading]
-    ) -> list[tuple[Sample, Sequence[Binding]]]:
-        """The readings some rule watches, in time order, each with its bindings."""
-        out = []
-        known_of = self._known.get
-        # in time order: a series' interval is learnt from consecutive readings
-        for series_id, time_ms, value in sorted(readings, key=_TIME):
-            known = known_of(series_id)
-            if known is None:
-                continue  # deleted meanwhile
-            last = known.last_ms
-            if last is None or time_ms > last:
-                if last is not None:
-                    gap_s, interval = (time_ms - last) / 1000, known.interval
-                    seconds = interval.seconds
-                    # the usual case, the same interval give or take jitter, needs no learning
-                    if (
-                        seconds is None
-                        or interval.other
-                        or abs(gap_s - seconds) > TOLERANCE * seconds
-                    ):
-                        known.interval = learn(interval, gap_s)
-                        if known.interval.seconds != seconds:
-                            known.series = None  # a new interval: a new silence limit
-                            known.last_ms = time_ms
-                            self._fastest_of(known.name.gateway_id, time_ms)
-                known.last_ms = time_ms
-            series = known.series
-            if series is None or known.bound_to is not evaluator:
-                series = self._bind(evaluator, known)
-                if series is None:
-                    continue  # its gateway is not known
-            if known.bindings:
-                out.append((Sample(series, time_ms, value), known.bindings))
-        return out
-
-    def _fastest_of(self, gateway_id: str, at_ms: int) -> bool:
-        """Follow the shortest interval of a gateway's series (a gateway absence rule's
-        silence limit is a multiple of it); its series are rebuilt when it changes.
-        A series silent at ``at_ms`` for 10 of its intervals (a device removed) no
-        longer counts. True if it changed."""
-        mine = self._of_gateway.get(gateway_id, [])
-        seconds = [
-            k.interval.seconds for k in mine
-            if k.interval.seconds is not None and k.last_ms is not None
-            and at_ms - k.last_ms <= _GONE_AFTER * k.interval.seconds * 1000
-        ]  # fmt: skip
-        fastest = min(seconds) if seconds else None
-        if fastest == self._fastest.get(gateway_id):
-            return False
-        self._fastest[gateway_id] = fastest
-        for known in mine:
-            known.series = None
-        return True
-
-    def _bind(self, evaluator: Evaluator, known: _Known) -> Series | None:
-        """The series with its station's metadata and interval, bound to ``evaluator``'s
-        rules; None if its gateway is not known."""
-        name = known.name
-        ctx = self._context.get(name.gateway_id)
-        if ctx is None:
-            return None
-        if known.series is None:
-            body: Literal["river", "lake"] | None = (
-                ctx.water_body if ctx.water_body in _WATER_BODIES else None  # type: ignore[assignment]
-            )
-            known.series = Series(
-                ctx.tenant, name.gateway_id, name.device, name.quantity, ctx.site, ctx.region,
-                known.interval.seconds, ctx.time_zone, ctx.water_target, body, ctx.noise_zone,
-                self._fastest.get(name.gateway_id),
-            )  # fmt: skip
-        known.bindings = evaluator.bindings(known.series)
-        known.bound_to = evaluator
-        return known.series
+            book.add_series(await tx.series_names(missing))
+        gateways = book.missing_gateways(
+            book.gateways_of(feed.readings) | {p.gateway_id for p in feed.presences}
+        )
+        if gateways:
+            book.context.update(await gateway_context(self._storage, gateways))
 
 
 def _rule_of(state_key: str) -> str:

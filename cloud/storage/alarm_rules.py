@@ -67,7 +67,8 @@ SELECT id, 'close', now(), level, %(actor)s, %(why)s FROM closed
 
 _PREVIOUS = "SELECT kind, enabled FROM alarm_rules WHERE id = %(id)s"
 
-# under the evaluation lock (taken first): no step saves the rule's old states after
+# under the evaluation lock, taken before anything else: no step saves the rule's old
+# states after they are forgotten, and the lock order is the steps' own
 _EVALUATION_PAUSE = "SELECT pg_advisory_xact_lock(%(lock)s)"
 _FORGET_STATES = "DELETE FROM alarm_states WHERE split_part(key, '|', 1) = %(id)s"
 
@@ -117,8 +118,12 @@ async def put_rules(
         problems = await _unknown_names(conn, rules)
         if problems:
             raise RuleRefusedError(problems)
-        for rule in rules:
-            before = await (await conn.execute(_PREVIOUS, {"id": rule.id})).fetchone()
+        befores = [await (await conn.execute(_PREVIOUS, {"id": r.id})).fetchone() for r in rules]
+        if any(_ended(before, rule) for before, rule in zip(befores, rules, strict=True)):
+            # first: the rules' trigger then updates the evaluator's row, as a step does
+            # after taking this lock (the other order deadlocks with a step)
+            await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
+        for rule, before in zip(rules, befores, strict=True):
             body = rule.model_dump(mode="json")
             cursor = await conn.execute(
                 _UPSERT,
@@ -137,7 +142,6 @@ async def put_rules(
                 raise InvalidValueError(f"rule id {rule.id!r} is taken; choose another id")
             why = _ended(before, rule)
             if why:
-                await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
                 await conn.execute(_FORGET_STATES, {"id": rule.id})
                 await conn.execute(_CLOSE_ALARMS, {"id": rule.id, "actor": actor, "why": why})
     return [rule.id for rule in rules]
@@ -210,10 +214,11 @@ async def delete_rule(
         NotFoundError: no such rule, or another tenant's.
     """
     async with storage.connection("deleting an alarm rule") as conn:
+        # the lock first, as a step takes it (see put_rules)
+        await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
         cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
         if await cursor.fetchone() is None:
             raise NotFoundError("rule", rule_id)
-        await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
         await conn.execute(_FORGET_STATES, {"id": rule_id})  # an id used again starts afresh
         await conn.execute(
             _CLOSE_ALARMS, {"id": rule_id, "actor": actor, "why": "its rule was deleted"}
