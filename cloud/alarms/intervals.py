@@ -39,7 +39,8 @@ def learn(interval: Interval, gap_s: float) -> Interval:
     if current is None:
         return Interval(gap_s)
     if abs(gap_s - current) <= TOLERANCE * current:
-        return Interval(current)  # the same, give or take jitter
+        # the same, give or take jitter: the usual case, for every reading, allocates nothing
+        return interval if other is None else Interval(current)
     if other is not None and abs(gap_s - other) <= TOLERANCE * other:
         return Interval(gap_s)  # twice in a row: the polling changed
     return Interval(current, gap_s)

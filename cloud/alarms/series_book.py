@@ -19,7 +19,7 @@ from typing import Literal
 from cloud.alarms.binding import Binding
 from cloud.alarms.evaluator import Evaluator
 from cloud.alarms.events import Sample, Series
-from cloud.alarms.intervals import NOT_YET, TOLERANCE, Interval, learn
+from cloud.alarms.intervals import NOT_YET, Interval, learn
 from cloud.storage.alarm_eval import GatewayContext
 from cloud.storage.alarm_feed import FeedReading, SeriesName
 
@@ -122,21 +122,13 @@ class SeriesBook:
                 continue  # deleted meanwhile
             last = known.last_ms
             if last is None or time_ms > last:
-                if last is not None:
-                    gap_s, interval = (time_ms - last) / 1000, known.interval
-                    seconds = interval.seconds
-                    # the usual case, the same interval give or take jitter, needs no learning
-                    if (
-                        seconds is None
-                        or interval.other
-                        or abs(gap_s - seconds) > TOLERANCE * seconds
-                    ):
-                        known.interval = learn(interval, gap_s)
-                        if known.interval.seconds != seconds:
-                            known.series = None  # a new interval: a new silence limit
-                            known.last_ms = time_ms
-                            self._fastest_of(known.name.gateway_id, time_ms)
                 known.last_ms = time_ms
+                if last is not None:
+                    before = known.interval
+                    known.interval = learn(before, (time_ms - last) / 1000)
+                    if known.interval.seconds != before.seconds:
+                        known.series = None  # a new interval: a new silence limit
+                        self._fastest_of(known.name.gateway_id, time_ms)
             series = known.series
             if series is None or known.bound_to is not evaluator:
                 series = self.bind(evaluator, known)
