@@ -238,8 +238,14 @@ class EvaluationTx:
 async def evaluation(storage: Storage) -> AsyncIterator[EvaluationTx]:
     """One evaluation transaction, serialised across evaluators by an advisory lock."""
     async with storage.connection("evaluating alarms") as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(%(k)s)", {"k": EVALUATION_LOCK})
+        await hold_evaluation(conn)
         yield EvaluationTx(conn)
+
+
+async def hold_evaluation(conn: AsyncConnection[Any]) -> None:
+    """Wait for the evaluation lock and hold it to the end of ``conn``'s transaction: no
+    evaluation step runs meanwhile. Take it before writing anything a step writes too."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%(k)s)", {"k": EVALUATION_LOCK})
 
 
 async def gateway_context(

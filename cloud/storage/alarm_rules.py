@@ -22,7 +22,7 @@ from cloud.alarms.rule_refs import RuleProblem, references, unknown_quantities
 from cloud.alarms.rules import Rule
 from cloud.errors import InvalidValueError, NotFoundError
 from cloud.storage.access import Scope
-from cloud.storage.alarm_eval import EVALUATION_LOCK
+from cloud.storage.alarm_eval import hold_evaluation
 from cloud.storage.store import Storage
 from device_profiles import load_quantities
 
@@ -65,11 +65,11 @@ INSERT INTO alarm_events (alarm_id, kind, at, level, actor, comment)
 SELECT id, 'close', now(), level, %(actor)s, %(why)s FROM closed
 """
 
-_PREVIOUS = "SELECT kind, enabled FROM alarm_rules WHERE id = %(id)s"
+_PREVIOUS = "SELECT id, kind, enabled FROM alarm_rules WHERE id = ANY(%(ids)s)"
 
-# under the evaluation lock, taken before anything else: no step saves the rule's old
-# states after they are forgotten, and the lock order is the steps' own
-_EVALUATION_PAUSE = "SELECT pg_advisory_xact_lock(%(lock)s)"
+# under the evaluation lock (cloud.storage.alarm_eval.hold_evaluation), taken before
+# anything else: no step saves the rule's old states after they are forgotten, and the
+# lock order is the steps' own
 _FORGET_STATES = "DELETE FROM alarm_states WHERE split_part(key, '|', 1) = %(id)s"
 
 _KNOWN = """
@@ -118,11 +118,13 @@ async def put_rules(
         problems = await _unknown_names(conn, rules)
         if problems:
             raise RuleRefusedError(problems)
-        befores = [await (await conn.execute(_PREVIOUS, {"id": r.id})).fetchone() for r in rules]
+        cursor = await conn.execute(_PREVIOUS, {"ids": [r.id for r in rules]})
+        stored = {row[0]: row[1:] for row in await cursor.fetchall()}
+        befores = [stored.get(rule.id) for rule in rules]
         if any(_ended(before, rule) for before, rule in zip(befores, rules, strict=True)):
             # first: the rules' trigger then updates the evaluator's row, as a step does
             # after taking this lock (the other order deadlocks with a step)
-            await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
+            await hold_evaluation(conn)
         for rule, before in zip(rules, befores, strict=True):
             body = rule.model_dump(mode="json")
             cursor = await conn.execute(
@@ -215,7 +217,7 @@ async def delete_rule(
     """
     async with storage.connection("deleting an alarm rule") as conn:
         # the lock first, as a step takes it (see put_rules)
-        await conn.execute(_EVALUATION_PAUSE, {"lock": EVALUATION_LOCK})
+        await hold_evaluation(conn)
         cursor = await conn.execute(_DELETE, scope.params() | {"id": rule_id})
         if await cursor.fetchone() is None:
             raise NotFoundError("rule", rule_id)
