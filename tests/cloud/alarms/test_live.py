@@ -9,7 +9,6 @@ until it has evaluated everything committed (``idle``) and read the alarms back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,19 +29,11 @@ from tests.cloud.alarms.live_helpers import (
     alarms,
     evaluator,
     rules,
-    station,
 )
 from wire import Batch, Quality, Reading
 from wire.signing import sign_object
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def storage(migrated_database_url: str) -> AsyncIterator[Storage]:
-    async with Storage(migrated_database_url) as opened:
-        await station(opened)
-        yield opened
 
 
 async def _engine(storage: Storage, clock: Clock, sink: Recorder | None = None) -> AlarmWorker:

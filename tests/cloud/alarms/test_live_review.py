@@ -7,8 +7,6 @@ checkpoint) and crashes ``stop(checkpoint=False)`` (what waits for a checkpoint 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from cloud.alarms.worker import AlarmWorker
@@ -30,13 +28,6 @@ pytestmark = pytest.mark.anyio
 
 DO_LOW = {"id": "do-low", "kind": "threshold", "below": 3.0,
           "scope": {"quantities": ["dissolved_oxygen"]}}  # fmt: skip
-
-
-@pytest.fixture
-async def storage(migrated_database_url: str) -> AsyncIterator[Storage]:
-    async with Storage(migrated_database_url) as opened:
-        await station(opened)
-        yield opened
 
 
 async def test_a_silence_limit_learnt_before_a_restart_is_kept_after_one_reading(
@@ -318,6 +309,14 @@ async def test_a_gateway_moved_out_of_an_absence_rule_s_scope_is_not_called_sile
     await worker.stop()
 
 
+async def _thermometer_and_gauge(at: Station, minutes: int) -> None:
+    """Water temperature every minute, rainfall every 10 minutes at :30, from T0."""
+    for minute in range(minutes):
+        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
+        if minute % 10 == 0:
+            await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+
+
 async def test_a_gateway_s_silence_limit_is_a_multiple_of_its_fastest_series(
     storage: Storage,
 ) -> None:
@@ -328,10 +327,7 @@ async def test_a_gateway_s_silence_limit_is_a_multiple_of_its_fastest_series(
     clock = Clock()
     worker = await evaluator(storage, clock)
     at = Station(storage, worker, clock)
-    for minute in range(21):  # water temperature every minute, rainfall every 10 at :30
-        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
-        if minute % 10 == 0:
-            await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+    await _thermometer_and_gauge(at, minutes=21)
     # heard last: the rain gauge, at 20:30; silent since then for 4 of its fastest polls
     clock.now_s = (T0 + 24 * MINUTE + 30_000) / 1000
     await worker.tick()
@@ -371,10 +367,7 @@ async def test_a_gateway_s_removed_fast_device_stops_setting_its_silence_limit(
     clock = Clock()
     worker = await evaluator(storage, clock)
     at = Station(storage, worker, clock)
-    for minute in range(21):  # water temperature every minute, rainfall every 10 at :30
-        await at.send("water_temperature", [20.0], T0 + minute * MINUTE)
-        if minute % 10 == 0:
-            await at.send("rainfall", [0.0], T0 + minute * MINUTE + 30_000, device="rg")
+    await _thermometer_and_gauge(at, minutes=21)
     # the thermometer is removed: the rain gauge alone, every 10 minutes
     for minute in (30, 40, 50, 60):
         clock.now_s = (T0 + minute * MINUTE) / 1000

@@ -23,7 +23,7 @@ from cloud.settings import Settings
 from cloud.storage import Storage
 from cloud.storage.alarms import Alarm
 from simulators.hj212_logger import Hj212Logger
-from tests.cloud.alarms.live_helpers import alarms, rules, station
+from tests.cloud.alarms.live_helpers import alarms, rules
 from tests.cloud.helpers import make_batch, now_ms
 from wire import sign_batch
 from wire.hj212 import CN_DATA_RESPONSE, DataItem
@@ -31,13 +31,6 @@ from wire.hj212 import CN_DATA_RESPONSE, DataItem
 pytestmark = pytest.mark.anyio
 MN = "AQ0001EXAMPLE00000000001"
 PASSWORD = "654321"
-
-
-@pytest.fixture
-async def storage(migrated_database_url: str) -> AsyncIterator[Storage]:
-    async with Storage(migrated_database_url) as opened:
-        await station(opened)
-        yield opened
 
 
 @pytest.fixture
