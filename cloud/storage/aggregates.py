@@ -98,23 +98,41 @@ async def aggregate(
 ) -> list[Bucket]:
     """avg/min/max/count of valid readings per series and bucket (see :data:`BUCKETS`),
     by series then bucket."""
+    rows = await bucket_rows(
+        storage, (_RAW, _FROM_HOURLY), series, start, end, bucket, doing="aggregating readings"
+    )
+    return [
+        Bucket(sid, b.astimezone(UTC), float(avg), low, high, int(count))
+        for sid, b, avg, low, high, count in rows
+    ]
+
+
+async def bucket_rows(  # noqa: PLR0917 - the window's parts, as aggregate() takes them
+    storage: Storage,
+    templates: tuple[str, str],
+    series: Sequence[VisibleSeries],
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    *,
+    doing: str,
+) -> list[tuple[Any, ...]]:
+    """Rows of a query per bucket, by series then bucket: ``templates`` are its form over
+    raw readings (bucketing ``r.time``) and over the hourly rollup (``h.bucket``), each
+    run for the windows :func:`split_by_source` gives it."""
     raw, hourly = split_by_source(series, start, end, bucket)
     expression, extra = bucket_expression(bucket)
     rows: list[tuple[Any, ...]] = []
-    async with storage.connection("aggregating readings") as conn:
-        for template, column, params in (
-            (_RAW, "r.time", raw),
-            (_FROM_HOURLY, "h.bucket", hourly),
+    async with storage.connection(doing) as conn:
+        for template, column, params in zip(
+            templates, ("r.time", "h.bucket"), (raw, hourly), strict=True
         ):
             if params["ids"]:
                 query = template.format(bucket=expression.format(column=column))
                 cursor = await conn.execute(query, params | extra)
                 rows += await cursor.fetchall()
     rows.sort(key=lambda row: (row[0], row[1]))
-    return [
-        Bucket(sid, b.astimezone(UTC), float(avg), low, high, int(count))
-        for sid, b, avg, low, high, count in rows
-    ]
+    return rows
 
 
 def split_by_source(

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cloud.storage.access import VisibleSeries
-from cloud.storage.aggregates import bucket_expression, split_by_source
+from cloud.storage.aggregates import bucket_rows
 from cloud.storage.store import Storage
 
 
@@ -69,16 +68,9 @@ async def flag_shares(
 ) -> list[FlagShare]:
     """Buckets (see :data:`cloud.storage.aggregates.BUCKETS`) with readings not flagged ``N``,
     by series then bucket."""
-    raw, hourly = split_by_source(series, start, end, bucket)
-    expression, extra = bucket_expression(bucket)
-    rows: list[tuple[Any, ...]] = []
-    async with storage.connection("counting flagged readings") as conn:
-        for template, column, params in ((_RAW, "r.time", raw), (_FROM_HOURLY, "h.bucket", hourly)):
-            if params["ids"]:
-                query = template.format(bucket=expression.format(column=column))
-                cursor = await conn.execute(query, params | extra)
-                rows += await cursor.fetchall()
-    rows.sort(key=lambda row: (row[0], row[1]))
+    rows = await bucket_rows(
+        storage, (_RAW, _FROM_HOURLY), series, start, end, bucket, doing="counting flagged readings"
+    )
     return [
         FlagShare(sid, b.astimezone(UTC), int(readings), int(valid))
         for sid, b, readings, valid in rows
